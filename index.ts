@@ -1,0 +1,29 @@
+/**
+ * The DriverGigsPro tenant fleet. Reads the stack config and the tenants
+ * file, validates both completely, then declares every tenant.
+ *
+ * Where things are declared:
+ *   infra/tenant.ts  one tenant's database, role, secrets and DNS record
+ *   infra/fleet.ts   providers per server, a Tenant per entry, stack outputs
+ *   tenants/         the tenant list people edit, and its schema
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { readFleetSettings, StackConfigError } from "./infra/config";
+import { declareFleet } from "./infra/fleet";
+import { requireValidTenants, TenantsFileError } from "./tenants/load";
+
+function run() {
+  try {
+    const settings = readFleetSettings();
+    const fleet = declareFleet(settings, requireValidTenants(settings.tenantsFile));
+    return { tenants: fleet.tenants, connections: fleet.connections };
+  } catch (error) {
+    // Validation errors are for people: show the list, not a stack trace.
+    if (error instanceof TenantsFileError || error instanceof StackConfigError) {
+      throw new pulumi.RunError(error.message);
+    }
+    throw error;
+  }
+}
+
+export = run();

@@ -1,0 +1,128 @@
+/**
+ * Stack configuration: read with `pulumi.Config`, validated with zod, and
+ * turned into one typed `FleetSettings` object before anything is declared.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { z } from "zod";
+import { serverNameSchema, USERNAME_MAX } from "../tenants/schema";
+import { dnsLabel } from "./naming";
+
+export const serverSchema = z.strictObject({
+  name: serverNameSchema,
+  host: z.string().min(1),
+  port: z.number().int().min(1).max(65535).default(5432),
+  adminUser: z.string().min(1).default("postgres"),
+  /** Set with `pulumi config set --secret --path 'servers[0].adminPassword' ...`. */
+  adminPassword: z.string().min(1, { error: "adminPassword is required; set it as a secret" }),
+  /** Database the admin connects to for CREATE DATABASE / CREATE ROLE. */
+  adminDatabase: z.string().min(1).default("postgres"),
+  sslmode: z.enum(["disable", "require", "verify-ca", "verify-full"]).default("require"),
+  /** Managed services (RDS, Cloud SQL) give a non-superuser admin; the provider adapts. */
+  adminIsSuperuser: z.boolean().default(true),
+});
+
+export const dnsSchema = z.discriminatedUnion("provider", [
+  z.strictObject({
+    provider: z.literal("none"),
+    zone: z.string().min(1).default("drivergigspro.localhost"),
+    recordTemplate: z.string().default("{user}-{app}"),
+  }),
+  z.strictObject({
+    provider: z.literal("cloudflare"),
+    zone: z.string().min(1),
+    recordTemplate: z.string().default("{user}-{app}"),
+    /** The Cloudflare zone ID of `zone`. */
+    zoneId: z.string().min(1),
+    /** Where tenant names point: the app's ingress host name (a CNAME target). */
+    target: z.string().min(1),
+    proxied: z.boolean().default(true),
+  }),
+]);
+
+export const fleetSettingsSchema = z
+  .strictObject({
+    appName: z
+      .string()
+      .regex(/^[a-z][a-z0-9]{1,19}$/, { error: "appName must be 2-20 characters of a-z and 0-9, starting with a letter" })
+      .default("drivergigspro"),
+    tenantsFile: z.string().min(1).default("tenants/tenants.yaml"),
+    servers: z.array(serverSchema).min(1, { error: "list at least one PostgreSQL server" }),
+    /** Where entries without `server:` are placed; defaults to the first server. */
+    defaultServer: serverNameSchema.optional(),
+    dns: dnsSchema.default({ provider: "none", zone: "drivergigspro.localhost", recordTemplate: "{user}-{app}" }),
+    /** When false (the default), removed tenants keep their database and role. */
+    allowPurge: z.boolean().default(false),
+  })
+  .superRefine((settings, ctx) => {
+    const names = settings.servers.map((server) => server.name);
+    names.forEach((name, index) => {
+      if (names.indexOf(name) !== index) {
+        ctx.addIssue({ code: "custom", path: ["servers", index, "name"], message: `server name "${name}" is listed twice` });
+      }
+    });
+    if (settings.defaultServer !== undefined && !names.includes(settings.defaultServer)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["defaultServer"],
+        message: `defaultServer "${settings.defaultServer}" is not one of the servers (${names.join(", ")})`,
+      });
+    }
+    const template = settings.dns.recordTemplate;
+    // The longest username must still give a valid DNS label (RFC 1035: 63 characters).
+    const longest = dnsLabel(template, settings.appName, "a".repeat(USERNAME_MAX));
+    if (!template.includes("{user}") || !/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(longest)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["dns", "recordTemplate"],
+        message: `recordTemplate must contain "{user}" and give a DNS label of at most 63 characters of a-z, 0-9 and - (it gives "${longest}")`,
+      });
+    }
+  });
+
+export type FleetSettings = z.output<typeof fleetSettingsSchema>;
+export type ServerSettings = z.output<typeof serverSchema>;
+export type DnsSettings = z.output<typeof dnsSchema>;
+
+/** The config keys this program reads; everything else in the namespace is ignored. */
+const KEYS = ["appName", "tenantsFile", "servers", "defaultServer", "dns", "allowPurge"] as const;
+
+export class StackConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`the stack config has ${problems.length} problem(s); fix them with "pulumi config set" and run again:\n${problems.join("\n")}`);
+    this.name = "StackConfigError";
+  }
+}
+
+/** Validates raw config values (as `pulumi.Config` returns them) into settings. */
+export function parseFleetSettings(raw: Record<string, unknown>, namespace: string): FleetSettings {
+  const parsed = fleetSettingsSchema.safeParse(raw);
+  if (parsed.success) return parsed.data;
+  throw new StackConfigError(
+    parsed.error.issues.map((issue) => {
+      const path = issue.path.map((part) => (typeof part === "number" ? `[${part}]` : `.${String(part)}`)).join("").slice(1);
+      const key = path.length > 0 ? `${namespace}:${path}` : namespace;
+      return `  ${key}: ${issue.message}`;
+    }),
+  );
+}
+
+/** Reads this program's keys from the current stack's config. */
+export function readFleetSettings(config = new pulumi.Config()): FleetSettings {
+  const raw: Record<string, unknown> = {};
+  for (const key of KEYS) {
+    const text = config.get(key);
+    if (text === undefined) continue;
+    // Structured values (servers, dns, booleans) arrive as JSON text.
+    try {
+      raw[key] = JSON.parse(text);
+    } catch {
+      raw[key] = text;
+    }
+  }
+  return parseFleetSettings(raw, config.name);
+}
+
+/** The server a tenant lives on: its own `server:` or the stack's default. */
+export function serverFor(settings: FleetSettings, requested: string | undefined): string {
+  return requested ?? settings.defaultServer ?? settings.servers[0]!.name;
+}

@@ -1,0 +1,107 @@
+/**
+ * The whole fleet: one PostgreSQL provider per configured server and one
+ * `Tenant` per entry of the tenants file. Returns the stack outputs.
+ */
+import * as postgresql from "@pulumi/postgresql";
+import * as pulumi from "@pulumi/pulumi";
+import { TenantsFileError, type TenantsProblem } from "../tenants/load";
+import type { LocatedTenant } from "../tenants/schema";
+import { serverFor, type FleetSettings, type ServerSettings } from "./config";
+import { Tenant } from "./tenant";
+
+/** What support sees about a tenant: never a secret. */
+export interface TenantSummary {
+  username: string;
+  tenantId: pulumi.Output<string>;
+  database: pulumi.Output<string>;
+  role: pulumi.Output<string>;
+  domain: string;
+  server: string;
+  status: string;
+}
+
+export interface TenantConnection {
+  databaseUrl: string;
+  sessionSecret: string;
+}
+
+export interface FleetOutputs {
+  /** Per username: the non-secret summary. */
+  tenants: Record<string, TenantSummary>;
+  /** Per username: database URL and session secret, as one secret. */
+  connections: pulumi.Output<Record<string, TenantConnection>>;
+  /** The Tenant components, for programs that build on the fleet. */
+  components: Record<string, Tenant>;
+}
+
+/** Checks that refer to the stack config, so they cannot live in the file's own schema. */
+export function placementProblems(settings: FleetSettings, tenants: readonly LocatedTenant[]): TenantsProblem[] {
+  const known = settings.servers.map((server) => server.name);
+  return tenants
+    .filter((tenant) => tenant.server !== undefined && !known.includes(tenant.server))
+    .map((tenant) => ({
+      line: tenant.line,
+      username: tenant.username,
+      message: `server "${tenant.server}" is not in the stack config (servers: ${known.join(", ")}); fix the entry or add the server`,
+    }));
+}
+
+function declareProvider(server: ServerSettings): postgresql.Provider {
+  return new postgresql.Provider(`postgres-${server.name}`, {
+    host: server.host,
+    port: server.port,
+    username: server.adminUser,
+    password: pulumi.secret(server.adminPassword),
+    database: server.adminDatabase,
+    sslmode: server.sslmode,
+    superuser: server.adminIsSuperuser,
+    connectTimeout: 15,
+  });
+}
+
+export function declareFleet(settings: FleetSettings, tenants: readonly LocatedTenant[]): FleetOutputs {
+  const problems = placementProblems(settings, tenants);
+  if (problems.length > 0) throw new TenantsFileError(settings.tenantsFile, problems);
+
+  // Only servers that hold tenants get a provider, so an unused (or not yet
+  // reachable) server in the config costs nothing.
+  const used = new Set(tenants.map((tenant) => serverFor(settings, tenant.server)));
+  const providers = new Map(
+    settings.servers.filter((server) => used.has(server.name)).map((server) => [server.name, declareProvider(server)]),
+  );
+
+  const components: Record<string, Tenant> = {};
+  const summaries: Record<string, TenantSummary> = {};
+  for (const entry of tenants) {
+    const serverName = serverFor(settings, entry.server);
+    const server = settings.servers.find((candidate) => candidate.name === serverName)!;
+    const tenant = new Tenant(entry.username, {
+      username: entry.username,
+      status: entry.status,
+      pinnedTenantId: entry.tenantId,
+      appName: settings.appName,
+      server,
+      provider: providers.get(serverName)!,
+      dns: settings.dns,
+      retainOnDelete: !settings.allowPurge,
+    });
+    components[entry.username] = tenant;
+    summaries[entry.username] = {
+      username: entry.username,
+      tenantId: tenant.tenantId,
+      database: tenant.databaseName,
+      role: tenant.roleName,
+      domain: tenant.domain,
+      server: serverName,
+      status: entry.status,
+    };
+  }
+
+  const perTenant = Object.entries(components).map(([username, tenant]) =>
+    pulumi
+      .all([tenant.databaseUrl, tenant.sessionSecret])
+      .apply(([databaseUrl, sessionSecret]): [string, TenantConnection] => [username, { databaseUrl, sessionSecret }]),
+  );
+  const connections = pulumi.secret(pulumi.all(perTenant).apply((pairs) => Object.fromEntries(pairs)));
+  return { tenants: summaries, connections, components };
+}

@@ -1,0 +1,137 @@
+/**
+ * One DriverGigsPro tenant: everything in the brief's "What each tenant gets"
+ * table, as children of a single component so `pulumi preview` groups a
+ * tenant's resources under its username.
+ */
+import * as cloudflare from "@pulumi/cloudflare";
+import * as postgresql from "@pulumi/postgresql";
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import type { TenantStatus } from "../tenants/schema";
+import type { DnsSettings, ServerSettings } from "./config";
+import { databaseName, databaseUrl, domainName, tenantIdFromHex } from "./naming";
+
+export interface TenantArgs {
+  readonly username: string;
+  readonly status: TenantStatus;
+  /** Adopt an existing tenant: use this ID instead of generating one. */
+  readonly pinnedTenantId?: string;
+  readonly appName: string;
+  /** The server the tenant lives on, and the provider that manages it. */
+  readonly server: ServerSettings;
+  readonly provider: postgresql.Provider;
+  readonly dns: DnsSettings;
+  /** Keep the database and role when the tenant leaves the program (the default). */
+  readonly retainOnDelete: boolean;
+}
+
+/** The component's type token, as it appears in URNs and in `pulumi preview`. */
+export const TENANT_TYPE = "drivergigspro:fleet:Tenant";
+
+export class Tenant extends pulumi.ComponentResource {
+  /** The support handle: 8 upper-case hex digits, stable for the tenant's life. */
+  public readonly tenantId: pulumi.Output<string>;
+  public readonly databaseName: pulumi.Output<string>;
+  public readonly roleName: pulumi.Output<string>;
+  public readonly domain: string;
+  /** `postgresql://role:password@host:port/db`, a secret. */
+  public readonly databaseUrl: pulumi.Output<string>;
+  /** At least 32 random bytes' worth (64 alphanumerics), a secret. */
+  public readonly sessionSecret: pulumi.Output<string>;
+  public readonly role: postgresql.Role;
+  public readonly database: postgresql.Database;
+  /** The tenant's DNS record; absent with DNS provider `none` and while suspended. */
+  public readonly dnsRecord?: cloudflare.DnsRecord;
+
+  constructor(name: string, args: TenantArgs, opts?: pulumi.ComponentResourceOptions) {
+    super(TENANT_TYPE, name, {}, opts);
+    const parent = { parent: this };
+    const onServer = { parent: this, provider: args.provider };
+    // Databases and roles hold the tenant's data: by default they outlive
+    // their entry in the tenants file. Everything else is cheap to recreate.
+    const keepData = { ...onServer, retainOnDelete: args.retainOnDelete };
+
+    this.tenantId =
+      args.pinnedTenantId !== undefined
+        ? pulumi.output(args.pinnedTenantId)
+        : new random.RandomId(`${name}-id`, { byteLength: 4, keepers: { username: args.username } }, parent).hex.apply(
+            tenantIdFromHex,
+          );
+    const dbName = this.tenantId.apply((id) => databaseName(args.appName, id));
+
+    const password = new random.RandomPassword(`${name}-db-password`, { length: 40, special: false }, parent);
+    const sessionSecret = new random.RandomPassword(`${name}-session-secret`, { length: 64, special: false }, parent);
+
+    this.role = new postgresql.Role(
+      `${name}-role`,
+      {
+        name: dbName,
+        password: password.result,
+        // A suspended tenant keeps its role and data but cannot log in.
+        login: args.status === "active",
+        superuser: false,
+        createDatabase: false,
+        createRole: false,
+        replication: false,
+        bypassRowLevelSecurity: false,
+        inherit: false,
+      },
+      keepData,
+    );
+
+    this.database = new postgresql.Database(
+      `${name}-database`,
+      {
+        name: dbName,
+        owner: this.role.name,
+        template: "template0",
+        encoding: "UTF8",
+        allowConnections: true,
+      },
+      keepData,
+    );
+
+    // An empty privilege list revokes everything PUBLIC has on the database,
+    // CONNECT and TEMPORARY included; the owner keeps its implicit rights.
+    new postgresql.Grant(
+      `${name}-revoke-public`,
+      { database: this.database.name, role: "public", objectType: "database", privileges: [] },
+      onServer,
+    );
+
+    this.domain = domainName(args.dns.recordTemplate, args.appName, args.dns.zone, args.username);
+    if (args.dns.provider === "cloudflare" && args.status === "active") {
+      this.dnsRecord = new cloudflare.DnsRecord(
+        `${name}-dns`,
+        {
+          zoneId: args.dns.zoneId,
+          name: this.domain,
+          type: "CNAME",
+          content: args.dns.target,
+          proxied: args.dns.proxied,
+          ttl: 1, // 1 means "automatic" to Cloudflare.
+          comment: pulumi.interpolate`DriverGigsPro tenant ${this.tenantId}`,
+        },
+        parent,
+      );
+    }
+
+    this.databaseName = this.database.name;
+    this.roleName = this.role.name;
+    this.sessionSecret = pulumi.secret(sessionSecret.result);
+    this.databaseUrl = pulumi.secret(
+      pulumi.all([this.role.name, password.result, this.database.name]).apply(([user, pw, database]) =>
+        databaseUrl({ user, password: pw, host: args.server.host, port: args.server.port, database, sslmode: args.server.sslmode }),
+      ),
+    );
+
+    this.registerOutputs({
+      tenantId: this.tenantId,
+      databaseName: this.databaseName,
+      roleName: this.roleName,
+      domain: this.domain,
+      databaseUrl: this.databaseUrl,
+      sessionSecret: this.sessionSecret,
+    });
+  }
+}

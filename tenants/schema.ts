@@ -1,0 +1,100 @@
+/**
+ * The shape of `tenants/tenants.yaml`, as zod schemas. Every TypeScript type
+ * for a tenant entry is inferred from here, so the file format is written
+ * down exactly once.
+ */
+import { z } from "zod";
+
+/** Words that would shadow system databases, roles or well-known host names. */
+export const RESERVED_USERNAMES: ReadonlySet<string> = new Set([
+  "admin", "administrator", "api", "app", "apps", "assets", "auth", "billing",
+  "cdn", "dashboard", "default", "dev", "docs", "ftp", "help", "localhost",
+  "mail", "metrics", "ns1", "ns2", "pg", "pgbouncer", "postgres", "postmaster",
+  "public", "replication", "root", "signup", "smtp", "staging", "static",
+  "status", "superuser", "support", "system", "template0", "template1", "test",
+  "www",
+]);
+
+export const USERNAME_MIN = 3;
+export const USERNAME_MAX = 40;
+
+/** The DNS label a username maps to: underscores become hyphens. */
+export function usernameToLabel(username: string): string {
+  return username.replace(/_/g, "-");
+}
+
+function describeChar(ch: string): string {
+  const code = ch.codePointAt(0) ?? 0;
+  return `"${ch}" (U+${code.toString(16).toUpperCase().padStart(4, "0")})`;
+}
+
+/**
+ * Every reason a username is unacceptable, in the order a person would fix
+ * them. Empty when the username is valid. Kept as a plain function (and
+ * wrapped by the zod schema below) so the CLI can explain a rejection with
+ * the same words the Pulumi program uses.
+ */
+export function usernameProblems(value: string): string[] {
+  if (value.length === 0) return ["username is empty; use 3 to 40 characters of a-z, 0-9, _ and -"];
+  const problems: string[] = [];
+  const lower = value.toLowerCase();
+  if (value !== lower && /^[a-z0-9_-]+$/.test(lower)) {
+    // Never fix it silently: the user must see and choose the lower-case form.
+    problems.push(`username must be lower case; write "${lower}"`);
+  } else {
+    const bad = [...new Set([...value].filter((ch) => !/[a-z0-9_-]/.test(ch)))];
+    if (bad.length > 0) {
+      problems.push(
+        `username may only contain a-z, 0-9, _ and -; found ${bad.slice(0, 5).map(describeChar).join(", ")}`,
+      );
+    }
+  }
+  const length = [...value].length;
+  if (length < USERNAME_MIN || length > USERNAME_MAX) {
+    problems.push(`username must be ${USERNAME_MIN} to ${USERNAME_MAX} characters long; it has ${length}`);
+  }
+  if (!/^[a-zA-Z]/.test(value)) problems.push("username must start with a letter");
+  if (/[_-]$/.test(value)) problems.push('username must not end with "_" or "-"');
+  // "ab--" in positions 3-4 is reserved for IDNA labels (RFC 5891), e.g. "xn--".
+  if (usernameToLabel(lower).slice(2, 4) === "--") {
+    problems.push('username must not have "_" or "-" as both its 3rd and 4th characters (reserved in DNS)');
+  }
+  if (RESERVED_USERNAMES.has(lower)) problems.push(`username "${lower}" is reserved; choose another`);
+  return problems;
+}
+
+export const usernameSchema = z.string().superRefine((value, ctx) => {
+  for (const message of usernameProblems(value)) ctx.addIssue({ code: "custom", message });
+});
+
+/** 8 upper-case hex digits: the support handle and the suffix of every name. */
+export const tenantIdSchema = z
+  .string()
+  .regex(/^[0-9A-F]{8}$/, { error: "tenantId must be exactly 8 upper-case hex digits, e.g. A1B2C3D4" });
+
+/** A server name as listed in the stack config. */
+export const serverNameSchema = z
+  .string()
+  .regex(/^[a-z][a-z0-9-]{0,30}$/, { error: "server must be a server name from the stack config (a-z, 0-9, -)" });
+
+export const tenantStatusSchema = z.enum(["active", "suspended"], {
+  error: 'status must be "active" or "suspended"',
+});
+
+export const tenantEntrySchema = z.strictObject(
+  {
+    username: usernameSchema,
+    email: z.email({ error: "email must be a valid e-mail address" }).max(254).optional(),
+    tenantId: tenantIdSchema.optional(),
+    server: serverNameSchema.optional(),
+    status: tenantStatusSchema.default("active"),
+  },
+  { error: (issue) => (issue.code === "unrecognized_keys" ? undefined : "each tenant must be a mapping with a username") },
+);
+
+/** One tenant as written in the file, after defaults are applied. */
+export type TenantEntry = z.output<typeof tenantEntrySchema>;
+export type TenantStatus = z.output<typeof tenantStatusSchema>;
+
+/** A validated entry together with its 1-based line in the file, for error messages. */
+export type LocatedTenant = TenantEntry & { readonly line: number };

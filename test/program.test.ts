@@ -1,0 +1,241 @@
+/**
+ * The program's shape under Pulumi's mocks: which resources each tenant
+ * declares and with which inputs. Deployment behaviour is proven by the
+ * end-to-end tests against the real engine.
+ */
+import { beforeEach, describe, expect, it } from "vitest";
+import { parseFleetSettings, type FleetSettings } from "../infra/config";
+import { declareFleet } from "../infra/fleet";
+import type { LocatedTenant } from "../tenants/schema";
+import { installMocks, isSecret, settle, valueOf, type DeclaredResource } from "./support/pulumi-mocks";
+
+const T = {
+  randomId: "random:index/randomId:RandomId",
+  password: "random:index/randomPassword:RandomPassword",
+  role: "postgresql:index/role:Role",
+  database: "postgresql:index/database:Database",
+  grant: "postgresql:index/grant:Grant",
+  provider: "pulumi:providers:postgresql",
+  dns: "cloudflare:index/dnsRecord:DnsRecord",
+  tenant: "drivergigspro:fleet:Tenant",
+};
+
+function settings(overrides: Record<string, unknown> = {}): FleetSettings {
+  return parseFleetSettings(
+    {
+      servers: [{ name: "local", host: "127.0.0.1", port: 5432, adminPassword: "admin-pw", sslmode: "disable" }],
+      ...overrides,
+    },
+    "drivergigspro",
+  );
+}
+
+function tenant(username: string, extra: Partial<LocatedTenant> = {}): LocatedTenant {
+  return { username, status: "active", line: 1, ...extra };
+}
+
+let declared: DeclaredResource[];
+beforeEach(() => {
+  declared = installMocks();
+});
+
+const ofType = (type: string) => declared.filter((resource) => resource.type === type);
+
+async function deploy(config: FleetSettings, tenants: LocatedTenant[]) {
+  const fleet = declareFleet(config, tenants);
+  await valueOf(fleet.connections);
+  await settle();
+  return fleet;
+}
+
+describe("one tenant", () => {
+  it("declares exactly its id, passwords, role, database, revoke and no DNS record with provider none", async () => {
+    await deploy(settings(), [tenant("john_driver")]);
+    const byType = declared.map((resource) => `${resource.type} ${resource.name}`).sort();
+    expect(byType).toEqual(
+      [
+        `${T.tenant} john_driver`,
+        `${T.database} john_driver-database`,
+        `${T.grant} john_driver-revoke-public`,
+        `${T.role} john_driver-role`,
+        `${T.randomId} john_driver-id`,
+        `${T.password} john_driver-db-password`,
+        `${T.password} john_driver-session-secret`,
+        `${T.provider} postgres-local`,
+      ].sort(),
+    );
+  });
+
+  it("names the database and role after the tenant ID, owned by the role, with PUBLIC revoked", async () => {
+    const fleet = await deploy(settings(), [tenant("john_driver")]);
+    const id = await valueOf(fleet.tenants.john_driver!.tenantId);
+    expect(id).toMatch(/^[0-9A-F]{8}$/);
+    const [randomId] = ofType(T.randomId);
+    expect(randomId!.inputs).toEqual({ byteLength: 4, keepers: { username: "john_driver" } });
+
+    const [role] = ofType(T.role);
+    expect(role!.inputs).toMatchObject({
+      name: `drivergigspro_${id.toLowerCase()}`,
+      login: true,
+      superuser: false,
+      createDatabase: false,
+      createRole: false,
+      replication: false,
+      bypassRowLevelSecurity: false,
+    });
+    const [database] = ofType(T.database);
+    expect(database!.inputs).toMatchObject({ name: `drivergigspro_${id.toLowerCase()}`, owner: role!.inputs.name });
+    const [grant] = ofType(T.grant);
+    expect(grant!.inputs).toEqual({
+      database: `drivergigspro_${id.toLowerCase()}`,
+      role: "public",
+      objectType: "database",
+      privileges: [],
+    });
+    expect(fleet.tenants.john_driver!.domain).toBe("john-driver-drivergigspro.drivergigspro.localhost");
+  });
+
+  it("uses a 40-character password for the role and a 64-character session secret, both secret", async () => {
+    const fleet = await deploy(settings(), [tenant("john_driver")]);
+    const passwords = Object.fromEntries(ofType(T.password).map((resource) => [resource.name, resource.inputs]));
+    expect(passwords["john_driver-db-password"]).toMatchObject({ length: 40, special: false });
+    // 64 characters of [A-Za-z0-9] carry ~381 bits: more than the 32 bytes the brief asks for.
+    expect(passwords["john_driver-session-secret"]).toMatchObject({ length: 64, special: false });
+    const component = fleet.components.john_driver!;
+    expect(await isSecret(component.sessionSecret)).toBe(true);
+    expect(await isSecret(component.databaseUrl)).toBe(true);
+    expect(await isSecret(fleet.connections)).toBe(true);
+    expect(await isSecret(fleet.tenants.john_driver!.tenantId)).toBe(false);
+    const url = new URL(await valueOf(component.databaseUrl));
+    expect(url.hostname).toBe("127.0.0.1");
+    expect(url.username).toBe(await valueOf(component.roleName));
+    expect(url.searchParams.get("sslmode")).toBe("disable");
+  });
+
+  it("points the provider at the configured server with the admin password as a secret input", async () => {
+    await deploy(settings(), [tenant("john_driver")]);
+    const [provider] = ofType(T.provider);
+    expect(provider!.inputs).toMatchObject({ host: "127.0.0.1", port: "5432", username: "postgres", sslmode: "disable" });
+    for (const child of [...ofType(T.role), ...ofType(T.database), ...ofType(T.grant)]) {
+      expect(child.provider).toContain("postgres-local");
+    }
+  });
+});
+
+describe("many tenants", () => {
+  it("declares N of each resource for N tenants", async () => {
+    const names = Array.from({ length: 7 }, (_, i) => `driver_${i}`);
+    await deploy(settings(), names.map((name) => tenant(name)));
+    for (const type of [T.tenant, T.randomId, T.role, T.database, T.grant]) expect(ofType(type)).toHaveLength(7);
+    expect(ofType(T.password)).toHaveLength(14);
+    expect(ofType(T.provider)).toHaveLength(1);
+    expect(new Set(ofType(T.database).map((db) => db.inputs.name)).size).toBe(7);
+  });
+
+  it("uses a pinned tenant ID as is and declares no RandomId for it", async () => {
+    const fleet = await deploy(settings(), [tenant("john_driver", { tenantId: "A1B2C3D4" })]);
+    expect(ofType(T.randomId)).toHaveLength(0);
+    expect(await valueOf(fleet.tenants.john_driver!.tenantId)).toBe("A1B2C3D4");
+    expect(ofType(T.database)[0]!.inputs.name).toBe("drivergigspro_a1b2c3d4");
+  });
+
+  it("suspends a tenant: the role cannot log in and no DNS record is declared, the database stays", async () => {
+    const cloudflare = { provider: "cloudflare", zone: "drivergigspro.app", zoneId: "z1", target: "ingress.drivergigspro.app" };
+    await deploy(settings({ dns: cloudflare }), [tenant("john_driver", { status: "suspended" }), tenant("maria_k")]);
+    const roles = Object.fromEntries(ofType(T.role).map((role) => [role.name, role.inputs.login]));
+    expect(roles).toEqual({ "john_driver-role": false, "maria_k-role": true });
+    expect(ofType(T.database)).toHaveLength(2);
+    expect(ofType(T.dns).map((record) => record.name)).toEqual(["maria_k-dns"]);
+  });
+});
+
+describe("data retention", () => {
+  // The engine reads retainOnDelete from state when an entry disappears from
+  // the file, so the flag must be on every database and role it registers.
+  it("retains databases and roles by default", async () => {
+    await deploy(settings(), [tenant("john_driver")]);
+    const retained = declared.filter((resource) => resource.retainOnDelete).map((resource) => resource.name);
+    expect(retained.sort()).toEqual(["john_driver-database", "john_driver-role"]);
+  });
+
+  it("lets them be dropped only when allowPurge is set", async () => {
+    await deploy(settings({ allowPurge: true }), [tenant("john_driver")]);
+    expect(ofType(T.database)[0]!.retainOnDelete).toBe(false);
+    expect(declared.filter((resource) => resource.retainOnDelete)).toEqual([]);
+  });
+});
+
+describe("placement", () => {
+  const twoServers = {
+    servers: [
+      { name: "eu-1", host: "pg-eu-1.internal", adminPassword: "a" },
+      { name: "us-1", host: "pg-us-1.internal", adminPassword: "b" },
+    ],
+  };
+
+  it("declares one provider per server and gives each tenant its server's provider", async () => {
+    const fleet = await deploy(settings(twoServers), [tenant("ann_driver", { server: "us-1" }), tenant("bob_driver")]);
+    expect(ofType(T.provider).map((provider) => provider.name).sort()).toEqual(["postgres-eu-1", "postgres-us-1"]);
+    const providerOf = (name: string) => declared.find((resource) => resource.name === name)!.provider!;
+    expect(providerOf("ann_driver-database")).toContain("postgres-us-1");
+    expect(providerOf("bob_driver-database")).toContain("postgres-eu-1");
+    expect(fleet.tenants.ann_driver!.server).toBe("us-1");
+    expect(new URL(await valueOf(fleet.components.ann_driver!.databaseUrl)).hostname).toBe("pg-us-1.internal");
+  });
+
+  it("places entries without a server on defaultServer", async () => {
+    const fleet = await deploy(settings({ ...twoServers, defaultServer: "us-1" }), [tenant("bob_driver")]);
+    expect(fleet.tenants.bob_driver!.server).toBe("us-1");
+    expect(ofType(T.provider).map((provider) => provider.name)).toEqual(["postgres-us-1"]);
+  });
+
+  it("rejects a tenant on an unknown server, naming the tenant and line, before declaring anything", () => {
+    expect(() => declareFleet(settings(twoServers), [tenant("bob_driver", { server: "ap-1", line: 12 })])).toThrow(
+      /tenants\/tenants\.yaml:12: tenant "bob_driver": server "ap-1" is not in the stack config/,
+    );
+    expect(declared).toHaveLength(0);
+  });
+});
+
+describe("DNS", () => {
+  it("declares a proxied CNAME per active tenant with provider cloudflare", async () => {
+    const dns = { provider: "cloudflare", zone: "drivergigspro.app", zoneId: "zone-123", target: "ingress.drivergigspro.app" };
+    const fleet = await deploy(settings({ dns }), [tenant("john_driver")]);
+    const [record] = ofType(T.dns);
+    expect(record!.inputs).toMatchObject({
+      zoneId: "zone-123",
+      name: "john-driver-drivergigspro.drivergigspro.app",
+      type: "CNAME",
+      content: "ingress.drivergigspro.app",
+      proxied: true,
+    });
+    expect(record!.inputs.comment).toBe(`DriverGigsPro tenant ${await valueOf(fleet.tenants.john_driver!.tenantId)}`);
+  });
+
+  it("declares no record with provider none but still computes the domain from the template", async () => {
+    const dns = { provider: "none", zone: "example.test", recordTemplate: "{app}-{user}" };
+    const fleet = await deploy(settings({ dns }), [tenant("john_driver")]);
+    expect(ofType(T.dns)).toHaveLength(0);
+    expect(fleet.tenants.john_driver!.domain).toBe("drivergigspro-john-driver.example.test");
+  });
+});
+
+describe("stack config", () => {
+  it("reports every bad key with its full config path", () => {
+    expect(() =>
+      parseFleetSettings(
+        { servers: [{ name: "Bad Name", host: "", port: 70000 }], dns: { provider: "route53" }, allowPurge: "yes" },
+        "drivergigspro",
+      ),
+    ).toThrow(/drivergigspro:servers\[0\]\.name: .*\n.*drivergigspro:servers\[0\]\.host/s);
+  });
+
+  it("rejects a record template that cannot give a valid DNS label", () => {
+    const run = () => settings({ dns: { provider: "none", recordTemplate: "{user}.{app}" } });
+    expect(run).toThrow(/drivergigspro:dns\.recordTemplate: recordTemplate must contain "\{user\}"/);
+  });
+
+  it("rejects a missing server list", () => {
+    expect(() => parseFleetSettings({}, "drivergigspro")).toThrow(/drivergigspro:servers: /);
+  });
+});
