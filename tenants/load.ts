@@ -47,7 +47,7 @@ export interface ParsedTenantsDocument {
 
 export function parseTenantsDocument(text: string): ParsedTenantsDocument {
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false });
+  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: true });
   const lineOf = (node: Node | null | undefined) =>
     node?.range ? lineCounter.linePos(node.range[0]).line : 0;
   return { doc, lineOf };
@@ -155,8 +155,9 @@ function valueAt(raw: unknown, field: PropertyKey | undefined): unknown {
   return (raw as Record<PropertyKey, unknown>)[field];
 }
 
+/** yaml's message without its own " at line N, column M:" suffix (we print the line ourselves). */
 function firstLine(message: string): string {
-  return message.split("\n")[0] ?? message;
+  return (message.split("\n")[0] ?? message).replace(/ at line \d+, column \d+:?$/, "");
 }
 
 /** Reads and validates a tenants file; a missing or unreadable file is a problem too. */

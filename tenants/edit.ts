@@ -1,0 +1,108 @@
+/**
+ * Edits to the tenants file that keep its comments and formatting, and are
+ * all-or-nothing: the new text is validated as a whole before it is written,
+ * and it is written atomically (temporary file, then rename).
+ */
+import { randomBytes } from "node:crypto";
+import { readFileSync, renameSync, writeFileSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { isMap, isSeq, YAMLSeq, type YAMLMap } from "yaml";
+import { parseTenantsDocument, validateTenantsText, type TenantsProblem } from "./load";
+import type { LocatedTenant, TenantEntry, TenantStatus } from "./schema";
+
+export type EditResult =
+  | { readonly ok: true; readonly text: string; readonly tenants: LocatedTenant[] }
+  | { readonly ok: false; readonly problems: TenantsProblem[] };
+
+/** Fields a person may set when adding a tenant. */
+export type NewTenant = Pick<TenantEntry, "username"> & Partial<Pick<TenantEntry, "email" | "server" | "tenantId">>;
+
+function tenantsList(text: string) {
+  const parsed = parseTenantsDocument(text);
+  const root = parsed.doc.contents as unknown;
+  // Only called on text that validated, so the root is a mapping with "tenants".
+  if (!isMap(root)) throw new Error("the tenants file has no top-level mapping");
+  const list: unknown = root.get("tenants", true);
+  let seq: YAMLSeq;
+  if (isSeq(list)) {
+    seq = list;
+  } else {
+    // "tenants:" with no entries yet: start a block-style list.
+    seq = new YAMLSeq();
+    root.set("tenants", seq);
+  }
+  // An empty flow list ("tenants: []") would stay on one line; people read block lists.
+  if (seq.items.length === 0) seq.flow = false;
+  return { ...parsed, seq };
+}
+
+function entryIndex(seq: YAMLSeq, username: string): number {
+  return seq.items.findIndex((item) => isMap(item) && item.get("username") === username);
+}
+
+/** Re-validates the edited document; an edit never produces an invalid file. */
+function finish(doc: { toString(): string }): EditResult {
+  const text = doc.toString();
+  const result = validateTenantsText(text);
+  return result.ok ? { ok: true, text, tenants: result.tenants } : { ok: false, problems: result.problems };
+}
+
+/** Returns the problems of the current file, or undefined when it is valid. */
+function currentProblems(text: string): TenantsProblem[] | undefined {
+  const result = validateTenantsText(text);
+  return result.ok ? undefined : result.problems;
+}
+
+export function addTenants(text: string, additions: readonly NewTenant[]): EditResult {
+  const problems = currentProblems(text);
+  if (problems) return { ok: false, problems };
+  const { doc, seq } = tenantsList(text);
+  for (const addition of additions) {
+    // Keys in a fixed order, and no undefined values, so entries look hand-written.
+    const entry = Object.fromEntries(
+      (["username", "email", "tenantId", "server"] as const)
+        .filter((key) => addition[key] !== undefined)
+        .map((key) => [key, addition[key]]),
+    );
+    seq.add(doc.createNode(entry));
+  }
+  return finish(doc);
+}
+
+function withEntry(text: string, username: string, change: (entry: YAMLMap, seq: YAMLSeq) => void): EditResult {
+  const problems = currentProblems(text);
+  if (problems) return { ok: false, problems };
+  const { doc, seq } = tenantsList(text);
+  const index = entryIndex(seq, username);
+  if (index < 0) {
+    return { ok: false, problems: [{ line: 0, username, message: `no tenant "${username}" in the file; see "npm run tenants -- list"` }] };
+  }
+  change(seq.items[index] as YAMLMap, seq);
+  return finish(doc);
+}
+
+export function setStatus(text: string, username: string, status: TenantStatus): EditResult {
+  return withEntry(text, username, (entry) => {
+    // "active" is the default: resuming removes the key rather than spelling it out.
+    if (status === "active") entry.delete("status");
+    else entry.set("status", status);
+  });
+}
+
+export function removeTenant(text: string, username: string): EditResult {
+  return withEntry(text, username, (_entry, seq) => {
+    seq.items.splice(entryIndex(seq, username), 1);
+  });
+}
+
+/** Writes via a temporary file in the same folder, so readers see the old or the new file, never half. */
+export function writeFileAtomic(path: string, text: string): void {
+  const temporary = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
+  writeFileSync(temporary, text, { encoding: "utf8", flag: "wx" });
+  renameSync(temporary, path);
+}
+
+export function readText(path: string): string {
+  return readFileSync(path, "utf8");
+}
+

@@ -1,0 +1,147 @@
+/** `npm run tenants`, run as a process, the way people and CI run it. */
+import { spawnSync } from "node:child_process";
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { beforeEach, describe, expect, it } from "vitest";
+import { validateTenantsText } from "../tenants/load";
+
+const TSX = join(__dirname, "..", "node_modules", ".bin", "tsx");
+const CLI = join(__dirname, "..", "cli", "tenants.ts");
+let file: string;
+
+function run(...args: string[]) {
+  const result = spawnSync(TSX, [CLI, ...args, "--file", file], { encoding: "utf8", env: { ...process.env, PATH: "/usr/bin:/bin" } });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+beforeEach(() => {
+  file = join(mkdtempSync(join(tmpdir(), "dgp-cli-")), "tenants.yaml");
+  copyFileSync(join(__dirname, "..", "tenants", "tenants.yaml"), file);
+});
+
+function expectRejectedUnchanged(args: string[], status: number, stderr: RegExp) {
+  const before = readFileSync(file);
+  const result = run(...args);
+  expect(result.status).toBe(status);
+  expect(result.stderr).toMatch(stderr);
+  expect(readFileSync(file).equals(before)).toBe(true);
+  return result;
+}
+
+describe("add", () => {
+  it("appends an entry and keeps every comment and existing line", () => {
+    const before = readFileSync(file, "utf8");
+    const result = run("add", "bob_smith", "--email", "bob@example.com", "--server", "local");
+    expect(result.status).toBe(0);
+    expect(result.stdout).toMatch(/added bob_smith \(.*tenants\.yaml:16\)/);
+    const after = readFileSync(file, "utf8");
+    expect(after.startsWith(before)).toBe(true);
+    expect(after.slice(before.length)).toBe("  - username: bob_smith\n    email: bob@example.com\n    server: local\n");
+  });
+
+  it("starts a block list in a file that says tenants: []", () => {
+    writeFileSync(file, "# empty fleet\ntenants: []\n");
+    expect(run("add", "first_driver").status).toBe(0);
+    expect(readFileSync(file, "utf8")).toBe("# empty fleet\ntenants:\n  - username: first_driver\n");
+  });
+
+  it("adds --count N generated usernames that pass validation and prints them", () => {
+    const result = run("add", "--count", "25");
+    expect(result.status).toBe(0);
+    const printed = [...result.stdout.matchAll(/added (\S+) /g)].map((match) => match[1]);
+    expect(printed).toHaveLength(25);
+    const parsed = validateTenantsText(readFileSync(file, "utf8"));
+    expect(parsed.ok && parsed.tenants.map((tenant) => tenant.username).slice(3)).toEqual(printed);
+  });
+
+  it.each([
+    [["add", "Bob_Smith"], 1, /new tenant "Bob_Smith": username must be lower case; write "bob_smith"/],
+    [["add", "john-driver"], 1, /collides with "john_driver" on line 10/],
+    [["add", "john_driver"], 1, /is listed twice/],
+    [["add", "x'; DROP DATABASE postgres; --"], 1, /only contain a-z/],
+    [["add", "ab"], 1, /3 to 40 characters/],
+    [["add", "a".repeat(200)], 1, /it has 200/],
+    [["add", ""], 1, /empty/],
+    [["add", "jоhn"], 1, /U\+043E/],
+    [["add", "ok_name", "--email", "nope"], 1, /email must be a valid e-mail address/],
+    [["add", "ok_name", "--tenant-id", "xyz"], 1, /8 upper-case hex digits/],
+    [["add", "--count", "0"], 2, /--count must be a whole number/],
+    [["add", "--count", "3x"], 2, /--count must be a whole number/],
+    [["add", "one", "two"], 2, /exactly one username/],
+    [["add", "ok_name", "--colour", "blue"], 2, /Unknown option '--colour'/],
+    [["frobnicate"], 2, /unknown command "frobnicate"/],
+  ])("rejects %j and leaves the file unchanged", (args, status, stderr) => {
+    expectRejectedUnchanged(args as string[], status as number, stderr as RegExp);
+  });
+});
+
+describe("a file that is already broken", () => {
+  it.each([
+    ["malformed YAML", "tenants:\n  - username: [unclosed\n", /tenants\.yaml:\d+: not valid YAML/],
+    ["bad entry", "tenants:\n  - username: Root\n", /tenants\.yaml:2: tenant "Root": username must be lower case/],
+  ])("refuses every edit on %s, naming the line, and changes nothing", (_what, text, stderr) => {
+    writeFileSync(file, text);
+    expectRejectedUnchanged(["add", "new_driver"], 1, stderr);
+    expectRejectedUnchanged(["suspend", "root"], 1, stderr);
+  });
+
+  it("says so when the file is missing", () => {
+    file = join(tmpdir(), "does-not-exist", "tenants.yaml");
+    const result = run("list");
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/file not found; create it with "tenants: \[\]"/);
+  });
+});
+
+describe("suspend, resume, remove", () => {
+  it("suspends and resumes by adding and removing status", () => {
+    const original = readFileSync(file, "utf8");
+    expect(run("suspend", "maria_k").status).toBe(0);
+    expect(readFileSync(file, "utf8")).toContain("  - username: maria_k\n    email: maria@example.com\n    status: suspended\n");
+    expect(run("resume", "maria_k").status).toBe(0);
+    expect(readFileSync(file, "utf8")).toBe(original);
+  });
+
+  it("removes an entry and says the data is kept", () => {
+    const result = run("remove", "sam-courier");
+    expect(result.status).toBe(0);
+    expect(result.stdout).toMatch(/database and role are KEPT/);
+    expect(readFileSync(file, "utf8")).not.toContain("sam-courier");
+  });
+
+  it("refuses an unknown username", () => {
+    expectRejectedUnchanged(["suspend", "nobody_here"], 1, /no tenant "nobody_here" in the file/);
+    expectRejectedUnchanged(["remove", "nobody_here"], 1, /no tenant "nobody_here"/);
+  });
+});
+
+describe("list and show", () => {
+  it("lists tenants as JSON, enriched with the stack's outputs", () => {
+    const outputs = join(file, "..", "outputs.json");
+    writeFileSync(
+      outputs,
+      JSON.stringify({
+        tenants: {
+          john_driver: { username: "john_driver", tenantId: "0A1B2C3D", database: "drivergigspro_0a1b2c3d", role: "drivergigspro_0a1b2c3d", domain: "john-driver-drivergigspro.example.com", server: "local", status: "active" },
+        },
+        connections: "[secret]",
+      }),
+    );
+    const listed = JSON.parse(run("list", "--json", "--outputs", outputs).stdout);
+    expect(listed.map((row: { username: string }) => row.username)).toEqual(["john_driver", "maria_k", "sam-courier"]);
+    expect(listed[0]).toMatchObject({ tenantId: "0A1B2C3D", database: "drivergigspro_0a1b2c3d", domain: "john-driver-drivergigspro.example.com", line: 10 });
+
+    const shown = run("show", "0a1b2c3d", "--outputs", outputs);
+    expect(shown.status).toBe(0);
+    expect(shown.stdout).toMatch(/username\s+john_driver/);
+    expect(shown.stdout).toMatch(/tenantId\s+0A1B2C3D/);
+    expect(shown.stdout).not.toMatch(/password|secret/i);
+  });
+
+  it("prints a table for people", () => {
+    const result = run("list");
+    expect(result.stdout.split("\n")[0]).toMatch(/^USERNAME\s+TENANT ID\s+STATUS\s+SERVER\s+DATABASE\s+DOMAIN$/);
+    expect(result.stdout).toMatch(/3 tenant\(s\)/);
+  });
+});

@@ -1,0 +1,11 @@
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    include: ["test/**/*.test.ts"],
+    // CLI and PostgreSQL tests start real processes; a loaded 2-core CI
+    // machine needs more than the default 5 s. No test asserts on time.
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+  },
+});
