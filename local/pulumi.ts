@@ -1,0 +1,75 @@
+/**
+ * Runs the real Pulumi CLI offline: the toolchain from toolchain/build.sh, a
+ * local file backend and passphrase secrets, with every network feature
+ * (update checks, plugin downloads) switched off.
+ */
+import { execFileSync, spawn, spawnSync, type SpawnOptions } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+
+export const PROJECT_DIR = resolve(__dirname, "..");
+
+/** Builds or reuses the toolchain; returns the folder holding `pulumi` and the plugins. */
+export function ensureToolchain(): string {
+  const result = spawnSync("bash", [join(PROJECT_DIR, "toolchain", "build.sh")], {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const bin = result.stdout?.trim().split("\n").pop();
+  if (result.status !== 0 || !bin) {
+    throw new Error(`toolchain/build.sh failed (exit ${result.status}); see the messages above`);
+  }
+  return bin;
+}
+
+export interface PulumiContext {
+  /** Folder of the file backend (`file://...`). */
+  readonly stateDir: string;
+  readonly env: NodeJS.ProcessEnv;
+}
+
+/**
+ * The environment for the engine. The passphrase for local secrets is made
+ * once per state folder and kept beside it (never committed), unless
+ * PULUMI_CONFIG_PASSPHRASE is already set, as it is in CI.
+ */
+export function pulumiContext(toolchainBin: string, stateDir: string): PulumiContext {
+  mkdirSync(stateDir, { recursive: true });
+  const passphraseFile = join(stateDir, ".passphrase");
+  if (process.env.PULUMI_CONFIG_PASSPHRASE === undefined && !existsSync(passphraseFile)) {
+    writeFileSync(passphraseFile, randomBytes(24).toString("base64url"), { mode: 0o600 });
+  }
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    PATH: `${toolchainBin}:${process.env.PATH ?? ""}`,
+    PULUMI_BACKEND_URL: `file://${stateDir}`,
+    PULUMI_CONFIG_PASSPHRASE: process.env.PULUMI_CONFIG_PASSPHRASE ?? readFileSync(passphraseFile, "utf8"),
+    PULUMI_SKIP_UPDATE_CHECK: "true",
+    PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+    PULUMI_HOME: process.env.PULUMI_HOME ?? join(stateDir, ".pulumi-home"),
+  };
+  return { stateDir, env };
+}
+
+/** Runs `pulumi ARGS` to completion and returns its output; throws with stderr on failure. */
+export function pulumi(context: PulumiContext, args: string[], options: { cwd?: string; input?: string } = {}): string {
+  try {
+    return execFileSync("pulumi", args, {
+      cwd: options.cwd ?? PROJECT_DIR,
+      env: context.env,
+      encoding: "utf8",
+      input: options.input,
+      maxBuffer: 64 * 1024 * 1024,
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+  } catch (error) {
+    const failure = error as { status?: number; stdout?: string; stderr?: string };
+    throw new Error(`pulumi ${args.join(" ")} exited ${failure.status}:\n${failure.stdout ?? ""}\n${failure.stderr ?? ""}`);
+  }
+}
+
+/** Starts `pulumi ARGS` without waiting, e.g. to show its own progress display or to interrupt it. */
+export function spawnPulumi(context: PulumiContext, args: string[], options: SpawnOptions = {}) {
+  return spawn("pulumi", args, { cwd: PROJECT_DIR, env: context.env, ...options });
+}

@@ -1,0 +1,83 @@
+/**
+ * `npm start`: the whole job on one machine, with nothing installed by hand.
+ *
+ *   1. starts the embedded PostgreSQL (data kept in .data/postgres),
+ *   2. brings the Pulumi toolchain (toolchain/build.sh; cached after the first run),
+ *   3. selects the `local` stack on a file backend in .state/ and points it at that server,
+ *   4. runs `pulumi up` with Pulumi's own progress display,
+ *   5. prints the tenants' summary, then stops PostgreSQL.
+ *
+ * Flags: --preview (preview only), --destroy (destroy the stack), any other
+ * argument after `--` goes to pulumi.
+ */
+import { spawn } from "node:child_process";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { printTable } from "../cli/table";
+import { startLocalPostgres } from "../local/embedded-postgres";
+import { ensureToolchain, PROJECT_DIR, pulumi, pulumiContext, type PulumiContext } from "../local/pulumi";
+
+const STACK = "local";
+const PORT = 55432;
+
+function runVisible(context: PulumiContext, args: string[]): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn("pulumi", args, { cwd: PROJECT_DIR, env: context.env, stdio: "inherit" });
+    child.on("error", reject);
+    child.on("exit", (code, signal) => resolve(code ?? (signal ? 1 : 0)));
+  });
+}
+
+function configureStack(context: PulumiContext, server: { port: number; adminPassword: string }): void {
+  const stacks = pulumi(context, ["stack", "ls", "--json"]);
+  if (!(JSON.parse(stacks) as { name: string }[]).some((stack) => stack.name === STACK)) {
+    pulumi(context, ["stack", "init", STACK]);
+  }
+  pulumi(context, ["stack", "select", STACK]);
+  const servers = [{ name: "local", host: "127.0.0.1", port: server.port, adminUser: "postgres", sslmode: "disable" }];
+  pulumi(context, ["config", "set", "--path", "servers", JSON.stringify(servers)]);
+  pulumi(context, ["config", "set", "--path", "--secret", "servers[0].adminPassword"], { input: server.adminPassword });
+  pulumi(context, ["config", "set", "--path", "dns", JSON.stringify({ provider: "none", zone: "drivergigspro.localhost" })]);
+}
+
+function printSummary(context: PulumiContext): void {
+  const outputs = JSON.parse(pulumi(context, ["stack", "output", "--json"])) as {
+    tenants?: Record<string, Record<string, string>>;
+  };
+  const tenants = Object.values(outputs.tenants ?? {});
+  console.log("");
+  printTable(
+    ["tenant ID", "username", "status", "database", "domain", "server"],
+    tenants.map((tenant) => [tenant.tenantId!, tenant.username!, tenant.status!, tenant.database!, tenant.domain!, tenant.server!]),
+  );
+  console.log(`\n${tenants.length} tenant(s). Secrets: pulumi stack output connections --show-secrets (with the env from local/pulumi.ts).`);
+}
+
+async function main(): Promise<number> {
+  const { values, positionals } = parseArgs({
+    options: { preview: { type: "boolean", default: false }, destroy: { type: "boolean", default: false } },
+    allowPositionals: true,
+    strict: true,
+  });
+  console.log("Starting the embedded PostgreSQL (.data/postgres) ...");
+  const postgres = await startLocalPostgres({ dataDir: join(PROJECT_DIR, ".data", "postgres"), port: PORT });
+  try {
+    console.log("Bringing the Pulumi toolchain (toolchain/build.sh) ...");
+    const context = pulumiContext(ensureToolchain(), join(PROJECT_DIR, ".state"));
+    configureStack(context, { port: postgres.port, adminPassword: postgres.adminPassword });
+    const command = values.destroy ? ["destroy", "--yes"] : values.preview ? ["preview"] : ["up", "--yes"];
+    const status = await runVisible(context, [...command, "--stack", STACK, ...positionals]);
+    if (status === 0 && !values.destroy) printSummary(context);
+    return status;
+  } finally {
+    await postgres.stop();
+  }
+}
+
+main().then(
+  (status) => (process.exitCode = status),
+  (error) => {
+    console.error(`error: ${error instanceof Error ? error.message : String(error)}`);
+    process.exitCode = 1;
+  },
+);
