@@ -6,6 +6,7 @@ import * as postgresql from "@pulumi/postgresql";
 import * as pulumi from "@pulumi/pulumi";
 import { TenantsFileError, type TenantsProblem } from "../tenants/load";
 import type { LocatedTenant } from "../tenants/schema";
+import { currentSeedVersion } from "./catalogue-seed";
 import { serverFor, type FleetSettings, type ServerSettings } from "./config";
 import { Tenant } from "./tenant";
 
@@ -70,6 +71,7 @@ export function declareFleet(settings: FleetSettings, tenants: readonly LocatedT
     settings.servers.filter((server) => used.has(server.name)).map((server) => [server.name, declareProvider(server)]),
   );
 
+  const { seedVersion } = currentSeedVersion();
   const components: Record<string, Tenant> = {};
   const summaries: Record<string, TenantSummary> = {};
   for (const entry of tenants) {
@@ -84,6 +86,7 @@ export function declareFleet(settings: FleetSettings, tenants: readonly LocatedT
       provider: providers.get(serverName)!,
       dns: settings.dns,
       retainOnDelete: !settings.allowPurge,
+      seedVersion,
     });
     components[entry.username] = tenant;
     summaries[entry.username] = {

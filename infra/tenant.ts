@@ -8,6 +8,7 @@ import * as postgresql from "@pulumi/postgresql";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import type { TenantStatus } from "../tenants/schema";
+import { CatalogueSeed } from "./catalogue-seed";
 import type { DnsSettings, ServerSettings } from "./config";
 import { databaseName, databaseUrl, domainName, tenantIdFromHex } from "./naming";
 
@@ -23,6 +24,8 @@ export interface TenantArgs {
   readonly dns: DnsSettings;
   /** Keep the database and role when the tenant leaves the program (the default). */
   readonly retainOnDelete: boolean;
+  /** What the seed hook loads (see catalogue-seed.ts); a change re-seeds the tenant. */
+  readonly seedVersion: string;
 }
 
 /** The component's type token, as it appears in URNs and in `pulumi preview`. */
@@ -40,6 +43,8 @@ export class Tenant extends pulumi.ComponentResource {
   public readonly sessionSecret: pulumi.Output<string>;
   public readonly role: postgresql.Role;
   public readonly database: postgresql.Database;
+  /** The seed hook; absent while suspended. */
+  public readonly seed?: CatalogueSeed;
   /** The tenant's DNS record; absent with DNS provider `none` and while suspended. */
   public readonly dnsRecord?: cloudflare.DnsRecord;
 
@@ -93,11 +98,27 @@ export class Tenant extends pulumi.ComponentResource {
 
     // An empty privilege list revokes everything PUBLIC has on the database,
     // CONNECT and TEMPORARY included; the owner keeps its implicit rights.
-    new postgresql.Grant(
+    const revokePublic = new postgresql.Grant(
       `${name}-revoke-public`,
       { database: this.database.name, role: "public", objectType: "database", privileges: [] },
       onServer,
     );
+
+    const url = pulumi.secret(
+      pulumi.all([this.role.name, password.result, this.database.name]).apply(([user, pw, database]) =>
+        databaseUrl({ user, password: pw, host: args.server.host, port: args.server.port, database, sslmode: args.server.sslmode }),
+      ),
+    );
+
+    // A suspended role cannot log in, so it cannot be seeded; resuming seeds
+    // again, which is a no-op when the catalogue is already there.
+    if (args.status === "active") {
+      this.seed = new CatalogueSeed(
+        `${name}-catalogue`,
+        { tenantId: this.tenantId, database: this.database.name, databaseUrl: url, seedVersion: args.seedVersion },
+        { parent: this, dependsOn: [this.database, revokePublic] },
+      );
+    }
 
     this.domain = domainName(args.dns.recordTemplate, args.appName, args.dns.zone, args.username);
     if (args.dns.provider === "cloudflare" && args.status === "active") {
@@ -119,11 +140,7 @@ export class Tenant extends pulumi.ComponentResource {
     this.databaseName = this.database.name;
     this.roleName = this.role.name;
     this.sessionSecret = pulumi.secret(sessionSecret.result);
-    this.databaseUrl = pulumi.secret(
-      pulumi.all([this.role.name, password.result, this.database.name]).apply(([user, pw, database]) =>
-        databaseUrl({ user, password: pw, host: args.server.host, port: args.server.port, database, sslmode: args.server.sslmode }),
-      ),
-    );
+    this.databaseUrl = url;
 
     this.registerOutputs({
       tenantId: this.tenantId,

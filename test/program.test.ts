@@ -3,6 +3,7 @@
  * declares and with which inputs. Deployment behaviour is proven by the
  * end-to-end tests against the real engine.
  */
+import * as pulumi from "@pulumi/pulumi";
 import { beforeEach, describe, expect, it } from "vitest";
 import { parseFleetSettings, type FleetSettings } from "../infra/config";
 import { declareFleet } from "../infra/fleet";
@@ -18,6 +19,7 @@ const T = {
   provider: "pulumi:providers:postgresql",
   dns: "cloudflare:index/dnsRecord:DnsRecord",
   tenant: "drivergigspro:fleet:Tenant",
+  seed: "pulumi-nodejs:dynamic/drivergigspro:CatalogueSeed",
 };
 
 function settings(overrides: Record<string, unknown> = {}): FleetSettings {
@@ -62,6 +64,7 @@ describe("one tenant", () => {
         `${T.password} john_driver-db-password`,
         `${T.password} john_driver-session-secret`,
         `${T.provider} postgres-local`,
+        `${T.seed} john_driver-catalogue`,
       ].sort(),
     );
   });
@@ -120,13 +123,27 @@ describe("one tenant", () => {
       expect(child.provider).toContain("postgres-local");
     }
   });
+
+  it("seeds the catalogue as the tenant's own role, keyed on the seed version", async () => {
+    const fleet = await deploy(settings(), [tenant("john_driver")]);
+    const [seed] = ofType(T.seed);
+    const id = await valueOf(fleet.tenants.john_driver!.tenantId);
+    expect(seed!.inputs).toMatchObject({ tenantId: id, database: `drivergigspro_${id.toLowerCase()}` });
+    expect(seed!.inputs.seedVersion).toMatch(/^[0-9a-f]{16}$/);
+    // The URL reaches the engine wrapped as a secret (Pulumi's secret signature).
+    const { value: url, ...marker } = seed!.inputs.databaseUrl;
+    expect(marker).toEqual({ [pulumi.runtime.specialSigKey]: pulumi.runtime.specialSecretSig });
+    expect(url).toBe(await valueOf(fleet.components.john_driver!.databaseUrl));
+    expect(new URL(url).username).toBe(`drivergigspro_${id.toLowerCase()}`);
+    expect(seed!.inputs.__provider).toContain("seedTenantDatabase");
+  });
 });
 
 describe("many tenants", () => {
   it("declares N of each resource for N tenants", async () => {
     const names = Array.from({ length: 7 }, (_, i) => `driver_${i}`);
     await deploy(settings(), names.map((name) => tenant(name)));
-    for (const type of [T.tenant, T.randomId, T.role, T.database, T.grant]) expect(ofType(type)).toHaveLength(7);
+    for (const type of [T.tenant, T.randomId, T.role, T.database, T.grant, T.seed]) expect(ofType(type)).toHaveLength(7);
     expect(ofType(T.password)).toHaveLength(14);
     expect(ofType(T.provider)).toHaveLength(1);
     expect(new Set(ofType(T.database).map((db) => db.inputs.name)).size).toBe(7);
@@ -146,6 +163,8 @@ describe("many tenants", () => {
     expect(roles).toEqual({ "john_driver-role": false, "maria_k-role": true });
     expect(ofType(T.database)).toHaveLength(2);
     expect(ofType(T.dns).map((record) => record.name)).toEqual(["maria_k-dns"]);
+    // A role that cannot log in cannot be seeded; resuming seeds it again.
+    expect(ofType(T.seed).map((seed) => seed.name)).toEqual(["maria_k-catalogue"]);
   });
 });
 

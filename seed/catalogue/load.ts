@@ -1,0 +1,18 @@
+/**
+ * Reads the committed dataset. The seed uses this; nothing at seed time
+ * reads the raw export.
+ */
+import { readFileSync } from "node:fs";
+import { COMMITTED_CATALOGUE_PATH } from "./paths";
+import type { Catalogue } from "./schema";
+import { verifiedCatalogue } from "./version";
+
+export function loadCatalogue(file: string = COMMITTED_CATALOGUE_PATH): Catalogue {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, "utf8")) as unknown;
+  } catch (error) {
+    throw new Error(`could not read the catalogue ${file}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  return verifiedCatalogue(parsed, file);
+}

@@ -1,0 +1,99 @@
+/**
+ * `npm run seed -- --database-url URL [--tenant-id ID] [--force] [--json]`
+ *
+ * Seeds one tenant database. The URL may instead come from DATABASE_URL,
+ * which keeps the password out of the process list. Without --tenant-id the
+ * ID is read from a database named `drivergigspro_<id>`.
+ * Exit status: 0 seeded (or already up to date), 1 seeding failed, 2 bad usage.
+ */
+import { parseArgs } from "node:util";
+import { describeDatabaseUrl, redactSecrets } from "./redact";
+import { seedTenantDatabase, TenantId, type SeedReport } from "./seed";
+
+const USAGE = "usage: npm run seed -- --database-url URL [--tenant-id ID] [--force] [--json]";
+
+class UsageError extends Error {}
+
+interface CliOptions {
+  readonly databaseUrl: string;
+  readonly tenantId: string;
+  readonly force: boolean;
+  readonly json: boolean;
+}
+
+/** The tenant ID from a database named `drivergigspro_a1b2c3d4`, if it is one. */
+function tenantIdFromDatabaseUrl(databaseUrl: string): string | null {
+  try {
+    const match = /^\/drivergigspro_([0-9a-f]{8})$/i.exec(new URL(databaseUrl).pathname);
+    return match?.[1]?.toUpperCase() ?? null;
+  } catch {
+    return null;
+  }
+}
+
+function parseCli(argv: readonly string[]): CliOptions {
+  let values;
+  try {
+    values = parseArgs({
+      args: [...argv],
+      options: {
+        "database-url": { type: "string" },
+        "tenant-id": { type: "string" },
+        force: { type: "boolean", default: false },
+        json: { type: "boolean", default: false },
+      },
+      strict: true,
+      allowPositionals: false,
+    }).values;
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
+  const databaseUrl = values["database-url"] ?? process.env.DATABASE_URL;
+  if (databaseUrl === undefined || databaseUrl === "") throw new UsageError("--database-url (or DATABASE_URL) is required");
+  const tenantId = values["tenant-id"] ?? tenantIdFromDatabaseUrl(databaseUrl);
+  if (tenantId === null) throw new UsageError("--tenant-id is required when the database is not named drivergigspro_<id>");
+  if (!TenantId.safeParse(tenantId).success) throw new UsageError(`--tenant-id ${JSON.stringify(tenantId)} must be 8 upper-case hex digits`);
+  return { databaseUrl, tenantId, force: values.force, json: values.json };
+}
+
+function formatReport(report: SeedReport, target: string): string {
+  const outcome = report.skipped ? "already up to date, nothing loaded" : "catalogue loaded";
+  return [
+    `tenant ${report.tenantId}: ${outcome} (${target})`,
+    `  catalogue version  ${report.catalogueVersion}`,
+    `  migrations applied ${report.migrationsApplied.length === 0 ? "none" : report.migrationsApplied.join(", ")}`,
+    `  companies          ${report.inserted} inserted, ${report.updated} updated, ${report.unchanged} unchanged, ${report.deactivated} deactivated`,
+    `  took               ${report.durationMs} ms`,
+  ].join("\n");
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  let options: CliOptions;
+  try {
+    options = parseCli(argv);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    console.error(`seed: ${redactSecrets(error.message)} (${USAGE})`);
+    return 2;
+  }
+  try {
+    const report = await seedTenantDatabase(options);
+    console.log(options.json ? JSON.stringify(report) : formatReport(report, describeDatabaseUrl(options.databaseUrl)));
+    return 0;
+  } catch (error) {
+    // seedTenantDatabase already names the tenant and redacts its message.
+    const message = error instanceof Error ? error.message : String(error);
+    console.error(redactSecrets(message, options.databaseUrl));
+    return 1;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (status) => {
+    process.exitCode = status;
+  },
+  (error: unknown) => {
+    console.error(`seed: unexpected failure: ${redactSecrets(String(error))}`);
+    process.exitCode = 1;
+  },
+);

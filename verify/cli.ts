@@ -1,0 +1,75 @@
+/**
+ * `npm run verify`: verify-tenant-isolation. Reads the stack's outputs (or a
+ * file of them), probes every active tenant, prints a table (or --json),
+ * and exits 1 when any probe fails. Every failing line names the tenant ID.
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { renderTable } from "../cli/table";
+import { ensureToolchain, PROJECT_DIR, pulumi, pulumiContext } from "../local/pulumi";
+import { stackOutputsSchema, tenantsFromOutputs, verifyIsolation, type ProbeResult } from "./probes";
+
+const USAGE = `usage: npm run verify -- [--outputs FILE | --stack NAME] [--new all|none|USER,...] [--json]
+
+  --outputs FILE  "pulumi stack output --json --show-secrets" saved to a file
+  --stack NAME    read the outputs of this stack on the local backend (default: local)
+  --new           tenants that must have no users yet (default: all)
+  --json          one JSON document instead of the table`;
+
+function readOutputs(file: string | undefined, stack: string): unknown {
+  if (file !== undefined) return JSON.parse(readFileSync(file, "utf8"));
+  const context = pulumiContext(ensureToolchain(), join(PROJECT_DIR, ".state"));
+  return JSON.parse(pulumi(context, ["stack", "output", "--json", "--show-secrets", "--stack", stack]));
+}
+
+export function renderResults(results: readonly ProbeResult[]): string {
+  const failed = results.filter((result) => !result.ok);
+  const table = renderTable(
+    ["tenant ID", "username", "probe", "result", "detail"],
+    results.map((result) => [result.tenantId, result.username, result.probe, result.ok ? "ok" : "FAIL", result.detail]),
+  );
+  const tenants = new Set(results.map((result) => result.tenantId)).size;
+  return `${table}\n\n${tenants} tenant(s), ${results.length} probe(s), ${failed.length} failed`;
+}
+
+async function main(): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      options: {
+        outputs: { type: "string" },
+        stack: { type: "string", default: "local" },
+        new: { type: "string", default: "all" },
+        json: { type: "boolean", default: false },
+        help: { type: "boolean", short: "h", default: false },
+      },
+      strict: true,
+    }));
+  } catch (error) {
+    console.error(`error: ${(error as Error).message.split("\n")[0]}\n${USAGE}`);
+    return 2;
+  }
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const parsed = stackOutputsSchema.safeParse(readOutputs(values.outputs, values.stack));
+  if (!parsed.success) {
+    console.error(`error: the stack outputs lack tenants/connections (${parsed.error.issues[0]?.message}); run "pulumi up" first`);
+    return 1;
+  }
+  const fresh = new Set(values.new.split(","));
+  const tenants = tenantsFromOutputs(parsed.data, (username) => values.new === "all" || fresh.has(username));
+  const results = await verifyIsolation(tenants);
+  console.log(values.json ? JSON.stringify({ ok: results.every((result) => result.ok), results }, null, 2) : renderResults(results));
+  return results.every((result) => result.ok) ? 0 : 1;
+}
+
+main().then(
+  (status) => (process.exitCode = status),
+  (error) => {
+    console.error(`error: ${error instanceof Error ? error.message : String(error)}`);
+    process.exitCode = 1;
+  },
+);

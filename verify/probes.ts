@@ -1,0 +1,190 @@
+/**
+ * verify-tenant-isolation: active probes, run as each tenant's own role.
+ * A probe passes only when PostgreSQL itself refuses what must be refused;
+ * nothing here trusts the program's own idea of what it declared.
+ */
+import { Client, type ClientConfig } from "pg";
+import { z } from "zod";
+
+/** What the stack exports (`pulumi stack output --json --show-secrets`). */
+export const stackOutputsSchema = z.object({
+  tenants: z.record(z.string(), z.object({ tenantId: z.string(), username: z.string(), database: z.string(), status: z.string() })),
+  connections: z.record(z.string(), z.object({ databaseUrl: z.string(), sessionSecret: z.string() })),
+});
+export type StackOutputs = z.infer<typeof stackOutputsSchema>;
+
+export interface TenantUnderTest {
+  tenantId: string;
+  username: string;
+  database: string;
+  databaseUrl: string;
+  sessionSecret: string;
+  /** A new tenant must have no users yet. */
+  isNew: boolean;
+}
+
+export interface ProbeResult {
+  tenantId: string;
+  username: string;
+  probe: string;
+  ok: boolean;
+  detail: string;
+}
+
+export const MIN_ACTIVE_COMPANIES = 400;
+const SESSION_SECRET_MIN_LENGTH = 43; // 32 random bytes, base64-encoded, is 43 characters.
+
+/** Active tenants only: a suspended tenant's role is meant to be unable to log in. */
+export function tenantsFromOutputs(outputs: StackOutputs, isNew: (username: string) => boolean): TenantUnderTest[] {
+  return Object.values(outputs.tenants)
+    .filter((tenant) => tenant.status === "active")
+    .map((tenant) => {
+      const connection = outputs.connections[tenant.username];
+      if (connection === undefined) throw new Error(`tenant ${tenant.tenantId} (${tenant.username}) has no connection details in the outputs`);
+      return { ...tenant, ...connection, isNew: isNew(tenant.username) };
+    });
+}
+
+function configFor(url: string, database?: string): ClientConfig {
+  const parsed = new URL(url);
+  return {
+    host: parsed.hostname.replace(/^\[|\]$/g, ""),
+    port: Number(parsed.port || 5432),
+    user: decodeURIComponent(parsed.username),
+    password: decodeURIComponent(parsed.password),
+    database: database ?? decodeURIComponent(parsed.pathname.slice(1)),
+    ssl: ["require", "verify-ca", "verify-full"].includes(parsed.searchParams.get("sslmode") ?? "") ? { rejectUnauthorized: false } : false,
+    connectionTimeoutMillis: 10_000,
+  };
+}
+
+async function withClient<T>(config: ClientConfig, use: (client: Client) => Promise<T>): Promise<T> {
+  const client = new Client(config);
+  await client.connect();
+  try {
+    return await use(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Runs tasks with at most `limit` in flight: enough to be quick, few enough for max_connections. */
+async function inPool<T>(items: readonly T[], limit: number, task: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await task(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+function errorCode(error: unknown): string {
+  return (error as { code?: string }).code ?? "";
+}
+
+/** Probes that need a session in the tenant's own database. */
+async function ownDatabaseProbes(tenant: TenantUnderTest, record: (probe: string, ok: boolean, detail: string) => void) {
+  try {
+    await withClient(configFor(tenant.databaseUrl), async (client) => {
+      record("connects to own database", true, tenant.database);
+
+      const role = (
+        await client.query(
+          "SELECT rolsuper, rolcreatedb, rolcreaterole, rolreplication, rolbypassrls FROM pg_roles WHERE rolname = current_user",
+        )
+      ).rows[0] as Record<string, boolean>;
+      const powers = Object.entries(role).filter(([, granted]) => granted).map(([name]) => name);
+      record("role has no special powers", powers.length === 0, powers.length === 0 ? "none" : `has ${powers.join(", ")}`);
+
+      // NULL datacl means the defaults, which give PUBLIC CONNECT.
+      const publicConnect = (
+        await client.query(
+          `SELECT EXISTS (
+             SELECT 1 FROM pg_database d, aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) acl
+             WHERE d.datname = current_database() AND acl.grantee = 0 AND acl.privilege_type = 'CONNECT') AS granted`,
+        )
+      ).rows[0].granted as boolean;
+      record("PUBLIC has no CONNECT", !publicConnect, publicConnect ? "PUBLIC can connect" : "revoked");
+
+      for (const [probe, sql] of [
+        ["cannot create databases", "CREATE DATABASE dgp_isolation_probe"],
+        ["cannot create roles", "CREATE ROLE dgp_isolation_probe"],
+      ] as const) {
+        try {
+          await client.query(sql);
+          // It worked, which is the failure; undo it so the probe leaves nothing behind.
+          await client.query(sql.replace("CREATE", "DROP")).catch(() => undefined);
+          record(probe, false, `${sql} succeeded`);
+        } catch (error) {
+          record(probe, errorCode(error) === "42501", `refused (${errorCode(error) || (error as Error).message})`);
+        }
+      }
+
+      try {
+        const active = Number((await client.query("SELECT count(*) AS n FROM companies WHERE is_active")).rows[0].n);
+        record("catalogue loaded", active >= MIN_ACTIVE_COMPANIES, `${active} active companies (need ${MIN_ACTIVE_COMPANIES})`);
+      } catch (error) {
+        record("catalogue loaded", false, `no catalogue: ${(error as Error).message}`);
+      }
+
+      if (tenant.isNew) {
+        try {
+          const users = Number((await client.query("SELECT count(*) AS n FROM users")).rows[0].n);
+          record("new tenant has no users", users === 0, `${users} row(s) in users`);
+        } catch (error) {
+          record("new tenant has no users", false, `no users table: ${(error as Error).message}`);
+        }
+      }
+    });
+  } catch (error) {
+    record("connects to own database", false, (error as Error).message);
+  }
+}
+
+export async function verifyIsolation(tenants: readonly TenantUnderTest[], concurrency = 8): Promise<ProbeResult[]> {
+  const results: ProbeResult[] = [];
+  const recorder = (tenant: TenantUnderTest) => (probe: string, ok: boolean, detail: string) =>
+    results.push({ tenantId: tenant.tenantId, username: tenant.username, probe, ok, detail });
+
+  await inPool(tenants, concurrency, (tenant) => ownDatabaseProbes(tenant, recorder(tenant)));
+
+  // Every tenant against every other tenant's database on the same server.
+  const pairs = tenants.flatMap((tenant) =>
+    tenants.filter((other) => other !== tenant && sameServer(tenant, other)).map((other) => [tenant, other] as const),
+  );
+  const leaks = new Map<TenantUnderTest, string[]>();
+  await inPool(pairs, concurrency, async ([tenant, other]) => {
+    try {
+      await withClient(configFor(tenant.databaseUrl, other.database), async () => undefined);
+      leaks.set(tenant, [...(leaks.get(tenant) ?? []), `${other.tenantId} (${other.database})`]);
+    } catch {
+      // Refused, as it must be.
+    }
+  });
+  for (const tenant of tenants) {
+    const leaked = leaks.get(tenant) ?? [];
+    const others = pairs.filter(([from]) => from === tenant).length;
+    recorder(tenant)(
+      "cannot connect to other tenants",
+      leaked.length === 0,
+      leaked.length === 0 ? `refused by all ${others}` : `connected to ${leaked.join(", ")}`,
+    );
+  }
+
+  const bySecret = new Map<string, TenantUnderTest[]>();
+  for (const tenant of tenants) bySecret.set(tenant.sessionSecret, [...(bySecret.get(tenant.sessionSecret) ?? []), tenant]);
+  for (const tenant of tenants) {
+    const sharing = bySecret.get(tenant.sessionSecret)!.filter((other) => other !== tenant);
+    const long = tenant.sessionSecret.length >= SESSION_SECRET_MIN_LENGTH;
+    recorder(tenant)(
+      "session secret unique",
+      sharing.length === 0 && long,
+      !long ? `only ${tenant.sessionSecret.length} characters` : sharing.length === 0 ? "unique" : `shared with ${sharing.map((other) => other.tenantId).join(", ")}`,
+    );
+  }
+  return results.sort((a, b) => a.tenantId.localeCompare(b.tenantId) || a.probe.localeCompare(b.probe));
+}
+
+function sameServer(a: TenantUnderTest, b: TenantUnderTest): boolean {
+  const host = (url: string) => new URL(url).host;
+  return host(a.databaseUrl) === host(b.databaseUrl);
+}
