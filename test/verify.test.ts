@@ -1,0 +1,171 @@
+/**
+ * verify-tenant-isolation against a real PostgreSQL: it passes on a healthy
+ * fleet and catches each kind of breakage, naming the broken tenant's ID.
+ */
+import { randomBytes } from "node:crypto";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { escapeIdentifier } from "pg";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { startLocalPostgres, type LocalPostgres } from "../local/embedded-postgres";
+import { seedTenantDatabase } from "../seed/seed";
+import { verifyIsolation, type ProbeResult, type TenantUnderTest } from "../verify/probes";
+import { createTenantDatabase, queryAsAdmin, type TestTenant } from "./fixtures/tenant-databases";
+
+let server: LocalPostgres;
+let tenants: TestTenant[];
+let underTest: TenantUnderTest[];
+
+beforeAll(async () => {
+  server = await startLocalPostgres();
+});
+afterAll(async () => {
+  await server?.stop();
+});
+
+beforeEach(async () => {
+  tenants = [];
+  for (let i = 0; i < 3; i++) {
+    const tenant = await createTenantDatabase(server);
+    await seedTenantDatabase({ databaseUrl: tenant.url, tenantId: tenant.tenantId });
+    tenants.push(tenant);
+  }
+  underTest = tenants.map((tenant, i) => ({
+    tenantId: tenant.tenantId,
+    username: `driver_${i}`,
+    database: tenant.database,
+    databaseUrl: tenant.url,
+    sessionSecret: randomBytes(32).toString("base64url"),
+    isNew: true,
+  }));
+});
+
+const failures = (results: ProbeResult[]) => results.filter((result) => !result.ok).map((result) => `${result.tenantId} ${result.probe}: ${result.detail}`);
+
+async function asAdmin(sql: string) {
+  const admin = await server.connect();
+  try {
+    await admin.query(sql);
+  } finally {
+    await admin.end();
+  }
+}
+
+describe("a healthy fleet", () => {
+  it("passes every probe for every tenant", async () => {
+    const results = await verifyIsolation(underTest);
+    expect(failures(results)).toEqual([]);
+    const probes = new Set(results.map((result) => result.probe));
+    expect([...probes].sort()).toEqual([
+      "PUBLIC has no CONNECT",
+      "cannot connect to other tenants",
+      "cannot create databases",
+      "cannot create roles",
+      "catalogue loaded",
+      "connects to own database",
+      "new tenant has no users",
+      "role has no special powers",
+      "session secret unique",
+    ]);
+    expect(results).toHaveLength(3 * probes.size);
+  });
+});
+
+describe("each breakage is caught, naming the tenant", () => {
+  it("GRANT CONNECT ... TO PUBLIC on one tenant database", async () => {
+    const victim = tenants[1]!;
+    await asAdmin(`GRANT CONNECT ON DATABASE ${escapeIdentifier(victim.database)} TO PUBLIC`);
+    const failed = failures(await verifyIsolation(underTest));
+    expect(failed).toContain(`${victim.tenantId} PUBLIC has no CONNECT: PUBLIC can connect`);
+    // And the other tenants can now get in, which the connection probe sees too.
+    expect(failed).toContain(`${tenants[0]!.tenantId} cannot connect to other tenants: connected to ${victim.tenantId} (${victim.database})`);
+  });
+
+  it("a tenant role made superuser", async () => {
+    const victim = tenants[2]!;
+    await asAdmin(`ALTER ROLE ${escapeIdentifier(victim.role)} SUPERUSER`);
+    const failed = failures(await verifyIsolation(underTest));
+    expect(failed).toContain(`${victim.tenantId} role has no special powers: has rolsuper`);
+    expect(failed).toContain(`${victim.tenantId} cannot create databases: CREATE DATABASE dgp_isolation_probe succeeded`);
+    const leftovers = await queryAsAdmin(victim, "SELECT 1 FROM pg_database WHERE datname = 'dgp_isolation_probe'");
+    expect(leftovers).toEqual([]); // the probe cleaned up after itself
+  });
+
+  it("a missing catalogue", async () => {
+    const victim = tenants[0]!;
+    await queryAsAdmin(victim, "UPDATE companies SET is_active = false WHERE id % 2 = 0");
+    const failed = failures(await verifyIsolation(underTest));
+    expect(failed).toEqual([expect.stringMatching(new RegExp(`^${victim.tenantId} catalogue loaded: \\d+ active companies \\(need 400\\)$`))]);
+  });
+
+  it("a reused session secret", async () => {
+    underTest[2] = { ...underTest[2]!, sessionSecret: underTest[0]!.sessionSecret };
+    const failed = failures(await verifyIsolation(underTest));
+    expect(failed).toEqual([
+      `${tenants[0]!.tenantId} session secret unique: shared with ${tenants[2]!.tenantId}`,
+      `${tenants[2]!.tenantId} session secret unique: shared with ${tenants[0]!.tenantId}`,
+    ].sort());
+  });
+
+  it("a users row in a new tenant", async () => {
+    const victim = tenants[1]!;
+    const columns = await queryAsAdmin<{ column_name: string }>(
+      victim,
+      "SELECT column_name FROM information_schema.columns WHERE table_name = 'users' AND is_nullable = 'NO' AND column_default IS NULL",
+    );
+    const values = columns.map((_, i) => `'probe-${i}'`).join(", ");
+    await queryAsAdmin(victim, `INSERT INTO users (${columns.map((c) => escapeIdentifier(c.column_name)).join(", ")}) VALUES (${values})`);
+    const failed = failures(await verifyIsolation(underTest));
+    expect(failed).toEqual([`${victim.tenantId} new tenant has no users: 1 row(s) in users`]);
+  });
+
+  it("a tenant whose password no longer works", async () => {
+    underTest[0] = { ...underTest[0]!, databaseUrl: underTest[0]!.databaseUrl.replace(/:[^:@/]+@/, ":wrong@") };
+    const failed = failures(await verifyIsolation(underTest));
+    expect(failed).toEqual([expect.stringMatching(new RegExp(`^${tenants[0]!.tenantId} connects to own database: .*password authentication failed`))]);
+  });
+});
+
+describe("npm run verify", () => {
+  function runVerify(outputs: unknown, ...flags: string[]) {
+    const file = join(mkdtempSync(join(tmpdir(), "dgp-verify-")), "outputs.json");
+    writeFileSync(file, JSON.stringify(outputs));
+    return spawnSync(join(__dirname, "..", "node_modules", ".bin", "tsx"), [join(__dirname, "..", "verify", "cli.ts"), "--outputs", file, ...flags], {
+      encoding: "utf8",
+    });
+  }
+
+  function outputsOf(list: TenantUnderTest[]) {
+    return {
+      tenants: Object.fromEntries(list.map((t) => [t.username, { tenantId: t.tenantId, username: t.username, database: t.database, status: "active" }])),
+      connections: Object.fromEntries(list.map((t) => [t.username, { databaseUrl: t.databaseUrl, sessionSecret: t.sessionSecret }])),
+    };
+  }
+
+  it("prints a table and exits 0 on a healthy fleet, JSON with --json", () => {
+    const table = runVerify(outputsOf(underTest));
+    expect(table.status).toBe(0);
+    expect(table.stdout).toMatch(/^TENANT ID\s+USERNAME\s+PROBE\s+RESULT\s+DETAIL/);
+    expect(table.stdout).toMatch(/3 tenant\(s\), 27 probe\(s\), 0 failed/);
+    const json = JSON.parse(runVerify(outputsOf(underTest), "--json").stdout);
+    expect(json.ok).toBe(true);
+    expect(json.results).toHaveLength(27);
+  });
+
+  it("exits 1 with the tenant ID on the failing line", async () => {
+    await asAdmin(`ALTER ROLE ${escapeIdentifier(tenants[0]!.role)} CREATEROLE`);
+    const result = runVerify(outputsOf(underTest));
+    expect(result.status).toBe(1);
+    const failing = result.stdout.split("\n").filter((line) => line.includes("FAIL"));
+    expect(failing.length).toBeGreaterThan(0);
+    for (const line of failing) expect(line.startsWith(tenants[0]!.tenantId)).toBe(true);
+  });
+
+  it("rejects a bad flag with exit 2", () => {
+    const result = runVerify(outputsOf(underTest), "--bogus");
+    expect(result.status).toBe(2);
+    expect(result.stderr).toMatch(/Unknown option '--bogus'/);
+  });
+});
