@@ -8,9 +8,16 @@ import { printTable } from "../cli/table";
 
 const TSX = join(__dirname, "..", "node_modules", ".bin", "tsx");
 
-function measure(script: string, args: string[]): Record<string, number> {
-  const output = execFileSync(TSX, [join(__dirname, script), ...args], { encoding: "utf8" });
-  return JSON.parse(output.trim().split("\n").pop()!);
+type Row = Record<string, number> & Record<string, any>;
+
+/** Runs one bench script in its own process; each stdout line is a JSON row. */
+function measureAll(script: string, args: string[] = []): Row[] {
+  const output = execFileSync(TSX, [join(__dirname, script), ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
+  return output.trim().split("\n").map((line) => JSON.parse(line) as Row);
+}
+
+function measure(script: string, args: string[]): Row {
+  return measureAll(script, args).pop()!;
 }
 
 function programEvaluation(): void {
@@ -30,7 +37,23 @@ function programEvaluation(): void {
   );
 }
 
-const benches: Record<string, () => void | Promise<void>> = { program: programEvaluation };
+function seedingAndVerification(): void {
+  console.log("\nSeeding one tenant (741 companies) on the embedded PostgreSQL, median of 3\n");
+  const rows = measureAll("seed-verify.ts");
+  printTable(
+    ["step", "seconds", "vs psql \\copy"],
+    rows.filter((row) => row.bench === "seed").map((row) => [row.step, row.seconds.toFixed(3), `${row.ratio.toFixed(2)}x`]),
+  );
+  console.log("\nverify-tenant-isolation (3 real cross-tenant logins per tenant + CONNECT check of every pair)\n");
+  printTable(
+    ["tenants", "probes", "cross-tenant logins", "seconds", "ms per tenant"],
+    rows
+      .filter((row) => row.bench === "verify")
+      .map((row) => [String(row.tenants), String(row.probes), String(row.crossLogins), row.seconds.toFixed(2), (row.perTenant * 1000).toFixed(0)]),
+  );
+}
+
+const benches: Record<string, () => void | Promise<void>> = { program: programEvaluation, seed: seedingAndVerification };
 
 async function main() {
   const only = process.argv.slice(2);

@@ -66,6 +66,7 @@ describe("a healthy fleet", () => {
       "catalogue loaded",
       "connects to own database",
       "new tenant has no users",
+      "no CONNECT on other tenants",
       "role has no special powers",
       "session secret unique",
     ]);
@@ -81,6 +82,7 @@ describe("each breakage is caught, naming the tenant", () => {
     expect(failed).toContain(`${victim.tenantId} PUBLIC has no CONNECT: PUBLIC can connect`);
     // And the other tenants can now get in, which the connection probe sees too.
     expect(failed).toContain(`${tenants[0]!.tenantId} cannot connect to other tenants: connected to ${victim.tenantId} (${victim.database})`);
+    expect(failed).toContain(`${tenants[2]!.tenantId} no CONNECT on other tenants: may connect to ${victim.database}`);
   });
 
   it("a tenant role made superuser", async () => {
@@ -124,7 +126,11 @@ describe("each breakage is caught, naming the tenant", () => {
   it("a tenant whose password no longer works", async () => {
     underTest[0] = { ...underTest[0]!, databaseUrl: underTest[0]!.databaseUrl.replace(/:[^:@/]+@/, ":wrong@") };
     const failed = failures(await verifyIsolation(underTest));
-    expect(failed).toEqual([expect.stringMatching(new RegExp(`^${tenants[0]!.tenantId} connects to own database: .*password authentication failed`))]);
+    const id = tenants[0]!.tenantId;
+    expect(failed).toEqual([
+      expect.stringMatching(new RegExp(`^${id} connects to own database: .*password authentication failed`)),
+      expect.stringMatching(new RegExp(`^${id} no CONNECT on other tenants: .*password authentication failed`)),
+    ]);
   });
 });
 
@@ -148,10 +154,10 @@ describe("npm run verify", () => {
     const table = runVerify(outputsOf(underTest));
     expect(table.status).toBe(0);
     expect(table.stdout).toMatch(/^TENANT ID\s+USERNAME\s+PROBE\s+RESULT\s+DETAIL/);
-    expect(table.stdout).toMatch(/3 tenant\(s\), 27 probe\(s\), 0 failed/);
+    expect(table.stdout).toMatch(/3 tenant\(s\), 30 probe\(s\), 0 failed/);
     const json = JSON.parse(runVerify(outputsOf(underTest), "--json").stdout);
     expect(json.ok).toBe(true);
-    expect(json.results).toHaveLength(27);
+    expect(json.results).toHaveLength(30);
   });
 
   it("exits 1 with the tenant ID on the failing line", async () => {

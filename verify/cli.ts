@@ -10,11 +10,13 @@ import { renderTable } from "../cli/table";
 import { ensureToolchain, PROJECT_DIR, pulumi, pulumiContext } from "../local/pulumi";
 import { stackOutputsSchema, tenantsFromOutputs, verifyIsolation, type ProbeResult } from "./probes";
 
-const USAGE = `usage: npm run verify -- [--outputs FILE | --stack NAME] [--new all|none|USER,...] [--json]
+const USAGE = `usage: npm run verify -- [--outputs FILE | --stack NAME] [--new all|none|USER,...] [--all-logins] [--json]
 
   --outputs FILE  "pulumi stack output --json --show-secrets" saved to a file
   --stack NAME    read the outputs of this stack on the local backend (default: local)
   --new           tenants that must have no users yet (default: all)
+  --all-logins    try every tenant's login on every other tenant database (N^2 logins;
+                  default: 3 per tenant, plus PostgreSQL's CONNECT check for every pair)
   --json          one JSON document instead of the table`;
 
 function readOutputs(file: string | undefined, stack: string): unknown {
@@ -42,6 +44,7 @@ async function main(): Promise<number> {
         stack: { type: "string", default: "local" },
         new: { type: "string", default: "all" },
         json: { type: "boolean", default: false },
+        "all-logins": { type: "boolean", default: false },
         help: { type: "boolean", short: "h", default: false },
       },
       strict: true,
@@ -61,7 +64,7 @@ async function main(): Promise<number> {
   }
   const fresh = new Set(values.new.split(","));
   const tenants = tenantsFromOutputs(parsed.data, (username) => values.new === "all" || fresh.has(username));
-  const results = await verifyIsolation(tenants);
+  const results = await verifyIsolation(tenants, { loginsPerTenant: values["all-logins"] ? Infinity : undefined });
   console.log(values.json ? JSON.stringify({ ok: results.every((result) => result.ok), results }, null, 2) : renderResults(results));
   return results.every((result) => result.ok) ? 0 : 1;
 }

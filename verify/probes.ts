@@ -140,17 +140,37 @@ async function ownDatabaseProbes(tenant: TenantUnderTest, record: (probe: string
   }
 }
 
-export async function verifyIsolation(tenants: readonly TenantUnderTest[], concurrency = 8): Promise<ProbeResult[]> {
-  const results: ProbeResult[] = [];
-  const recorder = (tenant: TenantUnderTest) => (probe: string, ok: boolean, detail: string) =>
-    results.push({ tenantId: tenant.tenantId, username: tenant.username, probe, ok, detail });
+/** Real cross-tenant logins per tenant; the privilege matrix covers every pair. */
+export const DEFAULT_LOGINS_PER_TENANT = 3;
 
-  await inPool(tenants, concurrency, (tenant) => ownDatabaseProbes(tenant, recorder(tenant)));
+export interface VerifyOptions {
+  /** Parallel connections; kept well under max_connections. */
+  concurrency?: number;
+  /** Real login attempts per tenant into other tenants' databases (Infinity: all of them). */
+  loginsPerTenant?: number;
+}
 
-  // Every tenant against every other tenant's database on the same server.
-  const pairs = tenants.flatMap((tenant) =>
-    tenants.filter((other) => other !== tenant && sameServer(tenant, other)).map((other) => [tenant, other] as const),
-  );
+type Recorder = (tenant: TenantUnderTest) => (probe: string, ok: boolean, detail: string) => void;
+
+/**
+ * Two kinds of evidence that no tenant reaches another's database:
+ * - real logins with the tenant's credentials into the databases of the next
+ *   `logins` tenants on its server (a ring, so every database is tried by
+ *   several strangers): O(N) connections rather than O(N^2);
+ * - PostgreSQL's own CONNECT check (has_database_privilege, the check a login
+ *   performs) for the tenant against every other tenant database, one query.
+ */
+async function crossTenantProbes(tenants: readonly TenantUnderTest[], concurrency: number, logins: number, recorder: Recorder) {
+  const byServer = new Map<string, TenantUnderTest[]>();
+  for (const tenant of tenants) byServer.set(serverOf(tenant), [...(byServer.get(serverOf(tenant)) ?? []), tenant]);
+  const neighbours = (tenant: TenantUnderTest) => {
+    const ring = byServer.get(serverOf(tenant))!;
+    const at = ring.indexOf(tenant);
+    const count = Math.min(logins, ring.length - 1);
+    return Array.from({ length: count }, (_, i) => ring[(at + 1 + i) % ring.length]!);
+  };
+
+  const pairs = tenants.flatMap((tenant) => neighbours(tenant).map((other) => [tenant, other] as const));
   const leaks = new Map<TenantUnderTest, string[]>();
   await inPool(pairs, concurrency, async ([tenant, other]) => {
     try {
@@ -162,13 +182,49 @@ export async function verifyIsolation(tenants: readonly TenantUnderTest[], concu
   });
   for (const tenant of tenants) {
     const leaked = leaks.get(tenant) ?? [];
-    const others = pairs.filter(([from]) => from === tenant).length;
+    const tried = neighbours(tenant).length;
     recorder(tenant)(
       "cannot connect to other tenants",
       leaked.length === 0,
-      leaked.length === 0 ? `refused by all ${others}` : `connected to ${leaked.join(", ")}`,
+      leaked.length === 0 ? `refused by ${tried} of ${tried} tried` : `connected to ${leaked.join(", ")}`,
     );
   }
+
+  await inPool(tenants, concurrency, async (tenant) => {
+    const others = byServer.get(serverOf(tenant))!.filter((other) => other !== tenant).map((other) => other.database);
+    try {
+      const reachable = await withClient(configFor(tenant.databaseUrl), async (client) =>
+        (
+          await client.query(
+            "SELECT datname FROM pg_database WHERE datname = ANY($1::text[]) AND has_database_privilege(datname, 'CONNECT') ORDER BY datname",
+            [others],
+          )
+        ).rows.map((row) => row.datname as string),
+      );
+      recorder(tenant)(
+        "no CONNECT on other tenants",
+        reachable.length === 0,
+        reachable.length === 0 ? `none of ${others.length}` : `may connect to ${reachable.join(", ")}`,
+      );
+    } catch (error) {
+      recorder(tenant)("no CONNECT on other tenants", false, (error as Error).message);
+    }
+  });
+}
+
+function serverOf(tenant: TenantUnderTest): string {
+  return new URL(tenant.databaseUrl).host;
+}
+
+export async function verifyIsolation(tenants: readonly TenantUnderTest[], options: VerifyOptions = {}): Promise<ProbeResult[]> {
+  const concurrency = options.concurrency ?? 8;
+  const results: ProbeResult[] = [];
+  const recorder: Recorder = (tenant) => (probe, ok, detail) =>
+    results.push({ tenantId: tenant.tenantId, username: tenant.username, probe, ok, detail });
+
+  await inPool(tenants, concurrency, (tenant) => ownDatabaseProbes(tenant, recorder(tenant)));
+
+  await crossTenantProbes(tenants, concurrency, options.loginsPerTenant ?? DEFAULT_LOGINS_PER_TENANT, recorder);
 
   const bySecret = new Map<string, TenantUnderTest[]>();
   for (const tenant of tenants) bySecret.set(tenant.sessionSecret, [...(bySecret.get(tenant.sessionSecret) ?? []), tenant]);
@@ -182,9 +238,4 @@ export async function verifyIsolation(tenants: readonly TenantUnderTest[], concu
     );
   }
   return results.sort((a, b) => a.tenantId.localeCompare(b.tenantId) || a.probe.localeCompare(b.probe));
-}
-
-function sameServer(a: TenantUnderTest, b: TenantUnderTest): boolean {
-  const host = (url: string) => new URL(url).host;
-  return host(a.databaseUrl) === host(b.databaseUrl);
 }
