@@ -145,7 +145,7 @@ describe("npm run verify", () => {
 
   function outputsOf(list: TenantUnderTest[]) {
     return {
-      tenants: Object.fromEntries(list.map((t) => [t.username, { tenantId: t.tenantId, username: t.username, database: t.database, status: "active" }])),
+      tenants: Object.fromEntries(list.map((t) => [t.username, { tenantId: t.tenantId, username: t.username, database: t.database, role: t.database, status: "active" }])),
       connections: Object.fromEntries(list.map((t) => [t.username, { databaseUrl: t.databaseUrl, sessionSecret: t.sessionSecret }])),
     };
   }

@@ -8,7 +8,10 @@ import { z } from "zod";
 
 /** What the stack exports (`pulumi stack output --json --show-secrets`). */
 export const stackOutputsSchema = z.object({
-  tenants: z.record(z.string(), z.object({ tenantId: z.string(), username: z.string(), database: z.string(), status: z.string() })),
+  tenants: z.record(
+    z.string(),
+    z.object({ tenantId: z.string(), username: z.string(), database: z.string(), role: z.string(), status: z.string() }),
+  ),
   connections: z.record(z.string(), z.object({ databaseUrl: z.string(), sessionSecret: z.string() })),
 });
 export type StackOutputs = z.infer<typeof stackOutputsSchema>;
