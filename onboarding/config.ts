@@ -1,0 +1,143 @@
+/**
+ * The service's settings, from environment variables, validated by zod.
+ * Every problem names its variable, all at once.
+ */
+import { z } from "zod";
+import { PROJECT_DIR } from "../local/pulumi";
+import { DEFAULT_BACKOFF, type Backoff } from "./deployment";
+
+const int = (name: string, fallback: number, min = 0) =>
+  z.coerce
+    .number({ error: `${name} must be a number` })
+    .int({ error: `${name} must be a whole number` })
+    .min(min, { error: `${name} must be at least ${min}` })
+    .default(fallback);
+
+const secret = (name: string) =>
+  z
+    .string({ error: `${name} is required` })
+    .min(16, { error: `${name} must be at least 16 characters (e.g. openssl rand -hex 32)` });
+
+const backoffShape = {
+  RETRY_BASE_MS: int("RETRY_BASE_MS", DEFAULT_BACKOFF.baseMs),
+  RETRY_CAP_MS: int("RETRY_CAP_MS", DEFAULT_BACKOFF.capMs),
+  RETRY_MAX_ATTEMPTS: int("RETRY_MAX_ATTEMPTS", DEFAULT_BACKOFF.maxAttempts, 1),
+};
+
+const runnerShape = {
+  DATABASE_URL: z.string({ error: "DATABASE_URL is required (the control database), or start with --embedded" }).regex(/^postgres(ql)?:\/\//, {
+    error: "DATABASE_URL must be a postgresql:// URL",
+  }),
+  PULUMI_STACK: z.string({ error: "PULUMI_STACK is required (the stack new tenants go to)" }).min(1, { error: "PULUMI_STACK is empty" }),
+  PULUMI_WORKDIR: z.string().default(PROJECT_DIR),
+  TENANTS_FILE: z.string().min(1).optional(),
+  ...backoffShape,
+};
+
+const serviceSchema = z
+  .object({
+    ...runnerShape,
+    WEBHOOK_SECRET: secret("WEBHOOK_SECRET"),
+    API_TOKEN: secret("API_TOKEN"),
+    SMTP_URL: z.url({ error: "SMTP_URL must be a URL such as smtp://user:pass@host:587" }).optional(),
+    SMTP_HOST: z.string().min(1).optional(),
+    SMTP_PORT: int("SMTP_PORT", 587, 1),
+    SMTP_USER: z.string().optional(),
+    SMTP_PASS: z.string().optional(),
+    SMTP_SECURE: z.enum(["true", "false"], { error: "SMTP_SECURE must be true or false" }).default("false"),
+    MAIL_FROM: z.string({ error: 'MAIL_FROM is required, e.g. "DriverGigsPro <welcome@drivergigspro.com>"' }).regex(/@/, {
+      error: "MAIL_FROM must contain an e-mail address",
+    }),
+    HOST: z.string().default("127.0.0.1"),
+    PORT: int("PORT", 8080),
+    PUBLIC_URL: z.url({ error: "PUBLIC_URL must be a URL" }).optional(),
+    DEPLOY_MODE: z.enum(["child", "inprocess"], { error: "DEPLOY_MODE must be child or inprocess" }).default("child"),
+    DEBOUNCE_MS: int("DEBOUNCE_MS", 500),
+    POLL_MS: int("POLL_MS", 2000, 50),
+    RUNNER_LOG: z.string().optional(),
+    PULUMI_STATE_DIR: z.string().optional(),
+  });
+
+/** Checks across variables; reported together with the schema's problems. */
+function crossProblems(env: NodeJS.ProcessEnv): string[] {
+  return env.SMTP_URL || env.SMTP_HOST ? [] : ["SMTP_URL or SMTP_HOST is required (where welcome e-mails go)"];
+}
+
+export class ConfigError extends Error {
+  constructor(problems: string[]) {
+    super(`the onboarding service is not configured; fix these environment variables:\n${problems.map((p) => `  ${p}`).join("\n")}`);
+    this.name = "ConfigError";
+  }
+}
+
+function parse<T extends z.ZodType>(schema: T, env: NodeJS.ProcessEnv, extra: string[] = []): z.output<T> {
+  // Empty variables count as unset, as they do in most shells' intent.
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ""));
+  const result = schema.safeParse(cleaned);
+  if (result.success && extra.length === 0) return result.data as z.output<T>;
+  throw new ConfigError([
+    ...(result.error?.issues ?? []).map((issue) => {
+      const name = issue.path.join(".");
+      return issue.message.startsWith(name) ? issue.message : `${name}: ${issue.message}`;
+    }),
+    ...extra,
+  ]);
+}
+
+export interface RunnerConfig {
+  databaseUrl: string;
+  stack: string;
+  workDir: string;
+  tenantsFile?: string;
+  backoff: Backoff;
+}
+
+export function readRunnerConfig(env: NodeJS.ProcessEnv): RunnerConfig {
+  const value = parse(z.object(runnerShape), env);
+  return {
+    databaseUrl: value.DATABASE_URL,
+    stack: value.PULUMI_STACK,
+    workDir: value.PULUMI_WORKDIR,
+    tenantsFile: value.TENANTS_FILE,
+    backoff: { baseMs: value.RETRY_BASE_MS, capMs: value.RETRY_CAP_MS, maxAttempts: value.RETRY_MAX_ATTEMPTS },
+  };
+}
+
+export interface ServiceConfig extends RunnerConfig {
+  webhookSecret: string;
+  apiToken: string;
+  smtp: string | { host: string; port: number; secure: boolean; auth?: { user: string; pass: string } };
+  mailFrom: string;
+  host: string;
+  port: number;
+  publicUrl?: string;
+  deployMode: "child" | "inprocess";
+  debounceMs: number;
+  pollMs: number;
+  runnerLog?: string;
+  pulumiStateDir?: string;
+}
+
+export function readServiceConfig(env: NodeJS.ProcessEnv): ServiceConfig {
+  const value = parse(serviceSchema, env, crossProblems(env));
+  return {
+    ...readRunnerConfig(env),
+    webhookSecret: value.WEBHOOK_SECRET,
+    apiToken: value.API_TOKEN,
+    smtp: value.SMTP_URL ?? {
+      host: value.SMTP_HOST!,
+      port: value.SMTP_PORT,
+      secure: value.SMTP_SECURE === "true",
+      auth: value.SMTP_USER ? { user: value.SMTP_USER, pass: value.SMTP_PASS ?? "" } : undefined,
+    },
+    mailFrom: value.MAIL_FROM,
+    host: value.HOST,
+    port: value.PORT,
+    publicUrl: value.PUBLIC_URL,
+    deployMode: value.DEPLOY_MODE,
+    debounceMs: value.DEBOUNCE_MS,
+    pollMs: value.POLL_MS,
+    runnerLog: value.RUNNER_LOG,
+    pulumiStateDir: value.PULUMI_STATE_DIR,
+  };
+}

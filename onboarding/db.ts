@@ -1,0 +1,130 @@
+/**
+ * The control database: the service's queue, statuses, deployments, replay
+ * protection and e-mail outbox. Nothing the service must remember lives in
+ * memory, so a crash or a restart loses nothing.
+ *
+ * The schema is created at start by idempotent SQL, under a transaction-level
+ * advisory lock so two instances starting together do not race.
+ */
+import { Pool, type PoolClient } from "pg";
+
+export const SCHEMA_VERSION = 1;
+
+/** Key space of every advisory lock the service takes (first int4 of the two-key form). */
+export const LOCK_CLASS = 0x0d6b;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS onboarding_signups (
+  username        text PRIMARY KEY,
+  label           text NOT NULL UNIQUE,          -- DNS label: john_driver and john-driver collide
+  email           text NOT NULL,
+  source          text,
+  stack           text NOT NULL,
+  status          text NOT NULL DEFAULT 'queued'
+                  CHECK (status IN ('queued', 'provisioning', 'ready', 'failed', 'suspended')),
+  tenant_id       text,
+  domain          text,
+  attempts        integer NOT NULL DEFAULT 0,
+  last_error      text,
+  retry           boolean NOT NULL DEFAULT true, -- false: failed for good (e.g. rejected by the tenants file)
+  next_attempt_at timestamptz NOT NULL DEFAULT now(),
+  deployment_id   bigint,
+  created_at      timestamptz NOT NULL DEFAULT now(),
+  updated_at      timestamptz NOT NULL DEFAULT now(),
+  ready_at        timestamptz
+);
+CREATE INDEX IF NOT EXISTS onboarding_signups_due ON onboarding_signups (stack, status, next_attempt_at);
+
+CREATE TABLE IF NOT EXISTS onboarding_deployments (
+  id          bigserial PRIMARY KEY,
+  stack       text NOT NULL,
+  status      text NOT NULL CHECK (status IN ('running', 'succeeded', 'failed', 'interrupted')),
+  usernames   text[] NOT NULL,
+  worker      text NOT NULL,                  -- host:pid of the process that ran the engine
+  error       text,
+  started_at  timestamptz NOT NULL DEFAULT now(),
+  engine_started_at timestamptz,
+  finished_at timestamptz,
+  engine_seconds double precision,
+  seed_seconds   double precision
+);
+-- At most one running deployment per stack, enforced by the database itself.
+CREATE UNIQUE INDEX IF NOT EXISTS onboarding_deployments_one_running ON onboarding_deployments (stack) WHERE status = 'running';
+
+CREATE TABLE IF NOT EXISTS onboarding_seen_signatures (
+  digest     text PRIMARY KEY,                -- sha256 of the signature header, never the secret
+  expires_at timestamptz NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS onboarding_outbox (
+  id              bigserial PRIMARY KEY,
+  idempotency_key text NOT NULL UNIQUE,       -- welcome:<tenantId>: one welcome mail per tenant, ever
+  username        text NOT NULL REFERENCES onboarding_signups (username),
+  tenant_id       text NOT NULL,
+  recipient       text NOT NULL,
+  message_id      text NOT NULL,
+  attempts        integer NOT NULL DEFAULT 0,
+  last_error      text,
+  next_attempt_at timestamptz NOT NULL DEFAULT now(),
+  created_at      timestamptz NOT NULL DEFAULT now(),
+  sent_at         timestamptz
+);
+CREATE INDEX IF NOT EXISTS onboarding_outbox_due ON onboarding_outbox (next_attempt_at) WHERE sent_at IS NULL;
+
+CREATE TABLE IF NOT EXISTS onboarding_schema (version integer NOT NULL);
+`;
+
+export function createPool(databaseUrl: string, max = 10): Pool {
+  const pool = new Pool({ connectionString: databaseUrl, max, application_name: "drivergigspro-onboarding" });
+  // An idle client losing its server must not crash the process; the next query reconnects.
+  pool.on("error", () => undefined);
+  return pool;
+}
+
+export async function migrate(pool: Pool): Promise<void> {
+  await transaction(pool, async (client) => {
+    await client.query("SELECT pg_advisory_xact_lock($1, 0)", [LOCK_CLASS]);
+    await client.query(SCHEMA);
+    const { rows } = await client.query<{ version: number }>("SELECT version FROM onboarding_schema");
+    if (rows.length === 0) await client.query("INSERT INTO onboarding_schema (version) VALUES ($1)", [SCHEMA_VERSION]);
+    else if (rows[0]!.version > SCHEMA_VERSION) {
+      throw new Error(`the control database has schema version ${rows[0]!.version}; this service knows ${SCHEMA_VERSION}: upgrade the service`);
+    }
+  });
+}
+
+export async function transaction<T>(pool: Pool, body: (client: PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query("BEGIN");
+    const result = await body(client);
+    await client.query("COMMIT");
+    return result;
+  } catch (error) {
+    await client.query("ROLLBACK").catch(() => undefined);
+    throw error;
+  } finally {
+    client.release();
+  }
+}
+
+export type TenantStatus = "queued" | "provisioning" | "ready" | "failed" | "suspended";
+
+export interface SignupRow {
+  username: string;
+  label: string;
+  email: string;
+  source: string | null;
+  stack: string;
+  status: TenantStatus;
+  tenant_id: string | null;
+  domain: string | null;
+  attempts: number;
+  last_error: string | null;
+  retry: boolean;
+  next_attempt_at: Date;
+  deployment_id: string | null;
+  created_at: Date;
+  updated_at: Date;
+  ready_at: Date | null;
+}

@@ -1,0 +1,120 @@
+/**
+ * What runs the engine. The service only needs "deploy the tenants file and
+ * tell me every tenant's ID, domain and status", so that is the interface;
+ * `AutomationDeployer` is the real one (Pulumi's Automation API on this
+ * project and stack), tests of batching and backoff use a fake.
+ */
+import { existsSync } from "node:fs";
+import { basename, delimiter, dirname, isAbsolute, join, resolve } from "node:path";
+import { LocalWorkspace, PulumiCommand, type EngineEvent, type Stack } from "@pulumi/pulumi/automation";
+import { z } from "zod";
+
+export interface DeployedTenant {
+  tenantId: string;
+  domain: string;
+  /** "active" or "suspended", as declared in the tenants file. */
+  status: string;
+}
+
+export interface DeployResult {
+  tenants: Record<string, DeployedTenant>;
+  /** Wall-clock seconds of the engine's update (program, resources, seed hooks). */
+  engineSeconds: number;
+  /** Seconds from the first seed hook starting to the last one finishing, when any ran. */
+  seedSeconds?: number;
+}
+
+export interface Deployer {
+  /** The tenants file this stack reconciles (absolute). */
+  readonly tenantsFile: string;
+  deploy(): Promise<DeployResult>;
+}
+
+/** The part of the stack outputs the service reads; never the `connections` secret. */
+const tenantsOutputSchema = z.record(
+  z.string(),
+  z.object({ tenantId: z.string(), domain: z.string(), status: z.string() }).loose(),
+);
+
+export interface AutomationDeployerOptions {
+  stackName: string;
+  /** The Pulumi project folder (Pulumi.yaml); default: this repository. */
+  workDir: string;
+  /** Environment of the engine: backend URL, passphrase, PATH with the pulumi CLI, ... */
+  envVars: Record<string, string>;
+  /** Overrides the stack config `drivergigspro:tenantsFile`. */
+  tenantsFile?: string;
+  onOutput?: (text: string) => void;
+}
+
+export class AutomationDeployer implements Deployer {
+  private constructor(
+    private readonly stack: Stack,
+    readonly tenantsFile: string,
+    private readonly onOutput?: (text: string) => void,
+  ) {}
+
+  static async open(options: AutomationDeployerOptions): Promise<AutomationDeployer> {
+    const stack = await LocalWorkspace.selectStack(
+      { stackName: options.stackName, workDir: options.workDir },
+      { envVars: options.envVars, pulumiCommand: await pulumiCommandFor(options.envVars) },
+    );
+    let file = options.tenantsFile;
+    if (file === undefined) {
+      const config = await stack.getAllConfig();
+      file = config["drivergigspro:tenantsFile"]?.value ?? "tenants/tenants.yaml";
+    }
+    // The program runs with the project folder as its working directory.
+    return new AutomationDeployer(stack, isAbsolute(file) ? file : resolve(options.workDir, file), options.onOutput);
+  }
+
+  async deploy(): Promise<DeployResult> {
+    const seeds = new Map<string, { start?: number; end?: number }>();
+    const onEvent = (event: EngineEvent) => {
+      const pre = event.resourcePreEvent?.metadata;
+      const done = event.resOutputsEvent?.metadata;
+      if (pre && pre.urn.includes("CatalogueSeed") && pre.op !== "same") seeds.set(pre.urn, { start: Date.now() });
+      if (done && seeds.has(done.urn)) seeds.get(done.urn)!.end = Date.now();
+    };
+    const started = Date.now();
+    const result = await this.stack.up({ onOutput: this.onOutput, onEvent, color: "never" });
+    const engineSeconds = (Date.now() - started) / 1000;
+    const tenants = tenantsOutputSchema.parse(result.outputs.tenants?.value ?? {});
+    const spans = [...seeds.values()].filter((span) => span.start !== undefined && span.end !== undefined);
+    const seedSeconds =
+      spans.length > 0 ? (Math.max(...spans.map((s) => s.end!)) - Math.min(...spans.map((s) => s.start!))) / 1000 : undefined;
+    return {
+      tenants: Object.fromEntries(
+        Object.entries(tenants).map(([username, tenant]) => [username, { tenantId: tenant.tenantId, domain: tenant.domain, status: tenant.status }]),
+      ),
+      engineSeconds,
+      seedSeconds,
+    };
+  }
+}
+
+/**
+ * The Automation API looks `pulumi` up on this process's PATH; the engine's
+ * environment may carry its own (the offline toolchain), so use that one.
+ */
+async function pulumiCommandFor(envVars: Record<string, string>): Promise<PulumiCommand | undefined> {
+  for (const dir of (envVars.PATH ?? "").split(delimiter).filter(Boolean)) {
+    if (!existsSync(join(dir, "pulumi"))) continue;
+    // PulumiCommand wants the folder above bin/.
+    return basename(dir) === "bin" ? PulumiCommand.get({ root: dirname(dir) }) : undefined;
+  }
+  return undefined;
+}
+
+/**
+ * The reason shown for a failed deployment: the engine's error lines, not
+ * its whole log, cut to a size a status page can show. Pulumi masks secrets
+ * in its output, and nothing else is added here.
+ */
+export function failureReason(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  const lines = text.split("\n").map((line) => line.trim()).filter(Boolean);
+  const interesting = lines.filter((line) => /error|failed|refused|denied|invalid|problem/i.test(line) && !/^at /.test(line));
+  const chosen = (interesting.length > 0 ? interesting : lines).slice(0, 8).join("\n");
+  return chosen.length > 2000 ? `${chosen.slice(0, 1997)}...` : chosen;
+}

@@ -1,0 +1,38 @@
+/**
+ * One deployment in its own process, started by ChildProcessLauncher (see
+ * scheduler.ts). Reads the same environment as the service; exits 0 when the
+ * deployment ran (successfully or not: the outcome is in the control
+ * database) or had nothing to do, 1 when it could not run at all.
+ */
+import { AutomationDeployer } from "./deployer";
+import { createPool } from "./db";
+import { runDeployment } from "./deployment";
+import { ConfigError, readRunnerConfig } from "./config";
+
+async function main(): Promise<number> {
+  const config = readRunnerConfig(process.env);
+  const pool = createPool(config.databaseUrl, 3);
+  const log = (line: string) => console.log(`${new Date().toISOString()} [runner ${process.pid}] ${line}`);
+  try {
+    const deployer = await AutomationDeployer.open({
+      stackName: config.stack,
+      workDir: config.workDir,
+      envVars: Object.fromEntries(Object.entries(process.env).filter((entry): entry is [string, string] => entry[1] !== undefined)),
+      tenantsFile: config.tenantsFile,
+      onOutput: (text) => process.stdout.write(text),
+    });
+    const outcome = await runDeployment(pool, { stack: config.stack, deployer, backoff: config.backoff, log });
+    if (!outcome.ran) log(`not run: ${outcome.reason}`);
+    return 0;
+  } finally {
+    await pool.end();
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error) => {
+    console.error(`deployment runner: ${error instanceof ConfigError ? error.message : error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    process.exit(1);
+  },
+);

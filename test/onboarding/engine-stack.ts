@@ -1,0 +1,74 @@
+/**
+ * A stack of its own for the real-engine onboarding tests, set up like
+ * test/e2e/engine.test.ts: the real pulumi CLI (toolchain/build.sh) on a
+ * local file backend, against a real PostgreSQL that also holds the
+ * service's control database.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startLocalPostgres, type LocalPostgres } from "../../local/embedded-postgres";
+import { ensureToolchain, PROJECT_DIR, pulumi, pulumiContext, type PulumiContext } from "../../local/pulumi";
+
+export interface EngineStack {
+  server: LocalPostgres;
+  context: PulumiContext;
+  stack: string;
+  workDir: string;
+  tenantsFile: string;
+  controlUrl: string;
+  /** Environment for the service and its deployment runners. */
+  serviceEnv(extra?: Record<string, string>): NodeJS.ProcessEnv;
+  outputs(): { tenants: Record<string, { tenantId: string; database: string; domain: string }> };
+  cleanup(): Promise<void>;
+}
+
+export const TENANTS_HEADER = "# tenants of the onboarding e2e stack; this comment must survive every edit\ntenants: []\n";
+
+export async function setUpEngineStack(name: string): Promise<EngineStack> {
+  const bin = ensureToolchain();
+  const workDir = mkdtempSync(join(tmpdir(), `dgp-${name}-`));
+  const context = pulumiContext(bin, join(workDir, "state"));
+  const server = await startLocalPostgres();
+  const stack = `${name}-${process.pid}`;
+  const tenantsFile = join(workDir, "tenants.yaml");
+  writeFileSync(tenantsFile, TENANTS_HEADER);
+  const setConfig = (path: string, value: string, secret = false) =>
+    pulumi(context, ["config", "set", "--path", ...(secret ? ["--secret"] : []), path, "--stack", stack], { input: secret ? value : undefined });
+  pulumi(context, ["stack", "init", stack]);
+  setConfig("servers", JSON.stringify([{ name: "local", host: server.host, port: server.port, sslmode: "disable" }]));
+  setConfig("servers[0].adminPassword", server.adminPassword, true);
+  setConfig("tenantsFile", tenantsFile);
+  const admin = await server.connect();
+  await admin.query("CREATE DATABASE onboarding");
+  await admin.end();
+  const controlUrl = server.url("onboarding");
+  return {
+    server,
+    context,
+    stack,
+    workDir,
+    tenantsFile,
+    controlUrl,
+    serviceEnv: (extra = {}) => ({
+      ...context.env,
+      DATABASE_URL: controlUrl,
+      PULUMI_STACK: stack,
+      TENANTS_FILE: tenantsFile,
+      RUNNER_LOG: join(workDir, "runner.log"),
+      ...extra,
+    }),
+    outputs: () => JSON.parse(pulumi(context, ["stack", "output", "--json", "--stack", stack])),
+    async cleanup() {
+      try {
+        pulumi(context, ["destroy", "--yes", "--skip-preview", "--stack", stack]);
+        pulumi(context, ["stack", "rm", "--yes", "--force", stack]);
+      } catch {
+        // Leave nothing behind, even when a step failed half-way.
+      }
+      rmSync(join(PROJECT_DIR, `Pulumi.${stack}.yaml`), { force: true });
+      await server.stop();
+      rmSync(workDir, { recursive: true, force: true });
+    },
+  };
+}

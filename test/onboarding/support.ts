@@ -1,0 +1,128 @@
+/** Real parts for the onboarding tests: an SMTP server that keeps what it receives, signed HTTP calls, polling. */
+import { readFileSync } from "node:fs";
+import { SMTPServer } from "smtp-server";
+import { validateTenantsText } from "../../tenants/load";
+import { usernameToLabel } from "../../tenants/schema";
+import type { Deployer, DeployResult } from "../../onboarding/deployer";
+import { signedHeaders } from "../../onboarding/signature";
+
+export const SECRET = "test-webhook-secret-0123456789abcdef";
+export const TOKEN = "test-api-token-0123456789abcdef";
+
+export interface ReceivedMail {
+  to: string[];
+  raw: string;
+  messageId: string;
+}
+
+export interface MailSink {
+  port: number;
+  mails: ReceivedMail[];
+  /** Reject the next N messages with a temporary SMTP error. */
+  failNext(count: number): void;
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function startMailSink(): Promise<MailSink> {
+  const mails: ReceivedMail[] = [];
+  let failures = 0;
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ["STARTTLS"],
+    logger: false,
+    onData(stream, session, callback) {
+      let raw = "";
+      stream.on("data", (chunk: Buffer) => (raw += chunk.toString("utf8")));
+      stream.on("end", () => {
+        if (failures > 0) {
+          failures -= 1;
+          const error = new Error("try again later") as Error & { responseCode: number };
+          error.responseCode = 451;
+          return callback(error);
+        }
+        const messageId = /^Message-ID:\s*(\S+)/im.exec(raw)?.[1] ?? "";
+        mails.push({ to: session.envelope.rcptTo.map((rcpt) => rcpt.address), raw, messageId });
+        callback();
+      });
+    },
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
+  const port = (server.server.address() as { port: number }).port;
+  return {
+    port,
+    mails,
+    url: `smtp://127.0.0.1:${port}`,
+    failNext: (count) => (failures = count),
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** Decoded text of a mail (quoted-printable soft breaks joined). */
+export function mailText(mail: ReceivedMail): string {
+  return mail.raw.replace(/=\r?\n/g, "").replace(/=3D/g, "=");
+}
+
+export async function signup(baseUrl: string, body: unknown, options: { headers?: Record<string, string>; raw?: string; secret?: string } = {}) {
+  const raw = options.raw ?? JSON.stringify(body);
+  const headers = { "content-type": "application/json", ...signedHeaders(options.secret ?? SECRET, raw), ...options.headers };
+  const response = await fetch(`${baseUrl}/v1/signups`, { method: "POST", headers, body: raw });
+  return { status: response.status, body: (await response.json()) as Record<string, any>, headers, raw };
+}
+
+export async function tenantStatus(baseUrl: string, username: string, token = TOKEN) {
+  const response = await fetch(`${baseUrl}/v1/tenants/${username}`, { headers: { authorization: `Bearer ${token}` } });
+  return { status: response.status, body: (await response.json()) as Record<string, any> };
+}
+
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 30_000, everyMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
+  }
+}
+
+/**
+ * Stands in for the engine in tests of batching and backoff: reads the tenants
+ * file the service really wrote and answers like the stack outputs would.
+ */
+export class FakeDeployer implements Deployer {
+  calls: string[][] = [];
+  failuresLeft = 0;
+  delayMs = 0;
+  running = 0;
+  maxConcurrent = 0;
+  private readonly ids = new Map<string, string>();
+
+  constructor(readonly tenantsFile: string) {}
+
+  async deploy(): Promise<DeployResult> {
+    this.running += 1;
+    this.maxConcurrent = Math.max(this.maxConcurrent, this.running);
+    try {
+      const parsed = validateTenantsText(readFileSync(this.tenantsFile, "utf8"));
+      if (!parsed.ok) throw new Error(`fake engine: invalid tenants file: ${parsed.problems[0]?.message}`);
+      this.calls.push(parsed.tenants.map((tenant) => tenant.username));
+      await new Promise((resolve) => setTimeout(resolve, this.delayMs));
+      if (this.failuresLeft > 0) {
+        this.failuresLeft -= 1;
+        throw new Error("error: update failed\n  error: could not connect to server eu-1: connection refused");
+      }
+      const tenants: DeployResult["tenants"] = {};
+      for (const tenant of parsed.tenants) {
+        if (!this.ids.has(tenant.username)) this.ids.set(tenant.username, (0xa0000000 + this.ids.size).toString(16).toUpperCase());
+        tenants[tenant.username] = {
+          tenantId: tenant.tenantId ?? this.ids.get(tenant.username)!,
+          domain: `${usernameToLabel(tenant.username)}-drivergigspro.test`,
+          status: tenant.status,
+        };
+      }
+      return { tenants, engineSeconds: this.delayMs / 1000 };
+    } finally {
+      this.running -= 1;
+    }
+  }
+}
