@@ -13,6 +13,7 @@ PROJECT_DIR="${DGP_PROJECT_DIR:-$(cd "$HERE/.." && pwd)}"
 # Keep these in step with package.json (@pulumi/pulumi) and the go.mod files.
 PULUMI_VERSION="v3.259.0"           # CLI: github.com/pulumi/pulumi/pkg/v3
 LANGHOST_VERSION="v3.68.0"          # Node.js language host: see README (newer ones are not served)
+RANDOM_VERSION="4.21.2"             # plugin version @pulumi/random asks for (package.json "pulumi" block)
 
 log() { printf '[toolchain] %s\n' "$*" >&2; }
 die() { printf '[toolchain] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -29,19 +30,23 @@ if command -v pulumi >/dev/null 2>&1; then
   log "pulumi on PATH is '${have:-unknown}', not $PULUMI_VERSION: building our own"
 fi
 
+if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then
+  export PATH="/usr/local/go/bin:$PATH"
+fi
 command -v go >/dev/null 2>&1 || die "go not found on PATH (need Go >= 1.25; e.g. export PATH=/usr/local/go/bin:\$PATH)"
 command -v node >/dev/null 2>&1 || die "node not found on PATH (the language host and the dynamic provider run node)"
 
 gover="$(go env GOVERSION)"
-key="pulumi-${PULUMI_VERSION}_langhost-${LANGHOST_VERSION}_${gover}_$(go env GOOS)-$(go env GOARCH)"
+key="pulumi-${PULUMI_VERSION}_langhost-${LANGHOST_VERSION}_random-${RANDOM_VERSION}_${gover}_$(go env GOOS)-$(go env GOARCH)"
 cache_root="${DGP_TOOLCHAIN_CACHE:-$HOME/.cache/drivergigspro-toolchain}"
 bindir="$cache_root/$key/bin"
 mkdir -p "$bindir"
 bindir="$(cd "$bindir" && pwd)"
 
-# The go.mod/go.sum files pin everything; -mod=mod lets a fresh machine fill
-# its module cache from the proxy, GOFLAGS from the caller are otherwise kept.
-export GOFLAGS="${GOFLAGS:+$GOFLAGS }-mod=mod"
+# The go.mod/go.sum files are complete and pin everything: -mod=readonly makes
+# a build fail rather than quietly edit them. Missing modules are still
+# downloaded from the proxy into the default module cache.
+export GOFLAGS="${GOFLAGS:+$GOFLAGS }-mod=readonly"
 export CGO_ENABLED="${CGO_ENABLED:-0}"
 
 build() { # build MODULE_DIR PACKAGE OUTPUT VERSION_LDFLAG
@@ -62,6 +67,8 @@ build pulumi github.com/pulumi/pulumi/pkg/v3/cmd/pulumi pulumi \
   "github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$PULUMI_VERSION"
 build language-nodejs github.com/pulumi/pulumi/sdk/v3/nodejs/cmd/pulumi-language-nodejs pulumi-language-nodejs \
   "github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$LANGHOST_VERSION"
+build provider-random drivergigspro.local/toolchain/provider-random pulumi-resource-random \
+  "main.version=$RANDOM_VERSION"
 
 # The dynamic-provider plugin is a script in the official distribution; ours
 # resolves @pulumi/pulumi from the program's directory (the engine's working
