@@ -14,6 +14,7 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { loadCatalogue } from "../seed/catalogue/load";
 import { readMigrations } from "../seed/migrate";
+import { loadTypeScriptModule } from "./dynamic-module";
 
 /**
  * Identifies what the seed would load: the catalogue's content hash and every
@@ -44,17 +45,9 @@ interface SeedInputs {
 /** Where the seed's TypeScript lives; captured by value into the serialized provider. */
 const SEED_MODULE = join(__dirname, "..", "seed", "seed.ts");
 
-/**
- * Runs in the dynamic-provider process (plain `node`, no ts-node), so it
- * registers tsx before loading the seed's TypeScript. Must only capture
- * plain values: Pulumi serializes this function into the stack's state.
- */
+/** Runs in the dynamic-provider process; Pulumi serializes it into the state. */
 async function runSeed(inputs: SeedInputs): Promise<Record<string, unknown>> {
-  const seedModule = SEED_MODULE;
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  require(require.resolve("tsx/cjs/api", { paths: [seedModule] })).register();
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { seedTenantDatabase } = require(seedModule);
+  const { seedTenantDatabase } = loadTypeScriptModule(SEED_MODULE) as typeof import("../seed/seed");
   const report = await seedTenantDatabase({ databaseUrl: inputs.databaseUrl, tenantId: inputs.tenantId });
   return {
     tenantId: inputs.tenantId,

@@ -7,10 +7,14 @@ import { z } from "zod";
 import { serverNameSchema, USERNAME_MAX } from "../tenants/schema";
 import { dnsLabel } from "./naming";
 
+/** `pulumi config set --path` may store numbers and booleans as strings; accept both. */
+const portSchema = z.preprocess((value) => (typeof value === "string" && /^\d+$/.test(value) ? Number(value) : value), z.number().int().min(1).max(65535));
+const flagSchema = z.preprocess((value) => (value === "true" ? true : value === "false" ? false : value), z.boolean());
+
 export const serverSchema = z.strictObject({
   name: serverNameSchema,
   host: z.string().min(1),
-  port: z.number().int().min(1).max(65535).default(5432),
+  port: portSchema.default(5432),
   adminUser: z.string().min(1).default("postgres"),
   /** Set with `pulumi config set --secret --path 'servers[0].adminPassword' ...`. */
   adminPassword: z.string().min(1, { error: "adminPassword is required; set it as a secret" }),
@@ -18,7 +22,7 @@ export const serverSchema = z.strictObject({
   adminDatabase: z.string().min(1).default("postgres"),
   sslmode: z.enum(["disable", "require", "verify-ca", "verify-full"]).default("require"),
   /** Managed services (RDS, Cloud SQL) give a non-superuser admin; the provider adapts. */
-  adminIsSuperuser: z.boolean().default(true),
+  adminIsSuperuser: flagSchema.default(true),
 });
 
 export const dnsSchema = z.discriminatedUnion("provider", [
@@ -35,7 +39,7 @@ export const dnsSchema = z.discriminatedUnion("provider", [
     zoneId: z.string().min(1),
     /** Where tenant names point: the app's ingress host name (a CNAME target). */
     target: z.string().min(1),
-    proxied: z.boolean().default(true),
+    proxied: flagSchema.default(true),
   }),
 ]);
 
@@ -51,7 +55,13 @@ export const fleetSettingsSchema = z
     defaultServer: serverNameSchema.optional(),
     dns: dnsSchema.default({ provider: "none", zone: "drivergigspro.localhost", recordTemplate: "{user}-{app}" }),
     /** When false (the default), removed tenants keep their database and role. */
-    allowPurge: z.boolean().default(false),
+    allowPurge: flagSchema.default(false),
+    /**
+     * What creates roles and databases: the @pulumi/postgresql provider, or
+     * this project's builtin dynamic resources where that plugin cannot be
+     * installed (air-gapped machines; see toolchain/README.md).
+     */
+    databaseProvider: z.enum(["postgresql", "builtin"]).default("postgresql"),
   })
   .superRefine((settings, ctx) => {
     const names = settings.servers.map((server) => server.name);
@@ -84,7 +94,7 @@ export type ServerSettings = z.output<typeof serverSchema>;
 export type DnsSettings = z.output<typeof dnsSchema>;
 
 /** The config keys this program reads; everything else in the namespace is ignored. */
-const KEYS = ["appName", "tenantsFile", "servers", "defaultServer", "dns", "allowPurge"] as const;
+const KEYS = ["appName", "tenantsFile", "servers", "defaultServer", "dns", "allowPurge", "databaseProvider"] as const;
 
 export class StackConfigError extends Error {
   constructor(readonly problems: readonly string[]) {

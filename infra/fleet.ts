@@ -2,12 +2,12 @@
  * The whole fleet: one PostgreSQL provider per configured server and one
  * `Tenant` per entry of the tenants file. Returns the stack outputs.
  */
-import * as postgresql from "@pulumi/postgresql";
 import * as pulumi from "@pulumi/pulumi";
 import { TenantsFileError, type TenantsProblem } from "../tenants/load";
 import type { LocatedTenant } from "../tenants/schema";
 import { currentSeedVersion } from "./catalogue-seed";
-import { serverFor, type FleetSettings, type ServerSettings } from "./config";
+import { serverFor, type FleetSettings } from "./config";
+import { builtinBackend, postgresqlProviderBackend } from "./database-backend";
 import { Tenant } from "./tenant";
 
 /** What support sees about a tenant: never a secret. */
@@ -47,19 +47,6 @@ export function placementProblems(settings: FleetSettings, tenants: readonly Loc
     }));
 }
 
-function declareProvider(server: ServerSettings): postgresql.Provider {
-  return new postgresql.Provider(`postgres-${server.name}`, {
-    host: server.host,
-    port: server.port,
-    username: server.adminUser,
-    password: pulumi.secret(server.adminPassword),
-    database: server.adminDatabase,
-    sslmode: server.sslmode,
-    superuser: server.adminIsSuperuser,
-    connectTimeout: 15,
-  });
-}
-
 export function declareFleet(settings: FleetSettings, tenants: readonly LocatedTenant[]): FleetOutputs {
   const problems = placementProblems(settings, tenants);
   if (problems.length > 0) throw new TenantsFileError(settings.tenantsFile, problems);
@@ -67,8 +54,9 @@ export function declareFleet(settings: FleetSettings, tenants: readonly LocatedT
   // Only servers that hold tenants get a provider, so an unused (or not yet
   // reachable) server in the config costs nothing.
   const used = new Set(tenants.map((tenant) => serverFor(settings, tenant.server)));
-  const providers = new Map(
-    settings.servers.filter((server) => used.has(server.name)).map((server) => [server.name, declareProvider(server)]),
+  const backendFor = settings.databaseProvider === "builtin" ? builtinBackend : postgresqlProviderBackend;
+  const backends = new Map(
+    settings.servers.filter((server) => used.has(server.name)).map((server) => [server.name, backendFor(server)]),
   );
 
   const { seedVersion } = currentSeedVersion();
@@ -83,7 +71,7 @@ export function declareFleet(settings: FleetSettings, tenants: readonly LocatedT
       pinnedTenantId: entry.tenantId,
       appName: settings.appName,
       server,
-      provider: providers.get(serverName)!,
+      backend: backends.get(serverName)!,
       dns: settings.dns,
       retainOnDelete: !settings.allowPurge,
       seedVersion,

@@ -4,12 +4,12 @@
  * tenant's resources under its username.
  */
 import * as cloudflare from "@pulumi/cloudflare";
-import * as postgresql from "@pulumi/postgresql";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import type { TenantStatus } from "../tenants/schema";
 import { CatalogueSeed } from "./catalogue-seed";
 import type { DnsSettings, ServerSettings } from "./config";
+import type { DatabaseBackend } from "./database-backend";
 import { databaseName, databaseUrl, domainName, tenantIdFromHex } from "./naming";
 
 export interface TenantArgs {
@@ -18,9 +18,9 @@ export interface TenantArgs {
   /** Adopt an existing tenant: use this ID instead of generating one. */
   readonly pinnedTenantId?: string;
   readonly appName: string;
-  /** The server the tenant lives on, and the provider that manages it. */
+  /** The server the tenant lives on, and what creates its role and database there. */
   readonly server: ServerSettings;
-  readonly provider: postgresql.Provider;
+  readonly backend: DatabaseBackend;
   readonly dns: DnsSettings;
   /** Keep the database and role when the tenant leaves the program (the default). */
   readonly retainOnDelete: boolean;
@@ -41,8 +41,8 @@ export class Tenant extends pulumi.ComponentResource {
   public readonly databaseUrl: pulumi.Output<string>;
   /** At least 32 random bytes' worth (64 alphanumerics), a secret. */
   public readonly sessionSecret: pulumi.Output<string>;
-  public readonly role: postgresql.Role;
-  public readonly database: postgresql.Database;
+  public readonly role: pulumi.CustomResource;
+  public readonly database: pulumi.CustomResource;
   /** The seed hook; absent while suspended. */
   public readonly seed?: CatalogueSeed;
   /** The tenant's DNS record; absent with DNS provider `none` and while suspended. */
@@ -51,10 +51,9 @@ export class Tenant extends pulumi.ComponentResource {
   constructor(name: string, args: TenantArgs, opts?: pulumi.ComponentResourceOptions) {
     super(TENANT_TYPE, name, {}, opts);
     const parent = { parent: this };
-    const onServer = { parent: this, provider: args.provider };
     // Databases and roles hold the tenant's data: by default they outlive
     // their entry in the tenants file. Everything else is cheap to recreate.
-    const keepData = { ...onServer, retainOnDelete: args.retainOnDelete };
+    const keepData = { parent: this, retainOnDelete: args.retainOnDelete };
 
     this.tenantId =
       args.pinnedTenantId !== undefined
@@ -67,45 +66,12 @@ export class Tenant extends pulumi.ComponentResource {
     const password = new random.RandomPassword(`${name}-db-password`, { length: 40, special: false }, parent);
     const sessionSecret = new random.RandomPassword(`${name}-session-secret`, { length: 64, special: false }, parent);
 
-    this.role = new postgresql.Role(
-      `${name}-role`,
-      {
-        name: dbName,
-        password: password.result,
-        // A suspended tenant keeps its role and data but cannot log in.
-        login: args.status === "active",
-        superuser: false,
-        createDatabase: false,
-        createRole: false,
-        replication: false,
-        bypassRowLevelSecurity: false,
-        inherit: false,
-      },
-      keepData,
-    );
-
-    this.database = new postgresql.Database(
-      `${name}-database`,
-      {
-        name: dbName,
-        owner: this.role.name,
-        template: "template0",
-        encoding: "UTF8",
-        allowConnections: true,
-      },
-      keepData,
-    );
-
-    // An empty privilege list revokes everything PUBLIC has on the database,
-    // CONNECT and TEMPORARY included; the owner keeps its implicit rights.
-    const revokePublic = new postgresql.Grant(
-      `${name}-revoke-public`,
-      { database: this.database.name, role: "public", objectType: "database", privileges: [] },
-      onServer,
-    );
+    const created = args.backend.declare(name, { name: dbName, password: password.result, login: args.status === "active" }, keepData);
+    this.role = created.role;
+    this.database = created.database;
 
     const url = pulumi.secret(
-      pulumi.all([this.role.name, password.result, this.database.name]).apply(([user, pw, database]) =>
+      pulumi.all([created.roleName, password.result, created.databaseName]).apply(([user, pw, database]) =>
         databaseUrl({ user, password: pw, host: args.server.host, port: args.server.port, database, sslmode: args.server.sslmode }),
       ),
     );
@@ -115,8 +81,8 @@ export class Tenant extends pulumi.ComponentResource {
     if (args.status === "active") {
       this.seed = new CatalogueSeed(
         `${name}-catalogue`,
-        { tenantId: this.tenantId, database: this.database.name, databaseUrl: url, seedVersion: args.seedVersion },
-        { parent: this, dependsOn: [this.database, revokePublic] },
+        { tenantId: this.tenantId, database: created.databaseName, databaseUrl: url, seedVersion: args.seedVersion },
+        { parent: this, dependsOn: [created.database, created.revokePublic] },
       );
     }
 
@@ -137,8 +103,8 @@ export class Tenant extends pulumi.ComponentResource {
       );
     }
 
-    this.databaseName = this.database.name;
-    this.roleName = this.role.name;
+    this.databaseName = created.databaseName;
+    this.roleName = created.roleName;
     this.sessionSecret = pulumi.secret(sessionSecret.result);
     this.databaseUrl = url;
 

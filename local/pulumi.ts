@@ -73,3 +73,29 @@ export function pulumi(context: PulumiContext, args: string[], options: { cwd?: 
 export function spawnPulumi(context: PulumiContext, args: string[], options: SpawnOptions = {}) {
   return spawn("pulumi", args, { cwd: PROJECT_DIR, env: context.env, ...options });
 }
+
+/**
+ * Whether the engine can load the postgresql provider plugin: on PATH (as an
+ * ambient plugin) or installed in PULUMI_HOME. Offline builds lack it.
+ */
+export function hasPostgresqlPlugin(context: PulumiContext): boolean {
+  const onPath = (context.env.PATH ?? "").split(":").some((dir) => dir && existsSync(join(dir, "pulumi-resource-postgresql")));
+  if (onPath) return true;
+  try {
+    const plugins = JSON.parse(pulumi(context, ["plugin", "ls", "--json"])) as { name: string; kind: string }[];
+    return plugins.some((plugin) => plugin.name === "postgresql" && plugin.kind === "resource");
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Sets config values by path (`servers[0].host`). Secret values go through
+ * stdin, so they never appear in a process listing.
+ */
+export function setStackConfig(context: PulumiContext, stack: string, values: Record<string, string>, options: { secret?: boolean } = {}): void {
+  for (const [path, value] of Object.entries(values)) {
+    const flags = ["config", "set", "--path", ...(options.secret ? ["--secret"] : []), "--stack", stack, path];
+    pulumi(context, options.secret ? flags : [...flags, value], { input: options.secret ? value : undefined });
+  }
+}

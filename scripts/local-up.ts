@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { printTable } from "../cli/table";
 import { startLocalPostgres } from "../local/embedded-postgres";
-import { ensureToolchain, PROJECT_DIR, pulumi, pulumiContext, type PulumiContext } from "../local/pulumi";
+import { ensureToolchain, hasPostgresqlPlugin, PROJECT_DIR, pulumi, pulumiContext, setStackConfig, type PulumiContext } from "../local/pulumi";
 
 const STACK = "local";
 const PORT = 55432;
@@ -34,10 +34,20 @@ function configureStack(context: PulumiContext, server: { port: number; adminPas
     pulumi(context, ["stack", "init", STACK]);
   }
   pulumi(context, ["stack", "select", STACK]);
-  const servers = [{ name: "local", host: "127.0.0.1", port: server.port, adminUser: "postgres", sslmode: "disable" }];
-  pulumi(context, ["config", "set", "--path", "servers", JSON.stringify(servers)]);
-  pulumi(context, ["config", "set", "--path", "--secret", "servers[0].adminPassword"], { input: server.adminPassword });
-  pulumi(context, ["config", "set", "--path", "dns", JSON.stringify({ provider: "none", zone: "drivergigspro.localhost" })]);
+  setStackConfig(context, STACK, {
+    "servers[0].name": "local",
+    "servers[0].host": "127.0.0.1",
+    "servers[0].port": String(server.port),
+    "servers[0].sslmode": "disable",
+    "dns.provider": "none",
+    "dns.zone": "drivergigspro.localhost",
+  });
+  setStackConfig(context, STACK, { "servers[0].adminPassword": server.adminPassword }, { secret: true });
+  const databaseProvider = hasPostgresqlPlugin(context) ? "postgresql" : "builtin";
+  if (databaseProvider === "builtin") {
+    console.log("The postgresql provider plugin is not installed (offline toolchain): using the builtin database provider.");
+  }
+  setStackConfig(context, STACK, { databaseProvider });
 }
 
 function printSummary(context: PulumiContext): void {

@@ -1,0 +1,82 @@
+/**
+ * The SQL behind the builtin database provider. Runs in Pulumi's dynamic
+ * provider process, as the server's admin. Identifiers always go through
+ * pg's escapeIdentifier; the only literal, a role password, goes through
+ * escapeLiteral, because PostgreSQL takes no parameters in CREATE/ALTER ROLE.
+ */
+import { Client, escapeIdentifier, escapeLiteral } from "pg";
+
+export interface RoleState {
+  name: string;
+  password: string;
+  login: boolean;
+}
+
+export interface DatabaseState {
+  name: string;
+  owner: string;
+}
+
+async function asAdmin<T>(adminUrl: string, work: (client: Client) => Promise<T>): Promise<T> {
+  const client = new Client({ connectionString: adminUrl, application_name: "drivergigspro-provider" });
+  client.on("error", () => undefined);
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+// A tenant role has exactly one power: logging in (while active).
+const NO_POWERS = "NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOINHERIT";
+
+export function createRole(adminUrl: string, role: RoleState): Promise<void> {
+  return asAdmin(adminUrl, async (client) => {
+    await client.query(
+      `CREATE ROLE ${escapeIdentifier(role.name)} ${role.login ? "LOGIN" : "NOLOGIN"} ${NO_POWERS} PASSWORD ${escapeLiteral(role.password)}`,
+    );
+  });
+}
+
+export function updateRole(adminUrl: string, role: RoleState): Promise<void> {
+  return asAdmin(adminUrl, async (client) => {
+    await client.query(
+      `ALTER ROLE ${escapeIdentifier(role.name)} ${role.login ? "LOGIN" : "NOLOGIN"} ${NO_POWERS} PASSWORD ${escapeLiteral(role.password)}`,
+    );
+  });
+}
+
+export function dropRole(adminUrl: string, name: string): Promise<void> {
+  return asAdmin(adminUrl, async (client) => {
+    await client.query(`DROP ROLE IF EXISTS ${escapeIdentifier(name)}`);
+  });
+}
+
+export function createDatabase(adminUrl: string, database: DatabaseState): Promise<void> {
+  return asAdmin(adminUrl, async (client) => {
+    await client.query(
+      `CREATE DATABASE ${escapeIdentifier(database.name)} OWNER ${escapeIdentifier(database.owner)} TEMPLATE template0 ENCODING 'UTF8'`,
+    );
+  });
+}
+
+export function alterDatabaseOwner(adminUrl: string, database: DatabaseState): Promise<void> {
+  return asAdmin(adminUrl, async (client) => {
+    await client.query(`ALTER DATABASE ${escapeIdentifier(database.name)} OWNER TO ${escapeIdentifier(database.owner)}`);
+  });
+}
+
+export function dropDatabase(adminUrl: string, name: string): Promise<void> {
+  return asAdmin(adminUrl, async (client) => {
+    // Only reached when purging is allowed; FORCE ends the tenant's sessions.
+    await client.query(`DROP DATABASE IF EXISTS ${escapeIdentifier(name)} WITH (FORCE)`);
+  });
+}
+
+/** Everything PUBLIC has on the database (CONNECT, TEMPORARY) goes; the owner keeps its rights. */
+export function revokePublic(adminUrl: string, database: string): Promise<void> {
+  return asAdmin(adminUrl, async (client) => {
+    await client.query(`REVOKE ALL ON DATABASE ${escapeIdentifier(database)} FROM PUBLIC`);
+  });
+}
