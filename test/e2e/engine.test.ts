@@ -1,0 +1,274 @@
+/**
+ * End to end with the real Pulumi engine (built by toolchain/build.sh) on a
+ * local file backend, against a real PostgreSQL started here. Every check of
+ * the result is plain SQL through `pg`, not the program's own code.
+ *
+ * The steps share one stack and run in order, like a tenant's life:
+ * create, no-op, add, suspend/resume, remove (kept), purge, destroy.
+ */
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Client, escapeIdentifier } from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startLocalPostgres, type LocalPostgres } from "../../local/embedded-postgres";
+import {
+  ensureToolchain,
+  hasPostgresqlPlugin,
+  PROJECT_DIR,
+  pulumi,
+  pulumiContext,
+  setStackConfig,
+  type PulumiContext,
+} from "../../local/pulumi";
+import { stackOutputsSchema, tenantsFromOutputs, verifyIsolation } from "../../verify/probes";
+
+let server: LocalPostgres;
+let context: PulumiContext;
+let workDir: string;
+const stack = `e2e-${process.pid}`;
+const tenantsFile = () => join(workDir, "tenants.yaml");
+
+function writeTenants(...entries: string[]): void {
+  writeFileSync(tenantsFile(), `tenants:\n${entries.map((entry) => `  - ${entry}\n`).join("")}`);
+}
+
+function run(...args: string[]): string {
+  return pulumi(context, [...args, "--stack", stack, "--non-interactive"]);
+}
+
+function up(): string {
+  return run("up", "--yes", "--skip-preview");
+}
+
+function setConfig(path: string, value: string, secret = false): void {
+  setStackConfig(context, stack, { [path]: value }, { secret });
+}
+
+/** `pulumi preview --json` reduced to "op urn-name" lines, ignoring unchanged resources. */
+function previewChanges(): string[] {
+  const preview = JSON.parse(run("preview", "--json", "--diff")) as { steps?: { op: string; urn: string }[] };
+  return (preview.steps ?? []).filter((step) => step.op !== "same").map((step) => `${step.op} ${step.urn.split("::").pop()}`).sort();
+}
+
+function outputs() {
+  return stackOutputsSchema.parse(JSON.parse(run("stack", "output", "--json", "--show-secrets")));
+}
+
+async function sql<T = Record<string, unknown>>(query: string, values: unknown[] = [], database = "postgres"): Promise<T[]> {
+  const client = await server.connect(database);
+  try {
+    return (await client.query(query, values)).rows as T[];
+  } finally {
+    await client.end();
+  }
+}
+
+async function tenantDatabases(): Promise<string[]> {
+  const rows = await sql<{ datname: string }>("SELECT datname FROM pg_database WHERE datname LIKE 'drivergigspro\\_%' ORDER BY 1");
+  return rows.map((row) => row.datname);
+}
+
+async function canLogIn(databaseUrl: string, database?: string): Promise<true | string> {
+  const url = new URL(databaseUrl);
+  if (database) url.pathname = `/${database}`;
+  const client = new Client({ connectionString: url.toString() });
+  try {
+    await client.connect();
+    await client.end();
+    return true;
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
+
+beforeAll(async () => {
+  const bin = ensureToolchain();
+  workDir = mkdtempSync(join(tmpdir(), "dgp-e2e-"));
+  context = pulumiContext(bin, join(workDir, "state"));
+  server = await startLocalPostgres();
+  pulumi(context, ["stack", "init", stack]);
+  setStackConfig(context, stack, {
+    "servers[0].name": "local",
+    "servers[0].host": server.host,
+    "servers[0].port": String(server.port),
+    "servers[0].sslmode": "disable",
+    tenantsFile: tenantsFile(),
+    // Offline machines cannot install the postgresql plugin (toolchain/README.md).
+    databaseProvider: hasPostgresqlPlugin(context) ? "postgresql" : "builtin",
+  });
+  setConfig("servers[0].adminPassword", server.adminPassword, true);
+}, 60 * 60 * 1000);
+
+afterAll(async () => {
+  try {
+    pulumi(context, ["stack", "rm", "--yes", "--force", stack]);
+  } catch {
+    // Leave nothing behind, even when a step failed half-way.
+  }
+  rmSync(join(PROJECT_DIR, `Pulumi.${stack}.yaml`), { force: true });
+  await server?.stop();
+  rmSync(workDir, { recursive: true, force: true });
+});
+
+describe("pulumi up with three tenants", () => {
+  it("creates three isolated databases, each owned by its own role, with PUBLIC revoked", async () => {
+    writeTenants("username: john_driver", "username: maria_k", "username: sam-courier");
+    up();
+    const out = outputs();
+    expect(Object.keys(out.tenants).sort()).toEqual(["john_driver", "maria_k", "sam-courier"]);
+
+    const databases = await sql<{ datname: string; owner: string; public_connect: boolean }>(
+      `SELECT d.datname, pg_get_userbyid(d.datdba) AS owner,
+              EXISTS (SELECT 1 FROM aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a
+                      WHERE a.grantee = 0 AND a.privilege_type = 'CONNECT') AS public_connect
+       FROM pg_database d WHERE d.datname LIKE 'drivergigspro\\_%' ORDER BY 1`,
+    );
+    expect(databases).toHaveLength(3);
+    for (const database of databases) {
+      expect(database.owner).toBe(database.datname);
+      expect(database.public_connect).toBe(false);
+    }
+    const roles = await sql<Record<string, unknown>>(
+      `SELECT rolname, rolcanlogin, rolsuper, rolcreatedb, rolcreaterole, rolreplication, rolbypassrls
+       FROM pg_roles WHERE rolname LIKE 'drivergigspro\\_%' ORDER BY 1`,
+    );
+    expect(roles).toEqual(
+      databases.map((database) => ({
+        rolname: database.datname,
+        rolcanlogin: true,
+        rolsuper: false,
+        rolcreatedb: false,
+        rolcreaterole: false,
+        rolreplication: false,
+        rolbypassrls: false,
+      })),
+    );
+
+    for (const [username, connection] of Object.entries(out.connections)) {
+      const own = out.tenants[username]!.database;
+      expect(await canLogIn(connection.databaseUrl)).toBe(true);
+      for (const other of databases.map((database) => database.datname).filter((name) => name !== own)) {
+        expect(await canLogIn(connection.databaseUrl, other)).toMatch(/permission denied for database/);
+      }
+    }
+  });
+
+  it("seeded every tenant with the catalogue, owned by the tenant, and verify passes", async () => {
+    for (const tenant of Object.values(outputs().tenants)) {
+      const [row] = await sql<{ active: string; owner: string; users: string }>(
+        `SELECT (SELECT count(*) FROM companies WHERE is_active) AS active,
+                (SELECT tableowner FROM pg_tables WHERE tablename = 'companies') AS owner,
+                (SELECT count(*) FROM users) AS users`,
+        [],
+        tenant.database,
+      );
+      expect(Number(row!.active)).toBeGreaterThanOrEqual(400);
+      expect(row!.owner).toBe(tenant.database);
+      expect(Number(row!.users)).toBe(0);
+    }
+    const results = await verifyIsolation(tenantsFromOutputs(outputs(), () => true));
+    expect(results.filter((result) => !result.ok)).toEqual([]);
+  });
+
+  it("a second up changes nothing", () => {
+    expect(previewChanges()).toEqual([]);
+    const second = run("up", "--yes", "--skip-preview", "--expect-no-changes");
+    expect(second).not.toMatch(/\+ .*create|~ .*update|- .*delete/);
+  });
+
+  it("verify fails once a tenant is broken by hand, naming its tenant ID", async () => {
+    const victim = outputs().tenants.maria_k!;
+    await sql(`GRANT CONNECT ON DATABASE ${escapeIdentifier(victim.database)} TO PUBLIC`);
+    const failed = (await verifyIsolation(tenantsFromOutputs(outputs(), () => true))).filter((result) => !result.ok);
+    expect(failed.map((result) => `${result.tenantId} ${result.probe}`)).toContain(`${victim.tenantId} PUBLIC has no CONNECT`);
+    await sql(`REVOKE CONNECT ON DATABASE ${escapeIdentifier(victim.database)} FROM PUBLIC`);
+  });
+});
+
+describe("changing the tenants file", () => {
+  it("adding a tenant previews and creates only that tenant's resources", async () => {
+    const before = await sql<{ oid: number; datname: string }>("SELECT oid, datname FROM pg_database WHERE datname LIKE 'drivergigspro\\_%'");
+    writeTenants("username: john_driver", "username: maria_k", "username: sam-courier", "username: new_driver");
+    const changes = previewChanges();
+    expect(changes.length).toBeGreaterThan(0);
+    for (const change of changes) expect(change).toMatch(/^create new_driver/);
+    up();
+    const after = await sql<{ oid: number; datname: string }>("SELECT oid, datname FROM pg_database WHERE datname LIKE 'drivergigspro\\_%'");
+    expect(after).toHaveLength(4);
+    for (const database of before) expect(after).toContainEqual(database);
+  });
+
+  it("suspending stops the role from logging in; resuming lets it in again", async () => {
+    const url = outputs().connections.maria_k!.databaseUrl;
+    writeTenants("username: john_driver", "username: maria_k\n    status: suspended", "username: sam-courier", "username: new_driver");
+    up();
+    expect(await canLogIn(url)).toMatch(/not permitted to log in/);
+    writeTenants("username: john_driver", "username: maria_k", "username: sam-courier", "username: new_driver");
+    up();
+    expect(await canLogIn(url)).toBe(true);
+  });
+
+  it("removing a tenant with purging disabled keeps its database, role and data", async () => {
+    const removed = outputs().tenants.new_driver!;
+    await sql("INSERT INTO sessions (sid, sess, expire) VALUES ('kept', '{}', now())", [], removed.database);
+    writeTenants("username: john_driver", "username: maria_k", "username: sam-courier");
+    expect(previewChanges().filter((change) => change.startsWith("delete"))).toContain("delete new_driver");
+    up();
+    expect(await sql("SELECT sid FROM sessions", [], removed.database)).toEqual([{ sid: "kept" }]);
+    expect(await sql("SELECT 1 FROM pg_roles WHERE rolname = $1", [removed.role])).toHaveLength(1);
+    expect(Object.keys(outputs().tenants)).not.toContain("new_driver");
+  });
+
+  it("with allowPurge, removing a tenant drops its database and role", async () => {
+    setConfig("allowPurge", "true");
+    up(); // records retainOnDelete=false for every tenant still in the file
+    const purged = outputs().tenants["sam-courier"]!;
+    writeTenants("username: john_driver", "username: maria_k");
+    up();
+    expect(await tenantDatabases()).not.toContain(purged.database);
+    expect(await sql("SELECT 1 FROM pg_roles WHERE rolname = $1", [purged.role])).toHaveLength(0);
+  });
+
+  it("destroy with purging enabled leaves no tenant database or role of the stack behind", async () => {
+    const managed = Object.values(outputs().tenants).map((tenant) => tenant.database);
+    run("destroy", "--yes", "--skip-preview");
+    const remaining = await tenantDatabases();
+    for (const database of managed) expect(remaining).not.toContain(database);
+    const roles = await sql<{ rolname: string }>("SELECT rolname FROM pg_roles WHERE rolname = ANY($1)", [managed]);
+    expect(roles).toEqual([]);
+  });
+});
+
+describe("an interrupted pulumi up", () => {
+  it("converges when run again", async () => {
+    const baseline = (await tenantDatabases()).length;
+    writeTenants(...Array.from({ length: 6 }, (_, i) => `username: burst_${i}`));
+    const child = spawn("pulumi", ["up", "--yes", "--skip-preview", "--stack", stack, "--non-interactive"], {
+      cwd: PROJECT_DIR,
+      env: context.env,
+    });
+    let output = "";
+    const interrupted = new Promise<void>((resolve) => {
+      child.stdout.on("data", (chunk: Buffer) => {
+        output += chunk.toString();
+        // The first tenant's database exists: interrupt, as Ctrl-C or a cancelled CI job would.
+        if (/burst_\d-database\s+created/.test(output) && !child.killed) child.kill("SIGINT");
+      });
+      child.on("exit", () => resolve());
+    });
+    await interrupted;
+    expect(output).toMatch(/created/);
+    const partial = (await tenantDatabases()).length - baseline;
+    expect(partial).toBeGreaterThan(0);
+
+    up();
+    expect((await tenantDatabases()).length - baseline).toBe(6);
+    const databases = await tenantDatabases();
+    for (const tenant of Object.values(outputs().tenants)) expect(databases).toContain(tenant.database);
+    expect(previewChanges()).toEqual([]);
+    const results = await verifyIsolation(tenantsFromOutputs(outputs(), () => true));
+    expect(results.filter((result) => !result.ok)).toEqual([]);
+  });
+});
