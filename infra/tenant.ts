@@ -66,12 +66,14 @@ export class Tenant extends pulumi.ComponentResource {
     const password = new random.RandomPassword(`${name}-db-password`, { length: 40, special: false }, parent);
     const sessionSecret = new random.RandomPassword(`${name}-session-secret`, { length: 64, special: false }, parent);
 
-    const created = args.backend.declare(name, { name: dbName, password: password.result, login: args.status === "active" }, keepData);
+    // Secret already by the provider's schema; said again so no code path can drop it.
+    const rolePassword = pulumi.secret(password.result);
+    const created = args.backend.declare(name, { name: dbName, password: rolePassword, login: args.status === "active" }, keepData);
     this.role = created.role;
     this.database = created.database;
 
     const url = pulumi.secret(
-      pulumi.all([created.roleName, password.result, created.databaseName]).apply(([user, pw, database]) =>
+      pulumi.all([created.roleName, rolePassword, created.databaseName]).apply(([user, pw, database]) =>
         databaseUrl({ user, password: pw, host: args.server.host, port: args.server.port, database, sslmode: args.server.sslmode }),
       ),
     );

@@ -239,6 +239,39 @@ describe("DNS", () => {
   });
 });
 
+describe("builtin database provider", () => {
+  const B = {
+    role: "pulumi-nodejs:dynamic/drivergigspro-postgres:Role",
+    database: "pulumi-nodejs:dynamic/drivergigspro-postgres:Database",
+    revoke: "pulumi-nodejs:dynamic/drivergigspro-postgres:PublicRevoke",
+  };
+  const unwrapSecret = (value: any) => {
+    expect(value[pulumi.runtime.specialSigKey]).toBe(pulumi.runtime.specialSecretSig);
+    return value.value;
+  };
+
+  it("declares the same role, database and revoke as dynamic resources, with no postgresql provider", async () => {
+    const fleet = await deploy(settings({ databaseProvider: "builtin" }), [tenant("john_driver", { status: "suspended" })]);
+    const id = (await valueOf(fleet.tenants.john_driver!.tenantId)).toLowerCase();
+    expect(ofType(T.provider)).toEqual([]);
+    expect(ofType(T.role)).toEqual([]);
+    const [role] = ofType(B.role);
+    expect(role!.inputs).toMatchObject({ name: `drivergigspro_${id}`, login: false });
+    expect(unwrapSecret(role!.inputs.password)).toHaveLength(40);
+    const adminUrl = new URL(unwrapSecret(role!.inputs.adminUrl));
+    expect([adminUrl.hostname, adminUrl.port, adminUrl.password]).toEqual(["127.0.0.1", "5432", "admin-pw"]);
+    const [database] = ofType(B.database);
+    expect(database!.inputs).toMatchObject({ name: `drivergigspro_${id}`, owner: `drivergigspro_${id}` });
+    expect(ofType(B.revoke)[0]!.inputs).toMatchObject({ database: `drivergigspro_${id}` });
+  });
+
+  it("retains the role and database by default, like the provider path", async () => {
+    await deploy(settings({ databaseProvider: "builtin" }), [tenant("john_driver")]);
+    const retained = declared.filter((resource) => resource.retainOnDelete).map((resource) => resource.name);
+    expect(retained.sort()).toEqual(["john_driver-database", "john_driver-role"]);
+  });
+});
+
 describe("stack config", () => {
   it("reports every bad key with its full config path", () => {
     expect(() =>
