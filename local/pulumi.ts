@@ -99,3 +99,31 @@ export function setStackConfig(context: PulumiContext, stack: string, values: Re
     pulumi(context, options.secret ? flags : [...flags, value], { input: options.secret ? value : undefined });
   }
 }
+
+export interface StackServer {
+  host: string;
+  port: number;
+  adminPassword: string;
+}
+
+/**
+ * Creates (or selects) a stack pointed at one PostgreSQL server, with DNS off
+ * and the database provider the engine can load. Used by `npm start`, the
+ * onboarding service's embedded mode and the end-to-end tests.
+ */
+export function configureLocalStack(context: PulumiContext, stack: string, server: StackServer, extra: Record<string, string> = {}): void {
+  const stacks = JSON.parse(pulumi(context, ["stack", "ls", "--json"])) as { name: string }[];
+  if (!stacks.some((existing) => existing.name === stack)) pulumi(context, ["stack", "init", stack]);
+  setStackConfig(context, stack, {
+    "servers[0].name": "local",
+    "servers[0].host": server.host,
+    "servers[0].port": String(server.port),
+    "servers[0].sslmode": "disable",
+    "dns.provider": "none",
+    "dns.zone": "drivergigspro.localhost",
+    // Offline toolchains cannot build the postgresql plugin (toolchain/README.md).
+    databaseProvider: hasPostgresqlPlugin(context) ? "postgresql" : "builtin",
+    ...extra,
+  });
+  setStackConfig(context, stack, { "servers[0].adminPassword": server.adminPassword }, { secret: true });
+}

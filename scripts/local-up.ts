@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { printTable } from "../cli/table";
 import { startLocalPostgres } from "../local/embedded-postgres";
-import { ensureToolchain, hasPostgresqlPlugin, PROJECT_DIR, pulumi, pulumiContext, setStackConfig, type PulumiContext } from "../local/pulumi";
+import { configureLocalStack, ensureToolchain, hasPostgresqlPlugin, PROJECT_DIR, pulumi, pulumiContext, type PulumiContext } from "../local/pulumi";
 
 const STACK = "local";
 const PORT = 55432;
@@ -26,28 +26,6 @@ function runVisible(context: PulumiContext, args: string[]): Promise<number> {
     child.on("error", reject);
     child.on("exit", (code, signal) => resolve(code ?? (signal ? 1 : 0)));
   });
-}
-
-function configureStack(context: PulumiContext, server: { port: number; adminPassword: string }): void {
-  const stacks = pulumi(context, ["stack", "ls", "--json"]);
-  if (!(JSON.parse(stacks) as { name: string }[]).some((stack) => stack.name === STACK)) {
-    pulumi(context, ["stack", "init", STACK]);
-  }
-  pulumi(context, ["stack", "select", STACK]);
-  setStackConfig(context, STACK, {
-    "servers[0].name": "local",
-    "servers[0].host": "127.0.0.1",
-    "servers[0].port": String(server.port),
-    "servers[0].sslmode": "disable",
-    "dns.provider": "none",
-    "dns.zone": "drivergigspro.localhost",
-  });
-  setStackConfig(context, STACK, { "servers[0].adminPassword": server.adminPassword }, { secret: true });
-  const databaseProvider = hasPostgresqlPlugin(context) ? "postgresql" : "builtin";
-  if (databaseProvider === "builtin") {
-    console.log("The postgresql provider plugin is not installed (offline toolchain): using the builtin database provider.");
-  }
-  setStackConfig(context, STACK, { databaseProvider });
 }
 
 function printSummary(context: PulumiContext): void {
@@ -74,7 +52,10 @@ async function main(): Promise<number> {
   try {
     console.log("Bringing the Pulumi toolchain (toolchain/build.sh) ...");
     const context = pulumiContext(ensureToolchain(), join(PROJECT_DIR, ".state"));
-    configureStack(context, { port: postgres.port, adminPassword: postgres.adminPassword });
+    configureLocalStack(context, STACK, postgres);
+    if (!hasPostgresqlPlugin(context)) {
+      console.log("The postgresql provider plugin is not installed (offline toolchain): using the builtin database provider.");
+    }
     const command = values.destroy ? ["destroy", "--yes"] : values.preview ? ["preview"] : ["up", "--yes"];
     const status = await runVisible(context, [...command, "--stack", STACK, ...positionals]);
     if (status === 0 && !values.destroy) printSummary(context);

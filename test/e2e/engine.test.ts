@@ -14,8 +14,8 @@ import { Client, escapeIdentifier } from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startLocalPostgres, type LocalPostgres } from "../../local/embedded-postgres";
 import {
+  configureLocalStack,
   ensureToolchain,
-  hasPostgresqlPlugin,
   PROJECT_DIR,
   pulumi,
   pulumiContext,
@@ -88,17 +88,7 @@ beforeAll(async () => {
   workDir = mkdtempSync(join(tmpdir(), "dgp-e2e-"));
   context = pulumiContext(bin, join(workDir, "state"));
   server = await startLocalPostgres();
-  pulumi(context, ["stack", "init", stack]);
-  setStackConfig(context, stack, {
-    "servers[0].name": "local",
-    "servers[0].host": server.host,
-    "servers[0].port": String(server.port),
-    "servers[0].sslmode": "disable",
-    tenantsFile: tenantsFile(),
-    // Offline machines cannot install the postgresql plugin (toolchain/README.md).
-    databaseProvider: hasPostgresqlPlugin(context) ? "postgresql" : "builtin",
-  });
-  setConfig("servers[0].adminPassword", server.adminPassword, true);
+  configureLocalStack(context, stack, server, { tenantsFile: tenantsFile() });
 }, 60 * 60 * 1000);
 
 afterAll(async () => {

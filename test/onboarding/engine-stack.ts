@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startLocalPostgres, type LocalPostgres } from "../../local/embedded-postgres";
-import { ensureToolchain, PROJECT_DIR, pulumi, pulumiContext, type PulumiContext } from "../../local/pulumi";
+import { configureLocalStack, ensureToolchain, PROJECT_DIR, pulumi, pulumiContext, type PulumiContext } from "../../local/pulumi";
 
 export interface EngineStack {
   server: LocalPostgres;
@@ -33,12 +33,7 @@ export async function setUpEngineStack(name: string): Promise<EngineStack> {
   const stack = `${name}-${process.pid}`;
   const tenantsFile = join(workDir, "tenants.yaml");
   writeFileSync(tenantsFile, TENANTS_HEADER);
-  const setConfig = (path: string, value: string, secret = false) =>
-    pulumi(context, ["config", "set", "--path", ...(secret ? ["--secret"] : []), path, "--stack", stack], { input: secret ? value : undefined });
-  pulumi(context, ["stack", "init", stack]);
-  setConfig("servers", JSON.stringify([{ name: "local", host: server.host, port: server.port, sslmode: "disable" }]));
-  setConfig("servers[0].adminPassword", server.adminPassword, true);
-  setConfig("tenantsFile", tenantsFile);
+  configureLocalStack(context, stack, server, { tenantsFile });
   const admin = await server.connect();
   await admin.query("CREATE DATABASE onboarding");
   await admin.end();
