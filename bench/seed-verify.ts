@@ -9,7 +9,6 @@
  * Each timing is the median of REPEAT runs.
  */
 import { spawnSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -21,8 +20,8 @@ import { COMPANY_COLUMNS } from "../seed/company-columns";
 import { copyTextRow } from "../seed/copy-text";
 import { applyMigrations } from "../seed/migrate";
 import { seedTenantDatabase } from "../seed/seed";
-import { DEFAULT_LOGINS_PER_TENANT, verifyIsolation } from "../verify/probes";
-import { createTenantDatabase, type TestTenant } from "../test/fixtures/tenant-databases";
+import { DEFAULT_LOGINS_PER_TENANT, verifyIsolation, type TenantUnderTest } from "../verify/probes";
+import { createTenantDatabase, seededTenantUnderTest } from "../test/fixtures/tenant-databases";
 
 const REPEAT = 3;
 
@@ -81,21 +80,9 @@ async function seedRows(server: LocalPostgres): Promise<void> {
 }
 
 async function verifyRows(server: LocalPostgres): Promise<void> {
-  const tenants: TestTenant[] = [];
+  const underTest: TenantUnderTest[] = [];
   for (const size of [10, 100]) {
-    while (tenants.length < size) {
-      const tenant = await createTenantDatabase(server);
-      await seedTenantDatabase({ databaseUrl: tenant.url, tenantId: tenant.tenantId });
-      tenants.push(tenant);
-    }
-    const underTest = tenants.map((tenant, i) => ({
-      tenantId: tenant.tenantId,
-      username: `driver_${i}`,
-      database: tenant.database,
-      databaseUrl: tenant.url,
-      sessionSecret: randomBytes(32).toString("base64url"),
-      isNew: true,
-    }));
+    while (underTest.length < size) underTest.push((await seededTenantUnderTest(server, underTest.length)).underTest);
     let probes = 0;
     const seconds = await timed(async () => (probes = (await verifyIsolation(underTest)).length));
     emit({ bench: "verify", tenants: size, probes, crossLogins: size * Math.min(DEFAULT_LOGINS_PER_TENANT, size - 1), seconds, perTenant: seconds / size });

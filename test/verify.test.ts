@@ -2,7 +2,6 @@
  * verify-tenant-isolation against a real PostgreSQL: it passes on a healthy
  * fleet and catches each kind of breakage, naming the broken tenant's ID.
  */
-import { randomBytes } from "node:crypto";
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -10,9 +9,8 @@ import { join } from "node:path";
 import { escapeIdentifier } from "pg";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { startLocalPostgres, type LocalPostgres } from "../local/embedded-postgres";
-import { seedTenantDatabase } from "../seed/seed";
 import { verifyIsolation, type ProbeResult, type TenantUnderTest } from "../verify/probes";
-import { createTenantDatabase, queryAsAdmin, type TestTenant } from "./fixtures/tenant-databases";
+import { queryAsAdmin, seededTenantUnderTest, type TestTenant } from "./fixtures/tenant-databases";
 
 let server: LocalPostgres;
 let tenants: TestTenant[];
@@ -26,20 +24,10 @@ afterAll(async () => {
 });
 
 beforeEach(async () => {
-  tenants = [];
-  for (let i = 0; i < 3; i++) {
-    const tenant = await createTenantDatabase(server);
-    await seedTenantDatabase({ databaseUrl: tenant.url, tenantId: tenant.tenantId });
-    tenants.push(tenant);
-  }
-  underTest = tenants.map((tenant, i) => ({
-    tenantId: tenant.tenantId,
-    username: `driver_${i}`,
-    database: tenant.database,
-    databaseUrl: tenant.url,
-    sessionSecret: randomBytes(32).toString("base64url"),
-    isNew: true,
-  }));
+  const seeded = [];
+  for (let i = 0; i < 3; i++) seeded.push(await seededTenantUnderTest(server, i));
+  tenants = seeded.map((entry) => entry.tenant);
+  underTest = seeded.map((entry) => entry.underTest);
 });
 
 const failures = (results: ProbeResult[]) => results.filter((result) => !result.ok).map((result) => `${result.tenantId} ${result.probe}: ${result.detail}`);
