@@ -53,7 +53,29 @@ function seedingAndVerification(): void {
   );
 }
 
-const benches: Record<string, () => void | Promise<void>> = { program: programEvaluation, seed: seedingAndVerification };
+function onboarding(): void {
+  console.log("\nOne signup into a fleet of N tenants, webhook to ready, real engine (seeding is part of the update)\n");
+  const rows = measureAll("onboarding.ts");
+  printTable(
+    ["existing tenants", "queueing s", "file write s", "engine update s", "  of which seeding s", "webhook to ready s", "e-mail s", "total s"],
+    rows.map((row) => [
+      String(row.tenants),
+      row.queueSeconds.toFixed(2),
+      row.fileWriteSeconds.toFixed(2),
+      row.engineSeconds.toFixed(2),
+      row.seedSeconds.toFixed(2),
+      row.webhookToReadySeconds.toFixed(2),
+      row.emailSeconds.toFixed(2),
+      row.totalSeconds.toFixed(2),
+    ]),
+  );
+}
+
+const benches: Record<string, () => void | Promise<void>> = {
+  program: programEvaluation,
+  seed: seedingAndVerification,
+  onboarding,
+};
 
 async function main() {
   const only = process.argv.slice(2);
