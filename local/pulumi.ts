@@ -111,9 +111,16 @@ export interface StackServer {
  * and the database provider the engine can load. Used by `npm start`, the
  * onboarding service's embedded mode and the end-to-end tests.
  */
-export function configureLocalStack(context: PulumiContext, stack: string, server: StackServer, extra: Record<string, string> = {}): void {
+export function configureLocalStack(
+  context: PulumiContext,
+  stack: string,
+  server: StackServer,
+  extra: Record<string, string> = {},
+): { databaseProvider: "postgresql" | "builtin" } {
   const stacks = JSON.parse(pulumi(context, ["stack", "ls", "--json"])) as { name: string }[];
   if (!stacks.some((existing) => existing.name === stack)) pulumi(context, ["stack", "init", stack]);
+  // Offline toolchains cannot build the postgresql plugin (toolchain/README.md).
+  const databaseProvider = hasPostgresqlPlugin(context) ? "postgresql" : "builtin";
   setStackConfig(context, stack, {
     "servers[0].name": "local",
     "servers[0].host": server.host,
@@ -121,9 +128,9 @@ export function configureLocalStack(context: PulumiContext, stack: string, serve
     "servers[0].sslmode": "disable",
     "dns.provider": "none",
     "dns.zone": "drivergigspro.localhost",
-    // Offline toolchains cannot build the postgresql plugin (toolchain/README.md).
-    databaseProvider: hasPostgresqlPlugin(context) ? "postgresql" : "builtin",
+    databaseProvider,
     ...extra,
   });
   setStackConfig(context, stack, { "servers[0].adminPassword": server.adminPassword }, { secret: true });
+  return { databaseProvider };
 }

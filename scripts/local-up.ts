@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { printTable } from "../cli/table";
 import { startLocalPostgres } from "../local/embedded-postgres";
-import { configureLocalStack, ensureToolchain, hasPostgresqlPlugin, PROJECT_DIR, pulumi, pulumiContext, type PulumiContext } from "../local/pulumi";
+import { configureLocalStack, ensureToolchain, PROJECT_DIR, pulumi, pulumiContext, type PulumiContext } from "../local/pulumi";
 
 const STACK = "local";
 const PORT = 55432;
@@ -52,8 +52,7 @@ async function main(): Promise<number> {
   try {
     console.log("Bringing the Pulumi toolchain (toolchain/build.sh) ...");
     const context = pulumiContext(ensureToolchain(), join(PROJECT_DIR, ".state"));
-    configureLocalStack(context, STACK, postgres);
-    if (!hasPostgresqlPlugin(context)) {
+    if (configureLocalStack(context, STACK, postgres).databaseProvider === "builtin") {
       console.log("The postgresql provider plugin is not installed (offline toolchain): using the builtin database provider.");
     }
     const command = values.destroy ? ["destroy", "--yes"] : values.preview ? ["preview"] : ["up", "--yes"];

@@ -46,10 +46,23 @@ function setConfig(path: string, value: string, secret = false): void {
   setStackConfig(context, stack, { [path]: value }, { secret });
 }
 
-/** `pulumi preview --json` reduced to "op urn-name" lines, ignoring unchanged resources. */
+interface PreviewStep {
+  op: string;
+  urn: string;
+  oldState?: { retainOnDelete?: boolean };
+}
+
+/**
+ * `pulumi preview --json` reduced to "op name" lines, ignoring unchanged
+ * resources; a delete that keeps the resource reads "delete name [retain]",
+ * as Pulumi's own display marks it.
+ */
 function previewChanges(): string[] {
-  const preview = JSON.parse(run("preview", "--json", "--diff")) as { steps?: { op: string; urn: string }[] };
-  return (preview.steps ?? []).filter((step) => step.op !== "same").map((step) => `${step.op} ${step.urn.split("::").pop()}`).sort();
+  const preview = JSON.parse(run("preview", "--json", "--diff")) as { steps?: PreviewStep[] };
+  return (preview.steps ?? [])
+    .filter((step) => step.op !== "same")
+    .map((step) => `${step.op} ${step.urn.split("::").pop()}${step.op === "delete" && step.oldState?.retainOnDelete ? " [retain]" : ""}`)
+    .sort();
 }
 
 function outputs() {
@@ -178,6 +191,17 @@ describe("pulumi up with three tenants", () => {
 });
 
 describe("changing the tenants file", () => {
+  it("a bad tenants file fails the update with every problem listed and changes nothing", async () => {
+    const before = await tenantDatabases();
+    writeTenants("username: john_driver", "username: Maria_K", "username: maria_k", "username: john-driver", "username: admin");
+    expect(() => up()).toThrow(
+      /tenants\.yaml:3: tenant "Maria_K": username must be lower case; write "maria_k"[\s\S]*tenants\.yaml:5: tenant "john-driver": collides with "john_driver" on line 2[\s\S]*tenants\.yaml:6: tenant "admin": username "admin" is reserved/,
+    );
+    expect(await tenantDatabases()).toEqual(before);
+    writeTenants("username: john_driver", "username: maria_k", "username: sam-courier");
+    expect(previewChanges()).toEqual([]);
+  });
+
   it("adding a tenant previews and creates only that tenant's resources", async () => {
     const before = await sql<{ oid: number; datname: string }>("SELECT oid, datname FROM pg_database WHERE datname LIKE 'drivergigspro\\_%'");
     writeTenants("username: john_driver", "username: maria_k", "username: sam-courier", "username: new_driver");
@@ -204,7 +228,10 @@ describe("changing the tenants file", () => {
     const removed = outputs().tenants.new_driver!;
     await sql("INSERT INTO sessions (sid, sess, expire) VALUES ('kept', '{}', now())", [], removed.database);
     writeTenants("username: john_driver", "username: maria_k", "username: sam-courier");
-    expect(previewChanges().filter((change) => change.startsWith("delete"))).toContain("delete new_driver");
+    // The preview names the tenant and says its data is kept.
+    expect(previewChanges()).toEqual(
+      expect.arrayContaining(["delete new_driver", "delete new_driver-database [retain]", "delete new_driver-role [retain]"]),
+    );
     up();
     expect(await sql("SELECT sid FROM sessions", [], removed.database)).toEqual([{ sid: "kept" }]);
     expect(await sql("SELECT 1 FROM pg_roles WHERE rolname = $1", [removed.role])).toHaveLength(1);
@@ -216,6 +243,7 @@ describe("changing the tenants file", () => {
     up(); // records retainOnDelete=false for every tenant still in the file
     const purged = outputs().tenants["sam-courier"]!;
     writeTenants("username: john_driver", "username: maria_k");
+    expect(previewChanges()).toEqual(expect.arrayContaining(["delete sam-courier-database", "delete sam-courier-role"]));
     up();
     expect(await tenantDatabases()).not.toContain(purged.database);
     expect(await sql("SELECT 1 FROM pg_roles WHERE rolname = $1", [purged.role])).toHaveLength(0);
