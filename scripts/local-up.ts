@@ -5,7 +5,7 @@
  *   2. brings the Pulumi toolchain (toolchain/build.sh; cached after the first run),
  *   3. selects the `local` stack on a file backend in .state/ and points it at that server,
  *   4. runs `pulumi up` with Pulumi's own progress display,
- *   5. prints the tenants' summary, then stops PostgreSQL.
+ *   5. prints the tenants' summary and runs verify-tenant-isolation, then stops PostgreSQL.
  *
  * Flags: --preview (preview only), --destroy (destroy the stack), any other
  * argument after `--` goes to pulumi.
@@ -15,6 +15,8 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { printTable } from "../cli/table";
 import { startLocalPostgres } from "../local/embedded-postgres";
+import { stackOutputsSchema, tenantsFromOutputs, verifyIsolation } from "../verify/probes";
+import { renderResults } from "../verify/report";
 import { configureLocalStack, ensureToolchain, PROJECT_DIR, pulumi, pulumiContext, type PulumiContext } from "../local/pulumi";
 
 const STACK = "local";
@@ -41,6 +43,16 @@ function printSummary(context: PulumiContext): void {
   console.log(`\n${tenants.length} tenant(s). Secrets: pulumi stack output connections --show-secrets (with the env from local/pulumi.ts).`);
 }
 
+/** verify-tenant-isolation while the embedded server is still up (it stops when this script ends). */
+async function verifyLocalStack(context: PulumiContext): Promise<boolean> {
+  console.log("\nverify-tenant-isolation:\n");
+  const outputs = stackOutputsSchema.parse(JSON.parse(pulumi(context, ["stack", "output", "--json", "--show-secrets", "--stack", STACK])));
+  // Nothing but this script has used the local databases, so every tenant must still be empty.
+  const results = await verifyIsolation(tenantsFromOutputs(outputs, () => true));
+  console.log(renderResults(results));
+  return results.every((result) => result.ok);
+}
+
 async function main(): Promise<number> {
   const { values, positionals } = parseArgs({
     options: { preview: { type: "boolean", default: false }, destroy: { type: "boolean", default: false } },
@@ -57,8 +69,9 @@ async function main(): Promise<number> {
     }
     const command = values.destroy ? ["destroy", "--yes"] : values.preview ? ["preview"] : ["up", "--yes"];
     const status = await runVisible(context, [...command, "--stack", STACK, ...positionals]);
-    if (status === 0 && !values.destroy) printSummary(context);
-    return status;
+    if (status !== 0 || values.destroy || values.preview) return status;
+    printSummary(context);
+    return (await verifyLocalStack(context)) ? 0 : 1;
   } finally {
     await postgres.stop();
   }

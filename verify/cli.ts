@@ -6,9 +6,9 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { renderTable } from "../cli/table";
 import { ensureToolchain, PROJECT_DIR, pulumi, pulumiContext } from "../local/pulumi";
-import { stackOutputsSchema, tenantsFromOutputs, verifyIsolation, type ProbeResult } from "./probes";
+import { stackOutputsSchema, tenantsFromOutputs, verifyIsolation } from "./probes";
+import { renderResults } from "./report";
 
 const USAGE = `usage: npm run verify -- [--outputs FILE | --stack NAME] [--new all|none|USER,...] [--all-logins] [--json]
 
@@ -23,16 +23,6 @@ function readOutputs(file: string | undefined, stack: string): unknown {
   if (file !== undefined) return JSON.parse(readFileSync(file, "utf8"));
   const context = pulumiContext(ensureToolchain(), join(PROJECT_DIR, ".state"));
   return JSON.parse(pulumi(context, ["stack", "output", "--json", "--show-secrets", "--stack", stack]));
-}
-
-export function renderResults(results: readonly ProbeResult[]): string {
-  const failed = results.filter((result) => !result.ok);
-  const table = renderTable(
-    ["tenant ID", "username", "probe", "result", "detail"],
-    results.map((result) => [result.tenantId, result.username, result.probe, result.ok ? "ok" : "FAIL", result.detail]),
-  );
-  const tenants = new Set(results.map((result) => result.tenantId)).size;
-  return `${table}\n\n${tenants} tenant(s), ${results.length} probe(s), ${failed.length} failed`;
 }
 
 async function main(): Promise<number> {
