@@ -18,9 +18,18 @@ export interface DatabaseState {
 }
 
 async function asAdmin<T>(adminUrl: string, work: (client: Client) => Promise<T>): Promise<T> {
-  const client = new Client({ connectionString: adminUrl, application_name: "drivergigspro-provider" });
+  const client = new Client({ connectionString: adminUrl, application_name: "drivergigspro-provider", connectionTimeoutMillis: 15_000 });
   client.on("error", () => undefined);
-  await client.connect();
+  try {
+    await client.connect();
+  } catch (error) {
+    // The URL carries the admin password: name only the server.
+    const { hostname, port, username } = new URL(adminUrl);
+    throw new Error(
+      `cannot reach PostgreSQL at ${hostname}:${port || 5432} as ${decodeURIComponent(username)} ` +
+        `(${(error as Error).message}); check the server's host, port, adminUser and adminPassword in the stack config`,
+    );
+  }
   try {
     return await work(client);
   } finally {
