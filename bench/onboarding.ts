@@ -14,11 +14,9 @@ import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { PROJECT_DIR, pulumi } from "../local/pulumi";
 import { AutomationDeployer } from "../onboarding/deployer";
-import { createTransport } from "../onboarding/mailer";
 import { InProcessLauncher } from "../onboarding/scheduler";
-import { startService } from "../onboarding/service";
-import { setUpEngineStack, TENANTS_HEADER } from "../test/onboarding/engine-stack";
-import { SECRET, signup, startMailSink, TOKEN, waitFor } from "../test/onboarding/support";
+import { setUpEngineStack, startServiceOnEngine, TENANTS_HEADER } from "../test/onboarding/engine-stack";
+import { signup, startMailSink, waitFor } from "../test/onboarding/support";
 
 const DEBOUNCE_MS = 200;
 
@@ -33,19 +31,11 @@ async function measure(size: number) {
 
     const envVars = Object.fromEntries(Object.entries(engine.context.env).filter((e): e is [string, string] => e[1] !== undefined));
     const deployer = await AutomationDeployer.open({ stackName: engine.stack, workDir: PROJECT_DIR, envVars, tenantsFile: engine.tenantsFile });
-    const service = await startService({
-      databaseUrl: engine.controlUrl,
-      stack: engine.stack,
-      tenantsFile: engine.tenantsFile,
-      webhookSecret: SECRET,
-      apiToken: TOKEN,
-      mailFrom: "DriverGigsPro <welcome@drivergigspro.test>",
-      transport: createTransport(sink.url),
+    const service = await startServiceOnEngine(engine, sink.url, {
       launcher: (pool) => new InProcessLauncher(pool, { stack: engine.stack, deployer }),
       debounceMs: DEBOUNCE_MS,
       pollMs: 500,
       mailPollMs: 100,
-      log: () => undefined,
     });
     try {
       console.error(`[bench] ${size} existing tenants: one signup ...`);

@@ -53,6 +53,8 @@ export function parseTenantsDocument(text: string): ParsedTenantsDocument {
   return { doc, lineOf };
 }
 
+const MISSING_LIST = 'the file must have a "tenants:" list (it can be empty: "tenants: []")';
+
 /** Validates the text of a tenants file. Pure: no I/O, so tests and the CLI share it. */
 export function validateTenantsText(text: string): TenantsFileResult {
   const { doc, lineOf } = parseTenantsDocument(text);
@@ -65,7 +67,7 @@ export function validateTenantsText(text: string): TenantsFileResult {
 
   const root = doc.contents;
   if (root === null || (isMap(root) && root.items.length === 0)) {
-    return { ok: false, problems: [{ line: 1, message: 'the file must have a "tenants:" list (it can be empty: "tenants: []")' }] };
+    return { ok: false, problems: [{ line: 1, message: MISSING_LIST }] };
   }
   if (!isMap(root)) {
     return { ok: false, problems: [{ line: lineOf(root), message: 'the top level must be a mapping with a "tenants:" list' }] };
@@ -77,7 +79,7 @@ export function validateTenantsText(text: string): TenantsFileResult {
     }
   }
   if (!root.has("tenants")) {
-    problems.push({ line: 1, message: 'the file must have a "tenants:" list (it can be empty: "tenants: []")' });
+    problems.push({ line: 1, message: MISSING_LIST });
   }
   const list = root.get("tenants", true);
   // "tenants:" with nothing after it parses as a null scalar: an empty list.

@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as ops from "../infra/builtin-postgres/operations";
 import { freePort, startLocalPostgres, type LocalPostgres } from "../local/embedded-postgres";
+import { canLogIn } from "./support/can-log-in";
 
 let server: LocalPostgres;
 let adminUrl: string;
@@ -16,6 +17,9 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.stop();
 });
+
+/** As the role, into its own database. */
+const logIn = (role: string, password: string) => canLogIn({ host: server.host, port: server.port, user: role, password, database: role });
 
 async function query<T = Record<string, unknown>>(sql: string, values: unknown[] = []): Promise<T[]> {
   const client = await server.connect();
@@ -43,10 +47,10 @@ describe("builtin role and database", () => {
     expect(database!.owner).toBe(name);
     expect(database!.acl).not.toMatch(/(^|[{,])=/); // no PUBLIC entry ("=Tc/owner")
 
-    const login = await canLogIn(name, "it's a \\ secret");
+    const login = await logIn(name, "it's a \\ secret");
     expect(login).toBe(true);
     await ops.updateRole(adminUrl, { name, password: "it's a \\ secret", login: false });
-    expect(await canLogIn(name, "it's a \\ secret")).toMatch(/not permitted to log in/);
+    expect(await logIn(name, "it's a \\ secret")).toMatch(/not permitted to log in/);
 
     await ops.dropDatabase(adminUrl, name);
     await ops.dropRole(adminUrl, name);
@@ -69,15 +73,3 @@ describe("builtin role and database", () => {
     await expect(failure).rejects.not.toThrow(/s3cret-pw/);
   });
 });
-
-async function canLogIn(role: string, password: string): Promise<true | string> {
-  const { Client } = await import("pg");
-  const client = new Client({ host: server.host, port: server.port, user: role, password, database: role });
-  try {
-    await client.connect();
-    await client.end();
-    return true;
-  } catch (error) {
-    return (error as Error).message;
-  }
-}

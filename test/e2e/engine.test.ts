@@ -10,7 +10,7 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Client, escapeIdentifier } from "pg";
+import { escapeIdentifier } from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startLocalPostgres, type LocalPostgres } from "../../local/embedded-postgres";
 import {
@@ -22,6 +22,7 @@ import {
   setStackConfig,
   type PulumiContext,
 } from "../../local/pulumi";
+import { canLogIn } from "../support/can-log-in";
 import { stackOutputsSchema, tenantsFromOutputs, verifyIsolation } from "../../verify/probes";
 
 let server: LocalPostgres;
@@ -83,17 +84,11 @@ async function tenantDatabases(): Promise<string[]> {
   return rows.map((row) => row.datname);
 }
 
-async function canLogIn(databaseUrl: string, database?: string): Promise<true | string> {
+/** The tenant's credentials, into its own database or into `database`. */
+function logIn(databaseUrl: string, database?: string): Promise<true | string> {
   const url = new URL(databaseUrl);
   if (database) url.pathname = `/${database}`;
-  const client = new Client({ connectionString: url.toString() });
-  try {
-    await client.connect();
-    await client.end();
-    return true;
-  } catch (error) {
-    return (error as Error).message;
-  }
+  return canLogIn(url.toString());
 }
 
 beforeAll(async () => {
@@ -151,9 +146,9 @@ describe("pulumi up with three tenants", () => {
 
     for (const [username, connection] of Object.entries(out.connections)) {
       const own = out.tenants[username]!.database;
-      expect(await canLogIn(connection.databaseUrl)).toBe(true);
+      expect(await logIn(connection.databaseUrl)).toBe(true);
       for (const other of databases.map((database) => database.datname).filter((name) => name !== own)) {
-        expect(await canLogIn(connection.databaseUrl, other)).toMatch(/permission denied for database/);
+        expect(await logIn(connection.databaseUrl, other)).toMatch(/permission denied for database/);
       }
     }
   });
@@ -218,10 +213,10 @@ describe("changing the tenants file", () => {
     const url = outputs().connections.maria_k!.databaseUrl;
     writeTenants("username: john_driver", "username: maria_k\n    status: suspended", "username: sam-courier", "username: new_driver");
     up();
-    expect(await canLogIn(url)).toMatch(/not permitted to log in/);
+    expect(await logIn(url)).toMatch(/not permitted to log in/);
     writeTenants("username: john_driver", "username: maria_k", "username: sam-courier", "username: new_driver");
     up();
-    expect(await canLogIn(url)).toBe(true);
+    expect(await logIn(url)).toBe(true);
   });
 
   it("removing a tenant with purging disabled keeps its database, role and data", async () => {

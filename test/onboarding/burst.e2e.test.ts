@@ -7,11 +7,10 @@
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PROJECT_DIR } from "../../local/pulumi";
-import { createTransport } from "../../onboarding/mailer";
 import { ChildProcessLauncher } from "../../onboarding/scheduler";
-import { startService, type RunningService } from "../../onboarding/service";
-import { setUpEngineStack, type EngineStack } from "./engine-stack";
-import { mailText, SECRET, signup, startMailSink, tenantStatus, TOKEN, waitFor, type MailSink } from "./support";
+import type { RunningService } from "../../onboarding/service";
+import { setUpEngineStack, startServiceOnEngine, type EngineStack } from "./engine-stack";
+import { mailText, signup, startMailSink, tenantStatus, waitFor, type MailSink } from "./support";
 
 let engine: EngineStack;
 let sink: MailSink;
@@ -20,19 +19,11 @@ let service: RunningService;
 beforeAll(async () => {
   engine = await setUpEngineStack("onb-burst");
   sink = await startMailSink();
-  service = await startService({
-    databaseUrl: engine.controlUrl,
-    stack: engine.stack,
-    tenantsFile: engine.tenantsFile,
-    webhookSecret: SECRET,
-    apiToken: TOKEN,
-    mailFrom: "DriverGigsPro <welcome@drivergigspro.test>",
-    transport: createTransport(sink.url),
+  service = await startServiceOnEngine(engine, sink.url, {
     launcher: () => new ChildProcessLauncher({ env: engine.serviceEnv(), logFile: engine.serviceEnv().RUNNER_LOG!, cwd: PROJECT_DIR }),
     debounceMs: 500,
     pollMs: 1000,
     mailPollMs: 500,
-    log: () => undefined,
   });
 }, 30 * 60 * 1000);
 

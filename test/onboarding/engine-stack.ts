@@ -8,6 +8,9 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startLocalPostgres, type LocalPostgres } from "../../local/embedded-postgres";
+import { createTransport } from "../../onboarding/mailer";
+import { startService, type RunningService, type ServiceOptions } from "../../onboarding/service";
+import { SECRET, TOKEN } from "./support";
 import { configureLocalStack, ensureToolchain, PROJECT_DIR, pulumi, pulumiContext, type PulumiContext } from "../../local/pulumi";
 
 export interface EngineStack {
@@ -21,6 +24,25 @@ export interface EngineStack {
   serviceEnv(extra?: Record<string, string>): NodeJS.ProcessEnv;
   outputs(): { tenants: Record<string, { tenantId: string; database: string; domain: string }> };
   cleanup(): Promise<void>;
+}
+
+/** The onboarding service on an engine stack, mailing to `smtpUrl`; the caller picks the launcher and timings. */
+export function startServiceOnEngine(
+  engine: EngineStack,
+  smtpUrl: string,
+  options: Pick<ServiceOptions, "launcher" | "debounceMs" | "pollMs" | "mailPollMs">,
+): Promise<RunningService> {
+  return startService({
+    databaseUrl: engine.controlUrl,
+    stack: engine.stack,
+    tenantsFile: engine.tenantsFile,
+    webhookSecret: SECRET,
+    apiToken: TOKEN,
+    mailFrom: "DriverGigsPro <welcome@drivergigspro.test>",
+    transport: createTransport(smtpUrl),
+    log: () => undefined,
+    ...options,
+  });
 }
 
 export const TENANTS_HEADER = "# tenants of the onboarding e2e stack; this comment must survive every edit\ntenants: []\n";
