@@ -18,7 +18,7 @@ import { z } from "zod";
 import { addTenants } from "../tenants/edit";
 import { validateTenantsText } from "../tenants/load";
 import { usernameSchema, usernameToLabel } from "../tenants/schema";
-import { transaction, type SignupRow } from "./db";
+import { SIGNUP_LOCK_CLASS, transaction, type SignupRow } from "./db";
 import { DURATION_BUCKETS, renderCounter, renderGauge, renderHistogram, ServiceMetrics } from "./metrics";
 import { verifySignature, tokenMatches, DEFAULT_TOLERANCE_SECONDS } from "./signature";
 
@@ -193,6 +193,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         if (fresh.rowCount === 0) throw unauthorized("replayed request: this signature was already used; sign each request anew", "replay");
         await client.query("DELETE FROM onboarding_seen_signatures WHERE expires_at < now()");
 
+        // Concurrent signups for one web address wait here for each other, so the
+        // second sees the first one's committed row and answers as a duplicate (202)
+        // or a clash (409) instead of losing the INSERT race below. The same
+        // username always gives the same label, so this also covers exact repeats.
+        const label = usernameToLabel(username);
+        await client.query("SELECT pg_advisory_xact_lock($1, hashtext($2))", [SIGNUP_LOCK_CLASS, label]);
         const existing = await client.query<SignupRow>("SELECT * FROM onboarding_signups WHERE username = $1 FOR UPDATE", [username]);
         if (existing.rows[0]) {
           const row = existing.rows[0];
@@ -201,7 +207,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
           }
           return { row, created: false };
         }
-        const label = usernameToLabel(username);
         const clash = await client.query<{ username: string }>("SELECT username FROM onboarding_signups WHERE label = $1", [label]);
         if (clash.rows[0]) {
           throw new HttpError(409, `username "${username}" is taken: it gives the same web address as "${clash.rows[0].username}"; choose another`);

@@ -10,8 +10,10 @@ import { Pool, type PoolClient } from "pg";
 
 export const SCHEMA_VERSION = 1;
 
-/** Key space of every advisory lock the service takes (first int4 of the two-key form). */
+/** Key space of the deployment and schema advisory locks (first int4 of the two-key form). */
 export const LOCK_CLASS = 0x0d6b;
+/** Key space of the per-web-address locks that serialise signups (see app.ts). */
+export const SIGNUP_LOCK_CLASS = 0x0d6c;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS onboarding_signups (

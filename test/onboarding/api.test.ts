@@ -223,8 +223,8 @@ describe("idempotency and conflicts", () => {
   it("duplicate signups, even concurrent ones, make one tenant and one e-mail", async () => {
     const h = await harness((d) => (d.delayMs = 300));
     // Different sources, so each call has its own signature (identical calls within a second are replays).
-    const answers = await Promise.all(Array.from({ length: 5 }, (_, i) => signup(h.url, { username: "dup_driver", email: "dup@example.com", source: `try-${i}` })));
-    expect(answers.map((a) => a.status)).toEqual([202, 202, 202, 202, 202]);
+    const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => signup(h.url, { username: "dup_driver", email: "dup@example.com", source: `try-${i}` })));
+    expect(answers.map((a) => a.status)).toEqual(Array(20).fill(202));
     expect(new Set(answers.map((a) => a.body.statusUrl)).size).toBe(1);
     await waitReady(h, "dup_driver");
     expect((await signup(h.url, { username: "dup_driver", email: "DUP@example.com" })).status).toBe(202);
@@ -234,6 +234,21 @@ describe("idempotency and conflicts", () => {
     const text = readFileSync(h.tenantsFile, "utf8");
     expect(text.match(/username: dup_driver/g)).toHaveLength(1);
     expect(text).toMatch(/^# DriverGigsPro tenants/); // comments kept
+  });
+
+  it("concurrent signups for one web address: one name wins, every other answer is a clear 409", async () => {
+    const h = await harness();
+    const names = Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? "race_driver" : "race-driver"));
+    const answers = await Promise.all(names.map((username, i) => signup(h.url, { username, email: "race@example.com", source: `try-${i}` })));
+    const winners = new Set(names.filter((_, i) => answers[i]!.status === 202));
+    expect(winners.size).toBe(1);
+    const losers = answers.filter((a) => a.status !== 202);
+    expect(losers.length).toBe(5);
+    for (const answer of losers) {
+      expect(answer.status).toBe(409);
+      expect(answer.body.error).toMatch(/same web address as "race[-_]driver"/);
+    }
+    expect((await h.sql("SELECT username FROM onboarding_signups")).map((r) => r.username)).toEqual([...winners]);
   });
 });
 
