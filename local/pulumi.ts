@@ -7,8 +7,12 @@ import { execFileSync, spawn, spawnSync, type SpawnOptions } from "node:child_pr
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { parse } from "yaml";
+import { describeStale, findStackLocks } from "./stale-lock";
 
 export const PROJECT_DIR = resolve(__dirname, "..");
+/** The project name from Pulumi.yaml; the file backend files locks and state under it. */
+export const PROJECT_NAME = (parse(readFileSync(join(PROJECT_DIR, "Pulumi.yaml"), "utf8")) as { name: string }).name;
 
 /** Builds or reuses the toolchain; returns the folder holding `pulumi` and the plugins. */
 export function ensureToolchain(): string {
@@ -22,6 +26,16 @@ export function ensureToolchain(): string {
   }
   return bin;
 }
+
+/** The toolchain's bin folder if it is already built (never builds, never downloads). */
+export function findBuiltToolchain(): string | undefined {
+  const result = spawnSync("bash", [join(PROJECT_DIR, "toolchain", "build.sh"), "--cached-only"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+  return result.status === 0 ? result.stdout.trim().split("\n").pop() : undefined;
+}
+
+/** Where `npm start` keeps its stack: a file backend in the project folder. */
+export const LOCAL_STATE_DIR = join(PROJECT_DIR, ".state");
+export const LOCAL_STACK = "local";
 
 export interface PulumiContext {
   /** Folder of the file backend (`file://...`). */
@@ -133,4 +147,18 @@ export function configureLocalStack(
   });
   setStackConfig(context, stack, { "servers[0].adminPassword": server.adminPassword }, { secret: true });
   return { databaseProvider };
+}
+
+/**
+ * Removes the stack's lock when the only processes that held it are gone
+ * (a `pulumi up` killed outright; see stale-lock.ts) and says what it did.
+ * The engine then resolves the killed run's pending operations itself, and
+ * the builtin provider adopts what the killed run created but never recorded.
+ * A lock held by a live process or another machine is left alone.
+ */
+export function releaseStaleLock(context: PulumiContext, stack: string): string | undefined {
+  const locks = findStackLocks(context.env.PULUMI_BACKEND_URL ?? "", PROJECT_NAME, stack);
+  if (locks.stale.length === 0 || locks.held.length > 0) return undefined;
+  pulumi(context, ["cancel", "--yes", "--stack", stack]);
+  return `removed the lock left by an interrupted pulumi up (${describeStale(locks.stale)})`;
 }

@@ -8,6 +8,7 @@ import { existsSync } from "node:fs";
 import { basename, delimiter, dirname, isAbsolute, join, resolve } from "node:path";
 import { LocalWorkspace, PulumiCommand, type EngineEvent, type Stack } from "@pulumi/pulumi/automation";
 import { z } from "zod";
+import { describeStale, findStackLocks } from "../local/stale-lock";
 
 export interface DeployedTenant {
   tenantId: string;
@@ -76,6 +77,7 @@ export class AutomationDeployer implements Deployer {
       if (pre && pre.urn.includes("CatalogueSeed") && pre.op !== "same") seeds.set(pre.urn, { start: Date.now() });
       if (done && seeds.has(done.urn)) seeds.get(done.urn)!.end = Date.now();
     };
+    await this.releaseStaleLock();
     const started = Date.now();
     const result = await this.stack.up({ onOutput: this.onOutput, onEvent, color: "never" });
     const engineSeconds = (Date.now() - started) / 1000;
@@ -90,6 +92,20 @@ export class AutomationDeployer implements Deployer {
       engineSeconds,
       seedSeconds,
     };
+  }
+
+  /**
+   * A runner killed outright (OOM, SIGKILL) leaves the engine's lock behind
+   * and every later deployment would fail on it. Only locks whose process is
+   * gone from this machine are removed (local/stale-lock.ts).
+   */
+  private async releaseStaleLock(): Promise<void> {
+    const backendUrl = this.stack.workspace.envVars.PULUMI_BACKEND_URL ?? "";
+    const project = (await this.stack.workspace.projectSettings()).name;
+    const locks = findStackLocks(backendUrl, project, this.stack.name);
+    if (locks.stale.length === 0 || locks.held.length > 0) return;
+    this.onOutput?.(`removing the lock left by an interrupted pulumi up (${describeStale(locks.stale)})\n`);
+    await this.stack.cancel();
   }
 }
 

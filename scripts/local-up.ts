@@ -17,9 +17,9 @@ import { printTable } from "../cli/table";
 import { startLocalPostgres } from "../local/embedded-postgres";
 import { stackOutputsSchema, tenantsFromOutputs, verifyIsolation } from "../verify/probes";
 import { renderResults } from "../verify/report";
-import { configureLocalStack, ensureToolchain, PROJECT_DIR, pulumi, pulumiContext, type PulumiContext } from "../local/pulumi";
+import { configureLocalStack, ensureToolchain, PROJECT_DIR, pulumi, LOCAL_STACK, LOCAL_STATE_DIR, pulumiContext, releaseStaleLock, type PulumiContext } from "../local/pulumi";
 
-const STACK = "local";
+const STACK = LOCAL_STACK;
 const PORT = 55432;
 
 function runVisible(context: PulumiContext, args: string[]): Promise<number> {
@@ -63,10 +63,12 @@ async function main(): Promise<number> {
   const postgres = await startLocalPostgres({ dataDir: join(PROJECT_DIR, ".data", "postgres"), port: PORT });
   try {
     console.log("Bringing the Pulumi toolchain (toolchain/build.sh) ...");
-    const context = pulumiContext(ensureToolchain(), join(PROJECT_DIR, ".state"));
+    const context = pulumiContext(ensureToolchain(), LOCAL_STATE_DIR);
     if (configureLocalStack(context, STACK, postgres).databaseProvider === "builtin") {
       console.log("The postgresql provider plugin is not installed (offline toolchain): using the builtin database provider.");
     }
+    const released = releaseStaleLock(context, STACK);
+    if (released) console.log(`Stack ${STACK}: ${released}.`);
     const command = values.destroy ? ["destroy", "--yes"] : values.preview ? ["preview"] : ["up", "--yes"];
     const status = await runVisible(context, [...command, "--stack", STACK, ...positionals]);
     if (status !== 0 || values.destroy || values.preview) return status;

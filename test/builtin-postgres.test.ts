@@ -58,6 +58,38 @@ describe("builtin role and database", () => {
     expect(await query("SELECT 1 FROM pg_roles WHERE rolname = $1", [name])).toEqual([]);
   });
 
+  it("adopts a role and database left behind (a killed pulumi up, a tenant brought back) and keeps its data", async () => {
+    const name = "drivergigspro_0ddba11e";
+    // As an interrupted run or a removed tenant leaves them: not in Pulumi's state, still in PostgreSQL.
+    await query(`CREATE ROLE ${name} LOGIN CREATEDB PASSWORD 'old-password'`);
+    await query(`CREATE DATABASE ${name} OWNER ${name}`);
+    const tenant = await server.connect(name);
+    await tenant.query("CREATE TABLE kept (note text); INSERT INTO kept VALUES ('still here')");
+    await tenant.end();
+
+    await ops.createRole(adminUrl, { name, password: "new-password", login: true });
+    await ops.createDatabase(adminUrl, { name, owner: name });
+
+    expect(await query("SELECT rolcreatedb FROM pg_roles WHERE rolname = $1", [name])).toEqual([{ rolcreatedb: false }]);
+    expect(await logIn(name, "new-password")).toBe(true);
+    expect(await logIn(name, "old-password")).toMatch(/password authentication failed/);
+    const client = await server.connect(name);
+    expect((await client.query("SELECT note FROM kept")).rows).toEqual([{ note: "still here" }]);
+    await client.end();
+    await ops.dropDatabase(adminUrl, name);
+    await ops.dropRole(adminUrl, name);
+  });
+
+  it("refuses a database of the tenant's name that another role owns, and leaves it alone", async () => {
+    const name = "drivergigspro_0ff1ce00";
+    await query(`CREATE DATABASE ${name}`);
+    await expect(ops.createDatabase(adminUrl, { name, owner: name })).rejects.toThrow(
+      /database "drivergigspro_0ff1ce00" already exists and belongs to "postgres", not to the tenant's role "drivergigspro_0ff1ce00"/,
+    );
+    expect(await query("SELECT pg_get_userbyid(datdba) AS owner FROM pg_database WHERE datname = $1", [name])).toEqual([{ owner: "postgres" }]);
+    await query(`DROP DATABASE ${name}`);
+  });
+
   it("treats a hostile name as one identifier, never as SQL", async () => {
     const name = 'x"; DROP DATABASE postgres; --';
     await ops.createRole(adminUrl, { name, password: "pw", login: false });

@@ -40,12 +40,24 @@ async function asAdmin<T>(adminUrl: string, work: (client: Client) => Promise<T>
 // A tenant role has exactly one power: logging in (while active).
 const NO_POWERS = "NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOINHERIT";
 
+/**
+ * Creates the role, or adopts it when it already exists: a `pulumi up` killed
+ * between CREATE ROLE and the state write, or a removed tenant brought back
+ * with its pinned tenant ID, leaves the role in PostgreSQL but not in the
+ * state. Adopting sets the same attributes and password a create would, so
+ * the next `pulumi up` converges instead of failing on "already exists".
+ */
 export function createRole(adminUrl: string, role: RoleState): Promise<void> {
   return asAdmin(adminUrl, async (client) => {
+    const verb = (await roleExists(client, role.name)) ? "ALTER" : "CREATE";
     await client.query(
-      `CREATE ROLE ${escapeIdentifier(role.name)} ${role.login ? "LOGIN" : "NOLOGIN"} ${NO_POWERS} PASSWORD ${escapeLiteral(role.password)}`,
+      `${verb} ROLE ${escapeIdentifier(role.name)} ${role.login ? "LOGIN" : "NOLOGIN"} ${NO_POWERS} PASSWORD ${escapeLiteral(role.password)}`,
     );
   });
+}
+
+async function roleExists(client: Client, name: string): Promise<boolean> {
+  return (await client.query("SELECT 1 FROM pg_roles WHERE rolname = $1", [name])).rows.length > 0;
 }
 
 export function updateRole(adminUrl: string, role: RoleState): Promise<void> {
@@ -62,11 +74,27 @@ export function dropRole(adminUrl: string, name: string): Promise<void> {
   });
 }
 
+/**
+ * Creates the database, or adopts it, data and all, when it already exists
+ * and belongs to the tenant's role (see createRole for how that happens).
+ * A database of that name owned by anyone else is not the tenant's: refuse.
+ */
 export function createDatabase(adminUrl: string, database: DatabaseState): Promise<void> {
   return asAdmin(adminUrl, async (client) => {
-    await client.query(
-      `CREATE DATABASE ${escapeIdentifier(database.name)} OWNER ${escapeIdentifier(database.owner)} TEMPLATE template0 ENCODING 'UTF8'`,
-    );
+    const { rows } = await client.query<{ owner: string }>("SELECT pg_get_userbyid(datdba) AS owner FROM pg_database WHERE datname = $1", [
+      database.name,
+    ]);
+    const existing = rows[0];
+    if (existing === undefined) {
+      await client.query(
+        `CREATE DATABASE ${escapeIdentifier(database.name)} OWNER ${escapeIdentifier(database.owner)} TEMPLATE template0 ENCODING 'UTF8'`,
+      );
+    } else if (existing.owner !== database.owner) {
+      throw new Error(
+        `database "${database.name}" already exists and belongs to "${existing.owner}", not to the tenant's role "${database.owner}"; ` +
+          `it was not made by this program: rename or drop it by hand, or pin another tenantId`,
+      );
+    }
   });
 }
 
