@@ -6,9 +6,11 @@
 import { execFileSync } from "node:child_process";
 import { randomInt } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
+import { delimiter, join } from "node:path";
 import { parseArgs } from "node:util";
 import { z } from "zod";
 import { databaseName, dnsLabel } from "../infra/naming";
+import { findBuiltToolchain, LOCAL_STACK, LOCAL_STATE_DIR, pulumiContext } from "../local/pulumi";
 import { addTenants, removeTenant, setStatus, writeFileAtomic, type EditResult, type NewTenant } from "../tenants/edit";
 import { formatProblem, loadTenantsFile, type TenantsProblem } from "../tenants/load";
 import { tenantIdSchema, usernameProblems, type LocatedTenant } from "../tenants/schema";
@@ -27,7 +29,8 @@ commands:
 
 options:
   --file PATH      the tenants file (default: tenants/tenants.yaml)
-  --outputs FILE   the stack's outputs as JSON ("pulumi stack output --json"); default: ask pulumi if it is on PATH
+  --stack NAME     the stack whose outputs list and show read (default: the selected stack, or npm start's "local")
+  --outputs FILE   the stack's outputs as JSON ("pulumi stack output --json") instead of asking pulumi
   --json           machine-readable output (list, show)
   -h, --help       this text`;
 
@@ -43,6 +46,7 @@ class ProblemsError extends Error {
 const OPTIONS = {
   file: { type: "string", default: "tenants/tenants.yaml" },
   outputs: { type: "string" },
+  stack: { type: "string" },
   email: { type: "string" },
   server: { type: "string" },
   "tenant-id": { type: "string" },
@@ -88,8 +92,11 @@ function readDeployed(options: Options): Deployed {
       throw new ProblemsError([`${options.outputs}: cannot read stack outputs (${(error as Error).message}); pass "pulumi stack output --json" saved to a file`]);
     }
   } else {
+    const engine = findEngine(options.stack);
+    if (engine === undefined) return {};
     try {
-      json = JSON.parse(execFileSync("pulumi", ["stack", "output", "--json"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"], timeout: 30_000 }));
+      const args = ["stack", "output", "--json", ...(engine.stack ? ["--stack", engine.stack] : [])];
+      json = JSON.parse(execFileSync("pulumi", args, { env: engine.env, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"], timeout: 30_000 }));
     } catch {
       return {};
     }
@@ -97,6 +104,25 @@ function readDeployed(options: Options): Deployed {
   const tenants = (json as { tenants?: unknown } | null)?.tenants ?? {};
   const parsed = deployedSchema.safeParse(tenants);
   return parsed.success ? parsed.data : {};
+}
+
+/**
+ * Which `pulumi` to ask, and about which stack: one on PATH with its selected
+ * stack (as in CI), else the offline toolchain if it is built, on the backend
+ * in PULUMI_BACKEND_URL or else the one `npm start` keeps in .state/, and its
+ * stack "local". Never builds anything.
+ */
+function findEngine(stack: string | undefined): { env: NodeJS.ProcessEnv; stack?: string } | undefined {
+  if (onPath("pulumi")) return { env: process.env, stack };
+  const bin = findBuiltToolchain();
+  if (bin === undefined) return undefined;
+  if (process.env.PULUMI_BACKEND_URL !== undefined) return { env: { ...process.env, PATH: `${bin}:${process.env.PATH ?? ""}` }, stack };
+  if (!existsSync(LOCAL_STATE_DIR)) return undefined;
+  return { env: pulumiContext(bin, LOCAL_STATE_DIR).env, stack: stack ?? LOCAL_STACK };
+}
+
+function onPath(command: string): boolean {
+  return (process.env.PATH ?? "").split(delimiter).some((dir) => dir !== "" && existsSync(join(dir, command)));
 }
 
 function loadValid(file: string): { text: string; tenants: LocatedTenant[] } {

@@ -10,8 +10,11 @@ const TSX = join(__dirname, "..", "node_modules", ".bin", "tsx");
 const CLI = join(__dirname, "..", "cli", "tenants.ts");
 let file: string;
 
+/** No pulumi on PATH and no built toolchain: list and show read only --outputs, whatever this machine has deployed. */
+const HERMETIC_ENV = { ...process.env, PATH: "/usr/bin:/bin", DGP_TOOLCHAIN_CACHE: join(tmpdir(), "dgp-no-toolchain"), PULUMI_BACKEND_URL: undefined };
+
 function run(...args: string[]) {
-  const result = spawnSync(TSX, [CLI, ...args, "--file", file], { encoding: "utf8", env: { ...process.env, PATH: "/usr/bin:/bin" } });
+  const result = spawnSync(TSX, [CLI, ...args, "--file", file], { encoding: "utf8", env: HERMETIC_ENV });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 

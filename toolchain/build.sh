@@ -2,6 +2,7 @@
 # Builds (or reuses) the offline Pulumi toolchain from Go modules.
 #
 #   BIN=$(bash toolchain/build.sh | tail -1); export PATH="$BIN:$PATH"
+#   bash toolchain/build.sh --cached-only   # the bin dir if already built, else exit 3
 #
 # Progress goes to stderr; the last line of stdout is the absolute bin dir.
 # See toolchain/README.md for what is built and why.
@@ -14,6 +15,13 @@ PROJECT_DIR="${DGP_PROJECT_DIR:-$(cd "$HERE/.." && pwd)}"
 PULUMI_VERSION="v3.259.0"           # CLI: github.com/pulumi/pulumi/pkg/v3
 LANGHOST_VERSION="v3.68.0"          # Node.js language host: see README (newer ones are not served)
 RANDOM_VERSION="4.21.2"             # plugin version @pulumi/random asks for (package.json "pulumi" block)
+
+CACHED_ONLY=false
+case "${1:-}" in
+  "") ;;
+  --cached-only) CACHED_ONLY=true ;;
+  *) printf 'usage: bash toolchain/build.sh [--cached-only]\n' >&2; exit 2 ;;
+esac
 
 log() { printf '[toolchain] %s\n' "$*" >&2; }
 die() { printf '[toolchain] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -40,6 +48,10 @@ gover="$(go env GOVERSION)"
 key="pulumi-${PULUMI_VERSION}_langhost-${LANGHOST_VERSION}_random-${RANDOM_VERSION}_${gover}_$(go env GOOS)-$(go env GOARCH)"
 cache_root="${DGP_TOOLCHAIN_CACHE:-$HOME/.cache/drivergigspro-toolchain}"
 bindir="$cache_root/$key/bin"
+if $CACHED_ONLY && [ ! -d "$bindir" ]; then
+  log "not built yet; run: npm run toolchain"
+  exit 3
+fi
 mkdir -p "$bindir"
 bindir="$(cd "$bindir" && pwd)"
 
@@ -54,6 +66,10 @@ build() { # build MODULE_DIR PACKAGE OUTPUT VERSION_LDFLAG
   if [ -x "$bindir/$out" ]; then
     log "$out: cached"
     return
+  fi
+  if $CACHED_ONLY; then
+    log "$out: not built yet; run: npm run toolchain"
+    exit 3
   fi
   log "$out: building $pkg (cold builds take minutes)"
   local t0=$SECONDS

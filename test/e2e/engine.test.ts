@@ -6,8 +6,8 @@
  * The steps share one stack and run in order, like a tenant's life:
  * create, no-op, add, suspend/resume, remove (kept), purge, destroy.
  */
-import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { escapeIdentifier } from "pg";
@@ -19,7 +19,9 @@ import {
   PROJECT_DIR,
   pulumi,
   pulumiContext,
+  releaseStaleLock,
   setStackConfig,
+  spawnPulumi,
   type PulumiContext,
 } from "../../local/pulumi";
 import { canLogIn } from "../support/can-log-in";
@@ -170,6 +172,25 @@ describe("pulumi up with three tenants", () => {
     expect(results.filter((result) => !result.ok)).toEqual([]);
   });
 
+  it("npm run tenants -- list and show read the deployed stack through the built toolchain, with no pulumi on PATH", () => {
+    const cli = (...args: string[]) =>
+      execFileSync(join(PROJECT_DIR, "node_modules", ".bin", "tsx"), [join(PROJECT_DIR, "cli", "tenants.ts"), ...args, "--file", tenantsFile(), "--stack", stack], {
+        encoding: "utf8",
+        env: {
+          ...context.env,
+          PATH: (process.env.PATH ?? "").split(":").filter((dir) => !existsSync(join(dir, "pulumi"))).join(":"),
+        },
+      });
+    const deployed = outputs().tenants;
+    const listed = JSON.parse(cli("list", "--json")) as { username: string; tenantId: string; database: string }[];
+    expect(listed.map((row) => [row.username, row.tenantId, row.database])).toEqual(
+      ["john_driver", "maria_k", "sam-courier"].map((username) => [username, deployed[username]!.tenantId, deployed[username]!.database]),
+    );
+    const shown = cli("show", deployed.maria_k!.tenantId.toLowerCase());
+    expect(shown).toMatch(new RegExp(`username\\s+maria_k[\\s\\S]*database\\s+${deployed.maria_k!.database}`));
+    expect(shown).not.toMatch(/postgresql:\/\/|password/i);
+  });
+
   it("a second up changes nothing", () => {
     expect(previewChanges()).toEqual([]);
     const second = run("up", "--yes", "--skip-preview", "--expect-no-changes");
@@ -219,8 +240,10 @@ describe("changing the tenants file", () => {
     expect(await logIn(url)).toBe(true);
   });
 
+  let removed: { tenantId: string; database: string; role: string };
+
   it("removing a tenant with purging disabled keeps its database, role and data", async () => {
-    const removed = outputs().tenants.new_driver!;
+    removed = outputs().tenants.new_driver!;
     await sql("INSERT INTO sessions (sid, sess, expire) VALUES ('kept', '{}', now())", [], removed.database);
     writeTenants("username: john_driver", "username: maria_k", "username: sam-courier");
     // The preview names the tenant and says its data is kept.
@@ -233,14 +256,27 @@ describe("changing the tenants file", () => {
     expect(Object.keys(outputs().tenants)).not.toContain("new_driver");
   });
 
+  it("bringing a removed tenant back with its tenant ID adopts its database, data and all", async () => {
+    writeTenants("username: john_driver", "username: maria_k", "username: sam-courier", `username: new_driver\n    tenantId: ${removed.tenantId}`);
+    up();
+    const back = outputs();
+    expect(back.tenants.new_driver).toMatchObject({ tenantId: removed.tenantId, database: removed.database, role: removed.role });
+    expect(await sql("SELECT sid FROM sessions", [], removed.database)).toEqual([{ sid: "kept" }]);
+    expect(await logIn(back.connections.new_driver!.databaseUrl)).toBe(true);
+    expect(previewChanges()).toEqual([]);
+  });
+
   it("with allowPurge, removing a tenant drops its database and role", async () => {
     setConfig("allowPurge", "true");
     up(); // records retainOnDelete=false for every tenant still in the file
     const purged = outputs().tenants["sam-courier"]!;
     writeTenants("username: john_driver", "username: maria_k");
-    expect(previewChanges()).toEqual(expect.arrayContaining(["delete sam-courier-database", "delete sam-courier-role"]));
+    expect(previewChanges()).toEqual(
+      expect.arrayContaining(["delete sam-courier-database", "delete sam-courier-role", "delete new_driver-database", "delete new_driver-role"]),
+    );
     up();
     expect(await tenantDatabases()).not.toContain(purged.database);
+    expect(await tenantDatabases()).not.toContain(removed.database);
     expect(await sql("SELECT 1 FROM pg_roles WHERE rolname = $1", [purged.role])).toHaveLength(0);
   });
 
@@ -284,4 +320,45 @@ describe("an interrupted pulumi up", () => {
     const results = await verifyIsolation(tenantsFromOutputs(outputs(), () => true));
     expect(results.filter((result) => !result.ok)).toEqual([]);
   });
+
+  it("converges when the engine and everything it started are killed outright (SIGKILL) half-way", async () => {
+    const before = await tenantDatabases();
+    const names = [...Array.from({ length: 6 }, (_, i) => `burst_${i}`), ...Array.from({ length: 6 }, (_, i) => `crash_${i}`)];
+    writeTenants(...names.map((name) => `username: ${name}`));
+    // Its own process group, so one kill takes the CLI, the language host and the providers, as a lost CI runner would.
+    const child = spawnPulumi(context, ["up", "--yes", "--skip-preview", "--stack", stack, "--non-interactive"], {
+      detached: true,
+      stdio: "ignore",
+    });
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on("exit", (_code, signal) => resolve(signal)));
+    // Kill as soon as PostgreSQL has a new database: the provider's CREATE has committed and
+    // the engine may not have written it into the state yet.
+    await waitFor(async () => (await tenantDatabases()).length > before.length);
+    process.kill(-child.pid!, "SIGKILL");
+    expect(await exited).toBe("SIGKILL");
+    expect((await tenantDatabases()).length - before.length).toBeLessThan(6);
+
+    // The engine's lock outlives a killed run; the next plain `up` says so, and npm start
+    // and the onboarding runner remove it because its process is gone.
+    expect(() => up()).toThrow(/currently locked[\s\S]*pulumi cancel/);
+    expect(releaseStaleLock(context, stack)).toMatch(/removed the lock left by an interrupted pulumi up \(pid \d+/);
+    expect(releaseStaleLock(context, stack)).toBeUndefined();
+    up();
+    const databases = await tenantDatabases();
+    expect(databases.length - before.length).toBe(6);
+    const out = outputs();
+    expect(Object.keys(out.tenants).sort()).toEqual([...names].sort());
+    for (const tenant of Object.values(out.tenants)) expect(databases).toContain(tenant.database);
+    expect(previewChanges()).toEqual([]);
+    const results = await verifyIsolation(tenantsFromOutputs(out, () => true));
+    expect(results.filter((result) => !result.ok)).toEqual([]);
+  });
 });
+
+async function waitFor(condition: () => Promise<boolean>, timeoutMs = 120_000): Promise<void> {
+  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; ) {
+    if (await condition()) return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error(`gave up after ${timeoutMs} ms`);
+}
