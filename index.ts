@@ -5,17 +5,20 @@
  * Where things are declared:
  *   infra/tenant.ts  one tenant's database, role, secrets and DNS record
  *   infra/fleet.ts   providers per server, a Tenant per entry, stack outputs
+ *   infra/placement.ts  which server each tenant lives on (and stays on)
  *   tenants/         the tenant list people edit, and its schema
  */
 import * as pulumi from "@pulumi/pulumi";
 import { readFleetSettings, StackConfigError } from "./infra/config";
 import { declareFleet } from "./infra/fleet";
+import { readDeployedPlacement } from "./infra/placement";
 import { requireValidTenants, TenantsFileError } from "./tenants/load";
 
-function run() {
+async function run() {
   try {
     const settings = readFleetSettings();
-    const fleet = declareFleet(settings, requireValidTenants(settings.tenantsFile));
+    const tenants = requireValidTenants(settings.tenantsFile);
+    const fleet = declareFleet(settings, tenants, await readDeployedPlacement());
     return { tenants: fleet.tenants, connections: fleet.connections };
   } catch (error) {
     // Validation errors are for people: show the list, not a stack trace.

@@ -3,11 +3,12 @@
  * `Tenant` per entry of the tenants file. Returns the stack outputs.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { TenantsFileError, type TenantsProblem } from "../tenants/load";
+import { TenantsFileError } from "../tenants/load";
 import type { LocatedTenant } from "../tenants/schema";
 import { currentSeedVersion } from "./catalogue-seed";
-import { serverFor, type FleetSettings } from "./config";
+import type { FleetSettings } from "./config";
 import { builtinBackend, postgresqlProviderBackend } from "./database-backend";
+import { placeTenants, type DeployedPlacement } from "./placement";
 import { Tenant } from "./tenant";
 
 /** What support sees about a tenant: never a secret. */
@@ -35,25 +36,17 @@ export interface FleetOutputs {
   components: Record<string, Tenant>;
 }
 
-/** Checks that refer to the stack config, so they cannot live in the file's own schema. */
-export function placementProblems(settings: FleetSettings, tenants: readonly LocatedTenant[]): TenantsProblem[] {
-  const known = settings.servers.map((server) => server.name);
-  return tenants
-    .filter((tenant) => tenant.server !== undefined && !known.includes(tenant.server))
-    .map((tenant) => ({
-      line: tenant.line,
-      username: tenant.username,
-      message: `server "${tenant.server}" is not in the stack config (servers: ${known.join(", ")}); fix the entry or add the server`,
-    }));
-}
-
-export function declareFleet(settings: FleetSettings, tenants: readonly LocatedTenant[]): FleetOutputs {
-  const problems = placementProblems(settings, tenants);
-  if (problems.length > 0) throw new TenantsFileError(settings.tenantsFile, problems);
+/**
+ * Declares the fleet. `deployed` is where the last update put each tenant
+ * (see placement.ts); without it every tenant is placed as if new.
+ */
+export function declareFleet(settings: FleetSettings, tenants: readonly LocatedTenant[], deployed: DeployedPlacement = {}): FleetOutputs {
+  const placement = placeTenants(settings, tenants, deployed);
+  if (placement.problems.length > 0) throw new TenantsFileError(settings.tenantsFile, placement.problems);
 
   // Only servers that hold tenants get a provider, so an unused (or not yet
   // reachable) server in the config costs nothing.
-  const used = new Set(tenants.map((tenant) => serverFor(settings, tenant.server)));
+  const used = new Set(placement.servers.values());
   const backendFor = settings.databaseProvider === "builtin" ? builtinBackend : postgresqlProviderBackend;
   const backends = new Map(
     settings.servers.filter((server) => used.has(server.name)).map((server) => [server.name, backendFor(server)]),
@@ -63,7 +56,7 @@ export function declareFleet(settings: FleetSettings, tenants: readonly LocatedT
   const components: Record<string, Tenant> = {};
   const summaries: Record<string, TenantSummary> = {};
   for (const entry of tenants) {
-    const serverName = serverFor(settings, entry.server);
+    const serverName = placement.servers.get(entry.username)!;
     const server = settings.servers.find((candidate) => candidate.name === serverName)!;
     const tenant = new Tenant(entry.username, {
       username: entry.username,

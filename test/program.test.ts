@@ -7,6 +7,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { beforeEach, describe, expect, it } from "vitest";
 import { parseFleetSettings, type FleetSettings } from "../infra/config";
 import { declareFleet } from "../infra/fleet";
+import { readDeployedPlacement } from "../infra/placement";
 import type { LocatedTenant } from "../tenants/schema";
 import { installMocks, isSecret, settle, valueOf, type DeclaredResource } from "./support/pulumi-mocks";
 
@@ -206,6 +207,42 @@ describe("placement", () => {
     const fleet = await deploy(settings({ ...twoServers, defaultServer: "us-1" }), [tenant("bob_driver")]);
     expect(fleet.tenants.bob_driver!.server).toBe("us-1");
     expect(ofType(T.provider).map((provider) => provider.name)).toEqual(["postgres-us-1"]);
+  });
+
+  it("keeps a deployed tenant on its server when defaultServer changes; new tenants go to the new default", async () => {
+    const fleet = declareFleet(settings({ ...twoServers, defaultServer: "us-1" }), [tenant("ann_driver"), tenant("bob_driver")], {
+      ann_driver: "eu-1",
+    });
+    await valueOf(fleet.connections);
+    await settle();
+    expect(fleet.tenants.ann_driver!.server).toBe("eu-1");
+    expect(fleet.tenants.bob_driver!.server).toBe("us-1");
+    const providerOf = (name: string) => declared.find((resource) => resource.name === name)!.provider!;
+    expect(providerOf("ann_driver-database")).toContain("postgres-eu-1");
+    expect(providerOf("bob_driver-database")).toContain("postgres-us-1");
+  });
+
+  it("refuses to move a deployed tenant by an explicit server:, or to lose the server it lives on, before declaring anything", () => {
+    const tenants = [tenant("ann_driver", { server: "us-1", line: 4 }), tenant("bob_driver", { line: 6 })];
+    const deployed = { ann_driver: "eu-1", bob_driver: "ap-1" };
+    expect(() => declareFleet(settings(twoServers), tenants, deployed)).toThrow(
+      new RegExp(
+        'tenants\\.yaml:4: tenant "ann_driver": lives on server "eu-1"; moving it to "us-1" would create an empty database there and leave its data behind: write server: eu-1\n' +
+          '.*tenants\\.yaml:6: tenant "bob_driver": lives on server "ap-1", which is no longer in the stack config; put that server back',
+      ),
+    );
+    expect(declared).toHaveLength(0);
+  });
+
+  it("reads where each tenant lives from this stack's last update", async () => {
+    declared = installMocks({}, { stackOutputs: { tenants: { ann_driver: { username: "ann_driver", server: "eu-1" }, bob_driver: { server: "us-1" } } } });
+    expect(await readDeployedPlacement()).toEqual({ ann_driver: "eu-1", bob_driver: "us-1" });
+    const [reference] = declared.filter((resource) => resource.type === "pulumi:pulumi:StackReference");
+    expect(reference!.inputs.name).toBe("organization/drivergigspro/test");
+  });
+
+  it("treats a stack never deployed as having placed no one", async () => {
+    expect(await readDeployedPlacement()).toEqual({});
   });
 
   it("rejects a tenant on an unknown server, naming the tenant and line, before declaring anything", () => {

@@ -2,11 +2,15 @@
  * A burst of 20 signups through the real Pulumi engine (Automation API,
  * deployments in detached runner processes), against a real PostgreSQL and
  * a real SMTP server: at most a few deployments, 20 ready tenants with
- * databases, 20 welcome mails.
+ * databases, 20 welcome mails; and a lock left by a killed runner does not
+ * stop them.
  */
-import { readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { hostname } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PROJECT_DIR } from "../../local/pulumi";
+import { PROJECT_DIR, PROJECT_NAME } from "../../local/pulumi";
 import { ChildProcessLauncher } from "../../onboarding/scheduler";
 import type { RunningService } from "../../onboarding/service";
 import { setUpEngineStack, startServiceOnEngine, type EngineStack } from "./engine-stack";
@@ -18,6 +22,11 @@ let service: RunningService;
 
 beforeAll(async () => {
   engine = await setUpEngineStack("onb-burst");
+  // What a runner killed outright (OOM) leaves behind: the engine's lock, held by a process that is gone.
+  const lockDir = join(engine.context.stateDir, ".pulumi", "locks", "organization", PROJECT_NAME, engine.stack);
+  mkdirSync(lockDir, { recursive: true });
+  const deadPid = spawnSync(process.execPath, ["-e", ""]).pid!;
+  writeFileSync(join(lockDir, "killed-runner.json"), JSON.stringify({ pid: deadPid, username: "root", hostname: hostname(), timestamp: new Date().toISOString() }));
   sink = await startMailSink();
   service = await startServiceOnEngine(engine, sink.url, {
     launcher: () => new ChildProcessLauncher({ env: engine.serviceEnv(), logFile: engine.serviceEnv().RUNNER_LOG!, cwd: PROJECT_DIR }),
@@ -59,6 +68,8 @@ describe("a burst of 20 signups (real engine)", { timeout: 30 * 60 * 1000 }, () 
       2000,
     );
 
+    // The first runner removed the dead runner's lock instead of failing on it.
+    expect(readFileSync(engine.serviceEnv().RUNNER_LOG!, "utf8")).toMatch(/removing the lock left by an interrupted pulumi up \(pid \d+/);
     const { rows: deployments } = await service.pool.query("SELECT status, usernames FROM onboarding_deployments ORDER BY id");
     expect(deployments.length).toBeGreaterThanOrEqual(1);
     expect(deployments.length).toBeLessThanOrEqual(3);

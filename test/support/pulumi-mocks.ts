@@ -29,7 +29,12 @@ function fakeState(type: string, name: string, inputs: Record<string, any>): Rec
   }
 }
 
-export function installMocks(config: Record<string, unknown> = {}): DeclaredResource[] {
+export interface MockOptions {
+  /** What a StackReference (e.g. to this stack's last update) reads; default: a stack never deployed. */
+  stackOutputs?: Record<string, unknown>;
+}
+
+export function installMocks(config: Record<string, unknown> = {}, options: MockOptions = {}): DeclaredResource[] {
   const declared: DeclaredResource[] = [];
   pulumi.runtime.setAllConfig(
     Object.fromEntries(Object.entries(config).map(([key, value]) => [key, typeof value === "string" ? value : JSON.stringify(value)])),
@@ -38,6 +43,9 @@ export function installMocks(config: Record<string, unknown> = {}): DeclaredReso
     {
       newResource(args) {
         declared.push({ type: args.type, name: args.name, inputs: args.inputs, provider: args.provider });
+        if (args.type === "pulumi:pulumi:StackReference") {
+          return { id: args.inputs.name, state: { name: args.inputs.name, outputs: options.stackOutputs ?? {}, secretOutputNames: [] } };
+        }
         return { id: `${args.name}-id`, state: fakeState(args.type, args.name, args.inputs) };
       },
       call(args) {
@@ -47,6 +55,7 @@ export function installMocks(config: Record<string, unknown> = {}): DeclaredReso
     "drivergigspro",
     "test",
     false,
+    "organization", // what a file backend calls every stack's organization
   );
   // Resource options never reach `newResource`; read them off the request the
   // SDK sends to the (mock) engine, which is exactly what a real engine sees.
