@@ -8,6 +8,7 @@ import { existsSync } from "node:fs";
 import { basename, delimiter, dirname, isAbsolute, join, resolve } from "node:path";
 import { LocalWorkspace, PulumiCommand, type EngineEvent, type Stack } from "@pulumi/pulumi/automation";
 import { z } from "zod";
+import { ENGINE_DEFAULTS } from "../local/pulumi";
 import { describeStale, findStackLocks } from "../local/stale-lock";
 
 export interface DeployedTenant {
@@ -58,7 +59,7 @@ export class AutomationDeployer implements Deployer {
   static async open(options: AutomationDeployerOptions): Promise<AutomationDeployer> {
     const stack = await LocalWorkspace.selectStack(
       { stackName: options.stackName, workDir: options.workDir },
-      { envVars: options.envVars, pulumiCommand: await pulumiCommandFor(options.envVars) },
+      { envVars: { ...ENGINE_DEFAULTS, ...options.envVars }, pulumiCommand: await pulumiCommandFor(options.envVars) },
     );
     let file = options.tenantsFile;
     if (file === undefined) {
