@@ -116,14 +116,19 @@ export function hasPostgresqlPlugin(context: PulumiContext): boolean {
 }
 
 /**
- * Sets config values by path (`servers[0].host`). Secret values go through
- * stdin, so they never appear in a process listing.
+ * Sets config values by path (`servers[0].host`), plain values in one
+ * `pulumi config set-all` (one engine start instead of one per key). Secret
+ * values go one by one through stdin, so they never appear in a process listing.
  */
 export function setStackConfig(context: PulumiContext, stack: string, values: Record<string, string>, options: { secret?: boolean } = {}): void {
-  for (const [path, value] of Object.entries(values)) {
-    const flags = ["config", "set", "--path", ...(options.secret ? ["--secret"] : []), "--stack", stack, path];
-    pulumi(context, options.secret ? flags : [...flags, value], { input: options.secret ? value : undefined });
+  if (options.secret) {
+    for (const [path, value] of Object.entries(values)) {
+      pulumi(context, ["config", "set", "--path", "--secret", "--stack", stack, path], { input: value });
+    }
+    return;
   }
+  const pairs = Object.entries(values).flatMap(([path, value]) => ["--plaintext", `${path}=${value}`]);
+  if (pairs.length > 0) pulumi(context, ["config", "set-all", "--path", "--stack", stack, ...pairs]);
 }
 
 export interface StackServer {
