@@ -288,11 +288,15 @@ describe("changing the tenants file", () => {
   it("a tenant stays on its server when defaultServer changes; new tenants go to the new default; a move is refused", async () => {
     // A second configured server: the same PostgreSQL reached as another admin, so its settings differ.
     await sql("CREATE ROLE fleet_admin_2 LOGIN SUPERUSER PASSWORD 'second-admin'");
-    for (const [key, value] of Object.entries({ name: "second", host: server.host, port: String(server.port), adminUser: "fleet_admin_2", sslmode: "disable" })) {
-      setConfig(`servers[1].${key}`, value);
-    }
+    setStackConfig(context, stack, {
+      "servers[1].name": "second",
+      "servers[1].host": server.host,
+      "servers[1].port": String(server.port),
+      "servers[1].adminUser": "fleet_admin_2",
+      "servers[1].sslmode": "disable",
+      defaultServer: "second",
+    });
     setConfig("servers[1].adminPassword", "second-admin", true);
-    setConfig("defaultServer", "second");
     expect(previewChanges()).toEqual([]);
 
     writeTenants("username: john_driver", "username: maria_k", "username: placed_driver");
