@@ -8,7 +8,9 @@ import type { LocatedTenant } from "../tenants/schema";
 import { currentSeedVersion } from "./catalogue-seed";
 import type { FleetSettings } from "./config";
 import { builtinBackend, postgresqlProviderBackend } from "./database-backend";
-import { placeTenants, type DeployedPlacement } from "./placement";
+import { identityProblems } from "./identity";
+import type { LastUpdate } from "./last-update";
+import { placeTenants } from "./placement";
 import { Tenant } from "./tenant";
 
 /** What support sees about a tenant: never a secret. */
@@ -37,12 +39,14 @@ export interface FleetOutputs {
 }
 
 /**
- * Declares the fleet. `deployed` is where the last update put each tenant
- * (see placement.ts); without it every tenant is placed as if new.
+ * Declares the fleet. `deployed` is what the last update recorded for each
+ * tenant (see last-update.ts): deployed tenants keep their server, ID and
+ * database. Without it every tenant is treated as new.
  */
-export function declareFleet(settings: FleetSettings, tenants: readonly LocatedTenant[], deployed: DeployedPlacement = {}): FleetOutputs {
+export function declareFleet(settings: FleetSettings, tenants: readonly LocatedTenant[], deployed: LastUpdate = {}): FleetOutputs {
   const placement = placeTenants(settings, tenants, deployed);
-  if (placement.problems.length > 0) throw new TenantsFileError(settings.tenantsFile, placement.problems);
+  const problems = [...placement.problems, ...identityProblems(settings, tenants, deployed)].sort((a, b) => a.line - b.line);
+  if (problems.length > 0) throw new TenantsFileError(settings.tenantsFile, problems);
 
   // Only servers that hold tenants get a provider, so an unused (or not yet
   // reachable) server in the config costs nothing.

@@ -7,7 +7,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { beforeEach, describe, expect, it } from "vitest";
 import { parseFleetSettings, type FleetSettings } from "../infra/config";
 import { declareFleet } from "../infra/fleet";
-import { readDeployedPlacement } from "../infra/placement";
+import { readLastUpdate, type DeployedTenant } from "../infra/last-update";
 import type { LocatedTenant } from "../tenants/schema";
 import { installMocks, isSecret, settle, valueOf, type DeclaredResource } from "./support/pulumi-mocks";
 
@@ -185,6 +185,35 @@ describe("data retention", () => {
   });
 });
 
+/** What the last update recorded for a tenant (see infra/last-update.ts). */
+function deployedOn(server: string, tenantId: string, appName = "drivergigspro"): DeployedTenant {
+  return { server, tenantId, database: `${appName}_${tenantId.toLowerCase()}` };
+}
+
+describe("a deployed tenant keeps its ID and database", () => {
+  it("refuses a pinned tenantId that differs from the deployed one, and an appName that renames databases", () => {
+    const tenants = [tenant("ann_driver", { tenantId: "0C0C0C0C", line: 3 }), tenant("bob_driver", { line: 5 }), tenant("new_driver", { line: 7 })];
+    const deployed = { ann_driver: deployedOn("local", "0A0A0A0A"), bob_driver: deployedOn("local", "0B0B0B0B") };
+    expect(() => declareFleet(settings({ appName: "dgp" }), tenants, deployed)).toThrow(
+      new RegExp(
+        'tenants\\.yaml:3: tenant "ann_driver": was deployed as tenant 0A0A0A0A; pinning 0C0C0C0C would give it a new, empty database: write tenantId: 0A0A0A0A or remove the line\n' +
+          '.*tenants\\.yaml:5: tenant "bob_driver": its database is "drivergigspro_0b0b0b0b"; appName "dgp" would make it "dgp_0b0b0b0b", a new, empty one: put appName back',
+      ),
+    );
+    expect(declared).toHaveLength(0);
+  });
+
+  it("accepts the deployed tenantId pinned again, next to a new tenant", async () => {
+    const fleet = declareFleet(settings(), [tenant("ann_driver", { tenantId: "0A0A0A0A" }), tenant("new_driver")], {
+      ann_driver: deployedOn("local", "0A0A0A0A"),
+    });
+    await valueOf(fleet.connections);
+    await settle();
+    expect(await valueOf(fleet.tenants.ann_driver!.database)).toBe("drivergigspro_0a0a0a0a");
+    expect(ofType(T.database)).toHaveLength(2);
+  });
+});
+
 describe("placement", () => {
   const twoServers = {
     servers: [
@@ -211,7 +240,7 @@ describe("placement", () => {
 
   it("keeps a deployed tenant on its server when defaultServer changes; new tenants go to the new default", async () => {
     const fleet = declareFleet(settings({ ...twoServers, defaultServer: "us-1" }), [tenant("ann_driver"), tenant("bob_driver")], {
-      ann_driver: "eu-1",
+      ann_driver: deployedOn("eu-1", "0A0A0A0A"),
     });
     await valueOf(fleet.connections);
     await settle();
@@ -224,7 +253,7 @@ describe("placement", () => {
 
   it("refuses to move a deployed tenant by an explicit server:, or to lose the server it lives on, before declaring anything", () => {
     const tenants = [tenant("ann_driver", { server: "us-1", line: 4 }), tenant("bob_driver", { line: 6 })];
-    const deployed = { ann_driver: "eu-1", bob_driver: "ap-1" };
+    const deployed = { ann_driver: deployedOn("eu-1", "0A0A0A0A"), bob_driver: deployedOn("ap-1", "0B0B0B0B") };
     expect(() => declareFleet(settings(twoServers), tenants, deployed)).toThrow(
       new RegExp(
         'tenants\\.yaml:4: tenant "ann_driver": lives on server "eu-1"; moving it to "us-1" would create an empty database there and leave its data behind: write server: eu-1\n' +
@@ -234,15 +263,17 @@ describe("placement", () => {
     expect(declared).toHaveLength(0);
   });
 
-  it("reads where each tenant lives from this stack's last update", async () => {
-    declared = installMocks({}, { stackOutputs: { tenants: { ann_driver: { username: "ann_driver", server: "eu-1" }, bob_driver: { server: "us-1" } } } });
-    expect(await readDeployedPlacement()).toEqual({ ann_driver: "eu-1", bob_driver: "us-1" });
+  it("reads what each tenant was deployed as from this stack's last update", async () => {
+    const ann = { username: "ann_driver", status: "active", role: "drivergigspro_0a0a0a0a", ...deployedOn("eu-1", "0A0A0A0A") };
+    // bob_driver's summary comes from an older program without `server`: nothing to hold him to.
+    declared = installMocks({}, { stackOutputs: { tenants: { ann_driver: ann, bob_driver: { tenantId: "0B0B0B0B" } } } });
+    expect(await readLastUpdate()).toEqual({ ann_driver: deployedOn("eu-1", "0A0A0A0A") });
     const [reference] = declared.filter((resource) => resource.type === "pulumi:pulumi:StackReference");
     expect(reference!.inputs.name).toBe("organization/drivergigspro/test");
   });
 
-  it("treats a stack never deployed as having placed no one", async () => {
-    expect(await readDeployedPlacement()).toEqual({});
+  it("treats a stack never deployed as having deployed no one", async () => {
+    expect(await readLastUpdate()).toEqual({});
   });
 
   it("rejects a tenant on an unknown server, naming the tenant and line, before declaring anything", () => {

@@ -315,6 +315,20 @@ describe("changing the tenants file", () => {
     expect(previewChanges()).toEqual([]);
   });
 
+  it("an appName change or a different pinned tenantId is refused before it can swap in empty databases", async () => {
+    const before = await tenantDatabases();
+    const maria = outputs().tenants.maria_k!;
+    setConfig("appName", "dgp");
+    expect(() => up()).toThrow(/tenant "john_driver": its database is "drivergigspro_[0-9a-f]{8}"; appName "dgp" would make it "dgp_[0-9a-f]{8}", a new, empty one: put appName back/);
+    setConfig("appName", "drivergigspro");
+    writeTenants("username: john_driver", "username: maria_k\n    tenantId: 0BADF00D", "username: placed_driver");
+    expect(() => up()).toThrow(new RegExp(`tenants\\.yaml:3: tenant "maria_k": was deployed as tenant ${maria.tenantId}; pinning 0BADF00D would give it a new, empty database`));
+    expect(await tenantDatabases()).toEqual(before);
+    // Pinning the ID it already has is accepted: only its RandomId, no longer needed, goes.
+    writeTenants("username: john_driver", `username: maria_k\n    tenantId: ${maria.tenantId}`, "username: placed_driver");
+    expect(previewChanges()).toEqual(["delete maria_k-id"]);
+  });
+
   it("destroy with purging enabled leaves no tenant database or role of the stack behind", async () => {
     const managed = Object.values(outputs().tenants).map((tenant) => tenant.database);
     run("destroy", "--yes", "--skip-preview");

@@ -1,0 +1,32 @@
+/**
+ * A deployed tenant keeps its tenant ID and its database name. Either
+ * changing would make Pulumi create a new, empty database and role (the old
+ * ones kept or dropped, but no longer the tenant's), so a change is refused
+ * before anything is declared:
+ * - a `tenantId:` pinned in the file that differs from the deployed one;
+ * - a stack `appName` that renames every existing database.
+ */
+import type { TenantsProblem } from "../tenants/load";
+import type { LocatedTenant } from "../tenants/schema";
+import type { FleetSettings } from "./config";
+import type { LastUpdate } from "./last-update";
+import { databaseName } from "./naming";
+
+export function identityProblems(settings: FleetSettings, tenants: readonly LocatedTenant[], deployed: LastUpdate): TenantsProblem[] {
+  const problems: TenantsProblem[] = [];
+  for (const tenant of tenants) {
+    const current = deployed[tenant.username];
+    if (current === undefined) continue;
+    const problem = (message: string) => problems.push({ line: tenant.line, username: tenant.username, message });
+    if (tenant.tenantId !== undefined && tenant.tenantId !== current.tenantId) {
+      problem(
+        `was deployed as tenant ${current.tenantId}; pinning ${tenant.tenantId} would give it a new, empty database: write tenantId: ${current.tenantId} or remove the line`,
+      );
+    } else if (databaseName(settings.appName, current.tenantId) !== current.database) {
+      problem(
+        `its database is "${current.database}"; appName "${settings.appName}" would make it "${databaseName(settings.appName, current.tenantId)}", a new, empty one: put appName back`,
+      );
+    }
+  }
+  return problems;
+}

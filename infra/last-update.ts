@@ -1,0 +1,31 @@
+/**
+ * What this stack's last update deployed, read from its own `tenants`
+ * output (see fleet.ts) through a StackReference to itself. The program
+ * uses it to keep every deployed tenant where and what it is: on its server
+ * (placement.ts), with its tenant ID and database (identity.ts).
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { z } from "zod";
+
+/** The part of a tenant's summary output that later updates must respect. */
+const deployedTenantSchema = z.object({ server: z.string(), tenantId: z.string(), database: z.string() });
+export type DeployedTenant = z.infer<typeof deployedTenantSchema>;
+
+/** Username → what the last update recorded; empty for a stack never deployed. */
+export type LastUpdate = Readonly<Record<string, DeployedTenant>>;
+
+export async function readLastUpdate(): Promise<LastUpdate> {
+  const self = new pulumi.StackReference("last-update", {
+    name: `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`,
+  });
+  const { value } = await self.getOutputDetails("tenants");
+  // Outputs written by an older program may lack a field: then there is nothing to hold that tenant to.
+  const parsed = z.record(z.string(), z.unknown()).safeParse(value ?? {});
+  if (!parsed.success) return {};
+  const deployed: Record<string, DeployedTenant> = {};
+  for (const [username, summary] of Object.entries(parsed.data)) {
+    const tenant = deployedTenantSchema.safeParse(summary);
+    if (tenant.success) deployed[username] = tenant.data;
+  }
+  return deployed;
+}
