@@ -6,11 +6,10 @@
 import { execFileSync } from "node:child_process";
 import { randomInt } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
-import { delimiter, join } from "node:path";
 import { parseArgs } from "node:util";
 import { z } from "zod";
 import { databaseName, dnsLabel } from "../infra/naming";
-import { findBuiltToolchain, LOCAL_STACK, LOCAL_STATE_DIR, pulumiContext } from "../local/pulumi";
+import { findBuiltToolchain, LOCAL_STACK, LOCAL_STATE_DIR, onPath, pulumiContext } from "../local/pulumi";
 import { addTenants, removeTenant, setStatus, writeFileAtomic, type EditResult, type NewTenant } from "../tenants/edit";
 import { formatProblem, loadTenantsFile, type TenantsProblem } from "../tenants/load";
 import { tenantIdSchema, usernameProblems, type LocatedTenant } from "../tenants/schema";
@@ -119,10 +118,6 @@ function findEngine(stack: string | undefined): { env: NodeJS.ProcessEnv; stack?
   if (process.env.PULUMI_BACKEND_URL !== undefined) return { env: { ...process.env, PATH: `${bin}:${process.env.PATH ?? ""}` }, stack };
   if (!existsSync(LOCAL_STATE_DIR)) return undefined;
   return { env: pulumiContext(bin, LOCAL_STATE_DIR).env, stack: stack ?? LOCAL_STACK };
-}
-
-function onPath(command: string): boolean {
-  return (process.env.PATH ?? "").split(delimiter).some((dir) => dir !== "" && existsSync(join(dir, command)));
 }
 
 function loadValid(file: string): { text: string; tenants: LocatedTenant[] } {

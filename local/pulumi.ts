@@ -6,9 +6,9 @@
 import { execFileSync, spawn, spawnSync, type SpawnOptions } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { delimiter, join, resolve } from "node:path";
 import { parse } from "yaml";
-import { describeStale, findStackLocks } from "./stale-lock";
+import { removableStaleLocks } from "./stale-lock";
 
 export const PROJECT_DIR = resolve(__dirname, "..");
 /** The project name from Pulumi.yaml; the file backend files locks and state under it. */
@@ -42,6 +42,11 @@ export function ensureToolchain(): string {
 export function findBuiltToolchain(): string | undefined {
   const result = spawnSync("bash", [join(PROJECT_DIR, "toolchain", "build.sh"), "--cached-only"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
   return result.status === 0 ? result.stdout.trim().split("\n").pop() : undefined;
+}
+
+/** Whether an executable of that name is in one of PATH's folders. */
+export function onPath(command: string, path = process.env.PATH): boolean {
+  return (path ?? "").split(delimiter).some((dir) => dir !== "" && existsSync(join(dir, command)));
 }
 
 /** Where `npm start` keeps its stack: a file backend in the project folder. */
@@ -105,8 +110,7 @@ export function spawnPulumi(context: PulumiContext, args: string[], options: Spa
  * ambient plugin) or installed in PULUMI_HOME. Offline builds lack it.
  */
 export function hasPostgresqlPlugin(context: PulumiContext): boolean {
-  const onPath = (context.env.PATH ?? "").split(":").some((dir) => dir && existsSync(join(dir, "pulumi-resource-postgresql")));
-  if (onPath) return true;
+  if (onPath("pulumi-resource-postgresql", context.env.PATH)) return true;
   try {
     const plugins = JSON.parse(pulumi(context, ["plugin", "ls", "--json"])) as { name: string; kind: string }[];
     return plugins.some((plugin) => plugin.name === "postgresql" && plugin.kind === "resource");
@@ -174,8 +178,8 @@ export function configureLocalStack(
  * A lock held by a live process or another machine is left alone.
  */
 export function releaseStaleLock(context: PulumiContext, stack: string): string | undefined {
-  const locks = findStackLocks(context.env.PULUMI_BACKEND_URL ?? "", PROJECT_NAME, stack);
-  if (locks.stale.length === 0 || locks.held.length > 0) return undefined;
+  const stale = removableStaleLocks(context.env.PULUMI_BACKEND_URL ?? "", PROJECT_NAME, stack);
+  if (stale === undefined) return undefined;
   pulumi(context, ["cancel", "--yes", "--stack", stack]);
-  return `removed the lock left by an interrupted pulumi up (${describeStale(locks.stale)})`;
+  return `removed the lock left by an interrupted pulumi up (${stale})`;
 }

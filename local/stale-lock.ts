@@ -55,9 +55,14 @@ export function findStackLocks(backendUrl: string, project: string, stack: strin
   return locks;
 }
 
-/** One line for people about the locks that were removed. */
-export function describeStale(stale: LockContent[]): string {
-  return stale.map((lock) => `pid ${lock.pid}, started ${lock.timestamp}`).join("; ");
+/**
+ * When every lock on the stack is stale, so `pulumi cancel` is safe: one line
+ * for people naming them. Otherwise (no lock, or any live or foreign one): undefined.
+ */
+export function removableStaleLocks(backendUrl: string, project: string, stack: string): string | undefined {
+  const locks = findStackLocks(backendUrl, project, stack);
+  if (locks.stale.length === 0 || locks.held.length > 0) return undefined;
+  return locks.stale.map((lock) => `pid ${lock.pid}, started ${lock.timestamp}`).join("; ");
 }
 
 function safeJson(path: string): unknown {

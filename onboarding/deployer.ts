@@ -9,7 +9,7 @@ import { basename, delimiter, dirname, isAbsolute, join, resolve } from "node:pa
 import { LocalWorkspace, PulumiCommand, type EngineEvent, type Stack } from "@pulumi/pulumi/automation";
 import { z } from "zod";
 import { ENGINE_DEFAULTS } from "../local/pulumi";
-import { describeStale, findStackLocks } from "../local/stale-lock";
+import { removableStaleLocks } from "../local/stale-lock";
 
 export interface DeployedTenant {
   tenantId: string;
@@ -103,9 +103,9 @@ export class AutomationDeployer implements Deployer {
   private async releaseStaleLock(): Promise<void> {
     const backendUrl = this.stack.workspace.envVars.PULUMI_BACKEND_URL ?? "";
     const project = (await this.stack.workspace.projectSettings()).name;
-    const locks = findStackLocks(backendUrl, project, this.stack.name);
-    if (locks.stale.length === 0 || locks.held.length > 0) return;
-    this.onOutput?.(`removing the lock left by an interrupted pulumi up (${describeStale(locks.stale)})\n`);
+    const stale = removableStaleLocks(backendUrl, project, this.stack.name);
+    if (stale === undefined) return;
+    this.onOutput?.(`removing the lock left by an interrupted pulumi up (${stale})\n`);
     await this.stack.cancel();
   }
 }

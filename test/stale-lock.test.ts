@@ -8,7 +8,7 @@ import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { findStackLocks } from "../local/stale-lock";
+import { findStackLocks, removableStaleLocks } from "../local/stale-lock";
 
 let stateDir: string;
 const lockDir = () => join(stateDir, ".pulumi", "locks", "organization", "drivergigspro", "dev");
@@ -58,5 +58,14 @@ describe("findStackLocks", () => {
     writeLock("a", lock(deadPid()));
     expect(findStackLocks("https://api.pulumi.com", "drivergigspro", "dev")).toEqual({ stale: [], held: [] });
     expect(findStackLocks(backendUrl(), "drivergigspro", "prod")).toEqual({ stale: [], held: [] });
+  });
+
+  it("calls locks removable only when every one of them is stale", () => {
+    const pid = deadPid();
+    writeLock("a", lock(pid));
+    expect(removableStaleLocks(backendUrl(), "drivergigspro", "dev")).toBe(`pid ${pid}, started 2026-11-24T06:43:53Z`);
+    writeLock("live", lock(process.pid));
+    expect(removableStaleLocks(backendUrl(), "drivergigspro", "dev")).toBeUndefined();
+    expect(removableStaleLocks(backendUrl(), "drivergigspro", "prod")).toBeUndefined();
   });
 });
