@@ -24,7 +24,7 @@ commands:
   show <username | tenant ID> [--json]                        what support needs to find a tenant
   suspend <username>                                          role cannot log in, DNS removed, data kept
   resume <username>                                           undo suspend
-  remove <username>                                           drop the entry (the data is kept by default)
+  remove <username>                                           offboard: the entry becomes a tombstone (status: removed); data kept by default
 
 options:
   --file PATH      the tenants file (default: tenants/tenants.yaml)
@@ -195,20 +195,16 @@ function commandRemove(positionals: string[], options: Options): void {
   const username = onePositional(positionals, "username");
   const { text } = loadValid(options.file);
   const deployed = readDeployed(options)[username];
-  apply(options.file, text, removeTenant(text, username));
   const id = deployed?.tenantId;
-  console.log(`removed ${username} from ${options.file}.`);
+  apply(options.file, text, removeTenant(text, username, id));
+  console.log(`removed ${username}: its entry in ${options.file} is now a tombstone (status: removed); keep the line.`);
   console.log(`On the next "pulumi up":`);
   console.log(`  - its DNS record, tenant ID record and secrets leave the stack;`);
   console.log(
     `  - its database${deployed ? ` ${deployed.database}` : ""} and role are KEPT with all data,` +
       ` unless the stack config sets allowPurge: true (then they are dropped);`,
   );
-  if (id !== undefined) {
-    console.log(`To bring it back with its data: npm run tenants -- add ${username} --tenant-id ${id}`);
-  } else {
-    console.log(`To bring it back with its data later, add it again with --tenant-id <its tenant ID>.`);
-  }
+  console.log(`To bring it back with its data: npm run tenants -- resume ${username}`);
 }
 
 interface Row {

@@ -11,10 +11,9 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "node:crypto";
-import { join } from "node:path";
 import { loadCatalogue } from "../seed/catalogue/load";
 import { readMigrations } from "../seed/migrate";
-import { loadTypeScriptModule } from "./dynamic-module";
+import { forwardingProvider } from "./dynamic-module";
 
 /**
  * Identifies what the seed would load: the catalogue's content hash and every
@@ -35,48 +34,8 @@ export interface CatalogueSeedArgs {
   readonly seedVersion: pulumi.Input<string>;
 }
 
-interface SeedInputs {
-  tenantId: string;
-  database: string;
-  databaseUrl: string;
-  seedVersion: string;
-}
-
-/** Where the seed's TypeScript lives; captured by value into the serialized provider. */
-const SEED_MODULE = join(__dirname, "..", "seed", "seed.ts");
-
-/** Runs in the dynamic-provider process; Pulumi serializes it into the state. */
-async function runSeed(inputs: SeedInputs): Promise<Record<string, unknown>> {
-  const { seedTenantDatabase } = loadTypeScriptModule(SEED_MODULE) as typeof import("../seed/seed");
-  const report = await seedTenantDatabase({ databaseUrl: inputs.databaseUrl, tenantId: inputs.tenantId });
-  return {
-    tenantId: inputs.tenantId,
-    database: inputs.database,
-    seedVersion: inputs.seedVersion,
-    catalogueVersion: report.catalogueVersion,
-    migrationsApplied: report.migrationsApplied,
-    inserted: report.inserted,
-    updated: report.updated,
-    deactivated: report.deactivated,
-  };
-}
-
-const seedProvider: pulumi.dynamic.ResourceProvider = {
-  async create(inputs: SeedInputs) {
-    return { id: inputs.tenantId, outs: await runSeed(inputs) };
-  },
-  // Old outputs vs new inputs: re-seed when what would be loaded, or where, changed.
-  async diff(_id: string, olds: SeedInputs, news: SeedInputs) {
-    const changed = (["seedVersion", "database", "tenantId"] as const).filter((key) => olds[key] !== news[key]);
-    return { changes: changed.length > 0, replaces: [] };
-  },
-  async update(_id: string, _olds: SeedInputs, news: SeedInputs) {
-    return { outs: await runSeed(news) };
-  },
-  // The catalogue belongs to the tenant's database, whose fate is decided by
-  // the Database resource (kept unless purging is allowed): nothing to undo.
-  async delete() {},
-};
+/** A path from the project root: the state stores this, never a checkout's folder. */
+const seedProvider = forwardingProvider("infra/catalogue-seed-provider.ts", "seedProvider", ["diff", "update", "delete"]);
 
 export class CatalogueSeed extends pulumi.dynamic.Resource {
   public declare readonly catalogueVersion: pulumi.Output<string>;

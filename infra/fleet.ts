@@ -8,8 +8,9 @@ import type { LocatedTenant } from "../tenants/schema";
 import { currentSeedVersion } from "./catalogue-seed";
 import type { FleetSettings } from "./config";
 import { builtinBackend, postgresqlProviderBackend } from "./database-backend";
+import { missingTenantProblems } from "./continuity";
 import { identityProblems } from "./identity";
-import type { LastUpdate } from "./last-update";
+import type { DeployedTenant, LastUpdate } from "./last-update";
 import { placeTenants } from "./placement";
 import { Tenant } from "./tenant";
 
@@ -44,8 +45,11 @@ export interface FleetOutputs {
  * database. Without it every tenant is treated as new.
  */
 export function declareFleet(settings: FleetSettings, tenants: readonly LocatedTenant[], deployed: LastUpdate = {}): FleetOutputs {
-  const placement = placeTenants(settings, tenants, deployed);
-  const problems = [...placement.problems, ...identityProblems(settings, tenants, deployed)].sort((a, b) => a.line - b.line);
+  const live = tenants.filter((entry) => entry.status !== "removed");
+  const placement = placeTenants(settings, live, deployed);
+  const problems = [...missingTenantProblems(tenants, deployed), ...placement.problems, ...identityProblems(settings, live, deployed)].sort(
+    (a, b) => a.line - b.line,
+  );
   if (problems.length > 0) throw new TenantsFileError(settings.tenantsFile, problems);
 
   // Only servers that hold tenants get a provider, so an unused (or not yet
@@ -60,12 +64,22 @@ export function declareFleet(settings: FleetSettings, tenants: readonly LocatedT
   const components: Record<string, Tenant> = {};
   const summaries: Record<string, TenantSummary> = {};
   for (const entry of tenants) {
+    if (entry.status === "removed") {
+      // A tombstone declares nothing (so its RandomId, secrets, seed and DNS record go, and
+      // its database and role are deleted or kept as retainOnDelete says), but stays in the
+      // outputs with its tenant ID and database, so support can find the kept data and the
+      // next update still holds the file to it (continuity.ts).
+      const last = deployed[entry.username];
+      if (last !== undefined) summaries[entry.username] = tombstone(entry.username, last);
+      continue;
+    }
     const serverName = placement.servers.get(entry.username)!;
     const server = settings.servers.find((candidate) => candidate.name === serverName)!;
     const tenant = new Tenant(entry.username, {
       username: entry.username,
       status: entry.status,
-      pinnedTenantId: entry.tenantId,
+      // A tenant brought back from a tombstone gets its old ID (and so its kept database) again.
+      pinnedTenantId: entry.tenantId ?? (deployed[entry.username]?.status === "removed" ? deployed[entry.username]!.tenantId : undefined),
       appName: settings.appName,
       server,
       backend: backends.get(serverName)!,
@@ -92,4 +106,9 @@ export function declareFleet(settings: FleetSettings, tenants: readonly LocatedT
   );
   const connections = pulumi.secret(pulumi.all(perTenant).apply((pairs) => Object.fromEntries(pairs)));
   return { tenants: summaries, connections, components };
+}
+
+function tombstone(username: string, last: DeployedTenant): TenantSummary {
+  const [tenantId, database] = [pulumi.output(last.tenantId), pulumi.output(last.database)];
+  return { username, tenantId, database, role: database, domain: "", server: last.server, status: "removed" };
 }

@@ -8,7 +8,13 @@ import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 
 /** The part of a tenant's summary output that later updates must respect. */
-const deployedTenantSchema = z.object({ server: z.string(), tenantId: z.string(), database: z.string() });
+const deployedTenantSchema = z.object({
+  server: z.string(),
+  tenantId: z.string(),
+  database: z.string(),
+  /** "removed" for a tombstone; outputs of older programs have no tombstones. */
+  status: z.string().optional(),
+});
 export type DeployedTenant = z.infer<typeof deployedTenantSchema>;
 
 /** Username → what the last update recorded; empty for a stack never deployed. */

@@ -54,17 +54,21 @@ export const LOCAL_STATE_DIR = join(PROJECT_DIR, ".state");
 export const LOCAL_STACK = "local";
 
 export interface PulumiContext {
-  /** Folder of the file backend (`file://...`). */
+  /** Folder for the passphrase and PULUMI_HOME (and the state itself with a file backend). */
   readonly stateDir: string;
+  /** Where the state lives: `postgres://...` (the default setup) or `file://...`. */
+  readonly backendUrl: string;
   readonly env: NodeJS.ProcessEnv;
 }
 
 /**
  * The environment for the engine. The passphrase for local secrets is made
  * once per state folder and kept beside it (never committed), unless
- * PULUMI_CONFIG_PASSPHRASE is already set, as it is in CI.
+ * PULUMI_CONFIG_PASSPHRASE is already set, as it is in CI. The state goes to
+ * `backendUrl` (see local/state-backend.ts), or to a file backend in
+ * `stateDir` when none is given.
  */
-export function pulumiContext(toolchainBin: string, stateDir: string): PulumiContext {
+export function pulumiContext(toolchainBin: string, stateDir: string, backendUrl = `file://${stateDir}`): PulumiContext {
   mkdirSync(stateDir, { recursive: true });
   const passphraseFile = join(stateDir, ".passphrase");
   if (process.env.PULUMI_CONFIG_PASSPHRASE === undefined && !existsSync(passphraseFile)) {
@@ -73,14 +77,14 @@ export function pulumiContext(toolchainBin: string, stateDir: string): PulumiCon
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     PATH: `${toolchainBin}:${process.env.PATH ?? ""}`,
-    PULUMI_BACKEND_URL: `file://${stateDir}`,
+    PULUMI_BACKEND_URL: backendUrl,
     PULUMI_CONFIG_PASSPHRASE: process.env.PULUMI_CONFIG_PASSPHRASE ?? readFileSync(passphraseFile, "utf8"),
     PULUMI_SKIP_UPDATE_CHECK: "true",
     PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
     PULUMI_HOME: process.env.PULUMI_HOME ?? join(stateDir, ".pulumi-home"),
     ...ENGINE_DEFAULTS,
   };
-  return { stateDir, env };
+  return { stateDir, backendUrl, env };
 }
 
 /** Runs `pulumi ARGS` to completion and returns its output; throws with stderr on failure. */
@@ -177,8 +181,8 @@ export function configureLocalStack(
  * the builtin provider adopts what the killed run created but never recorded.
  * A lock held by a live process or another machine is left alone.
  */
-export function releaseStaleLock(context: PulumiContext, stack: string): string | undefined {
-  const stale = removableStaleLocks(context.env.PULUMI_BACKEND_URL ?? "", PROJECT_NAME, stack);
+export async function releaseStaleLock(context: PulumiContext, stack: string): Promise<string | undefined> {
+  const stale = await removableStaleLocks(context.backendUrl, PROJECT_NAME, stack);
   if (stale === undefined) return undefined;
   pulumi(context, ["cancel", "--yes", "--stack", stack]);
   return `removed the lock left by an interrupted pulumi up (${stale})`;

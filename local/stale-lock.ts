@@ -1,7 +1,8 @@
 /**
  * A `pulumi up` that is killed outright (SIGKILL, OOM, a lost CI runner)
- * leaves its lock file in a file backend, and every later update stops with
- * "the stack is currently locked" until someone runs `pulumi cancel`.
+ * leaves its lock in a DIY backend (a file under `file://`, a row of the state
+ * table under `postgres://`), and every later update stops with "the stack is
+ * currently locked" until someone runs `pulumi cancel`.
  *
  * This module tells a stale lock from a live one without guessing: a lock
  * is stale only when it was taken on this machine by a process that no
@@ -12,6 +13,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { Client } from "pg";
 import { z } from "zod";
 
 /** What Pulumi writes into a lock file (pkg/backend/diy/lock.go). */
@@ -32,19 +34,23 @@ export interface StackLocks {
 }
 
 /**
- * The lock files of `project/stack` in a `file://` backend. Other backends
+ * The locks of `project/stack` in a DIY backend: the lock files of a
+ * `file://` backend, or the lock rows of a `postgres://` one. Other backends
  * (Pulumi Cloud, S3) manage their own leases, so nothing is reported for them.
  */
-export function findStackLocks(backendUrl: string, project: string, stack: string): StackLocks {
+export async function findStackLocks(backendUrl: string, project: string, stack: string): Promise<StackLocks> {
+  const prefix = `.pulumi/locks/organization/${project}/${stack}/`;
+  if (backendUrl.startsWith("file://")) return classify(lockFiles(backendUrl, prefix), "file");
+  if (backendUrl.startsWith("postgres://")) return classify(await lockRows(backendUrl, prefix), "row");
+  return { stale: [], held: [] };
+}
+
+function classify(contents: { name: string; json: unknown }[], kind: "file" | "row"): StackLocks {
   const locks: StackLocks = { stale: [], held: [] };
-  if (!backendUrl.startsWith("file://")) return locks;
-  const stateDir = fileURLToPath(backendUrl.split("?")[0]!);
-  const dir = join(stateDir, ".pulumi", "locks", "organization", project, stack);
-  if (!existsSync(dir)) return locks;
-  for (const file of readdirSync(dir).filter((name) => name.endsWith(".json"))) {
-    const parsed = lockContentSchema.safeParse(safeJson(join(dir, file)));
+  for (const { name, json } of contents) {
+    const parsed = lockContentSchema.safeParse(json);
     if (!parsed.success) {
-      locks.held.push(`${file}: unreadable lock file`);
+      locks.held.push(`${name}: unreadable lock ${kind}`);
     } else if (parsed.data.hostname === hostname() && !processIsAlive(parsed.data.pid)) {
       locks.stale.push(parsed.data);
     } else {
@@ -55,19 +61,47 @@ export function findStackLocks(backendUrl: string, project: string, stack: strin
   return locks;
 }
 
+function lockFiles(backendUrl: string, prefix: string): { name: string; json: unknown }[] {
+  const dir = join(fileURLToPath(backendUrl.split("?")[0]!), prefix);
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((name) => name.endsWith(".json"))
+    .map((name) => ({ name, json: safeJson(() => readFileSync(join(dir, name), "utf8")) }));
+}
+
+/** Pulumi's postgres bucket keeps each blob as `{"data": base64}` in a `key`/`data` table (default `pulumi_state`). */
+async function lockRows(backendUrl: string, prefix: string): Promise<{ name: string; json: unknown }[]> {
+  const url = new URL(backendUrl);
+  const table = url.searchParams.get("table") ?? "pulumi_state";
+  url.searchParams.delete("table");
+  const client = new Client({ connectionString: url.toString().replace(/^postgres:/, "postgresql:"), connectionTimeoutMillis: 15_000 });
+  await client.connect();
+  try {
+    const exists = await client.query("SELECT to_regclass($1) IS NOT NULL AS present", [table]);
+    if (!exists.rows[0]?.present) return [];
+    const { rows } = await client.query<{ key: string; data: string }>(
+      `SELECT key, data->>'data' AS data FROM ${client.escapeIdentifier(table)} WHERE key LIKE $1 || '%' AND key LIKE '%.json'`,
+      [prefix],
+    );
+    return rows.map((row) => ({ name: row.key.slice(prefix.length), json: safeJson(() => Buffer.from(row.data, "base64").toString("utf8")) }));
+  } finally {
+    await client.end();
+  }
+}
+
 /**
  * When every lock on the stack is stale, so `pulumi cancel` is safe: one line
  * for people naming them. Otherwise (no lock, or any live or foreign one): undefined.
  */
-export function removableStaleLocks(backendUrl: string, project: string, stack: string): string | undefined {
-  const locks = findStackLocks(backendUrl, project, stack);
+export async function removableStaleLocks(backendUrl: string, project: string, stack: string): Promise<string | undefined> {
+  const locks = await findStackLocks(backendUrl, project, stack);
   if (locks.stale.length === 0 || locks.held.length > 0) return undefined;
   return locks.stale.map((lock) => `pid ${lock.pid}, started ${lock.timestamp}`).join("; ");
 }
 
-function safeJson(path: string): unknown {
+function safeJson(read: () => string): unknown {
   try {
-    return JSON.parse(readFileSync(path, "utf8"));
+    return JSON.parse(read());
   } catch {
     return undefined;
   }

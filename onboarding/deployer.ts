@@ -103,7 +103,7 @@ export class AutomationDeployer implements Deployer {
   private async releaseStaleLock(): Promise<void> {
     const backendUrl = this.stack.workspace.envVars.PULUMI_BACKEND_URL ?? "";
     const project = (await this.stack.workspace.projectSettings()).name;
-    const stale = removableStaleLocks(backendUrl, project, this.stack.name);
+    const stale = await removableStaleLocks(backendUrl, project, this.stack.name);
     if (stale === undefined) return;
     this.onOutput?.(`removing the lock left by an interrupted pulumi up (${stale})\n`);
     await this.stack.cancel();

@@ -89,9 +89,16 @@ export function setStatus(text: string, username: string, status: TenantStatus):
   });
 }
 
-export function removeTenant(text: string, username: string): EditResult {
-  return withEntry(text, username, (_entry, seq) => {
-    seq.items.splice(entryIndex(seq, username), 1);
+/**
+ * Offboards a tenant by turning its entry into a tombstone (`status: removed`),
+ * never by deleting the entry: the program refuses a file that lacks a
+ * deployed tenant. The deployed tenant ID, when known, is pinned so the
+ * tenant can be brought back onto its kept database by setting it active again.
+ */
+export function removeTenant(text: string, username: string, tenantId?: string): EditResult {
+  return withEntry(text, username, (entry) => {
+    if (tenantId !== undefined && !entry.has("tenantId")) entry.set("tenantId", tenantId);
+    entry.set("status", "removed");
   });
 }
 

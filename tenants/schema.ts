@@ -77,8 +77,14 @@ export const serverNameSchema = z
   .string()
   .regex(/^[a-z][a-z0-9-]{0,30}$/, { error: "server must be a server name from the stack config (a-z, 0-9, -)" });
 
-export const tenantStatusSchema = z.enum(["active", "suspended"], {
-  error: 'status must be "active" or "suspended"',
+/**
+ * `removed` is a tombstone: the tenant is offboarded (its DNS record, secrets
+ * and seed leave the stack; its database and role are kept unless the stack
+ * allows purging). The entry stays in the file for good, so a copy of the
+ * file that merely lacks a tenant can never remove it (infra/continuity.ts).
+ */
+export const tenantStatusSchema = z.enum(["active", "suspended", "removed"], {
+  error: 'status must be "active", "suspended" or "removed"',
 });
 
 export const tenantEntrySchema = z.strictObject(

@@ -106,11 +106,11 @@ describe("suspend, resume, remove", () => {
     expect(readFileSync(file, "utf8")).toBe(original);
   });
 
-  it("removes an entry and says the data is kept", () => {
+  it("offboards with a tombstone (status: removed), never by deleting the entry, and says the data is kept", () => {
     const result = run("remove", "sam-courier");
     expect(result.status).toBe(0);
     expect(result.stdout).toMatch(/database and role are KEPT/);
-    expect(readFileSync(file, "utf8")).not.toContain("sam-courier");
+    expect(readFileSync(file, "utf8")).toMatch(/username: sam-courier\n(\s+\w+: .*\n)*\s+status: removed/);
   });
 
   it("refuses an unknown username", () => {

@@ -24,6 +24,7 @@ import {
   spawnPulumi,
   type PulumiContext,
 } from "../../local/pulumi";
+import { ensureStateDatabase } from "../../local/state-backend";
 import { canLogIn } from "../support/can-log-in";
 import { killTree } from "../support/process-tree";
 import { stackOutputsSchema, tenantsFromOutputs, verifyIsolation } from "../../verify/probes";
@@ -101,8 +102,9 @@ function logIn(databaseUrl: string, database?: string): Promise<true | string> {
 beforeAll(async () => {
   const bin = ensureToolchain();
   workDir = mkdtempSync(join(tmpdir(), "dgp-e2e-"));
-  context = pulumiContext(bin, join(workDir, "state"));
   server = await startLocalPostgres();
+  // State in PostgreSQL, on the tenants' server but in a database no tenant can open.
+  context = pulumiContext(bin, join(workDir, "state"), await ensureStateDatabase(server));
   configureLocalStack(context, stack, server, { tenantsFile: tenantsFile() });
 }, 60 * 60 * 1000);
 
@@ -389,8 +391,8 @@ describe("an interrupted pulumi up", () => {
     // The engine's lock outlives a killed run; the next plain `up` says so, and npm start
     // and the onboarding runner remove it because its process is gone.
     expect(() => up()).toThrow(/currently locked[\s\S]*pulumi cancel/);
-    expect(releaseStaleLock(context, stack)).toMatch(/removed the lock left by an interrupted pulumi up \(pid \d+/);
-    expect(releaseStaleLock(context, stack)).toBeUndefined();
+    expect(await releaseStaleLock(context, stack)).toMatch(/removed the lock left by an interrupted pulumi up \(pid \d+/);
+    expect(await releaseStaleLock(context, stack)).toBeUndefined();
     up();
     const databases = await tenantDatabases();
     expect(databases.length - before.length).toBe(6);

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PROJECT_DIR, PROJECT_NAME } from "../../local/pulumi";
 import { ChildProcessLauncher } from "../../onboarding/scheduler";
 import type { RunningService } from "../../onboarding/service";
+import { plantLock } from "../support/state-lock";
 import { setUpEngineStack, startServiceOnEngine, type EngineStack } from "./engine-stack";
 import { mailText, signup, startMailSink, tenantStatus, waitFor, type MailSink } from "./support";
 
@@ -23,10 +24,8 @@ let service: RunningService;
 beforeAll(async () => {
   engine = await setUpEngineStack("onb-burst");
   // What a runner killed outright (OOM) leaves behind: the engine's lock, held by a process that is gone.
-  const lockDir = join(engine.context.stateDir, ".pulumi", "locks", "organization", PROJECT_NAME, engine.stack);
-  mkdirSync(lockDir, { recursive: true });
   const deadPid = spawnSync(process.execPath, ["-e", ""]).pid!;
-  writeFileSync(join(lockDir, "killed-runner.json"), JSON.stringify({ pid: deadPid, username: "root", hostname: hostname(), timestamp: new Date().toISOString() }));
+  await plantLock(engine.context.backendUrl, PROJECT_NAME, engine.stack, { pid: deadPid, username: "root", hostname: hostname(), timestamp: new Date().toISOString() });
   sink = await startMailSink();
   service = await startServiceOnEngine(engine, sink.url, {
     launcher: () => new ChildProcessLauncher({ env: engine.serviceEnv(), logFile: engine.serviceEnv().RUNNER_LOG!, cwd: PROJECT_DIR }),

@@ -4,6 +4,7 @@
  * local file backend, against a real PostgreSQL that also holds the
  * service's control database.
  */
+import { ensureStateDatabase } from "../../local/state-backend";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -50,8 +51,8 @@ export const TENANTS_HEADER = "# tenants of the onboarding e2e stack; this comme
 export async function setUpEngineStack(name: string): Promise<EngineStack> {
   const bin = ensureToolchain();
   const workDir = mkdtempSync(join(tmpdir(), `dgp-${name}-`));
-  const context = pulumiContext(bin, join(workDir, "state"));
   const server = await startLocalPostgres();
+  const context = pulumiContext(bin, join(workDir, "state"), await ensureStateDatabase(server));
   const stack = `${name}-${process.pid}`;
   const tenantsFile = join(workDir, "tenants.yaml");
   writeFileSync(tenantsFile, TENANTS_HEADER);
