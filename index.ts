@@ -6,20 +6,31 @@
  *   infra/tenant.ts  one tenant's database, role, secrets and DNS record
  *   infra/fleet.ts   providers per server, a Tenant per entry, stack outputs
  *   infra/placement.ts, infra/identity.ts  a deployed tenant keeps its server, ID and database
+ *   infra/continuity.ts  a deployed tenant is never removed by leaving it out of the file
+ *   tenants/shards.ts    a tenant lives in one shard (stack + tenants file)
  *   tenants/         the tenant list people edit, and its schema
  */
 import * as pulumi from "@pulumi/pulumi";
 import { readFleetSettings, StackConfigError } from "./infra/config";
 import { declareFleet } from "./infra/fleet";
-import { readLastUpdate } from "./infra/last-update";
+import { databaseProviderProblem } from "./infra/identity";
+import { readStackRecord } from "./infra/last-update";
 import { requireValidTenants, TenantsFileError } from "./tenants/load";
+import { crossShardProblems } from "./tenants/shards";
 
 async function run() {
   try {
     const settings = readFleetSettings();
     const tenants = requireValidTenants(settings.tenantsFile);
-    const fleet = declareFleet(settings, tenants, await readLastUpdate());
-    return { tenants: fleet.tenants, connections: fleet.connections };
+    const record = await readStackRecord();
+    const providerProblem = databaseProviderProblem(settings, record.databaseProvider, pulumi.getStack());
+    if (providerProblem !== undefined) throw new StackConfigError([providerProblem]);
+    // A new tenant must not already live in another shard (only new ones: the other files are read only then).
+    const fresh = tenants.filter((tenant) => record.tenants[tenant.username] === undefined);
+    const elsewhere = fresh.length > 0 ? crossShardProblems(process.cwd(), settings.tenantsFile, fresh) : [];
+    if (elsewhere.length > 0) throw new TenantsFileError(settings.tenantsFile, elsewhere);
+    const fleet = declareFleet(settings, tenants, record.tenants);
+    return { tenants: fleet.tenants, connections: fleet.connections, databaseProvider: settings.databaseProvider };
   } catch (error) {
     // Validation errors are for people: show the list, not a stack trace.
     if (error instanceof TenantsFileError || error instanceof StackConfigError) {

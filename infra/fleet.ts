@@ -78,8 +78,7 @@ export function declareFleet(settings: FleetSettings, tenants: readonly LocatedT
     const tenant = new Tenant(entry.username, {
       username: entry.username,
       status: entry.status,
-      // A tenant brought back from a tombstone gets its old ID (and so its kept database) again.
-      pinnedTenantId: entry.tenantId ?? (deployed[entry.username]?.status === "removed" ? deployed[entry.username]!.tenantId : undefined),
+      pinnedTenantId: entry.tenantId,
       appName: settings.appName,
       server,
       backend: backends.get(serverName)!,

@@ -18,7 +18,13 @@ export function identityProblems(settings: FleetSettings, tenants: readonly Loca
     const current = deployed[tenant.username];
     if (current === undefined) continue;
     const problem = (message: string) => problems.push({ line: tenant.line, username: tenant.username, message });
-    if (tenant.tenantId !== undefined && tenant.tenantId !== current.tenantId) {
+    if (current.status === "removed" && tenant.tenantId === undefined) {
+      // Its RandomId went with the tombstone: without the ID it would get a new, empty database.
+      problem(
+        `was offboarded as tenant ${current.tenantId}; to bring it back onto its kept database write tenantId: ${current.tenantId} ` +
+          `(npm run tenants -- resume ${tenant.username} does), or choose another username for a new tenant`,
+      );
+    } else if (tenant.tenantId !== undefined && tenant.tenantId !== current.tenantId) {
       problem(
         `was deployed as tenant ${current.tenantId}; pinning ${tenant.tenantId} would give it a new, empty database: write tenantId: ${current.tenantId} or remove the line`,
       );
@@ -29,4 +35,19 @@ export function identityProblems(settings: FleetSettings, tenants: readonly Loca
     }
   }
   return problems;
+}
+
+/**
+ * The database provider is chosen when a stack is created and kept for life:
+ * switching between `postgresql` and `builtin` would hand every role and
+ * database to a provider that has no record of them (every create would fail
+ * on "already exists", every delete would be lost).
+ */
+export function databaseProviderProblem(settings: FleetSettings, deployedWith: string | undefined, stack: string): string | undefined {
+  if (deployedWith === undefined || deployedWith === settings.databaseProvider) return undefined;
+  return (
+    `  drivergigspro:databaseProvider: stack "${stack}" was created with databaseProvider "${deployedWith}"; ` +
+    `"${settings.databaseProvider}" would hand its roles and databases to a provider with no record of them. ` +
+    `Set it back: pulumi config set drivergigspro:databaseProvider ${deployedWith} --stack ${stack}`
+  );
 }

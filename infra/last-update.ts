@@ -20,11 +20,26 @@ export type DeployedTenant = z.infer<typeof deployedTenantSchema>;
 /** Username → what the last update recorded; empty for a stack never deployed. */
 export type LastUpdate = Readonly<Record<string, DeployedTenant>>;
 
+export interface StackRecord {
+  tenants: LastUpdate;
+  /** The database provider the stack was created with; absent before its first update. */
+  databaseProvider?: string;
+}
+
 export async function readLastUpdate(): Promise<LastUpdate> {
+  return (await readStackRecord()).tenants;
+}
+
+/** What the last update recorded: its tenants and the settings a stack keeps for life. */
+export async function readStackRecord(): Promise<StackRecord> {
   const self = new pulumi.StackReference("last-update", {
     name: `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`,
   });
-  const { value } = await self.getOutputDetails("tenants");
+  const [tenants, provider] = await Promise.all([self.getOutputDetails("tenants"), self.getOutputDetails("databaseProvider")]);
+  return { tenants: parseDeployed(tenants.value), databaseProvider: typeof provider.value === "string" ? provider.value : undefined };
+}
+
+function parseDeployed(value: unknown): LastUpdate {
   // Outputs written by an older program may lack a field: then there is nothing to hold that tenant to.
   const parsed = z.record(z.string(), z.unknown()).safeParse(value ?? {});
   if (!parsed.success) return {};

@@ -51,7 +51,10 @@ export function onPath(command: string, path = process.env.PATH): boolean {
 
 /** Where `npm start` keeps its stack: a file backend in the project folder. */
 export const LOCAL_STATE_DIR = join(PROJECT_DIR, ".state");
-export const LOCAL_STACK = "local";
+/** `npm start`'s environment: each shard's stack is "local-<shard>" (tenants/shards.ts). */
+export const LOCAL_ENVIRONMENT = "local";
+/** The first shard's local stack, for tools that read one stack by default. */
+export const LOCAL_STACK = "local-s001";
 
 export interface PulumiContext {
   /** Folder for the passphrase and PULUMI_HOME (and the state itself with a file backend). */
@@ -146,9 +149,13 @@ export interface StackServer {
 }
 
 /**
- * Creates (or selects) a stack pointed at one PostgreSQL server, with DNS off
- * and the database provider the engine can load. Used by `npm start`, the
- * onboarding service's embedded mode and the end-to-end tests.
+ * Creates (or selects) a stack pointed at one PostgreSQL server. Used by
+ * `npm start`, the onboarding service's embedded mode and the end-to-end tests.
+ * What a stack keeps for life is written only when the stack is new: the
+ * database provider (the one the engine can load; the program refuses a later
+ * change) and the DNS settings (so a stack someone pointed at a real DNS
+ * server keeps them). The server's address and password are refreshed on
+ * every call, since a local server may move.
  */
 export function configureLocalStack(
   context: PulumiContext,
@@ -157,22 +164,28 @@ export function configureLocalStack(
   extra: Record<string, string> = {},
 ): { databaseProvider: "postgresql" | "builtin" } {
   const stacks = JSON.parse(pulumi(context, ["stack", "ls", "--json"])) as { name: string }[];
-  if (!stacks.some((existing) => existing.name === stack)) pulumi(context, ["stack", "init", stack]);
+  const isNew = !stacks.some((existing) => existing.name === stack);
+  if (isNew) pulumi(context, ["stack", "init", stack]);
+  const config = JSON.parse(pulumi(context, ["config", "--json", "--stack", stack])) as Record<string, { value?: unknown }>;
+  const kept = config[`${PROJECT_NAME}:databaseProvider`]?.value;
   // Offline toolchains cannot build the postgresql plugin (toolchain/README.md).
-  const databaseProvider = hasPostgresqlPlugin(context) ? "postgresql" : "builtin";
+  const databaseProvider = kept === "postgresql" || kept === "builtin" ? kept : hasPostgresqlPlugin(context) ? "postgresql" : "builtin";
+  const firstTime: Record<string, string> = kept === undefined ? { databaseProvider } : {};
+  if (config[`${PROJECT_NAME}:dns`] === undefined) Object.assign(firstTime, { "dns.provider": "none", "dns.zone": LOCAL_DNS_ZONE });
   setStackConfig(context, stack, {
     "servers[0].name": "local",
     "servers[0].host": server.host,
     "servers[0].port": String(server.port),
     "servers[0].sslmode": "disable",
-    "dns.provider": "none",
-    "dns.zone": "drivergigspro.localhost",
-    databaseProvider,
+    ...firstTime,
     ...extra,
   });
   setStackConfig(context, stack, { "servers[0].adminPassword": server.adminPassword }, { secret: true });
   return { databaseProvider };
 }
+
+/** Local names read like the brief's `john-driver-drivergigspro.<zone>`. */
+export const LOCAL_DNS_ZONE = "localhost";
 
 /**
  * Removes the stack's lock when the only processes that held it are gone

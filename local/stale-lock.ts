@@ -69,9 +69,14 @@ function lockFiles(backendUrl: string, prefix: string): { name: string; json: un
     .map((name) => ({ name, json: safeJson(() => readFileSync(join(dir, name), "utf8")) }));
 }
 
-/** Pulumi's postgres bucket keeps each blob as `{"data": base64}` in a `key`/`data` table (default `pulumi_state`). */
-async function lockRows(backendUrl: string, prefix: string): Promise<{ name: string; json: unknown }[]> {
+/**
+ * Pulumi's postgres bucket keeps each blob as `{"data": base64}` in a
+ * `key`/`data` table (default `pulumi_state`), its keys prefixed with the
+ * URL's path (the database name): `pulumi_state/.pulumi/locks/...`.
+ */
+async function lockRows(backendUrl: string, lockDir: string): Promise<{ name: string; json: unknown }[]> {
   const url = new URL(backendUrl);
+  const prefix = `${decodeURIComponent(url.pathname.replace(/^\//, ""))}/${lockDir}`;
   const table = url.searchParams.get("table") ?? "pulumi_state";
   url.searchParams.delete("table");
   const client = new Client({ connectionString: url.toString().replace(/^postgres:/, "postgresql:"), connectionTimeoutMillis: 15_000 });

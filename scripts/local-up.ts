@@ -3,23 +3,27 @@
  *
  *   1. starts the embedded PostgreSQL (data kept in .data/postgres),
  *   2. brings the Pulumi toolchain (toolchain/build.sh; cached after the first run),
- *   3. selects the `local` stack on a file backend in .state/ and points it at that server,
- *   4. runs `pulumi up` with Pulumi's own progress display,
- *   5. prints the tenants' summary and runs verify-tenant-isolation, then stops PostgreSQL.
+ *   3. keeps the Pulumi state in PostgreSQL: the private `pulumi_state` database on that server,
+ *   4. for every shard in tenants/shards.yaml (one stack "local-<shard>" per tenants file):
+ *      points the stack at that server and runs `pulumi up` with Pulumi's own progress display,
+ *   5. prints the fleet's summary and runs verify-tenant-isolation over every shard, then stops PostgreSQL.
  *
- * Flags: --preview (preview only), --destroy (destroy the stack), any other
- * argument after `--` goes to pulumi.
+ * Flags: --preview (preview only), --destroy (destroy every shard's stack),
+ * --shard NAME (only that shard); any other argument after `--` goes to pulumi.
+ * Exits non-zero when any step fails.
  */
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { printTable } from "../cli/table";
+import { mergeOutputs, parseStackOutputs, type StackOutputs } from "../infra/outputs";
 import { startLocalPostgres } from "../local/embedded-postgres";
-import { stackOutputsSchema, tenantsFromOutputs, verifyIsolation } from "../verify/probes";
+import { configureLocalStack, ensureToolchain, LOCAL_ENVIRONMENT, PROJECT_DIR, pulumi, LOCAL_STATE_DIR, pulumiContext, releaseStaleLock, type PulumiContext } from "../local/pulumi";
+import { ensureStateDatabase } from "../local/state-backend";
+import { readShards, shardStack, type Shard } from "../tenants/shards";
+import { tenantsFromOutputs, verifyIsolation } from "../verify/probes";
 import { renderResults } from "../verify/report";
-import { configureLocalStack, ensureToolchain, PROJECT_DIR, pulumi, LOCAL_STACK, LOCAL_STATE_DIR, pulumiContext, releaseStaleLock, type PulumiContext } from "../local/pulumi";
 
-const STACK = LOCAL_STACK;
 const PORT = 55432;
 
 function runVisible(context: PulumiContext, args: string[]): Promise<number> {
@@ -30,50 +34,94 @@ function runVisible(context: PulumiContext, args: string[]): Promise<number> {
   });
 }
 
-function printSummary(context: PulumiContext): void {
-  const outputs = JSON.parse(pulumi(context, ["stack", "output", "--json"])) as {
-    tenants?: Record<string, Record<string, string>>;
-  };
-  const tenants = Object.values(outputs.tenants ?? {});
-  console.log("");
-  printTable(
-    ["tenant ID", "username", "status", "database", "domain", "server"],
-    tenants.map((tenant) => [tenant.tenantId!, tenant.username!, tenant.status!, tenant.database!, tenant.domain!, tenant.server!]),
-  );
-  console.log(`\n${tenants.length} tenant(s). Secrets: pulumi stack output connections --show-secrets (with the env from local/pulumi.ts).`);
+function stackOutputs(context: PulumiContext, stack: string, showSecrets: boolean): StackOutputs {
+  return parseStackOutputs(JSON.parse(pulumi(context, ["stack", "output", "--json", "--stack", stack, ...(showSecrets ? ["--show-secrets"] : [])])));
 }
 
-/** verify-tenant-isolation while the embedded server is still up (it stops when this script ends). */
-async function verifyLocalStack(context: PulumiContext): Promise<boolean> {
+function printSummary(outputs: StackOutputs, shardOf: Map<string, string>): void {
+  const tenants = Object.values(outputs.tenants);
+  console.log("");
+  printTable(
+    ["tenant ID", "username", "status", "database", "domain", "server", "shard"],
+    tenants.map((tenant) => [tenant.tenantId, tenant.username, tenant.status, tenant.database, tenant.domain, tenant.server, shardOf.get(tenant.username) ?? ""]),
+  );
+  console.log(`\n${tenants.length} tenant(s) in ${new Set(shardOf.values()).size} shard(s). Secrets: pulumi stack output connections --show-secrets --stack local-<shard>.`);
+}
+
+/** verify-tenant-isolation while the embedded server is still up; only tenants this run created must be empty. */
+async function verifyFleet(outputs: StackOutputs, created: ReadonlySet<string>): Promise<boolean> {
   console.log("\nverify-tenant-isolation:\n");
-  const outputs = stackOutputsSchema.parse(JSON.parse(pulumi(context, ["stack", "output", "--json", "--show-secrets", "--stack", STACK])));
-  // Nothing but this script has used the local databases, so every tenant must still be empty.
-  const results = await verifyIsolation(tenantsFromOutputs(outputs, () => true));
+  const results = await verifyIsolation(tenantsFromOutputs(outputs, (username) => created.has(username)));
   console.log(renderResults(results));
   return results.every((result) => result.ok);
 }
 
-async function main(): Promise<number> {
+interface Flags {
+  preview: boolean;
+  destroy: boolean;
+  shard?: string;
+  extra: string[];
+}
+
+function parseFlags(): Flags {
   const { values, positionals } = parseArgs({
-    options: { preview: { type: "boolean", default: false }, destroy: { type: "boolean", default: false } },
+    options: { preview: { type: "boolean", default: false }, destroy: { type: "boolean", default: false }, shard: { type: "string" } },
     allowPositionals: true,
     strict: true,
   });
+  return { preview: values.preview, destroy: values.destroy, shard: values.shard, extra: positionals };
+}
+
+/** Runs the command on each shard's stack in turn; stops at the first failure. */
+async function eachShard(context: PulumiContext, shards: readonly Shard[], server: Parameters<typeof configureLocalStack>[2], command: string[]): Promise<number> {
+  for (const shard of shards) {
+    const stack = shardStack(LOCAL_ENVIRONMENT, shard);
+    console.log(`\n== shard ${shard.name}: stack ${stack}, ${shard.file} ==`);
+    if (configureLocalStack(context, stack, server, { tenantsFile: shard.file }).databaseProvider === "builtin") {
+      console.log("The postgresql provider plugin is not installed (offline toolchain): this stack uses the builtin database provider.");
+    }
+    const released = await releaseStaleLock(context, stack);
+    if (released) console.log(`Stack ${stack}: ${released}.`);
+    const status = await runVisible(context, [...command, "--stack", stack]);
+    if (status !== 0) {
+      console.error(`error: pulumi ${command[0]} of stack ${stack} (shard ${shard.name}) failed with exit status ${status}; see its output above`);
+      return status;
+    }
+  }
+  return 0;
+}
+
+async function main(): Promise<number> {
+  const flags = parseFlags();
+  const manifest = readShards(PROJECT_DIR);
+  const shards = manifest.shards.filter((shard) => flags.shard === undefined || shard.name === flags.shard);
+  if (shards.length === 0) throw new Error(`no shard "${flags.shard}" in tenants/shards.yaml (shards: ${manifest.shards.map((s) => s.name).join(", ")})`);
+
   console.log("Starting the embedded PostgreSQL (.data/postgres) ...");
   const postgres = await startLocalPostgres({ dataDir: join(PROJECT_DIR, ".data", "postgres"), port: PORT });
   try {
     console.log("Bringing the Pulumi toolchain (toolchain/build.sh) ...");
-    const context = pulumiContext(ensureToolchain(), LOCAL_STATE_DIR);
-    if (configureLocalStack(context, STACK, postgres).databaseProvider === "builtin") {
-      console.log("The postgresql provider plugin is not installed (offline toolchain): using the builtin database provider.");
-    }
-    const released = releaseStaleLock(context, STACK);
-    if (released) console.log(`Stack ${STACK}: ${released}.`);
-    const command = values.destroy ? ["destroy", "--yes"] : values.preview ? ["preview"] : ["up", "--yes"];
-    const status = await runVisible(context, [...command, "--stack", STACK, ...positionals]);
-    if (status !== 0 || values.destroy || values.preview) return status;
-    printSummary(context);
-    return (await verifyLocalStack(context)) ? 0 : 1;
+    const bin = ensureToolchain();
+    const context = pulumiContext(bin, LOCAL_STATE_DIR, await ensureStateDatabase(postgres));
+    console.log("Pulumi state: PostgreSQL database pulumi_state on the embedded server.");
+    const stacks = shards.map((shard) => shardStack(LOCAL_ENVIRONMENT, shard));
+    const known = new Set((JSON.parse(pulumi(context, ["stack", "ls", "--json"])) as { name: string }[]).map((stack) => stack.name));
+    const before = new Set(stacks.filter((stack) => known.has(stack)).flatMap((stack) => Object.keys(stackOutputs(context, stack, false).tenants)));
+
+    const command = flags.destroy ? ["destroy", "--yes"] : flags.preview ? ["preview"] : ["up", "--yes"];
+    const status = await eachShard(context, shards, postgres, [...command, ...flags.extra]);
+    if (status !== 0 || flags.destroy || flags.preview) return status;
+
+    const shardOf = new Map<string, string>();
+    const all = shards.map((shard) => {
+      const outputs = stackOutputs(context, shardStack(LOCAL_ENVIRONMENT, shard), true);
+      for (const username of Object.keys(outputs.tenants)) shardOf.set(username, shard.name);
+      return outputs;
+    });
+    const fleet = mergeOutputs(all);
+    printSummary(fleet, shardOf);
+    const created = new Set(Object.keys(fleet.tenants).filter((username) => !before.has(username)));
+    return (await verifyFleet(fleet, created)) ? 0 : 1;
   } finally {
     await postgres.stop();
   }

@@ -386,11 +386,17 @@ describe("explicit offboarding", () => {
     expect(Object.keys(await valueOf(fleet.connections))).toEqual(["bob_driver"]);
   });
 
-  it("brings a tombstoned tenant back on its old tenant ID (its kept database) when it is set active again", async () => {
-    const fleet = declareFleet(settings(), [tenant("ann_driver")], { ann_driver: { ...deployedOn("local", "0A0A0A0A"), status: "removed" } });
+  it("brings a tombstoned tenant back only with its tenant ID pinned, onto its kept database", async () => {
+    const deployed = { ann_driver: { ...deployedOn("local", "0A0A0A0A"), status: "removed" } };
+    expect(() => declareFleet(settings(), [tenant("ann_driver", { line: 4 })], deployed)).toThrow(
+      /tenants\.yaml:4: tenant "ann_driver": was offboarded as tenant 0A0A0A0A; to bring it back onto its kept database write tenantId: 0A0A0A0A/,
+    );
+    expect(declared).toHaveLength(0);
+    const fleet = declareFleet(settings(), [tenant("ann_driver", { tenantId: "0A0A0A0A" })], deployed);
     await valueOf(fleet.connections);
     await settle();
     expect(ofType(T.randomId)).toHaveLength(0);
     expect(await valueOf(fleet.tenants.ann_driver!.database)).toBe("drivergigspro_0a0a0a0a");
   });
+
 });

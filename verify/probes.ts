@@ -6,15 +6,10 @@
 import { Client, type ClientConfig } from "pg";
 import { z } from "zod";
 
-/** What the stack exports (`pulumi stack output --json --show-secrets`). */
-export const stackOutputsSchema = z.object({
-  tenants: z.record(
-    z.string(),
-    z.object({ tenantId: z.string(), username: z.string(), database: z.string(), role: z.string(), status: z.string() }),
-  ),
-  connections: z.record(z.string(), z.object({ databaseUrl: z.string(), sessionSecret: z.string() })),
-});
-export type StackOutputs = z.infer<typeof stackOutputsSchema>;
+import { stackOutputsSchema, type StackOutputs } from "../infra/outputs";
+
+/** The outputs' contract lives in infra/outputs.ts; re-exported for verify's callers. */
+export { stackOutputsSchema, type StackOutputs };
 
 export interface TenantUnderTest {
   tenantId: string;

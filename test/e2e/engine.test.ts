@@ -17,6 +17,7 @@ import {
   configureLocalStack,
   ensureToolchain,
   PROJECT_DIR,
+  PROJECT_NAME,
   pulumi,
   pulumiContext,
   releaseStaleLock,
@@ -24,9 +25,10 @@ import {
   spawnPulumi,
   type PulumiContext,
 } from "../../local/pulumi";
-import { ensureStateDatabase } from "../../local/state-backend";
+import { ensureStateDatabase, STATE_DATABASE } from "../../local/state-backend";
 import { canLogIn } from "../support/can-log-in";
-import { killTree } from "../support/process-tree";
+import { cloneCheckout, copyStackConfig } from "../support/checkout";
+import { killTree, stillRunning } from "../support/process-tree";
 import { stackOutputsSchema, tenantsFromOutputs, verifyIsolation } from "../../verify/probes";
 
 // Every step is one or more real `pulumi up`s; a slow machine may need minutes.
@@ -42,13 +44,22 @@ function writeTenants(...entries: string[]): void {
   writeFileSync(tenantsFile(), `tenants:\n${entries.map((entry) => `  - ${entry}\n`).join("")}`);
 }
 
-function run(...args: string[]): string {
-  return pulumi(context, [...args, "--stack", stack, "--non-interactive"]);
+/** `pulumi ARGS` on this stack, from the project folder or (`{ cwd }` last) from another checkout. */
+function run(...args: (string | { cwd: string })[]): string {
+  const last = args[args.length - 1];
+  const cwd = typeof last === "object" ? last.cwd : undefined;
+  const words = args.filter((arg): arg is string => typeof arg === "string");
+  return pulumi(context, [...words, "--stack", stack, "--non-interactive"], { cwd });
 }
 
-function up(): string {
-  return run("up", "--yes", "--skip-preview");
+function up(cwd?: string): string {
+  return run("up", "--yes", "--skip-preview", ...(cwd ? [{ cwd }] : []));
 }
+
+/** Tenants offboarded along the way: their tombstones stay in every later file. */
+const TOMBSTONES = ["username: sam-courier\n    status: removed", "username: new_driver\n    status: removed"];
+/** A second checkout of the project in another folder (see cloneCheckout). */
+let clone: string;
 
 function setConfig(path: string, value: string, secret = false): void {
   setStackConfig(context, stack, { [path]: value }, { secret });
@@ -65,8 +76,8 @@ interface PreviewStep {
  * resources; a delete that keeps the resource reads "delete name [retain]",
  * as Pulumi's own display marks it.
  */
-function previewChanges(): string[] {
-  const preview = JSON.parse(run("preview", "--json", "--diff")) as { steps?: PreviewStep[] };
+function previewChanges(cwd?: string): string[] {
+  const preview = JSON.parse(run("preview", "--json", "--diff", ...(cwd ? [{ cwd }] : []))) as { steps?: PreviewStep[] };
   return (preview.steps ?? [])
     // "read" is the program looking up its own last outputs (infra/placement.ts): it changes nothing.
     .filter((step) => step.op !== "same" && step.op !== "read")
@@ -115,6 +126,7 @@ afterAll(async () => {
     // Leave nothing behind, even when a step failed half-way.
   }
   rmSync(join(PROJECT_DIR, `Pulumi.${stack}.yaml`), { force: true });
+  if (clone) rmSync(join(clone, ".."), { recursive: true, force: true });
   await server?.stop();
   rmSync(workDir, { recursive: true, force: true });
 });
@@ -249,10 +261,21 @@ describe("changing the tenants file", () => {
 
   let removed: { tenantId: string; database: string; role: string };
 
-  it("removing a tenant with purging disabled keeps its database, role and data", async () => {
+  it("a copy of the file that lacks a deployed tenant fails the update, naming it, and removes no one", async () => {
+    const before = await tenantDatabases();
+    const missing = outputs().tenants.new_driver!;
+    writeTenants("username: john_driver", "username: maria_k", "username: sam-courier");
+    expect(() => up()).toThrow(
+      new RegExp(`tenant "new_driver": tenant ${missing.tenantId} \\(database ${missing.database}\\) was deployed by the last update but has no entry in this file`),
+    );
+    expect(await tenantDatabases()).toEqual(before);
+    expect(Object.keys(outputs().tenants)).toContain("new_driver");
+  });
+
+  it("offboarding with a tombstone (status: removed) keeps its database, role and data while purging is disabled", async () => {
     removed = outputs().tenants.new_driver!;
     await sql("INSERT INTO sessions (sid, sess, expire) VALUES ('kept', '{}', now())", [], removed.database);
-    writeTenants("username: john_driver", "username: maria_k", "username: sam-courier");
+    writeTenants("username: john_driver", "username: maria_k", "username: sam-courier", "username: new_driver\n    status: removed");
     // The preview names the tenant and says its data is kept.
     expect(previewChanges()).toEqual(
       expect.arrayContaining(["delete new_driver", "delete new_driver-database [retain]", "delete new_driver-role [retain]"]),
@@ -260,31 +283,48 @@ describe("changing the tenants file", () => {
     up();
     expect(await sql("SELECT sid FROM sessions", [], removed.database)).toEqual([{ sid: "kept" }]);
     expect(await sql("SELECT 1 FROM pg_roles WHERE rolname = $1", [removed.role])).toHaveLength(1);
-    expect(Object.keys(outputs().tenants)).not.toContain("new_driver");
+    expect(outputs().tenants.new_driver).toMatchObject({ status: "removed", tenantId: removed.tenantId, database: removed.database });
+    expect(Object.keys(outputs().connections)).not.toContain("new_driver");
   });
 
-  it("bringing a removed tenant back with its tenant ID adopts its database, data and all", async () => {
+  it("setting a tombstoned tenant active again with its tenant ID brings it back on its kept database, data and all", async () => {
+    writeTenants("username: john_driver", "username: maria_k", "username: sam-courier", "username: new_driver");
+    expect(() => up()).toThrow(new RegExp(`tenant "new_driver": was offboarded as tenant ${removed.tenantId}; to bring it back onto its kept database write tenantId: ${removed.tenantId}`));
     writeTenants("username: john_driver", "username: maria_k", "username: sam-courier", `username: new_driver\n    tenantId: ${removed.tenantId}`);
     up();
     const back = outputs();
-    expect(back.tenants.new_driver).toMatchObject({ tenantId: removed.tenantId, database: removed.database, role: removed.role });
+    expect(back.tenants.new_driver).toMatchObject({ tenantId: removed.tenantId, database: removed.database, role: removed.role, status: "active" });
     expect(await sql("SELECT sid FROM sessions", [], removed.database)).toEqual([{ sid: "kept" }]);
     expect(await logIn(back.connections.new_driver!.databaseUrl)).toBe(true);
     expect(previewChanges()).toEqual([]);
   });
 
-  it("with allowPurge, removing a tenant drops its database and role", async () => {
+  it("the stack is the same from a clone in another folder: no changes, and it purges from there", async () => {
+    // Nothing in the state names the folder the stack was deployed from.
+    const [checkpoint] = await sql<{ text: string }>(
+      "SELECT convert_from(decode(data->>'data', 'base64'), 'UTF8') AS text FROM pulumi_state WHERE key LIKE $1 || '%' AND key NOT LIKE '%history%' AND key NOT LIKE '%.bak'",
+      [`${STATE_DATABASE}/.pulumi/stacks/${PROJECT_NAME}/${stack}.json`],
+      STATE_DATABASE,
+    );
+    expect(checkpoint!.text).toContain(`"new_driver"`);
+    expect(checkpoint!.text).not.toContain(PROJECT_DIR);
+
+    clone = cloneCheckout(stack);
+    expect(previewChanges(clone)).toEqual([]);
     setConfig("allowPurge", "true");
-    up(); // records retainOnDelete=false for every tenant still in the file
+    copyStackConfig(stack, clone);
+    up(clone); // records retainOnDelete=false for every tenant still in the file
     const purged = outputs().tenants["sam-courier"]!;
-    writeTenants("username: john_driver", "username: maria_k");
-    expect(previewChanges()).toEqual(
+    writeTenants("username: john_driver", "username: maria_k", ...TOMBSTONES);
+    expect(previewChanges(clone)).toEqual(
       expect.arrayContaining(["delete sam-courier-database", "delete sam-courier-role", "delete new_driver-database", "delete new_driver-role"]),
     );
-    up();
+    up(clone);
     expect(await tenantDatabases()).not.toContain(purged.database);
     expect(await tenantDatabases()).not.toContain(removed.database);
     expect(await sql("SELECT 1 FROM pg_roles WHERE rolname = $1", [purged.role])).toHaveLength(0);
+    // And back in the first folder, nothing to do either.
+    expect(previewChanges()).toEqual([]);
   });
 
   it("a tenant stays on its server when defaultServer changes; new tenants go to the new default; a move is refused", async () => {
@@ -301,19 +341,19 @@ describe("changing the tenants file", () => {
     setConfig("servers[1].adminPassword", "second-admin", true);
     expect(previewChanges()).toEqual([]);
 
-    writeTenants("username: john_driver", "username: maria_k", "username: placed_driver");
+    writeTenants("username: john_driver", "username: maria_k", "username: placed_driver", ...TOMBSTONES);
     up();
     const serverOf = () =>
       Object.fromEntries(
         Object.entries(JSON.parse(run("stack", "output", "tenants", "--json")) as Record<string, { server: string }>).map(([username, t]) => [username, t.server]),
       );
-    expect(serverOf()).toEqual({ john_driver: "local", maria_k: "local", placed_driver: "second" });
+    expect(serverOf()).toEqual({ john_driver: "local", maria_k: "local", placed_driver: "second", "sam-courier": "local", new_driver: "local" });
 
     const before = await tenantDatabases();
-    writeTenants("username: john_driver", "username: maria_k\n    server: second", "username: placed_driver");
+    writeTenants("username: john_driver", "username: maria_k\n    server: second", "username: placed_driver", ...TOMBSTONES);
     expect(() => up()).toThrow(/tenants\.yaml:3: tenant "maria_k": lives on server "local"; moving it to "second" would create an empty database there/);
     expect(await tenantDatabases()).toEqual(before);
-    writeTenants("username: john_driver", "username: maria_k\n    server: local", "username: placed_driver");
+    writeTenants("username: john_driver", "username: maria_k\n    server: local", "username: placed_driver", ...TOMBSTONES);
     expect(previewChanges()).toEqual([]);
   });
 
@@ -323,17 +363,18 @@ describe("changing the tenants file", () => {
     setConfig("appName", "dgp");
     expect(() => up()).toThrow(/tenant "john_driver": its database is "drivergigspro_[0-9a-f]{8}"; appName "dgp" would make it "dgp_[0-9a-f]{8}", a new, empty one: put appName back/);
     setConfig("appName", "drivergigspro");
-    writeTenants("username: john_driver", "username: maria_k\n    tenantId: 0BADF00D", "username: placed_driver");
+    writeTenants("username: john_driver", "username: maria_k\n    tenantId: 0BADF00D", "username: placed_driver", ...TOMBSTONES);
     expect(() => up()).toThrow(new RegExp(`tenants\\.yaml:3: tenant "maria_k": was deployed as tenant ${maria.tenantId}; pinning 0BADF00D would give it a new, empty database`));
     expect(await tenantDatabases()).toEqual(before);
     // Pinning the ID it already has is accepted: only its RandomId, no longer needed, goes.
-    writeTenants("username: john_driver", `username: maria_k\n    tenantId: ${maria.tenantId}`, "username: placed_driver");
+    writeTenants("username: john_driver", `username: maria_k\n    tenantId: ${maria.tenantId}`, "username: placed_driver", ...TOMBSTONES);
     expect(previewChanges()).toEqual(["delete maria_k-id"]);
   });
 
-  it("destroy with purging enabled leaves no tenant database or role of the stack behind", async () => {
-    const managed = Object.values(outputs().tenants).map((tenant) => tenant.database);
-    run("destroy", "--yes", "--skip-preview");
+  it("destroy with purging enabled, from the clone, leaves no tenant database or role of the stack behind", async () => {
+    const managed = Object.values(outputs().tenants).filter((tenant) => tenant.status !== "removed").map((tenant) => tenant.database);
+    copyStackConfig(stack, clone);
+    run("destroy", "--yes", "--skip-preview", { cwd: clone });
     const remaining = await tenantDatabases();
     for (const database of managed) expect(remaining).not.toContain(database);
     const roles = await sql<{ rolname: string }>("SELECT rolname FROM pg_roles WHERE rolname = ANY($1)", [managed]);
@@ -372,36 +413,66 @@ describe("an interrupted pulumi up", () => {
     expect(results.filter((result) => !result.ok)).toEqual([]);
   });
 
-  it("converges when the engine and everything it started are killed outright (SIGKILL) half-way", async () => {
+  it("converges after the engine and everything it started are killed outright (SIGKILL) at 10 moments of an update", async () => {
+    const base = Array.from({ length: 6 }, (_, i) => `burst_${i}`);
+    const keeper = outputs().tenants.burst_0!;
+    await sql("INSERT INTO sessions (sid, sess, expire) VALUES ('before-kills', '{}', now())", [], keeper.database);
+    const names = [...base];
+    const figures: string[] = [];
+    // Moment k: as soon as the update has reported k created resources (0: right after it starts).
+    for (let moment = 0; moment < 10; moment++) {
+      names.push(`kill${moment}_a`, `kill${moment}_b`);
+      writeTenants(...names.map((name) => `username: ${name}`));
+      const child = spawnPulumi(context, ["up", "--yes", "--skip-preview", "--stack", stack, "--non-interactive"], { stdio: ["ignore", "pipe", "ignore"] });
+      const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on("exit", (_code, signal) => resolve(signal)));
+      let output = "";
+      const reached = new Promise<void>((resolve) => {
+        child.stdout!.on("data", (chunk: Buffer) => {
+          output += chunk.toString();
+          if ((output.match(/ created/g) ?? []).length >= moment && /Updating|\+ /.test(output)) resolve();
+        });
+        child.on("exit", () => resolve());
+      });
+      await reached;
+      // The CLI, the language host, the program and the providers at once, as a lost CI runner would.
+      const killed = killTree(child.pid!);
+      const signal = await exited;
+      expect(stillRunning(killed)).toEqual([]);
+
+      // The stack still loads; the killed run's lock is removed because its process is gone.
+      expect(() => run("stack", "export")).not.toThrow();
+      const released = await releaseStaleLock(context, stack);
+      if (signal === "SIGKILL") {
+        expect(released).toMatch(/removed the lock left by an interrupted pulumi up \(pid \d+/);
+      }
+      expect(await releaseStaleLock(context, stack)).toBeUndefined();
+      up();
+      const out = outputs();
+      expect(Object.keys(out.tenants).sort()).toEqual([...names].sort());
+      const databases = await tenantDatabases();
+      for (const tenant of Object.values(out.tenants)) expect(databases).toContain(tenant.database);
+      expect(await sql("SELECT sid FROM sessions", [], keeper.database)).toEqual([{ sid: "before-kills" }]);
+      figures.push(`moment ${moment}: ${signal ?? "exited"} after ${(output.match(/ created/g) ?? []).length} created, ${killed.length} processes killed, converged`);
+    }
+    expect(previewChanges()).toEqual([]);
+    const results = await verifyIsolation(tenantsFromOutputs(outputs(), () => true));
+    expect(results.filter((result) => !result.ok)).toEqual([]);
+    console.log(figures.join("\n"));
+  });
+
+  it("a plain up after a kill names the lock and pulumi cancel", async () => {
+    const names = Object.keys(outputs().tenants);
+    writeTenants(...[...names, "late_a", "late_b"].map((name) => `username: ${name}`));
     const before = await tenantDatabases();
-    const names = [...Array.from({ length: 6 }, (_, i) => `burst_${i}`), ...Array.from({ length: 6 }, (_, i) => `crash_${i}`)];
-    writeTenants(...names.map((name) => `username: ${name}`));
     const child = spawnPulumi(context, ["up", "--yes", "--skip-preview", "--stack", stack, "--non-interactive"], { stdio: "ignore" });
     const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on("exit", (_code, signal) => resolve(signal)));
-    // Kill as soon as PostgreSQL has a new database: the provider's CREATE has committed and
-    // the engine may not have written it into the state yet.
     await waitFor(async () => (await tenantDatabases()).length > before.length);
-    // The CLI, the language host, the program and the providers at once, as a lost CI runner would.
     killTree(child.pid!);
     expect(await exited).toBe("SIGKILL");
-    // Killed half-way: some databases exist, but the update never finished, so its outputs were never written.
-    expect((await tenantDatabases()).length).toBeGreaterThan(before.length);
-    expect(Object.keys(outputs().tenants)).not.toContain("crash_0");
-
-    // The engine's lock outlives a killed run; the next plain `up` says so, and npm start
-    // and the onboarding runner remove it because its process is gone.
     expect(() => up()).toThrow(/currently locked[\s\S]*pulumi cancel/);
-    expect(await releaseStaleLock(context, stack)).toMatch(/removed the lock left by an interrupted pulumi up \(pid \d+/);
-    expect(await releaseStaleLock(context, stack)).toBeUndefined();
+    expect(await releaseStaleLock(context, stack)).toMatch(/removed the lock left by an interrupted pulumi up/);
     up();
-    const databases = await tenantDatabases();
-    expect(databases.length - before.length).toBe(6);
-    const out = outputs();
-    expect(Object.keys(out.tenants).sort()).toEqual([...names].sort());
-    for (const tenant of Object.values(out.tenants)) expect(databases).toContain(tenant.database);
     expect(previewChanges()).toEqual([]);
-    const results = await verifyIsolation(tenantsFromOutputs(out, () => true));
-    expect(results.filter((result) => !result.ok)).toEqual([]);
   });
 });
 

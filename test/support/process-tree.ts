@@ -27,13 +27,43 @@ export function processTree(root: number): number[] {
   return tree;
 }
 
-/** SIGKILL to a process and all its descendants at once, as a lost machine would. */
-export function killTree(root: number): void {
-  for (const pid of processTree(root)) {
-    try {
-      process.kill(pid, "SIGKILL");
-    } catch {
-      // already gone
+function signal(pid: number, name: NodeJS.Signals): void {
+  try {
+    process.kill(pid, name);
+  } catch {
+    // already gone
+  }
+}
+
+/**
+ * SIGKILL to a process and all its descendants at once, as a lost machine
+ * would. The tree is frozen first (SIGSTOP, repeated until no new process
+ * appears), so nothing can start a child or be orphaned between the look and
+ * the kill. Returns every pid that was killed.
+ */
+export function killTree(root: number): number[] {
+  const frozen = new Set<number>();
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const pid of processTree(root)) {
+      if (frozen.has(pid)) continue;
+      signal(pid, "SIGSTOP");
+      frozen.add(pid);
+      grew = true;
     }
   }
+  for (const pid of frozen) signal(pid, "SIGKILL");
+  return [...frozen];
+}
+
+/** The pids that still run (a zombie waiting for its parent does not). */
+export function stillRunning(pids: readonly number[]): number[] {
+  return pids.filter((pid) => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+    } catch {
+      return false;
+    }
+  });
 }

@@ -3,7 +3,7 @@
  * (pkg/backend/diy/lock.go): a JSON blob under
  * `.pulumi/locks/organization/<project>/<stack>/<id>.json`, a file in a
  * `file://` backend, a `{"data": base64}` row of the state table in a
- * `postgres://` one. Used to stand in for a runner that was killed outright.
+ * `postgres://` one (keyed `<database>/.pulumi/...`, as seen in a real one). Used to stand in for a runner that was killed outright.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -26,11 +26,13 @@ export async function plantLock(backendUrl: string, project: string, stack: stri
     writeFileSync(path, body);
     return;
   }
+  // The postgres bucket prefixes every key with the URL's path, the database name.
+  const row = `${new URL(backendUrl).pathname.slice(1)}/${key}`;
   const client = new Client({ connectionString: backendUrl.replace(/^postgres:/, "postgresql:") });
   await client.connect();
   try {
     await client.query("CREATE TABLE IF NOT EXISTS pulumi_state (key TEXT PRIMARY KEY, data JSON NOT NULL, updated_at TIMESTAMPTZ NOT NULL DEFAULT now())");
-    await client.query("INSERT INTO pulumi_state (key, data) VALUES ($1, $2)", [key, JSON.stringify({ data: Buffer.from(body).toString("base64") })]);
+    await client.query("INSERT INTO pulumi_state (key, data) VALUES ($1, $2)", [row, JSON.stringify({ data: Buffer.from(body).toString("base64") })]);
   } finally {
     await client.end();
   }

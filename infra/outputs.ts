@@ -1,0 +1,46 @@
+/**
+ * The stack outputs' contract: what `index.ts` exports and every reader
+ * (verify, the tenants CLI, npm start, the onboarding service, the program's
+ * own last-update read) parses. Written once here, as zod schemas; the types
+ * are inferred.
+ */
+import { z } from "zod";
+
+/** Per username: what support sees about a tenant. Never a secret. */
+export const tenantSummarySchema = z
+  .object({
+    username: z.string(),
+    tenantId: z.string(),
+    database: z.string(),
+    role: z.string(),
+    domain: z.string(),
+    server: z.string(),
+    /** "active", "suspended", or "removed" (a tombstone: its data is kept unless purged). */
+    status: z.string(),
+  })
+  .loose();
+
+export const tenantConnectionSchema = z.object({ databaseUrl: z.string(), sessionSecret: z.string() });
+
+/** `pulumi stack output --json --show-secrets`. */
+export const stackOutputsSchema = z.object({
+  tenants: z.record(z.string(), tenantSummarySchema),
+  connections: z.record(z.string(), tenantConnectionSchema),
+});
+
+export type TenantSummaryOutput = z.infer<typeof tenantSummarySchema>;
+export type StackOutputs = z.infer<typeof stackOutputsSchema>;
+
+/** The outputs of several shards' stacks as one fleet (usernames are unique across shards). */
+export function mergeOutputs(all: readonly StackOutputs[]): StackOutputs {
+  return {
+    tenants: Object.assign({}, ...all.map((outputs) => outputs.tenants)),
+    connections: Object.assign({}, ...all.map((outputs) => outputs.connections)),
+  };
+}
+
+/** A stack never deployed has no outputs: read it as an empty fleet. */
+export function parseStackOutputs(json: unknown): StackOutputs {
+  const value = json as { tenants?: unknown; connections?: unknown } | null;
+  return stackOutputsSchema.parse({ tenants: value?.tenants ?? {}, connections: value?.connections ?? {} });
+}

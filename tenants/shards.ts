@@ -1,0 +1,124 @@
+/**
+ * The fleet's shards. A fleet of thousands of tenants is split into stacks of
+ * bounded size: each shard is one Pulumi stack reconciling one tenants file,
+ * so a signup or a pull request touches one shard, and its `pulumi up` costs
+ * the same in a fleet of 10 or 10,000. `tenants/shards.yaml` lists them:
+ *
+ *   maxTenants: 100          # entries per shard before a new tenant goes to the next one
+ *   shards:
+ *     - name: s001           # the stack is "<environment>-<name>", e.g. local-s001, prod-s001
+ *       file: tenants/tenants.yaml
+ *
+ * A new tenant goes to the first shard with room (tombstones do not count:
+ * they declare nothing). A tenant stays in its shard: the same username (or
+ * one that gives the same DNS label) in two shard files is refused, and
+ * leaving a deployed tenant out of its shard's file fails that shard's
+ * update (infra/continuity.ts).
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { isAbsolute, join, relative, resolve } from "node:path";
+import { parse } from "yaml";
+import { z } from "zod";
+import { loadTenantsFile, type TenantsProblem } from "./load";
+import { usernameToLabel, type LocatedTenant } from "./schema";
+
+/** Every path in the fleet's layout, relative to the project folder: the one place they are written. */
+export const SHARDS_MANIFEST = "tenants/shards.yaml";
+export const DEFAULT_TENANTS_FILE = "tenants/tenants.yaml";
+/**
+ * Why 100: one signup's `pulumi up` grows with the tenants in its stack (6 s
+ * at 10 tenants, 17-23 s at 100, 47 s at 300, 103-134 s at 1,000 on the
+ * landed code; README "Shards"), and a no-change preview of the whole fleet
+ * is the sum over shards. 100 keeps a shard's update and preview well under
+ * a CI step's patience while a 10,000-tenant fleet stays at 100 stacks.
+ */
+export const DEFAULT_MAX_TENANTS = 100;
+
+const shardNameSchema = z.string().regex(/^[a-z][a-z0-9-]{0,30}$/, { error: "a shard name is 1-31 characters of a-z, 0-9 and -, starting with a letter" });
+
+export const shardsManifestSchema = z.strictObject({
+  maxTenants: z.number().int().min(1).max(5000).default(DEFAULT_MAX_TENANTS),
+  shards: z
+    .array(z.strictObject({ name: shardNameSchema, file: z.string().min(1).regex(/\.ya?ml$/, { error: "a shard's file must end in .yaml" }) }))
+    .min(1, { error: "list at least one shard" }),
+});
+
+export type ShardsManifest = z.output<typeof shardsManifestSchema>;
+export interface Shard {
+  readonly name: string;
+  /** As written in the manifest, relative to the project folder. */
+  readonly file: string;
+}
+
+/** The manifest, or the one-shard fleet of `tenants/tenants.yaml` when there is none. */
+export function readShards(projectDir: string): ShardsManifest {
+  const path = join(projectDir, SHARDS_MANIFEST);
+  if (!existsSync(path)) return { maxTenants: DEFAULT_MAX_TENANTS, shards: [{ name: "s001", file: DEFAULT_TENANTS_FILE }] };
+  const parsed = shardsManifestSchema.safeParse(parse(readFileSync(path, "utf8")));
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `  ${issue.path.join(".") || "(file)"}: ${issue.message}`);
+    throw new Error(`${SHARDS_MANIFEST} is not valid; fix it and run again:\n${problems.join("\n")}`);
+  }
+  const names = parsed.data.shards.map((shard) => shard.name);
+  const files = parsed.data.shards.map((shard) => resolve(projectDir, shard.file));
+  const twice = names.find((name, i) => names.indexOf(name) !== i) ?? parsed.data.shards.find((_, i) => files.indexOf(files[i]!) !== i)?.file;
+  if (twice !== undefined) throw new Error(`${SHARDS_MANIFEST}: "${twice}" is listed twice; every shard has its own name and file`);
+  return parsed.data;
+}
+
+/** The stack that reconciles a shard in an environment ("local", "prod", ...). */
+export function shardStack(environment: string, shard: Shard): string {
+  return `${environment}-${shard.name}`;
+}
+
+/** Entries that occupy room in a shard: tombstones declare nothing. */
+export function liveCount(tenants: readonly LocatedTenant[]): number {
+  return tenants.filter((tenant) => tenant.status !== "removed").length;
+}
+
+/** Where new tenants go: the first shard with room, or undefined when every shard is full. */
+export function shardWithRoom(projectDir: string, manifest: ShardsManifest, adding = 1): Shard | undefined {
+  return manifest.shards.find((shard) => {
+    const path = resolve(projectDir, shard.file);
+    if (!existsSync(path)) return true;
+    const result = loadTenantsFile(path);
+    return result.ok && liveCount(result.tenants) + adding <= manifest.maxTenants;
+  });
+}
+
+/**
+ * Problems with `tenants` (the entries of `ownFile`) that only the other
+ * shards can show: a username, or a DNS label, that another shard's file
+ * already has. Files that do not exist yet or do not parse are that shard's
+ * own business and are skipped here.
+ */
+export function crossShardProblems(projectDir: string, ownFile: string, tenants: readonly LocatedTenant[]): TenantsProblem[] {
+  const manifest = readShards(projectDir);
+  const own = resolve(projectDir, ownFile);
+  const elsewhere = new Map<string, string>();
+  for (const shard of manifest.shards) {
+    const path = resolve(projectDir, shard.file);
+    if (path === own || !existsSync(path)) continue;
+    const result = loadTenantsFile(path);
+    if (!result.ok) continue;
+    for (const tenant of result.tenants) elsewhere.set(usernameToLabel(tenant.username), `${shard.file} (shard ${shard.name})`);
+  }
+  return tenants.flatMap((tenant) => {
+    const where = elsewhere.get(usernameToLabel(tenant.username));
+    return where === undefined
+      ? []
+      : [
+          {
+            line: tenant.line,
+            username: tenant.username,
+            message: `is already a tenant in ${where}; a tenant lives in exactly one shard and never moves by accident: remove this entry (or, for a different person, choose another username)`,
+          },
+        ];
+  });
+}
+
+/** A path for messages: relative to the project when inside it. */
+export function displayPath(projectDir: string, file: string): string {
+  const path = isAbsolute(file) ? relative(projectDir, file) : file;
+  return path.startsWith("..") ? file : path;
+}
