@@ -7,9 +7,11 @@ import { execFileSync } from "node:child_process";
 import { randomInt } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { z } from "zod";
-import { databaseName, dnsLabel } from "../infra/naming";
-import { findBuiltToolchain, LOCAL_STACK, LOCAL_STATE_DIR, onPath, pulumiContext } from "../local/pulumi";
+import { DEFAULT_APP_NAME, DEFAULT_RECORD_TEMPLATE, databaseName, dnsLabel } from "../infra/naming";
+import { parseDeployedTenants, type TenantSummaryOutput } from "../infra/outputs";
+import { findBuiltToolchain, LOCAL_ENVIRONMENT, LOCAL_STATE_DIR, onPath, PROJECT_DIR, pulumiContext } from "../local/pulumi";
+import { localBackendUrl } from "../local/state-backend";
+import { addShard, crossShardProblems, readShards, shardStack, shardWithRoom, SHARDS_MANIFEST } from "../tenants/shards";
 import { addTenants, removeTenant, setStatus, writeFileAtomic, type EditResult, type NewTenant } from "../tenants/edit";
 import { formatProblem, loadTenantsFile, type TenantsProblem } from "../tenants/load";
 import { tenantIdSchema, usernameProblems, type LocatedTenant } from "../tenants/schema";
@@ -27,8 +29,10 @@ commands:
   remove <username>                                           offboard: the entry becomes a tombstone (status: removed); data kept by default
 
 options:
-  --file PATH      the tenants file (default: tenants/tenants.yaml)
-  --stack NAME     the stack whose outputs list and show read (default: the selected stack, or npm start's "local")
+  --file PATH      one tenants file (default: every shard in tenants/shards.yaml; add picks the
+                   first shard with room, suspend/resume/remove the shard that has the tenant)
+  --env NAME       the environment whose shard stacks list and show read: "<env>-<shard>" (default: local)
+  --stack NAME     read this one stack's outputs instead
   --outputs FILE   the stack's outputs as JSON ("pulumi stack output --json") instead of asking pulumi
   --json           machine-readable output (list, show)
   -h, --help       this text`;
@@ -43,7 +47,8 @@ class ProblemsError extends Error {
 }
 
 const OPTIONS = {
-  file: { type: "string", default: "tenants/tenants.yaml" },
+  file: { type: "string" },
+  env: { type: "string", default: LOCAL_ENVIRONMENT },
   outputs: { type: "string" },
   stack: { type: "string" },
   email: { type: "string" },
@@ -64,60 +69,82 @@ function parseCommandLine(argv: string[]) {
   }
 }
 
-/** The summary the Pulumi program exports per tenant (stack output `tenants`). */
-const deployedSchema = z.record(
-  z.string(),
-  z.object({
-    tenantId: z.string(),
-    database: z.string(),
-    role: z.string(),
-    domain: z.string(),
-    server: z.string(),
-    status: z.string(),
-  }),
-);
-type Deployed = z.infer<typeof deployedSchema>;
+type Deployed = Record<string, TenantSummaryOutput>;
 
 /**
- * What the last `pulumi up` recorded, so `list` and `show` can print tenant IDs
- * and domains. Optional: before the first deployment there is nothing to show.
+ * What the last `pulumi up` of each shard recorded, so `list` and `show` can
+ * print tenant IDs and domains, and `remove`/`resume` can pin the deployed ID.
+ * Before the first deployment there is nothing to show; when the deployed
+ * stacks cannot be read, a note on stderr says why (the command goes on).
  */
 function readDeployed(options: Options): Deployed {
-  let json: unknown;
   if (options.outputs !== undefined) {
     try {
-      json = JSON.parse(readFileSync(options.outputs, "utf8"));
+      return parseDeployedTenants(JSON.parse(readFileSync(options.outputs, "utf8")));
     } catch (error) {
-      throw new ProblemsError([`${options.outputs}: cannot read stack outputs (${(error as Error).message}); pass "pulumi stack output --json" saved to a file`]);
-    }
-  } else {
-    const engine = findEngine(options.stack);
-    if (engine === undefined) return {};
-    try {
-      const args = ["stack", "output", "--json", ...(engine.stack ? ["--stack", engine.stack] : [])];
-      json = JSON.parse(execFileSync("pulumi", args, { env: engine.env, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"], timeout: 30_000 }));
-    } catch {
-      return {};
+      throw new ProblemsError([`${options.outputs}: cannot read stack outputs (${messageOf(error)}); pass "pulumi stack output --json" saved to a file`]);
     }
   }
-  const tenants = (json as { tenants?: unknown } | null)?.tenants ?? {};
-  const parsed = deployedSchema.safeParse(tenants);
-  return parsed.success ? parsed.data : {};
+  const engine = findEngine();
+  if (engine === undefined) {
+    console.error("note: deployed tenant IDs are not shown: no pulumi on PATH and no built toolchain (npm start builds it)");
+    return {};
+  }
+  const stacks = options.stack !== undefined ? [options.stack] : readShards(PROJECT_DIR).shards.map((shard) => shardStack(options.env, shard));
+  const deployed: Deployed = {};
+  for (const stack of stacks) {
+    try {
+      const json = execFileSync("pulumi", ["stack", "output", "--json", "--stack", stack], { env: engine, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 30_000 });
+      Object.assign(deployed, parseDeployedTenants(JSON.parse(json)));
+    } catch (error) {
+      const reason = (error as { stderr?: string }).stderr?.trim().split("\n").pop() ?? messageOf(error);
+      console.error(`note: stack ${stack} not read (${reason.slice(0, 200)}); its tenants show no deployed IDs`);
+    }
+  }
+  return deployed;
 }
 
 /**
- * Which `pulumi` to ask, and about which stack: one on PATH with its selected
- * stack (as in CI), else the offline toolchain if it is built, on the backend
- * in PULUMI_BACKEND_URL or else the one `npm start` keeps in .state/, and its
- * stack "local". Never builds anything.
+ * The engine environment to ask: `pulumi` on PATH (as in CI), else the built
+ * offline toolchain; on the backend in PULUMI_BACKEND_URL, or else npm start's
+ * (its state database on the embedded server, which must be running). Never builds anything.
  */
-function findEngine(stack: string | undefined): { env: NodeJS.ProcessEnv; stack?: string } | undefined {
-  if (onPath("pulumi")) return { env: process.env, stack };
-  const bin = findBuiltToolchain();
-  if (bin === undefined) return undefined;
-  if (process.env.PULUMI_BACKEND_URL !== undefined) return { env: { ...process.env, PATH: `${bin}:${process.env.PATH ?? ""}` }, stack };
-  if (!existsSync(LOCAL_STATE_DIR)) return undefined;
-  return { env: pulumiContext(bin, LOCAL_STATE_DIR).env, stack: stack ?? LOCAL_STACK };
+function findEngine(): NodeJS.ProcessEnv | undefined {
+  const env = onPath("pulumi") ? process.env : withToolchain(findBuiltToolchain());
+  if (env === undefined || env.PULUMI_BACKEND_URL !== undefined) return env;
+  const backendUrl = localBackendUrl(PROJECT_DIR);
+  return backendUrl === undefined ? undefined : pulumiContext(findBuiltToolchain() ?? "", LOCAL_STATE_DIR, backendUrl).env;
+}
+
+function withToolchain(bin: string | undefined): NodeJS.ProcessEnv | undefined {
+  return bin === undefined ? undefined : { ...process.env, PATH: `${bin}:${process.env.PATH ?? ""}` };
+}
+
+const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+/** The tenants files a read-only command covers: --file, or every shard's. */
+function filesToRead(options: Options): { file: string; shard?: string }[] {
+  if (options.file !== undefined) return [{ file: options.file }];
+  return readShards(PROJECT_DIR).shards.map((shard) => ({ file: shard.file, shard: shard.name }));
+}
+
+/** The file holding `username`: --file, or the shard whose file has it. */
+function fileHolding(options: Options, username: string): string {
+  if (options.file !== undefined) return options.file;
+  for (const { file } of filesToRead(options)) {
+    const result = existsSync(file) ? loadTenantsFile(file) : undefined;
+    if (result?.ok && result.tenants.some((tenant) => tenant.username === username)) return file;
+  }
+  throw new ProblemsError([`no tenant "${username}" in any shard (${SHARDS_MANIFEST}); see "npm run tenants -- list"`]);
+}
+
+/** Where `count` new tenants go: --file, else the first shard with room, else a new shard (written to the manifest). */
+function fileForNewTenants(options: Options, count: number): string {
+  if (options.file !== undefined) return options.file;
+  const manifest = readShards(PROJECT_DIR);
+  const shard = shardWithRoom(PROJECT_DIR, manifest, count) ?? addShard(PROJECT_DIR, manifest);
+  if (!existsSync(shard.file)) writeFileAtomic(shard.file, "# A shard of the fleet (tenants/shards.yaml); see tenants/tenants.yaml for the format.\ntenants: []\n");
+  return shard.file;
 }
 
 function loadValid(file: string): { text: string; tenants: LocatedTenant[] } {
@@ -160,7 +187,9 @@ function generateUsernames(count: number, taken: Set<string>): string[] {
 }
 
 function commandAdd(positionals: string[], options: Options): void {
-  const { text, tenants } = loadValid(options.file);
+  const count = options.count !== undefined && /^[1-9][0-9]{0,4}$/.test(options.count) ? Number(options.count) : 1;
+  const file = fileForNewTenants(options, count);
+  const { text, tenants } = loadValid(file);
   const additions: NewTenant[] = [];
   if (options.count !== undefined) {
     if (positionals.length > 0) throw new UsageError("give either a username or --count N, not both");
@@ -173,17 +202,23 @@ function commandAdd(positionals: string[], options: Options): void {
     const username = onePositional(positionals, "username");
     additions.push({ username, email: options.email, server: options.server, tenantId: options["tenant-id"] });
   }
-  const after = apply(options.file, text, addTenants(text, additions));
+  const elsewhere = crossShardProblems(PROJECT_DIR, file, additions.map((addition) => ({ ...addition, status: "active" as const, line: 0 })));
+  if (elsewhere.length > 0) throw new ProblemsError(elsewhere.map((problem) => formatProblem(file, problem).replace(`${file}: tenant`, `${file}: new tenant`)));
+  const after = apply(file, text, addTenants(text, additions));
   for (const addition of additions) {
     const line = after.find((tenant) => tenant.username === addition.username)?.line;
-    console.log(`added ${addition.username} (${options.file}:${line}); "pulumi up" creates it`);
+    console.log(`added ${addition.username} (${file}:${line}); "pulumi up" creates it`);
   }
 }
 
 function commandStatus(positionals: string[], options: Options, status: "active" | "suspended"): void {
   const username = onePositional(positionals, "username");
-  const { text } = loadValid(options.file);
-  apply(options.file, text, setStatus(text, username, status));
+  const file = fileHolding(options, username);
+  const { text, tenants } = loadValid(file);
+  // A tombstone brought back needs its deployed tenant ID pinned, or it would get a new, empty database.
+  const entry = tenants.find((tenant) => tenant.username === username);
+  const pin = status === "active" && entry?.status === "removed" && entry.tenantId === undefined ? readDeployed(options)[username]?.tenantId : undefined;
+  apply(file, text, setStatus(text, username, status, pin));
   console.log(
     status === "suspended"
       ? `suspended ${username}: on the next "pulumi up" its role cannot log in and its DNS record is removed; its data is kept`
@@ -193,11 +228,12 @@ function commandStatus(positionals: string[], options: Options, status: "active"
 
 function commandRemove(positionals: string[], options: Options): void {
   const username = onePositional(positionals, "username");
-  const { text } = loadValid(options.file);
+  const file = fileHolding(options, username);
+  const { text } = loadValid(file);
   const deployed = readDeployed(options)[username];
   const id = deployed?.tenantId;
-  apply(options.file, text, removeTenant(text, username, id));
-  console.log(`removed ${username}: its entry in ${options.file} is now a tombstone (status: removed); keep the line.`);
+  apply(file, text, removeTenant(text, username, id));
+  console.log(`removed ${username}: its entry in ${file} is now a tombstone (status: removed); keep the line.`);
   console.log(`On the next "pulumi up":`);
   console.log(`  - its DNS record, tenant ID record and secrets leave the stack;`);
   console.log(
@@ -215,48 +251,58 @@ interface Row {
   database: string;
   domain: string;
   email: string;
+  shard: string;
+  file: string;
   line: number;
 }
 
-function rows(tenants: LocatedTenant[], deployed: Deployed): Row[] {
-  return tenants.map((tenant) => {
-    const live = deployed[tenant.username];
-    const tenantId = tenant.tenantId ?? live?.tenantId ?? "";
-    return {
-      username: tenant.username,
-      tenantId: tenantId || "(next up)",
-      status: tenant.status,
-      server: tenant.server ?? live?.server ?? "(default)",
-      database: live?.database ?? (tenantId ? databaseName("drivergigspro", tenantId) : ""),
-      domain: live?.domain ?? `${dnsLabel("{user}-{app}", "drivergigspro", tenant.username)}.<zone>`,
-      email: tenant.email ?? "",
-      line: tenant.line,
-    };
-  });
+function rows(options: Options): Row[] {
+  const deployed = readDeployed(options);
+  return filesToRead(options).flatMap(({ file, shard }) =>
+    loadValid(file).tenants.map((tenant) => {
+      const live = deployed[tenant.username];
+      const tenantId = tenant.tenantId ?? live?.tenantId ?? "";
+      return {
+        username: tenant.username,
+        tenantId: tenantId || "(next up)",
+        status: tenant.status,
+        server: tenant.server ?? live?.server ?? "(default)",
+        database: live?.database ?? (tenantId ? databaseName(DEFAULT_APP_NAME, tenantId) : ""),
+        domain: live?.domain || (tenant.status === "active" ? `${dnsLabel(DEFAULT_RECORD_TEMPLATE, DEFAULT_APP_NAME, tenant.username)}.<zone>` : ""),
+        email: tenant.email ?? "",
+        shard: shard ?? "",
+        file,
+        line: tenant.line,
+      };
+    }),
+  );
 }
 
 function commandList(options: Options): void {
-  const { tenants } = loadValid(options.file);
-  const table = rows(tenants, readDeployed(options));
+  const table = rows(options);
   if (options.json) {
     console.log(JSON.stringify(table, null, 2));
     return;
   }
-  printTable(["username", "tenant ID", "status", "server", "database", "domain"], table.map((row) => [row.username, row.tenantId, row.status, row.server, row.database, row.domain]));
-  console.log(`${table.length} tenant(s) in ${options.file}`);
+  printTable(
+    ["username", "tenant ID", "status", "server", "database", "domain", "shard"],
+    table.map((row) => [row.username, row.tenantId, row.status, row.server, row.database, row.domain, row.shard]),
+  );
+  const files = filesToRead(options);
+  console.log(`${table.length} tenant(s) in ${files.length === 1 ? files[0]!.file : `${files.length} shards`}`);
 }
 
 function commandShow(positionals: string[], options: Options): void {
   const key = onePositional(positionals, "username or tenant ID");
-  const { tenants } = loadValid(options.file);
   const byId = tenantIdSchema.safeParse(key.toUpperCase()).success ? key.toUpperCase() : undefined;
-  const row = rows(tenants, readDeployed(options)).find((candidate) => candidate.username === key || candidate.tenantId === byId);
-  if (row === undefined) throw new ProblemsError([`no tenant with username or tenant ID "${key}" in ${options.file}`]);
+  const row = rows(options).find((candidate) => candidate.username === key || candidate.tenantId === byId);
+  if (row === undefined) throw new ProblemsError([`no tenant with username or tenant ID "${key}" in ${options.file ?? "any shard"}`]);
+  const { file, line, ...fields } = row;
   if (options.json) {
     console.log(JSON.stringify(row, null, 2));
     return;
   }
-  printTable(["field", "value"], Object.entries({ ...row, line: `${options.file}:${row.line}` }).map(([field, value]) => [field, String(value)]));
+  printTable(["field", "value"], Object.entries({ ...fields, line: `${file}:${line}` }).map(([field, value]) => [field, String(value)]));
 }
 
 export function main(argv: string[]): number {

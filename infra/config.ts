@@ -5,7 +5,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { serverNameSchema, USERNAME_MAX } from "../tenants/schema";
-import { dnsLabel } from "./naming";
+import { DEFAULT_APP_NAME, DEFAULT_RECORD_TEMPLATE, dnsLabel } from "./naming";
 
 /** `pulumi config set --path` may store numbers and booleans as strings; accept both. */
 const portSchema = z.preprocess((value) => (typeof value === "string" && /^\d+$/.test(value) ? Number(value) : value), z.number().int().min(1).max(65535));
@@ -29,12 +29,12 @@ export const dnsSchema = z.discriminatedUnion("provider", [
   z.strictObject({
     provider: z.literal("none"),
     zone: z.string().min(1).default("drivergigspro.localhost"),
-    recordTemplate: z.string().default("{user}-{app}"),
+    recordTemplate: z.string().default(DEFAULT_RECORD_TEMPLATE),
   }),
   z.strictObject({
     provider: z.literal("cloudflare"),
     zone: z.string().min(1),
-    recordTemplate: z.string().default("{user}-{app}"),
+    recordTemplate: z.string().default(DEFAULT_RECORD_TEMPLATE),
     /** The Cloudflare zone ID of `zone`. */
     zoneId: z.string().min(1),
     /** Where tenant names point: the app's ingress host name (a CNAME target). */
@@ -48,12 +48,12 @@ export const fleetSettingsSchema = z
     appName: z
       .string()
       .regex(/^[a-z][a-z0-9]{1,19}$/, { error: "appName must be 2-20 characters of a-z and 0-9, starting with a letter" })
-      .default("drivergigspro"),
+      .default(DEFAULT_APP_NAME),
     tenantsFile: z.string().min(1).default("tenants/tenants.yaml"),
     servers: z.array(serverSchema).min(1, { error: "list at least one PostgreSQL server" }),
     /** Where entries without `server:` are placed; defaults to the first server. */
     defaultServer: serverNameSchema.optional(),
-    dns: dnsSchema.default({ provider: "none", zone: "drivergigspro.localhost", recordTemplate: "{user}-{app}" }),
+    dns: dnsSchema.default({ provider: "none", zone: "drivergigspro.localhost", recordTemplate: DEFAULT_RECORD_TEMPLATE }),
     /** When false (the default), removed tenants keep their database and role. */
     allowPurge: flagSchema.default(false),
     /**

@@ -4,6 +4,10 @@
  */
 import { usernameToLabel } from "../tenants/schema";
 
+/** The stack config's defaults for names (infra/config.ts uses these; so does the CLI before a deployment). */
+export const DEFAULT_APP_NAME = "drivergigspro";
+export const DEFAULT_RECORD_TEMPLATE = "{user}-{app}";
+
 /** Database and role name: `drivergigspro_a1b2c3d4`, lower case so it never needs quoting. */
 export function databaseName(appName: string, tenantId: string): string {
   return `${appName}_${tenantId.toLowerCase()}`;

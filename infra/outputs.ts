@@ -39,6 +39,11 @@ export function mergeOutputs(all: readonly StackOutputs[]): StackOutputs {
   };
 }
 
+/** Only the `tenants` output (no secrets needed), e.g. from `pulumi stack output --json` without --show-secrets. */
+export function parseDeployedTenants(json: unknown): Record<string, TenantSummaryOutput> {
+  return z.record(z.string(), tenantSummarySchema).parse((json as { tenants?: unknown } | null)?.tenants ?? {});
+}
+
 /** A stack never deployed has no outputs: read it as an empty fleet. */
 export function parseStackOutputs(json: unknown): StackOutputs {
   const value = json as { tenants?: unknown; connections?: unknown } | null;

@@ -11,6 +11,8 @@
  * reach it. Production points PULUMI_BACKEND_URL at a dedicated server
  * instead (README, "Where state lives").
  */
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { Client, escapeIdentifier } from "pg";
 
 export const STATE_DATABASE = "pulumi_state";
@@ -52,4 +54,15 @@ export async function ensureStateDatabase(server: StateServer, database = STATE_
     await client.end();
   }
   return postgresBackendUrl(server, database);
+}
+
+/**
+ * npm start's backend URL when its embedded server's password is kept in
+ * `.state/` (see local/embedded-postgres.ts); undefined before the first npm start.
+ */
+export function localBackendUrl(projectDir: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const passwordFile = join(projectDir, ".state", "postgres-superuser-password");
+  if (!existsSync(passwordFile)) return undefined;
+  const port = Number(env.DGP_LOCAL_PG_PORT || 55432);
+  return postgresBackendUrl({ host: "127.0.0.1", port, adminUser: "postgres", adminPassword: readFileSync(passwordFile, "utf8").trim() });
 }

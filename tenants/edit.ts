@@ -81,8 +81,10 @@ function withEntry(text: string, username: string, change: (entry: YAMLMap, seq:
   return finish(doc);
 }
 
-export function setStatus(text: string, username: string, status: TenantStatus): EditResult {
+/** `pinTenantId`: written when the entry has none (a tombstone brought back keeps its tenant). */
+export function setStatus(text: string, username: string, status: TenantStatus, pinTenantId?: string): EditResult {
   return withEntry(text, username, (entry) => {
+    if (pinTenantId !== undefined && !entry.has("tenantId")) entry.set("tenantId", pinTenantId);
     // "active" is the default: resuming removes the key rather than spelling it out.
     if (status === "active") entry.delete("status");
     else entry.set("status", status);

@@ -17,8 +17,9 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { isAbsolute, join, relative, resolve } from "node:path";
-import { parse } from "yaml";
+import { Document, parse, parseDocument, type YAMLSeq } from "yaml";
 import { z } from "zod";
+import { writeFileAtomic } from "./edit";
 import { loadTenantsFile, type TenantsProblem } from "./load";
 import { usernameToLabel, type LocatedTenant } from "./schema";
 
@@ -71,6 +72,24 @@ export function shardStack(environment: string, shard: Shard): string {
   return `${environment}-${shard.name}`;
 }
 
+/**
+ * A new, empty shard after the last one: appended to the manifest (comments
+ * kept), its file `tenants/<name>.yaml`. Its stacks are created by the next
+ * deployment of each environment (npm start does it locally; CI's workflow
+ * initialises a stack it does not find).
+ */
+export function addShard(projectDir: string, manifest: ShardsManifest): Shard {
+  const numbers = manifest.shards.map((shard) => /^s(\d+)$/.exec(shard.name)?.[1]).filter((n): n is string => n !== undefined).map(Number);
+  const name = `s${String(Math.max(0, ...numbers) + 1).padStart(3, "0")}`;
+  const shard = { name, file: `tenants/${name}.yaml` };
+  const path = join(projectDir, SHARDS_MANIFEST);
+  const doc = existsSync(path) ? parseDocument(readFileSync(path, "utf8")) : new Document({ maxTenants: manifest.maxTenants, shards: manifest.shards });
+  (doc.get("shards") as YAMLSeq).add(doc.createNode(shard));
+  writeFileAtomic(path, doc.toString());
+  manifest.shards.push(shard);
+  return shard;
+}
+
 /** Entries that occupy room in a shard: tombstones declare nothing. */
 export function liveCount(tenants: readonly LocatedTenant[]): number {
   return tenants.filter((tenant) => tenant.status !== "removed").length;
@@ -87,14 +106,16 @@ export function shardWithRoom(projectDir: string, manifest: ShardsManifest, addi
 }
 
 /**
- * Problems with `tenants` (the entries of `ownFile`) that only the other
- * shards can show: a username, or a DNS label, that another shard's file
+ * Problems with `tenants` (the entries of `ownFile`, one of the manifest's
+ * shards) that only the other shards can show: a username, or a DNS label, that another shard's file
  * already has. Files that do not exist yet or do not parse are that shard's
  * own business and are skipped here.
  */
 export function crossShardProblems(projectDir: string, ownFile: string, tenants: readonly LocatedTenant[]): TenantsProblem[] {
   const manifest = readShards(projectDir);
   const own = resolve(projectDir, ownFile);
+  // A stack whose file is not one of the manifest's shards is a fleet of its own (a test stack, another product).
+  if (!manifest.shards.some((shard) => resolve(projectDir, shard.file) === own)) return [];
   const elsewhere = new Map<string, string>();
   for (const shard of manifest.shards) {
     const path = resolve(projectDir, shard.file);

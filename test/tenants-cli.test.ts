@@ -37,7 +37,7 @@ describe("add", () => {
     const before = readFileSync(file, "utf8");
     const result = run("add", "bob_smith", "--email", "bob@example.com", "--server", "local");
     expect(result.status).toBe(0);
-    expect(result.stdout).toMatch(/added bob_smith \(.*tenants\.yaml:16\)/);
+    expect(result.stdout).toMatch(/added bob_smith \(.*tenants\.yaml:17\)/);
     const after = readFileSync(file, "utf8");
     expect(after.startsWith(before)).toBe(true);
     expect(after.slice(before.length)).toBe("  - username: bob_smith\n    email: bob@example.com\n    server: local\n");
@@ -60,7 +60,7 @@ describe("add", () => {
 
   it.each([
     [["add", "Bob_Smith"], 1, /new tenant "Bob_Smith": username must be lower case; write "bob_smith"/],
-    [["add", "john-driver"], 1, /collides with "john_driver" on line 10/],
+    [["add", "john-driver"], 1, /collides with "john_driver" on line 11/],
     [["add", "john_driver"], 1, /is listed twice/],
     [["add", "x'; DROP DATABASE postgres; --"], 1, /only contain a-z/],
     [["add", "ab"], 1, /3 to 40 characters/],
@@ -133,7 +133,7 @@ describe("list and show", () => {
     );
     const listed = JSON.parse(run("list", "--json", "--outputs", outputs).stdout);
     expect(listed.map((row: { username: string }) => row.username)).toEqual(["john_driver", "maria_k", "sam-courier"]);
-    expect(listed[0]).toMatchObject({ tenantId: "0A1B2C3D", database: "drivergigspro_0a1b2c3d", domain: "john-driver-drivergigspro.example.com", line: 10 });
+    expect(listed[0]).toMatchObject({ tenantId: "0A1B2C3D", database: "drivergigspro_0a1b2c3d", domain: "john-driver-drivergigspro.example.com", line: 11 });
 
     const shown = run("show", "0a1b2c3d", "--outputs", outputs);
     expect(shown.status).toBe(0);
@@ -144,7 +144,7 @@ describe("list and show", () => {
 
   it("prints a table for people", () => {
     const result = run("list");
-    expect(result.stdout.split("\n")[0]).toMatch(/^USERNAME\s+TENANT ID\s+STATUS\s+SERVER\s+DATABASE\s+DOMAIN$/);
+    expect(result.stdout.split("\n")[0]).toMatch(/^USERNAME\s+TENANT ID\s+STATUS\s+SERVER\s+DATABASE\s+DOMAIN\s+SHARD$/);
     expect(result.stdout).toMatch(/3 tenant\(s\)/);
   });
 });
