@@ -96,7 +96,7 @@ describe("one tenant", () => {
       objectType: "database",
       privileges: [],
     });
-    expect(fleet.tenants.john_driver!.domain).toBe("john-driver-drivergigspro.drivergigspro.localhost");
+    expect(fleet.tenants.john_driver!.domain).toBe("john-driver-drivergigspro.localhost");
   });
 
   it("uses a 40-character password for the role and a 64-character session secret, both secret", async () => {
