@@ -6,10 +6,18 @@
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, chownSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { userInfo, tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort } from "../../local/embedded-postgres";
+import { onPath } from "../../local/pulumi";
+
+/** Debian puts named in /usr/sbin, which a non-root PATH may lack. */
+function namedBinary(): string {
+  if (onPath("named")) return "named";
+  if (existsSync("/usr/sbin/named")) return "/usr/sbin/named";
+  throw new Error("named is not installed: apt-get install bind9 bind9-dnsutils (.ci/run does this)");
+}
 
 export interface LocalBind {
   readonly host: string;
@@ -60,6 +68,7 @@ function dig(port: number, name: string, type: string): string[] {
 }
 
 export async function startBind(zone = "fleet.test", keyName = "dgp-test-key"): Promise<LocalBind> {
+  const binary = namedBinary();
   const dir = mkdtempSync(join(tmpdir(), "dgp-bind-"));
   const port = await freePort();
   const keySecret = randomBytes(32).toString("base64");
@@ -74,7 +83,7 @@ export async function startBind(zone = "fleet.test", keyName = "dgp-test-key"): 
     chmodSync(dir, 0o700);
   }
   const args = ["-g", "-n", "1", "-c", join(dir, "named.conf"), ...(asRoot ? ["-u", "bind"] : [])];
-  const named: ChildProcess = spawn("named", args, { stdio: ["ignore", "ignore", "pipe"] });
+  const named: ChildProcess = spawn(binary, args, { stdio: ["ignore", "ignore", "pipe"] });
   let log = "";
   named.stderr!.on("data", (chunk: Buffer) => (log += chunk.toString("utf8")));
   const exited = new Promise<void>((resolve) => named.once("exit", () => resolve()));
