@@ -5,10 +5,13 @@
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { serverNameSchema, USERNAME_MAX } from "../tenants/schema";
+import { isDnsServer, isHostName, isIPv4Address, isTsigKeyName, isTsigSecret, RECORD_TYPES, TSIG_ALGORITHMS } from "./dns/rfc2136-operations";
 import { DEFAULT_APP_NAME, DEFAULT_RECORD_TEMPLATE, dnsLabel } from "./naming";
 
 /** `pulumi config set --path` may store numbers and booleans as strings; accept both. */
-const portSchema = z.preprocess((value) => (typeof value === "string" && /^\d+$/.test(value) ? Number(value) : value), z.number().int().min(1).max(65535));
+const integerSchema = (min: number, max: number) =>
+  z.preprocess((value) => (typeof value === "string" && /^\d+$/.test(value) ? Number(value) : value), z.number().int().min(min).max(max));
+const portSchema = integerSchema(1, 65535);
 const flagSchema = z.preprocess((value) => (value === "true" ? true : value === "false" ? false : value), z.boolean());
 
 export const serverSchema = z.strictObject({
@@ -25,10 +28,49 @@ export const serverSchema = z.strictObject({
   adminIsSuperuser: flagSchema.default(true),
 });
 
+/** The zone of `dns.provider: none`: names read `john-driver-drivergigspro.localhost`, which browsers resolve to this machine. */
+export const LOCAL_DNS_ZONE = "localhost";
+
+const hostNameSchema = (what: string) =>
+  z.string().refine(isHostName, { error: `${what} must be a lower-case host name such as fleet.example.com (no trailing dot)` });
+
+const KEY_SECRET_HELP =
+  "keySecret must be the TSIG key's base64 secret (as tsig-keygen prints it); set it with: pulumi config set --path --secret dns.keySecret";
+
+/**
+ * RFC 2136 dynamic updates signed with TSIG (BIND, Knot, PowerDNS, ...); see
+ * infra/dns/rfc2136-record.ts. Set the secret with
+ * `pulumi config set --path --secret dns.keySecret` (it reads stdin).
+ */
+const rfc2136Schema = z
+  .strictObject({
+    provider: z.literal("rfc2136"),
+    zone: hostNameSchema("zone"),
+    recordTemplate: z.string().default(DEFAULT_RECORD_TEMPLATE),
+    /** The primary server that accepts the updates: an IP address or host name. */
+    server: z.string().refine(isDnsServer, { error: "server must be an IP address or a lower-case host name" }),
+    port: portSchema.default(53),
+    keyName: z.string().refine(isTsigKeyName, { error: "keyName must be the TSIG key's name as the DNS server knows it, e.g. drivergigspro-fleet" }),
+    keyAlgorithm: z.enum(TSIG_ALGORITHMS).default("hmac-sha256"),
+    /** Base64, as `tsig-keygen` prints it. A secret: never printed, never on a command line. */
+    keySecret: z.string({ error: KEY_SECRET_HELP }).refine(isTsigSecret, { error: KEY_SECRET_HELP }),
+    recordType: z.enum(RECORD_TYPES).default("CNAME"),
+    /** An IPv4 address for A records, a host name for CNAME records. */
+    target: z.string({ error: "target is required: an IPv4 address (recordType A) or a host name (recordType CNAME)" }),
+    ttl: integerSchema(1, 604800).default(300),
+  })
+  .superRefine((dns, ctx) => {
+    const ok = typeof dns.target === "string" && (dns.recordType === "A" ? isIPv4Address(dns.target) : isHostName(dns.target));
+    if (!ok) {
+      const wanted = dns.recordType === "A" ? "an IPv4 address such as 203.0.113.10" : "a lower-case host name such as ingress.example.com";
+      ctx.addIssue({ code: "custom", path: ["target"], message: `target must be ${wanted} for recordType ${dns.recordType}` });
+    }
+  });
+
 export const dnsSchema = z.discriminatedUnion("provider", [
   z.strictObject({
     provider: z.literal("none"),
-    zone: z.string().min(1).default("drivergigspro.localhost"),
+    zone: z.string().min(1).default(LOCAL_DNS_ZONE),
     recordTemplate: z.string().default(DEFAULT_RECORD_TEMPLATE),
   }),
   z.strictObject({
@@ -41,6 +83,7 @@ export const dnsSchema = z.discriminatedUnion("provider", [
     target: z.string().min(1),
     proxied: flagSchema.default(true),
   }),
+  rfc2136Schema,
 ]);
 
 export const fleetSettingsSchema = z
@@ -53,7 +96,7 @@ export const fleetSettingsSchema = z
     servers: z.array(serverSchema).min(1, { error: "list at least one PostgreSQL server" }),
     /** Where entries without `server:` are placed; defaults to the first server. */
     defaultServer: serverNameSchema.optional(),
-    dns: dnsSchema.default({ provider: "none", zone: "drivergigspro.localhost", recordTemplate: DEFAULT_RECORD_TEMPLATE }),
+    dns: dnsSchema.default({ provider: "none", zone: LOCAL_DNS_ZONE, recordTemplate: DEFAULT_RECORD_TEMPLATE }),
     /** When false (the default), removed tenants keep their database and role. */
     allowPurge: flagSchema.default(false),
     /**

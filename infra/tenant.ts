@@ -10,6 +10,7 @@ import type { TenantStatus } from "../tenants/schema";
 import { CatalogueSeed } from "./catalogue-seed";
 import type { DnsSettings, ServerSettings } from "./config";
 import type { DatabaseBackend } from "./database-backend";
+import { Rfc2136Record, rfc2136RecordArgs } from "./dns/rfc2136-record";
 import { databaseName, databaseUrl, domainName, tenantIdFromHex } from "./naming";
 
 export interface TenantArgs {
@@ -46,7 +47,7 @@ export class Tenant extends pulumi.ComponentResource {
   /** The seed hook; absent while suspended. */
   public readonly seed?: CatalogueSeed;
   /** The tenant's DNS record; absent with DNS provider `none` and while suspended. */
-  public readonly dnsRecord?: cloudflare.DnsRecord;
+  public readonly dnsRecord?: cloudflare.DnsRecord | Rfc2136Record;
 
   constructor(name: string, args: TenantArgs, opts?: pulumi.ComponentResourceOptions) {
     super(TENANT_TYPE, name, {}, opts);
@@ -103,6 +104,10 @@ export class Tenant extends pulumi.ComponentResource {
         },
         parent,
       );
+    }
+    // RFC 2136 + TSIG on the stack's own DNS server (infra/dns/): like Cloudflare's, gone while suspended.
+    if (args.dns.provider === "rfc2136" && args.status === "active") {
+      this.dnsRecord = new Rfc2136Record(`${name}-dns`, rfc2136RecordArgs(args.dns, this.domain, this.tenantId), parent);
     }
 
     this.databaseName = created.databaseName;

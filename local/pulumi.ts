@@ -8,6 +8,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { delimiter, join, resolve } from "node:path";
 import { parse } from "yaml";
+import { LOCAL_DNS_ZONE } from "../infra/config";
 import { removableStaleLocks } from "./stale-lock";
 
 export const PROJECT_DIR = resolve(__dirname, "..");
@@ -183,9 +184,6 @@ export function configureLocalStack(
   setStackConfig(context, stack, { "servers[0].adminPassword": server.adminPassword }, { secret: true });
   return { databaseProvider };
 }
-
-/** Local names read like the brief's `john-driver-drivergigspro.<zone>`. */
-export const LOCAL_DNS_ZONE = "localhost";
 
 /**
  * Removes the stack's lock when the only processes that held it are gone

@@ -97,7 +97,7 @@ describe("one tenant", () => {
       objectType: "database",
       privileges: [],
     });
-    expect(fleet.tenants.john_driver!.domain).toBe("john-driver-drivergigspro.drivergigspro.localhost");
+    expect(fleet.tenants.john_driver!.domain).toBe("john-driver-drivergigspro.localhost");
   });
 
   it("uses a 40-character password for the role and a 64-character session secret, both secret", async () => {
@@ -309,6 +309,65 @@ describe("DNS", () => {
     const fleet = await deploy(settings({ dns }), [tenant("john_driver")]);
     expect(ofType(T.dns)).toHaveLength(0);
     expect(fleet.tenants.john_driver!.domain).toBe("drivergigspro-john-driver.example.test");
+  });
+});
+
+describe("DNS with provider rfc2136", () => {
+  const RFC2136 = "pulumi-nodejs:dynamic/drivergigspro-dns:Rfc2136Record";
+  const KEY = Buffer.alloc(32, 9).toString("base64");
+  const rfc2136 = { provider: "rfc2136", zone: "fleet.example", server: "ns1.fleet.example", keyName: "dgp-fleet", keySecret: KEY, target: "ingress.fleet.example" };
+
+  it("declares one record per active tenant, none while suspended, with the TSIG secret as a secret input", async () => {
+    const fleet = await deploy(settings({ dns: rfc2136 }), [tenant("john_driver"), tenant("maria_k", { status: "suspended" })]);
+    const records = ofType(RFC2136);
+    expect(records.map((record) => record.name)).toEqual(["john_driver-dns"]);
+    expect(ofType(T.dns)).toEqual([]);
+    const { keySecret, __provider, ...inputs } = records[0]!.inputs;
+    expect(inputs).toEqual({
+      tenantId: await valueOf(fleet.tenants.john_driver!.tenantId),
+      name: "john-driver-drivergigspro.fleet.example",
+      zone: "fleet.example",
+      server: "ns1.fleet.example",
+      port: 53,
+      keyName: "dgp-fleet",
+      keyAlgorithm: "hmac-sha256",
+      type: "CNAME",
+      target: "ingress.fleet.example",
+      ttl: 300,
+    });
+    expect(keySecret).toEqual({ [pulumi.runtime.specialSigKey]: pulumi.runtime.specialSecretSig, value: KEY });
+    // The provider loads its operations module; the key is never part of its code.
+    expect(__provider).toContain("rfc2136-operations");
+    expect(__provider).not.toContain(KEY);
+    expect(fleet.tenants.maria_k!.domain).toBe("maria-k-drivergigspro.fleet.example");
+  });
+
+  it("takes an A record, port and ttl given as strings by pulumi config set --path", async () => {
+    const dns = { ...rfc2136, server: "192.0.2.53", port: "5353", recordType: "A", target: "203.0.113.10", ttl: "60", recordTemplate: "{user}" };
+    await deploy(settings({ dns }), [tenant("john_driver")]);
+    expect(ofType(RFC2136)[0]!.inputs).toMatchObject({ name: "john-driver.fleet.example", server: "192.0.2.53", port: 5353, type: "A", target: "203.0.113.10", ttl: 60 });
+  });
+
+  it("names every bad rfc2136 key, never echoing the secret", () => {
+    const bad = { ...rfc2136, zone: "Fleet.Example.", server: "ns1;rm", keyName: "bad key", keyAlgorithm: "hmac-md4", keySecret: "not base64!\nsend", recordType: "A", target: "ingress.fleet.example", ttl: 0, port: 70000 };
+    const run = () => settings({ dns: bad });
+    expect(run).toThrow(
+      new RegExp(
+        [
+          "drivergigspro:dns\\.zone: zone must be a lower-case host name",
+          "drivergigspro:dns\\.server: server must be an IP address",
+          "drivergigspro:dns\\.port: ",
+          "drivergigspro:dns\\.keyName: keyName must be the TSIG key's name",
+          "drivergigspro:dns\\.keyAlgorithm: ",
+          "drivergigspro:dns\\.keySecret: keySecret must be the TSIG key's base64 secret.*pulumi config set --path --secret dns\\.keySecret",
+          "drivergigspro:dns\\.ttl: ",
+        ].join("[\\s\\S]*"),
+      ),
+    );
+    expect(run).not.toThrow(/not base64!/);
+    expect(() => settings({ dns: { ...rfc2136, keySecret: undefined } })).toThrow(/drivergigspro:dns\.keySecret: keySecret must be/);
+    expect(() => settings({ dns: { ...rfc2136, recordType: "A" } })).toThrow(/drivergigspro:dns\.target: target must be an IPv4 address such as 203\.0\.113\.10 for recordType A/);
+    expect(() => settings({ dns: { ...rfc2136, target: "10.0.0.1\nsend" } })).toThrow(/drivergigspro:dns\.target: target must be a lower-case host name/);
   });
 });
 

@@ -1,0 +1,133 @@
+/**
+ * `dns.provider: rfc2136` end to end: the real Pulumi engine (built by
+ * toolchain/build.sh) on a local file backend, a real PostgreSQL, and a real
+ * BIND that accepts RFC 2136 updates signed with a TSIG key. Every check of
+ * the DNS is `dig` against that BIND, not the program's own code.
+ *
+ * The steps share one stack and run in order.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { startLocalPostgres, type LocalPostgres } from "../../local/embedded-postgres";
+import { configureLocalStack, ensureToolchain, PROJECT_DIR, pulumi, pulumiContext, setStackConfig, type PulumiContext } from "../../local/pulumi";
+import { startBind, type LocalBind } from "../support/bind";
+
+// Every step is one or more real `pulumi up`s; a slow machine may need minutes.
+vi.setConfig({ testTimeout: 5 * 60 * 1000 });
+
+const ZONE = "fleet.test";
+/** Where the records point: an A record to this machine, as `npm start` with a local BIND would use. */
+const TARGET = "127.0.0.1";
+
+let bind: LocalBind;
+let server: LocalPostgres;
+let context: PulumiContext;
+let workDir: string;
+const stack = `e2e-dns-${process.pid}`;
+const tenantsFile = () => join(workDir, "tenants.yaml");
+
+function writeTenants(...entries: string[]): void {
+  writeFileSync(tenantsFile(), `tenants:\n${entries.map((entry) => `  - ${entry}\n`).join("")}`);
+}
+
+function run(...args: string[]): string {
+  return pulumi(context, [...args, "--stack", stack, "--non-interactive"]);
+}
+
+function up(): string {
+  return run("up", "--yes", "--skip-preview");
+}
+
+function setKeySecret(secret: string): void {
+  setStackConfig(context, stack, { "dns.keySecret": secret }, { secret: true });
+}
+
+/** What BIND answers for NAME's A record: [TARGET] while the record exists, [] once it is gone. */
+const resolve = (name: string) => bind.dig(`${name}.${ZONE}`, "A");
+
+beforeAll(async () => {
+  const bin = ensureToolchain();
+  workDir = mkdtempSync(join(tmpdir(), "dgp-e2e-dns-"));
+  context = pulumiContext(bin, join(workDir, "state"));
+  bind = await startBind(ZONE);
+  server = await startLocalPostgres();
+  configureLocalStack(context, stack, server, {
+    tenantsFile: tenantsFile(),
+    "dns.provider": "rfc2136",
+    "dns.zone": ZONE,
+    "dns.server": bind.host,
+    "dns.port": String(bind.port),
+    "dns.keyName": bind.keyName,
+    "dns.recordType": "A",
+    "dns.target": TARGET,
+    "dns.ttl": "60",
+  });
+}, 60 * 60 * 1000);
+
+afterAll(async () => {
+  try {
+    if (context) pulumi(context, ["stack", "rm", "--yes", "--force", stack]);
+  } catch {
+    // Leave nothing behind, even when a step failed half-way.
+  }
+  rmSync(join(PROJECT_DIR, `Pulumi.${stack}.yaml`), { force: true });
+  await bind?.stop();
+  await server?.stop();
+  if (workDir) rmSync(workDir, { recursive: true, force: true });
+});
+
+describe("a DNS record per tenant on a real BIND (RFC 2136 + TSIG)", () => {
+  it("a server that refuses the key fails pulumi up naming the tenant and record; the next up with the right key creates every record", () => {
+    const wrongKey = Buffer.alloc(32, 7).toString("base64");
+    setKeySecret(wrongKey);
+    writeTenants("username: john_driver\n    tenantId: A1B2C3D4", "username: maria_k", "username: sam-courier");
+    let failure = "";
+    try {
+      up();
+    } catch (error) {
+      failure = (error as Error).message;
+    }
+    expect(failure).toMatch(
+      /tenant A1B2C3D4: could not create or update the DNS record john-driver-drivergigspro\.fleet\.test \(A\) on DNS server 127\.0\.0\.1 port \d+: .*BADSIG.*the next pulumi up retries/,
+    );
+    expect(failure).not.toContain(wrongKey);
+    expect(failure).not.toContain(bind.keySecret);
+    expect(resolve("john-driver-drivergigspro")).toEqual([]);
+
+    setKeySecret(bind.keySecret);
+    up();
+    for (const name of ["john-driver-drivergigspro", "maria-k-drivergigspro", "sam-courier-drivergigspro"]) {
+      expect(resolve(name)).toEqual([TARGET]);
+    }
+    const outputs = JSON.parse(run("stack", "output", "tenants", "--json")) as Record<string, { domain: string }>;
+    expect(outputs.john_driver!.domain).toBe("john-driver-drivergigspro.fleet.test");
+    // The state holds the key only encrypted, and nothing is left to change.
+    expect(run("stack", "export")).not.toContain(bind.keySecret);
+    run("preview", "--expect-no-changes");
+  });
+
+  it("suspending removes a tenant's record and removing a tenant deletes it; resuming brings the record back", () => {
+    // Removal is leaving the entry out of the file (or a `status: removed` tombstone, once the file has one).
+    writeTenants("username: john_driver\n    tenantId: A1B2C3D4", "username: maria_k\n    status: suspended");
+    up();
+    expect(resolve("john-driver-drivergigspro")).toEqual([TARGET]);
+    expect(resolve("maria-k-drivergigspro")).toEqual([]);
+    expect(resolve("sam-courier-drivergigspro")).toEqual([]);
+
+    writeTenants("username: john_driver\n    tenantId: A1B2C3D4", "username: maria_k");
+    up();
+    expect(resolve("maria-k-drivergigspro")).toEqual([TARGET]);
+    expect(resolve("sam-courier-drivergigspro")).toEqual([]);
+  });
+
+  it("a changed recordTemplate moves every record: the old names are gone, the new ones resolve", () => {
+    setStackConfig(context, stack, { "dns.recordTemplate": "{app}-{user}" });
+    up();
+    expect(resolve("john-driver-drivergigspro")).toEqual([]);
+    expect(resolve("maria-k-drivergigspro")).toEqual([]);
+    expect(resolve("drivergigspro-john-driver")).toEqual([TARGET]);
+    expect(resolve("drivergigspro-maria-k")).toEqual([TARGET]);
+  });
+});
