@@ -11,16 +11,14 @@
  * argument after `--` goes to pulumi.
  */
 import { spawn } from "node:child_process";
-import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { printTable } from "../cli/table";
-import { startLocalPostgres } from "../local/embedded-postgres";
+import { checkoutPostgresOptions, startLocalPostgres } from "../local/embedded-postgres";
 import { stackOutputsSchema, tenantsFromOutputs, verifyIsolation } from "../verify/probes";
 import { renderResults } from "../verify/report";
 import { configureLocalStack, ensureToolchain, PROJECT_DIR, pulumi, LOCAL_STACK, LOCAL_STATE_DIR, pulumiContext, releaseStaleLock, type PulumiContext } from "../local/pulumi";
 
 const STACK = LOCAL_STACK;
-const PORT = 55432;
 
 function runVisible(context: PulumiContext, args: string[]): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -60,7 +58,7 @@ async function main(): Promise<number> {
     strict: true,
   });
   console.log("Starting the embedded PostgreSQL (.data/postgres) ...");
-  const postgres = await startLocalPostgres({ dataDir: join(PROJECT_DIR, ".data", "postgres"), port: PORT });
+  const postgres = await startLocalPostgres(checkoutPostgresOptions(PROJECT_DIR));
   try {
     console.log("Bringing the Pulumi toolchain (toolchain/build.sh) ...");
     const context = pulumiContext(ensureToolchain(), LOCAL_STATE_DIR);
