@@ -14,7 +14,7 @@ import { spawn } from "node:child_process";
 import { parseArgs } from "node:util";
 import { printTable } from "../cli/table";
 import { checkoutPostgresOptions, startLocalPostgres } from "../local/embedded-postgres";
-import { stackOutputsSchema, tenantsFromOutputs, verifyIsolation } from "../verify/probes";
+import { stackOutputsSchema, tenantsCreatedBetween, tenantsFromOutputs, verifyIsolation } from "../verify/probes";
 import { renderResults } from "../verify/report";
 import { configureLocalStack, ensureToolchain, PROJECT_DIR, pulumi, LOCAL_STACK, LOCAL_STATE_DIR, pulumiContext, releaseStaleLock, type PulumiContext } from "../local/pulumi";
 
@@ -42,11 +42,12 @@ function printSummary(context: PulumiContext): void {
 }
 
 /** verify-tenant-isolation while the embedded server is still up (it stops when this script ends). */
-async function verifyLocalStack(context: PulumiContext): Promise<boolean> {
+async function verifyLocalStack(context: PulumiContext, before: unknown): Promise<boolean> {
   console.log("\nverify-tenant-isolation:\n");
   const outputs = stackOutputsSchema.parse(JSON.parse(pulumi(context, ["stack", "output", "--json", "--show-secrets", "--stack", STACK])));
-  // Nothing but this script has used the local databases, so every tenant must still be empty.
-  const results = await verifyIsolation(tenantsFromOutputs(outputs, () => true));
+  // Only the tenants this update created must still have no users.
+  const created = tenantsCreatedBetween(before, outputs);
+  const results = await verifyIsolation(tenantsFromOutputs(outputs, (username) => created.has(username)));
   console.log(renderResults(results));
   return results.every((result) => result.ok);
 }
@@ -68,10 +69,11 @@ async function main(): Promise<number> {
     const released = releaseStaleLock(context, STACK);
     if (released) console.log(`Stack ${STACK}: ${released}.`);
     const command = values.destroy ? ["destroy", "--yes"] : values.preview ? ["preview"] : ["up", "--yes"];
+    const before: unknown = JSON.parse(pulumi(context, ["stack", "output", "--json", "--stack", STACK]) || "{}");
     const status = await runVisible(context, [...command, "--stack", STACK, ...positionals]);
     if (status !== 0 || values.destroy || values.preview) return status;
     printSummary(context);
-    return (await verifyLocalStack(context)) ? 0 : 1;
+    return (await verifyLocalStack(context, before)) ? 0 : 1;
   } finally {
     await postgres.stop();
   }
