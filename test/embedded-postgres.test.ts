@@ -1,7 +1,7 @@
 /** The embedded PostgreSQL that `npm start` keeps in .data/postgres, and the throw-away ones tests use. */
 import { spawn, spawnSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { bundledPostgresMajor, checkoutPostgresOptions, freePort, startLocalPostgres, type LocalPostgres } from "../local/embedded-postgres";
@@ -163,6 +163,21 @@ describe("a fixed port someone else holds", () => {
       new RegExp(`^cannot start the embedded PostgreSQL: port ${port} is held by pid ${holder.pid} \\(user \\S+\\): \\S*node -e .*DGP_LOCAL_PG_PORT=${port + 1} npm start$`),
     );
     await expect(failure).rejects.not.toThrow(/undefined/);
+  });
+
+  it("npm start exits 1 naming the holder and the variable to set", async () => {
+    const other = await startLocalPostgres();
+    cleanup = () => other.stop();
+    const result = spawnSync(TSX, [join(__dirname, "..", "scripts", "local-up.ts")], {
+      env: { ...process.env, DGP_LOCAL_PG_PORT: String(other.port) },
+      encoding: "utf8",
+    });
+    expect(result.status).toBe(1);
+    expect(result.stderr.trim()).toBe(
+      `error: cannot start the embedded PostgreSQL: port ${other.port} is held by the PostgreSQL server of data folder ${other.dataDir} ` +
+        `(pid ${readFileSync(join(other.dataDir, "postmaster.pid"), "utf8").split("\n")[0]}, user ${process.getuid?.() === 0 ? "postgres" : userInfo().username}); ` +
+        `stop it, or give this checkout another port: DGP_LOCAL_PG_PORT=${other.port + 1} npm start`,
+    );
   });
 
   it("names another checkout's embedded PostgreSQL by its data folder", async () => {
