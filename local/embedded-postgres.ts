@@ -9,10 +9,10 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync
 import { createRequire } from "node:module";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { Client, escapeIdentifier, escapeLiteral } from "pg";
 import { scramSha256Verifier } from "../infra/builtin-postgres/scram";
-import { describePortHolders, portIsFree } from "./port-holder";
+import { describePortHolders, portHolders, portIsFree } from "./port-holder";
 
 keepExitCodes();
 
@@ -185,9 +185,17 @@ async function replaceLegacyPassword(port: number, user: string, password: strin
 }
 
 /** Refuses a fixed port someone else holds, naming the holder (pid, command, data folder) and what to do. */
-async function requireFreePort(port: number, hint: string | undefined): Promise<void> {
+async function requireFreePort(port: number, hint: string | undefined, dataDir: string): Promise<void> {
   if (await portIsFree(port)) return;
-  throw new Error(`cannot start the embedded PostgreSQL: ${describePortHolders(port)}; ${hint ?? "stop it or choose another port"}`);
+  const holders = portHolders(port);
+  const own = holders.find((holder) => holder.postgresDataDir !== undefined && resolve(holder.postgresDataDir) === resolve(dataDir));
+  if (own !== undefined) {
+    throw new Error(
+      `cannot start the embedded PostgreSQL: its data folder ${dataDir} is already served on port ${port} by pid ${own.pid} ` +
+        `(another npm start, or npm run serve -- --embedded); stop that first`,
+    );
+  }
+  throw new Error(`cannot start the embedded PostgreSQL: ${describePortHolders(port, holders)}; ${hint ?? "stop it or choose another port"}`);
 }
 
 function refuseOtherMajor(dataDir: string): boolean {
@@ -230,7 +238,7 @@ export async function startLocalPostgres(options: LocalPostgresOptions = {}): Pr
   const dataDir = options.dataDir ?? join(mkdtempSync(join(tmpdir(), "dgp-pg-")), "data");
   // mkdtemp makes the folder 0700; the `postgres` user must be able to enter it.
   if (temporary) chmodSync(join(dataDir, ".."), 0o755);
-  if (options.port !== undefined) await requireFreePort(options.port, options.portHint);
+  if (options.port !== undefined) await requireFreePort(options.port, options.portHint, dataDir);
   const port = options.port ?? (await freePort());
   const adminUser = "postgres";
   const dataExists = refuseOtherMajor(dataDir);

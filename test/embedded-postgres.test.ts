@@ -106,6 +106,29 @@ describe("startLocalPostgres with a kept data folder", () => {
     }
   });
 
+  it("finishes a move a crash interrupted after the ALTER ROLE but before the password file was renamed", async () => {
+    const root = keptRoot("dgp-half-moved-pg-");
+    const dataDir = join(root, "postgres");
+    const passwordFile = join(root, "state", "postgres-superuser-password");
+    try {
+      const legacy = await startLocalPostgres({ dataDir, adminPassword: "postgres" });
+      const client = await legacy.connect();
+      await client.query("ALTER ROLE postgres PASSWORD 'pending-one'");
+      await client.end();
+      await legacy.stop();
+      mkdirSync(join(root, "state"));
+      writeFileSync(`${passwordFile}.new`, "pending-one\n", { mode: 0o600 });
+
+      const moved = await startLocalPostgres({ dataDir, passwordFile });
+      expect(moved.adminPassword).toBe("pending-one");
+      expect(readFileSync(passwordFile, "utf8").trim()).toBe("pending-one");
+      expect(existsSync(`${passwordFile}.new`)).toBe(false);
+      await moved.stop();
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
   it("wants a password file for a kept folder", async () => {
     await expect(startLocalPostgres({ dataDir: join(tmpdir(), "dgp-never-made") })).rejects.toThrow(/a kept dataDir needs passwordFile/);
   });
@@ -185,6 +208,19 @@ describe("a fixed port someone else holds", () => {
     cleanup = () => other.stop();
     await expect(startLocalPostgres({ port: other.port, portHint: "pick another" })).rejects.toThrow(
       new RegExp(`port ${other.port} is held by the PostgreSQL server of data folder ${other.dataDir} \\(pid \\d+, user \\S+\\); pick another$`),
+    );
+  });
+
+  it("says when the holder is a server of the same data folder", async () => {
+    const root = keptRoot("dgp-same-folder-");
+    const options = { dataDir: join(root, "postgres"), passwordFile: join(root, "pw"), port: await freePort() };
+    const running = await startLocalPostgres(options);
+    cleanup = async () => {
+      await running.stop();
+      rmSync(root, { recursive: true, force: true });
+    };
+    await expect(startLocalPostgres(options)).rejects.toThrow(
+      new RegExp(`^cannot start the embedded PostgreSQL: its data folder ${options.dataDir} is already served on port ${options.port} by pid \\d+ .*stop that first$`),
     );
   });
 
