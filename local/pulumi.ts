@@ -54,8 +54,6 @@ export function onPath(command: string, path = process.env.PATH): boolean {
 export const LOCAL_STATE_DIR = join(PROJECT_DIR, ".state");
 /** `npm start`'s environment: each shard's stack is "local-<shard>" (tenants/shards.ts). */
 export const LOCAL_ENVIRONMENT = "local";
-/** The first shard's local stack, for tools that read one stack by default. */
-export const LOCAL_STACK = "local-s001";
 
 export interface PulumiContext {
   /** Folder for the passphrase and PULUMI_HOME (and the state itself with a file backend). */

@@ -13,18 +13,15 @@
  * Exits non-zero when any step fails.
  */
 import { spawn } from "node:child_process";
-import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { printTable } from "../cli/table";
 import { mergeOutputs, parseStackOutputs, type StackOutputs } from "../infra/outputs";
-import { startLocalPostgres } from "../local/embedded-postgres";
+import { checkoutPostgresOptions, startLocalPostgres } from "../local/embedded-postgres";
 import { configureLocalStack, ensureToolchain, LOCAL_ENVIRONMENT, PROJECT_DIR, pulumi, LOCAL_STATE_DIR, pulumiContext, releaseStaleLock, type PulumiContext } from "../local/pulumi";
 import { ensureStateDatabase } from "../local/state-backend";
 import { readShards, shardStack, type Shard } from "../tenants/shards";
-import { tenantsFromOutputs, verifyIsolation } from "../verify/probes";
+import { tenantsCreatedBetween, tenantsFromOutputs, verifyIsolation } from "../verify/probes";
 import { renderResults } from "../verify/report";
-
-const PORT = 55432;
 
 function runVisible(context: PulumiContext, args: string[]): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -98,7 +95,7 @@ async function main(): Promise<number> {
   if (shards.length === 0) throw new Error(`no shard "${flags.shard}" in tenants/shards.yaml (shards: ${manifest.shards.map((s) => s.name).join(", ")})`);
 
   console.log("Starting the embedded PostgreSQL (.data/postgres) ...");
-  const postgres = await startLocalPostgres({ dataDir: join(PROJECT_DIR, ".data", "postgres"), port: PORT });
+  const postgres = await startLocalPostgres(checkoutPostgresOptions(PROJECT_DIR));
   try {
     console.log("Bringing the Pulumi toolchain (toolchain/build.sh) ...");
     const bin = ensureToolchain();
@@ -106,7 +103,7 @@ async function main(): Promise<number> {
     console.log("Pulumi state: PostgreSQL database pulumi_state on the embedded server.");
     const stacks = shards.map((shard) => shardStack(LOCAL_ENVIRONMENT, shard));
     const known = new Set((JSON.parse(pulumi(context, ["stack", "ls", "--json"])) as { name: string }[]).map((stack) => stack.name));
-    const before = new Set(stacks.filter((stack) => known.has(stack)).flatMap((stack) => Object.keys(stackOutputs(context, stack, false).tenants)));
+    const before = mergeOutputs(stacks.filter((stack) => known.has(stack)).map((stack) => stackOutputs(context, stack, false)));
 
     const command = flags.destroy ? ["destroy", "--yes"] : flags.preview ? ["preview"] : ["up", "--yes"];
     const status = await eachShard(context, shards, postgres, [...command, ...flags.extra]);
@@ -120,7 +117,8 @@ async function main(): Promise<number> {
     });
     const fleet = mergeOutputs(all);
     printSummary(fleet, shardOf);
-    const created = new Set(Object.keys(fleet.tenants).filter((username) => !before.has(username)));
+    // Only the tenants this run created (tenant IDs not in the outputs before) must still have no users.
+    const created = tenantsCreatedBetween(before, fleet);
     return (await verifyFleet(fleet, created)) ? 0 : 1;
   } finally {
     await postgres.stop();

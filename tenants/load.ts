@@ -3,9 +3,9 @@
  * declares resources: the Pulumi program calls `loadTenantsFile` and stops
  * with every problem listed before it declares anything.
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from "yaml";
-import { tenantEntrySchema, usernameToLabel, type LocatedTenant } from "./schema";
+import { clipForMessage, tenantEntrySchema, usernameToLabel, type LocatedTenant } from "./schema";
 
 export interface TenantsProblem {
   /** 1-based line in the tenants file (0 when the file itself is the problem). */
@@ -35,7 +35,7 @@ export class TenantsFileError extends Error {
 
 export function formatProblem(file: string, problem: TenantsProblem): string {
   const where = problem.line > 0 ? `${file}:${problem.line}` : file;
-  const who = problem.username !== undefined ? ` tenant "${problem.username}":` : "";
+  const who = problem.username !== undefined ? ` tenant "${clipForMessage(problem.username)}":` : "";
   return `${where}:${who} ${problem.message}`;
 }
 
@@ -53,15 +53,56 @@ export function parseTenantsDocument(text: string): ParsedTenantsDocument {
   return { doc, lineOf };
 }
 
+/**
+ * Limits on what the loader reads, so a hostile or broken file is refused in
+ * one line instead of costing the parser seconds and gigabytes (a 5 MB file
+ * took 42 s and 1.4 GB; 4 MiB of "- a" lines take the YAML parser 10 s and
+ * 650 MB). 10,000 entries per file: one stack of that many tenants already
+ * holds about 90,000 resources (nine per tenant), past which previews and the
+ * state file get slow; larger fleets are split into shards, one tenants file
+ * per stack. 2 MiB is 200 bytes per entry at 10,000 entries, several times a
+ * real entry with comments. 100,000 lines and flow items (newlines, commas,
+ * brackets: a cheap bound on the parser's work, counted before it runs) is
+ * ten per entry.
+ */
+export const TENANTS_FILE_LIMITS = { bytes: 2 * 1024 * 1024, lines: 100_000, entries: 10_000 } as const;
+
+const SPLIT = "split the fleet into shards, one tenants file per stack (stack config tenantsFile)";
+const MiB = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+
+function sizeProblem(bytes: number): TenantsProblem | undefined {
+  if (bytes <= TENANTS_FILE_LIMITS.bytes) return undefined;
+  return { line: 0, message: `the file is ${MiB(bytes)} (${bytes} bytes); a tenants file may be at most 2 MiB (10,000 entries): ${SPLIT}` };
+}
+
+/** Size and structure checks that run before the YAML parser. */
+function limitProblem(text: string): TenantsProblem | undefined {
+  const tooBig = sizeProblem(Buffer.byteLength(text, "utf8"));
+  if (tooBig !== undefined) return tooBig;
+  let structure = 0;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    // "\n" "," "[" "{"
+    if (code === 10 || code === 44 || code === 91 || code === 123) structure++;
+  }
+  if (structure <= TENANTS_FILE_LIMITS.lines) return undefined;
+  return {
+    line: 0,
+    message: `the file has ${structure} lines and flow items; a tenants file may have at most ${TENANTS_FILE_LIMITS.lines} (10,000 entries): ${SPLIT}`,
+  };
+}
+
 const MISSING_LIST = 'the file must have a "tenants:" list (it can be empty: "tenants: []")';
 
 /** Validates the text of a tenants file. Pure: no I/O, so tests and the CLI share it. */
 export function validateTenantsText(text: string): TenantsFileResult {
+  const tooMuch = limitProblem(text);
+  if (tooMuch !== undefined) return { ok: false, problems: [tooMuch] };
   const { doc, lineOf } = parseTenantsDocument(text);
   const problems: TenantsProblem[] = [];
 
   for (const error of [...doc.errors, ...doc.warnings]) {
-    problems.push({ line: error.linePos?.[0].line ?? 0, message: `not valid YAML: ${firstLine(error.message)}` });
+    problems.push({ line: error.linePos?.[0].line ?? 0, message: `not valid YAML: ${clipForMessage(firstLine(error.message), 200)}` });
   }
   if (problems.length > 0) return { ok: false, problems };
 
@@ -75,7 +116,7 @@ export function validateTenantsText(text: string): TenantsFileResult {
   for (const pair of root.items) {
     const key = String((pair.key as Node | null)?.toJSON?.() ?? pair.key);
     if (key !== "tenants") {
-      problems.push({ line: lineOf(pair.key as Node), message: `unknown top-level key "${key}"; only "tenants" is allowed` });
+      problems.push({ line: lineOf(pair.key as Node), message: `unknown top-level key "${clipForMessage(key)}"; only "tenants" is allowed` });
     }
   }
   if (!root.has("tenants")) {
@@ -88,8 +129,11 @@ export function validateTenantsText(text: string): TenantsFileResult {
     problems.push({ line: lineOf(list as Node), message: '"tenants" must be a list of entries ("- username: ...")' });
   }
 
-  const tenants: LocatedTenant[] = [];
   const items = isSeq(list) ? list.items : [];
+  if (items.length > TENANTS_FILE_LIMITS.entries) {
+    return { ok: false, problems: [{ line: 0, message: `the file has ${items.length} entries; a tenants file may have at most 10,000: ${SPLIT}` }] };
+  }
+  const tenants: LocatedTenant[] = [];
   for (const item of items) {
     const line = lineOf(item as Node);
     const raw = (item as Node | null)?.toJSON?.() ?? item;
@@ -105,8 +149,8 @@ export function validateTenantsText(text: string): TenantsFileResult {
         const keys = issue.code === "unrecognized_keys" ? issue.keys : [];
         const message =
           keys.length > 0
-            ? `unknown key${keys.length > 1 ? "s" : ""} ${keys.map((k) => `"${k}"`).join(", ")}; allowed: username, email, tenantId, server, status`
-            : `${shown}${issue.message}${issue.code === "custom" ? "" : ` (got ${JSON.stringify(valueAt(raw, field))})`}`;
+            ? `unknown key${keys.length > 1 ? "s" : ""} ${listKeys(keys)}; allowed: username, email, tenantId, server, status`
+            : `${shown}${issue.message}${issue.code === "custom" ? "" : ` (got ${clipForMessage(JSON.stringify(valueAt(raw, field)) ?? "undefined")})`}`;
         problems.push({ line: fieldLine || line, username, message });
       }
       continue;
@@ -152,6 +196,12 @@ function crossEntryProblems(tenants: readonly LocatedTenant[]): TenantsProblem[]
   return problems;
 }
 
+/** At most five unknown keys, each cut to a readable length. */
+function listKeys(keys: readonly string[]): string {
+  const shown = keys.slice(0, 5).map((key) => `"${clipForMessage(key)}"`).join(", ");
+  return keys.length > 5 ? `${shown} and ${keys.length - 5} more` : shown;
+}
+
 function valueAt(raw: unknown, field: PropertyKey | undefined): unknown {
   if (field === undefined || typeof raw !== "object" || raw === null) return raw;
   return (raw as Record<PropertyKey, unknown>)[field];
@@ -166,6 +216,9 @@ function firstLine(message: string): string {
 export function loadTenantsFile(path: string): TenantsFileResult {
   let text: string;
   try {
+    // Refused before it is read: a huge file costs nothing.
+    const tooBig = sizeProblem(statSync(path).size);
+    if (tooBig !== undefined) return { ok: false, problems: [tooBig] };
     text = readFileSync(path, "utf8");
   } catch (error) {
     const reason = (error as NodeJS.ErrnoException).code === "ENOENT" ? "file not found" : String(error);

@@ -23,6 +23,21 @@ export function usernameToLabel(username: string): string {
   return username.replace(/_/g, "-");
 }
 
+/** The longest piece of a hostile value an error message repeats. */
+export const ECHO_MAX_CHARACTERS = 60;
+
+/**
+ * A value as error messages echo it: whole when short, else its first 60
+ * characters and its length, so a 5 MB value gives a one-line message.
+ */
+export function clipForMessage(value: string, max = ECHO_MAX_CHARACTERS): string {
+  if (value.length <= max) return value;
+  let length = 0;
+  for (const _ of value) length++; // code points, as people count characters
+  if (length <= max) return value;
+  return `${Array.from(value.slice(0, 2 * max)).slice(0, max).join("")}... (${length} characters)`;
+}
+
 function describeChar(ch: string): string {
   const code = ch.codePointAt(0) ?? 0;
   return `"${ch}" (U+${code.toString(16).toUpperCase().padStart(4, "0")})`;
@@ -40,16 +55,19 @@ export function usernameProblems(value: string): string[] {
   const lower = value.toLowerCase();
   if (value !== lower && /^[a-z0-9_-]+$/.test(lower)) {
     // Never fix it silently: the user must see and choose the lower-case form.
-    problems.push(`username must be lower case; write "${lower}"`);
+    problems.push(`username must be lower case; write "${clipForMessage(lower)}"`);
   } else {
-    const bad = [...new Set([...value].filter((ch) => !/[a-z0-9_-]/.test(ch)))];
-    if (bad.length > 0) {
-      problems.push(
-        `username may only contain a-z, 0-9, _ and -; found ${bad.slice(0, 5).map(describeChar).join(", ")}`,
-      );
+    const bad = new Set<string>();
+    for (const ch of value) {
+      if (!/[a-z0-9_-]/.test(ch)) bad.add(ch);
+      if (bad.size === 5) break;
+    }
+    if (bad.size > 0) {
+      problems.push(`username may only contain a-z, 0-9, _ and -; found ${[...bad].map(describeChar).join(", ")}`);
     }
   }
-  const length = [...value].length;
+  let length = 0;
+  for (const _ of value) length++;
   if (length < USERNAME_MIN || length > USERNAME_MAX) {
     problems.push(`username must be ${USERNAME_MIN} to ${USERNAME_MAX} characters long; it has ${length}`);
   }

@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as ops from "../infra/builtin-postgres/operations";
+import { scramSha256Verifier } from "../infra/builtin-postgres/scram";
 import { freePort, startLocalPostgres, type LocalPostgres } from "../local/embedded-postgres";
 import { canLogIn } from "./support/can-log-in";
 
@@ -103,5 +104,58 @@ describe("builtin role and database", () => {
     const failure = ops.createRole(url, { name: "drivergigspro_00000000", password: "pw", login: true });
     await expect(failure).rejects.toThrow(/cannot reach PostgreSQL at 127\.0\.0\.1:\d+ as postgres .*check the server's host, port, adminUser and adminPassword/);
     await expect(failure).rejects.not.toThrow(/s3cret-pw/);
+  });
+});
+
+describe("role passwords reach PostgreSQL only as SCRAM-SHA-256 verifiers", () => {
+  /** Waits until the server's log shows a marker statement run after everything before it. */
+  async function logUpTo(marker: string): Promise<string> {
+    await query(`SELECT '${marker}'`);
+    for (let attempt = 0; attempt < 400; attempt++) {
+      if (server.serverLog().includes(marker)) return server.serverLog();
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    throw new Error(`the server log never showed ${marker}`);
+  }
+
+  it("logs in with the password, stores exactly the verifier sent, and never logs the password", async () => {
+    const name = "drivergigspro_5c7a3000";
+    const password = "Zq8plain-text-never-logged";
+    // Every statement of the admin's new sessions is logged, as a hostile reading of the log would want.
+    await query("ALTER ROLE postgres SET log_statement = 'all'");
+    await query("ALTER ROLE postgres SET password_encryption = 'scram-sha-256'");
+    try {
+      await ops.createRole(adminUrl, { name, password, login: true });
+      await ops.createDatabase(adminUrl, { name, owner: name });
+      await ops.updateRole(adminUrl, { name, password, login: true });
+      // A failing ALTER ROLE: PostgreSQL logs the statement with the error (log_min_error_statement).
+      await expect(ops.updateRole(adminUrl, { name: "drivergigspro_deadbeef", password, login: true })).rejects.toThrow(/does not exist/);
+      const log = await logUpTo("dgp-scram-marker-1");
+
+      expect(await logIn(name, password)).toBe(true);
+      expect(await logIn(name, "wrong")).toMatch(/password authentication failed/);
+      const rolpassword = (await query<{ rolpassword: string }>("SELECT rolpassword FROM pg_authid WHERE rolname = $1", [name]))[0]!.rolpassword;
+      const sent = [...log.matchAll(/ALTER ROLE "drivergigspro_5c7a3000" .*PASSWORD '(SCRAM-SHA-256\$[^']+)'/g)].map((match) => match[1]);
+      expect(sent.length).toBeGreaterThan(0);
+      expect(rolpassword).toBe(sent.at(-1));
+      expect(log).toMatch(/role "drivergigspro_deadbeef" does not exist[\s\S]*STATEMENT: +ALTER ROLE "drivergigspro_deadbeef" .*PASSWORD 'SCRAM-SHA-256\$4096:/);
+      expect(log).toMatch(/CREATE ROLE "drivergigspro_5c7a3000" .*PASSWORD 'SCRAM-SHA-256\$4096:/);
+      expect(log).not.toContain(password);
+
+      // The format is PostgreSQL's own: recomputing with its salt gives its StoredKey and ServerKey.
+      const [, iterations, salt] = /^SCRAM-SHA-256\$(\d+):([^$]+)\$/.exec(rolpassword)!;
+      expect(iterations).toBe("4096");
+      expect(Buffer.from(salt!, "base64")).toHaveLength(16);
+      expect(scramSha256Verifier(password, Buffer.from(salt!, "base64"))).toBe(rolpassword);
+    } finally {
+      await query("ALTER ROLE postgres RESET ALL");
+      await ops.dropDatabase(adminUrl, name);
+      await ops.dropRole(adminUrl, name);
+    }
+  });
+
+  it("gives a new random salt each time and refuses passwords it cannot hash as PostgreSQL does", () => {
+    expect(scramSha256Verifier("same")).not.toBe(scramSha256Verifier("same"));
+    expect(() => scramSha256Verifier("pässword")).toThrow(/role passwords must be ASCII/);
   });
 });

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { escapeIdentifier } from "pg";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { startLocalPostgres, type LocalPostgres } from "../local/embedded-postgres";
-import { verifyIsolation, type ProbeResult, type TenantUnderTest } from "../verify/probes";
+import { tenantsCreatedBetween, verifyIsolation, type ProbeResult, type TenantUnderTest } from "../verify/probes";
 import { queryAsAdmin, seededTenantUnderTest, type TestTenant } from "./fixtures/tenant-databases";
 
 let server: LocalPostgres;
@@ -29,6 +29,16 @@ beforeEach(async () => {
   tenants = seeded.map((entry) => entry.tenant);
   underTest = seeded.map((entry) => entry.underTest);
 });
+
+/** A row in the tenant's `users`, as the app would write once someone signs in. */
+async function addUser(tenant: TestTenant): Promise<void> {
+  const columns = await queryAsAdmin<{ column_name: string }>(
+    tenant,
+    "SELECT column_name FROM information_schema.columns WHERE table_name = 'users' AND is_nullable = 'NO' AND column_default IS NULL",
+  );
+  const values = columns.map((_, i) => `'probe-${i}'`).join(", ");
+  await queryAsAdmin(tenant, `INSERT INTO users (${columns.map((c) => escapeIdentifier(c.column_name)).join(", ")}) VALUES (${values})`);
+}
 
 const failures = (results: ProbeResult[]) => results.filter((result) => !result.ok).map((result) => `${result.tenantId} ${result.probe}: ${result.detail}`);
 
@@ -99,16 +109,18 @@ describe("each breakage is caught, naming the tenant", () => {
     ].sort());
   });
 
-  it("a users row in a new tenant", async () => {
+  it("a users row in a new tenant, but not in one that has been live", async () => {
     const victim = tenants[1]!;
-    const columns = await queryAsAdmin<{ column_name: string }>(
-      victim,
-      "SELECT column_name FROM information_schema.columns WHERE table_name = 'users' AND is_nullable = 'NO' AND column_default IS NULL",
-    );
-    const values = columns.map((_, i) => `'probe-${i}'`).join(", ");
-    await queryAsAdmin(victim, `INSERT INTO users (${columns.map((c) => escapeIdentifier(c.column_name)).join(", ")}) VALUES (${values})`);
+    await addUser(victim);
     const failed = failures(await verifyIsolation(underTest));
     expect(failed).toEqual([`${victim.tenantId} new tenant has no users: 1 row(s) in users`]);
+
+    const live = underTest.map((tenant) => ({ ...tenant, isNew: tenant.tenantId !== victim.tenantId }));
+    const results = await verifyIsolation(live);
+    expect(failures(results)).toEqual([]);
+    expect(results.filter((result) => result.probe === "new tenant has no users").map((result) => result.tenantId).sort()).toEqual(
+      [tenants[0]!.tenantId, tenants[2]!.tenantId].sort(),
+    );
   });
 
   it("a tenant whose password no longer works", async () => {
@@ -119,6 +131,20 @@ describe("each breakage is caught, naming the tenant", () => {
       expect.stringMatching(new RegExp(`^${id} connects to own database: .*password authentication failed`)),
       expect.stringMatching(new RegExp(`^${id} no CONNECT on other tenants: .*password authentication failed`)),
     ]);
+  });
+});
+
+describe("tenantsCreatedBetween (which tenants npm start's update created)", () => {
+  const outputs = (...ids: [string, string][]) => ({
+    tenants: Object.fromEntries(ids.map(([username, tenantId]) => [username, { tenantId, username, database: "d", role: "r", domain: "", server: "local", status: "active" }])),
+    connections: {},
+  });
+
+  it("is the tenants whose ID was not exported before the update", () => {
+    const after = outputs(["old_one", "AAAAAAAA"], ["new_one", "BBBBBBBB"]);
+    expect([...tenantsCreatedBetween(outputs(["old_one", "AAAAAAAA"]), after)]).toEqual(["new_one"]);
+    expect([...tenantsCreatedBetween({}, after)].sort()).toEqual(["new_one", "old_one"]);
+    expect([...tenantsCreatedBetween(undefined, after)].sort()).toEqual(["new_one", "old_one"]);
   });
 });
 
@@ -133,17 +159,17 @@ describe("npm run verify", () => {
 
   function outputsOf(list: TenantUnderTest[]) {
     return {
-      tenants: Object.fromEntries(list.map((t) => [t.username, { tenantId: t.tenantId, username: t.username, database: t.database, role: t.database, status: "active" }])),
+      tenants: Object.fromEntries(list.map((t) => [t.username, { tenantId: t.tenantId, username: t.username, database: t.database, role: t.database, domain: "", server: "local", status: "active" }])),
       connections: Object.fromEntries(list.map((t) => [t.username, { databaseUrl: t.databaseUrl, sessionSecret: t.sessionSecret }])),
     };
   }
 
   it("prints a table and exits 0 on a healthy fleet, JSON with --json", () => {
-    const table = runVerify(outputsOf(underTest));
+    const table = runVerify(outputsOf(underTest), "--new", "all");
     expect(table.status).toBe(0);
     expect(table.stdout).toMatch(/^TENANT ID\s+USERNAME\s+PROBE\s+RESULT\s+DETAIL/);
     expect(table.stdout).toMatch(/3 tenant\(s\), 30 probe\(s\), 0 failed/);
-    const json = JSON.parse(runVerify(outputsOf(underTest), "--json").stdout);
+    const json = JSON.parse(runVerify(outputsOf(underTest), "--json", "--new", "all").stdout);
     expect(json.ok).toBe(true);
     expect(json.results).toHaveLength(30);
   });
@@ -155,6 +181,16 @@ describe("npm run verify", () => {
     const failing = result.stdout.split("\n").filter((line) => line.includes("FAIL"));
     expect(failing.length).toBeGreaterThan(0);
     for (const line of failing) expect(line.startsWith(tenants[0]!.tenantId)).toBe(true);
+  });
+
+  it("expects no users only of the tenants --new names (none by default)", async () => {
+    await addUser(tenants[0]!);
+    const byDefault = runVerify(outputsOf(underTest));
+    expect(byDefault.status).toBe(0);
+    expect(byDefault.stdout).toMatch(/3 tenant\(s\), 27 probe\(s\), 0 failed/);
+    const named = runVerify(outputsOf(underTest), "--new", underTest[0]!.username);
+    expect(named.status).toBe(1);
+    expect(named.stdout).toMatch(new RegExp(`^${tenants[0]!.tenantId} .*new tenant has no users.*FAIL.*1 row\\(s\\) in users`, "m"));
   });
 
   it("rejects a bad flag with exit 2", () => {

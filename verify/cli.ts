@@ -14,7 +14,8 @@ const USAGE = `usage: npm run verify -- [--outputs FILE | --stack NAME] [--new a
 
   --outputs FILE  "pulumi stack output --json --show-secrets" saved to a file
   --stack NAME    read the outputs of this stack on the local backend (default: local)
-  --new           tenants that must have no users yet (default: all)
+  --new           tenants that must have no users yet, e.g. the ones an update just
+                  created (default: none; npm start passes the ones its update created)
   --all-logins    try every tenant's login on every other tenant database (N^2 logins;
                   default: 3 per tenant, plus PostgreSQL's CONNECT check for every pair)
   --json          one JSON document instead of the table`;
@@ -32,7 +33,7 @@ async function main(): Promise<number> {
       options: {
         outputs: { type: "string" },
         stack: { type: "string", default: "local" },
-        new: { type: "string", default: "all" },
+        new: { type: "string", default: "none" },
         json: { type: "boolean", default: false },
         "all-logins": { type: "boolean", default: false },
         help: { type: "boolean", short: "h", default: false },
@@ -52,7 +53,7 @@ async function main(): Promise<number> {
     console.error(`error: the stack outputs lack tenants/connections (${parsed.error.issues[0]?.message}); run "pulumi up" first`);
     return 1;
   }
-  const fresh = new Set(values.new.split(","));
+  const fresh = new Set(values.new === "none" ? [] : values.new.split(","));
   const tenants = tenantsFromOutputs(parsed.data, (username) => values.new === "all" || fresh.has(username));
   const results = await verifyIsolation(tenants, { loginsPerTenant: values["all-logins"] ? Infinity : undefined });
   console.log(values.json ? JSON.stringify({ ok: results.every((result) => result.ok), results }, null, 2) : renderResults(results));

@@ -43,6 +43,18 @@ export function tenantsFromOutputs(outputs: StackOutputs, isNew: (username: stri
     });
 }
 
+/**
+ * Usernames of the tenants an update created: those whose tenant ID is in
+ * the outputs after it and not before (`before` is whatever the stack
+ * exported before the update, possibly nothing). Only these must have an
+ * empty `users` table; a tenant that has been live may have users.
+ */
+export function tenantsCreatedBetween(before: unknown, after: StackOutputs): Set<string> {
+  const earlier = z.object({ tenants: z.record(z.string(), z.object({ tenantId: z.string() })) }).safeParse(before);
+  const known = new Set(earlier.success ? Object.values(earlier.data.tenants).map((tenant) => tenant.tenantId) : []);
+  return new Set(Object.values(after.tenants).filter((tenant) => !known.has(tenant.tenantId)).map((tenant) => tenant.username));
+}
+
 function configFor(url: string, database?: string): ClientConfig {
   const parsed = new URL(url);
   return {

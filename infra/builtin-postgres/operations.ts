@@ -3,8 +3,11 @@
  * provider process, as the server's admin. Identifiers always go through
  * pg's escapeIdentifier; the only literal, a role password, goes through
  * escapeLiteral, because PostgreSQL takes no parameters in CREATE/ALTER ROLE.
+ * That literal is the password's SCRAM-SHA-256 verifier, never the password
+ * itself, so a logged statement (log_statement, or a failing one) shows no secret.
  */
 import { Client, escapeIdentifier, escapeLiteral } from "pg";
+import { scramSha256Verifier } from "./scram";
 
 export interface RoleState {
   name: string;
@@ -37,6 +40,11 @@ async function asAdmin<T>(adminUrl: string, work: (client: Client) => Promise<T>
   }
 }
 
+/** `PASSWORD '<SCRAM verifier>'`: PostgreSQL stores a verifier as is and never sees the password. */
+function passwordClause(password: string): string {
+  return `PASSWORD ${escapeLiteral(scramSha256Verifier(password))}`;
+}
+
 // A tenant role has exactly one power: logging in (while active).
 const NO_POWERS = "NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOINHERIT";
 
@@ -51,7 +59,7 @@ export function createRole(adminUrl: string, role: RoleState): Promise<void> {
   return asAdmin(adminUrl, async (client) => {
     const verb = (await roleExists(client, role.name)) ? "ALTER" : "CREATE";
     await client.query(
-      `${verb} ROLE ${escapeIdentifier(role.name)} ${role.login ? "LOGIN" : "NOLOGIN"} ${NO_POWERS} PASSWORD ${escapeLiteral(role.password)}`,
+      `${verb} ROLE ${escapeIdentifier(role.name)} ${role.login ? "LOGIN" : "NOLOGIN"} ${NO_POWERS} ${passwordClause(role.password)}`,
     );
   });
 }
@@ -63,7 +71,7 @@ async function roleExists(client: Client, name: string): Promise<boolean> {
 export function updateRole(adminUrl: string, role: RoleState): Promise<void> {
   return asAdmin(adminUrl, async (client) => {
     await client.query(
-      `ALTER ROLE ${escapeIdentifier(role.name)} ${role.login ? "LOGIN" : "NOLOGIN"} ${NO_POWERS} PASSWORD ${escapeLiteral(role.password)}`,
+      `ALTER ROLE ${escapeIdentifier(role.name)} ${role.login ? "LOGIN" : "NOLOGIN"} ${NO_POWERS} ${passwordClause(role.password)}`,
     );
   });
 }
