@@ -10,7 +10,7 @@ import { parseArgs } from "node:util";
 import { z } from "zod";
 import { databaseName, dnsLabel } from "../infra/naming";
 import { findBuiltToolchain, LOCAL_STACK, LOCAL_STATE_DIR, onPath, pulumiContext } from "../local/pulumi";
-import { addTenants, removeTenant, setStatus, writeFileAtomic, type EditResult, type NewTenant } from "../tenants/edit";
+import { addTenants, removeTenant, setStatus, withTenantsFileLock, writeFileAtomic, type EditResult, type NewTenant } from "../tenants/edit";
 import { formatProblem, loadTenantsFile, type TenantsProblem } from "../tenants/load";
 import { tenantIdSchema, usernameProblems, type LocatedTenant } from "../tenants/schema";
 import { printTable } from "./table";
@@ -263,7 +263,7 @@ function commandShow(positionals: string[], options: Options): void {
   printTable(["field", "value"], Object.entries({ ...row, line: `${options.file}:${row.line}` }).map(([field, value]) => [field, String(value)]));
 }
 
-export function main(argv: string[]): number {
+export async function main(argv: string[]): Promise<number> {
   try {
     const { values: options, positionals } = parseCommandLine(argv);
     const [command, ...rest] = positionals;
@@ -273,7 +273,7 @@ export function main(argv: string[]): number {
     }
     switch (command) {
       case "add":
-        commandAdd(rest, options);
+        await withTenantsFileLock(options.file, () => commandAdd(rest, options));
         break;
       case "list":
         commandList(options);
@@ -282,13 +282,13 @@ export function main(argv: string[]): number {
         commandShow(rest, options);
         break;
       case "suspend":
-        commandStatus(rest, options, "suspended");
+        await withTenantsFileLock(options.file, () => commandStatus(rest, options, "suspended"));
         break;
       case "resume":
-        commandStatus(rest, options, "active");
+        await withTenantsFileLock(options.file, () => commandStatus(rest, options, "active"));
         break;
       case "remove":
-        commandRemove(rest, options);
+        await withTenantsFileLock(options.file, () => commandRemove(rest, options));
         break;
       default:
         throw new UsageError(`unknown command "${command}"; commands: add, list, show, suspend, resume, remove`);
@@ -307,4 +307,12 @@ export function main(argv: string[]): number {
   }
 }
 
-if (require.main === module) process.exitCode = main(process.argv.slice(2));
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => (process.exitCode = code),
+    (error: unknown) => {
+      console.error(`error: ${error instanceof Error ? error.message : String(error)}`);
+      process.exitCode = 1;
+    },
+  );
+}
