@@ -124,6 +124,30 @@ export function redactor(url: string): (text: string) => string {
 
 const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
 
+/**
+ * Git as the unattended service needs it: never prompts (a missing
+ * credential fails the push), never opens an editor or pager, no commit
+ * signing; the operator's SSH settings (GIT_SSH_COMMAND, SSH_AUTH_SOCK) pass.
+ * Other git-related variables of the service's environment are left out.
+ */
+function gitClient(baseDir: string, config: string[] = []): SimpleGit {
+  const passed = new Set(["git_ssh_command", "git_ssh"]);
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter(([key]) => {
+      const lower = key.toLowerCase();
+      return passed.has(lower) || !(lower.startsWith("git_") || ["editor", "visual", "pager", "prefix", "ssh_askpass"].includes(lower));
+    }),
+  );
+  return simpleGit({
+    baseDir,
+    maxConcurrentProcesses: 1,
+    timeout: { block: 120_000 },
+    config: [...config, "commit.gpgsign=false"],
+    allowEnvironment: ["GIT_TERMINAL_PROMPT", "GIT_SSH_COMMAND", "GIT_SSH"],
+    unsafe: { allowUnsafeSshCommand: true },
+  }).env({ ...env, GIT_TERMINAL_PROMPT: "0" });
+}
+
 export class GitTenantsRepo implements TenantsStore {
   readonly file: string;
   private readonly git: SimpleGit;
@@ -134,13 +158,7 @@ export class GitTenantsRepo implements TenantsStore {
     this.file = resolve(options.dir, options.path);
     this.redact = redactor(options.url);
     this.log = options.log ?? (() => undefined);
-    this.git = simpleGit({
-      baseDir: options.dir,
-      maxConcurrentProcesses: 1,
-      timeout: { block: 120_000 },
-      // The committer; the author is set per commit. No signing or prompts: the service runs unattended.
-      config: [`user.name=${options.author.name}`, `user.email=${options.author.email}`, "commit.gpgsign=false"],
-    }).env({ ...process.env, GIT_TERMINAL_PROMPT: "0" });
+    this.git = gitClient(options.dir, [`user.name=${options.author.name}`, `user.email=${options.author.email}`]);
   }
 
   /**
@@ -157,7 +175,7 @@ export class GitTenantsRepo implements TenantsStore {
       }
       mkdirSync(dirname(dir), { recursive: true });
       try {
-        await simpleGit().env({ ...process.env, GIT_TERMINAL_PROMPT: "0" }).clone(options.url, dir, ["--no-checkout", "--origin", "origin"]);
+        await gitClient(dirname(dir)).clone(options.url, dir, ["--no-checkout", "--origin", "origin"]);
       } catch (error) {
         throw new GitTenantsError(redact(`cannot clone the tenants repository ${options.url} into ${dir}: ${(error as Error).message}`));
       }
