@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { startLocalPostgres, type LocalPostgres } from "../../local/embedded-postgres";
 import { PROJECT_DIR } from "../../local/pulumi";
+import { readRunnerConfig } from "../../onboarding/config";
 import { createTransport } from "../../onboarding/mailer";
 import { InProcessLauncher } from "../../onboarding/scheduler";
 import { startService, type RunningService } from "../../onboarding/service";
@@ -247,5 +248,22 @@ describe("git mode", () => {
   it("credentials in the remote URL never appear in messages", () => {
     const redact = redactor("https://deploy-bot:s3cr3t-t0ken@git.example.com/fleet/tenants.git");
     expect(redact("fatal: unable to access 'https://deploy-bot:s3cr3t-t0ken@git.example.com/': 403")).not.toMatch(/s3cr3t-t0ken|deploy-bot/);
+  });
+
+  it("configuration: defaults, and one clear line per bad variable", () => {
+    const base = { DATABASE_URL: "postgresql://localhost/control", PULUMI_STACK: "shard-1" };
+    expect(readRunnerConfig(base).git).toBeUndefined();
+    expect(readRunnerConfig({ ...base, TENANTS_GIT_URL: remote }).git).toEqual({
+      url: remote,
+      branch: "main",
+      dir: join(PROJECT_DIR, ".state", "tenants-git", "shard-1"),
+      path: "tenants/tenants.yaml",
+      author: { name: SERVICE, email: "signup-service@drivergigspro.com" },
+      pushAttempts: 5,
+    });
+    const bad = { ...base, TENANTS_GIT_URL: remote, TENANTS_FILE: "x.yaml", TENANTS_GIT_BRANCH: "-x", TENANTS_GIT_PATH: "../../etc/passwd", TENANTS_GIT_AUTHOR: "bot" };
+    expect(() => readRunnerConfig(bad)).toThrow(
+      /TENANTS_GIT_BRANCH must be a branch name[\s\S]*TENANTS_GIT_PATH must be a path inside the repository[\s\S]*TENANTS_GIT_AUTHOR must look like[\s\S]*TENANTS_FILE and TENANTS_GIT_URL are both set/,
+    );
   });
 });
