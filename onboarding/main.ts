@@ -17,7 +17,7 @@ import { AutomationDeployer, engineEnvVars } from "./deployer";
 import { createTransport } from "./mailer";
 import { ChildProcessLauncher, InProcessLauncher } from "./scheduler";
 import { startService } from "./service";
-import { GitTenantsRepo } from "./tenants-repo";
+import { GitTenantsError, GitTenantsRepo } from "./tenants-repo";
 
 const EMBEDDED_PORT = 55432;
 
@@ -91,6 +91,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((error) => {
-  console.error(error instanceof ConfigError ? error.message : `error: ${error instanceof Error ? error.stack ?? error.message : String(error)}`);
+  const known = error instanceof ConfigError || error instanceof GitTenantsError;
+  console.error(known ? error.message : `error: ${error instanceof Error ? error.stack ?? error.message : String(error)}`);
   process.exit(1);
 });

@@ -8,7 +8,7 @@ import { AutomationDeployer, engineEnvVars } from "./deployer";
 import { createPool } from "./db";
 import { runDeployment } from "./deployment";
 import { ConfigError, readRunnerConfig } from "./config";
-import { GitTenantsRepo } from "./tenants-repo";
+import { GitTenantsError, GitTenantsRepo } from "./tenants-repo";
 
 async function main(): Promise<number> {
   const config = readRunnerConfig(process.env);
@@ -34,7 +34,8 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (error) => {
-    console.error(`deployment runner: ${error instanceof ConfigError ? error.message : error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    const known = error instanceof ConfigError || error instanceof GitTenantsError;
+    console.error(`deployment runner: ${known ? error.message : error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
     process.exit(1);
   },
 );

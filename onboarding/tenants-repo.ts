@@ -236,6 +236,8 @@ export class GitTenantsRepo implements TenantsStore {
         } catch (error) {
           const reason = this.redact((error as Error).message.trim().split("\n").slice(-3).join(" "));
           if (attempt >= this.options.pushAttempts) {
+            // Leave the clone as the remote is, not with the commit that was never pushed.
+            await this.sync().catch(() => undefined);
             throw new GitTenantsError(`git: the push to ${this.redact(this.options.url)} (${this.options.branch}) failed ${attempt} time(s); the batch is retried later. Last: ${reason}`);
           }
           this.log(`tenants repository: push attempt ${attempt} rejected (${reason}); fetching and adding again`);
