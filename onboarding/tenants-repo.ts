@@ -185,7 +185,9 @@ export class GitTenantsRepo implements TenantsStore {
     }
     const repo = new GitTenantsRepo({ ...options, dir });
     // The configured remote wins over whatever the clone had (the URL may have changed, e.g. a rotated token).
-    await repo.run("set the remote", ["remote", "set-url", "origin", options.url]);
+    if ((await repo.run("read the remote", ["remote", "get-url", "origin"])).trim() !== options.url) {
+      await repo.run("set the remote", ["remote", "set-url", "origin", options.url]);
+    }
     return repo;
   }
 
