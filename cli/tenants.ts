@@ -6,13 +6,14 @@
 import { execFileSync } from "node:child_process";
 import { randomInt } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { DEFAULT_APP_NAME, DEFAULT_RECORD_TEMPLATE, databaseName, dnsLabel } from "../infra/naming";
 import { parseDeployedTenants, type TenantSummaryOutput } from "../infra/outputs";
 import { findBuiltToolchain, LOCAL_ENVIRONMENT, LOCAL_STATE_DIR, onPath, PROJECT_DIR, pulumiContext } from "../local/pulumi";
 import { localBackendUrl } from "../local/state-backend";
 import { addShard, crossShardProblems, readShards, shardStack, shardWithRoom, SHARDS_MANIFEST } from "../tenants/shards";
-import { addTenants, removeTenant, setStatus, writeFileAtomic, type EditResult, type NewTenant } from "../tenants/edit";
+import { addTenants, removeTenant, setStatus, withTenantsFileLock, writeFileAtomic, type EditResult, type NewTenant } from "../tenants/edit";
 import { formatProblem, loadTenantsFile, type TenantsProblem } from "../tenants/load";
 import { tenantIdSchema, usernameProblems, type LocatedTenant } from "../tenants/schema";
 import { printTable } from "./table";
@@ -186,9 +187,21 @@ function generateUsernames(count: number, taken: Set<string>): string[] {
   return names;
 }
 
-function commandAdd(positionals: string[], options: Options): void {
+/**
+ * Without --file the shard is chosen (or made) under a lock on the shard
+ * manifest, so concurrent adds neither overfill a shard nor make two new ones;
+ * the chosen file is then edited under its own lock, like every edit.
+ */
+async function commandAdd(positionals: string[], options: Options): Promise<void> {
   const count = options.count !== undefined && /^[1-9][0-9]{0,4}$/.test(options.count) ? Number(options.count) : 1;
-  const file = fileForNewTenants(options, count);
+  if (options.file !== undefined) return withTenantsFileLock(options.file, () => addTo(options.file!, positionals, options));
+  await withTenantsFileLock(join(PROJECT_DIR, SHARDS_MANIFEST), async () => {
+    const file = fileForNewTenants(options, count);
+    await withTenantsFileLock(file, () => addTo(file, positionals, options));
+  });
+}
+
+function addTo(file: string, positionals: string[], options: Options): void {
   const { text, tenants } = loadValid(file);
   const additions: NewTenant[] = [];
   if (options.count !== undefined) {
@@ -211,9 +224,13 @@ function commandAdd(positionals: string[], options: Options): void {
   }
 }
 
-function commandStatus(positionals: string[], options: Options, status: "active" | "suspended"): void {
+async function commandStatus(positionals: string[], options: Options, status: "active" | "suspended"): Promise<void> {
   const username = onePositional(positionals, "username");
   const file = fileHolding(options, username);
+  await withTenantsFileLock(file, () => changeStatus(file, username, options, status));
+}
+
+function changeStatus(file: string, username: string, options: Options, status: "active" | "suspended"): void {
   const { text, tenants } = loadValid(file);
   // A tombstone brought back needs its deployed tenant ID pinned, or it would get a new, empty database.
   const entry = tenants.find((tenant) => tenant.username === username);
@@ -226,11 +243,16 @@ function commandStatus(positionals: string[], options: Options, status: "active"
   );
 }
 
-function commandRemove(positionals: string[], options: Options): void {
+async function commandRemove(positionals: string[], options: Options): Promise<void> {
   const username = onePositional(positionals, "username");
   const file = fileHolding(options, username);
-  const { text } = loadValid(file);
+  // Read before taking the lock: asking the deployed stacks can take seconds.
   const deployed = readDeployed(options)[username];
+  await withTenantsFileLock(file, () => tombstone(file, username, deployed));
+}
+
+function tombstone(file: string, username: string, deployed: TenantSummaryOutput | undefined): void {
+  const { text } = loadValid(file);
   const id = deployed?.tenantId;
   apply(file, text, removeTenant(text, username, id));
   console.log(`removed ${username}: its entry in ${file} is now a tombstone (status: removed); keep the line.`);
@@ -305,7 +327,7 @@ function commandShow(positionals: string[], options: Options): void {
   printTable(["field", "value"], Object.entries({ ...fields, line: `${file}:${line}` }).map(([field, value]) => [field, String(value)]));
 }
 
-export function main(argv: string[]): number {
+export async function main(argv: string[]): Promise<number> {
   try {
     const { values: options, positionals } = parseCommandLine(argv);
     const [command, ...rest] = positionals;
@@ -315,7 +337,7 @@ export function main(argv: string[]): number {
     }
     switch (command) {
       case "add":
-        commandAdd(rest, options);
+        await commandAdd(rest, options);
         break;
       case "list":
         commandList(options);
@@ -324,13 +346,13 @@ export function main(argv: string[]): number {
         commandShow(rest, options);
         break;
       case "suspend":
-        commandStatus(rest, options, "suspended");
+        await commandStatus(rest, options, "suspended");
         break;
       case "resume":
-        commandStatus(rest, options, "active");
+        await commandStatus(rest, options, "active");
         break;
       case "remove":
-        commandRemove(rest, options);
+        await commandRemove(rest, options);
         break;
       default:
         throw new UsageError(`unknown command "${command}"; commands: add, list, show, suspend, resume, remove`);
@@ -349,4 +371,12 @@ export function main(argv: string[]): number {
   }
 }
 
-if (require.main === module) process.exitCode = main(process.argv.slice(2));
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => (process.exitCode = code),
+    (error: unknown) => {
+      console.error(`error: ${error instanceof Error ? error.message : String(error)}`);
+      process.exitCode = 1;
+    },
+  );
+}

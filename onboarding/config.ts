@@ -2,6 +2,7 @@
  * The service's settings, from environment variables, validated by zod.
  * Every problem names its variable, all at once.
  */
+import { isAbsolute, join, normalize, resolve } from "node:path";
 import { z } from "zod";
 import { PROJECT_DIR } from "../local/pulumi";
 import { DEFAULT_BACKOFF, type Backoff } from "./deployment";
@@ -24,6 +25,38 @@ const backoffShape = {
   RETRY_MAX_ATTEMPTS: int("RETRY_MAX_ATTEMPTS", DEFAULT_BACKOFF.maxAttempts, 1),
 };
 
+const DEFAULT_AUTHOR = "DriverGigsPro signup service <signup-service@drivergigspro.com>";
+
+/** The tenants file inside the repository: relative, no way out of the clone. */
+const repoPath = z
+  .string()
+  .default("tenants/tenants.yaml")
+  .refine((path) => !isAbsolute(path) && !normalize(path).split(/[\\/]/).includes("..") && !path.startsWith("-"), {
+    error: 'TENANTS_GIT_PATH must be a path inside the repository, e.g. "tenants/tenants.yaml"',
+  });
+
+const gitShape = {
+  TENANTS_GIT_URL: z.string().min(1).optional(),
+  TENANTS_GIT_BRANCH: z
+    .string()
+    .regex(/^(?!-)(?!.*\.\.)(?!.*\/\/)[A-Za-z0-9._\/-]+(?<![./])$/, { error: 'TENANTS_GIT_BRANCH must be a branch name such as "main"' })
+    .default("main"),
+  TENANTS_GIT_DIR: z.string().min(1).optional(),
+  TENANTS_GIT_PATH: repoPath,
+  TENANTS_GIT_AUTHOR: z
+    .string()
+    .regex(/^[^<>\n]+ <[^<>\s@]+@[^<>\s]+>$/, { error: 'TENANTS_GIT_AUTHOR must look like "Name <email@example.com>"' })
+    .default(DEFAULT_AUTHOR),
+  TENANTS_GIT_PUSH_ATTEMPTS: int("TENANTS_GIT_PUSH_ATTEMPTS", 5, 1),
+};
+
+/** Checks across variables of the runner's (and so the service's) settings. */
+function runnerCrossProblems(env: NodeJS.ProcessEnv): string[] {
+  return env.TENANTS_FILE && env.TENANTS_GIT_URL
+    ? ["TENANTS_FILE and TENANTS_GIT_URL are both set: use one (with TENANTS_GIT_URL the file is TENANTS_GIT_PATH in the service's clone)"]
+    : [];
+}
+
 const runnerShape = {
   DATABASE_URL: z.string({ error: "DATABASE_URL is required (the control database), or start with --embedded" }).regex(/^postgres(ql)?:\/\//, {
     error: "DATABASE_URL must be a postgresql:// URL",
@@ -31,6 +64,7 @@ const runnerShape = {
   PULUMI_STACK: z.string({ error: "PULUMI_STACK is required (the stack new tenants go to)" }).min(1, { error: "PULUMI_STACK is empty" }),
   PULUMI_WORKDIR: z.string().default(PROJECT_DIR),
   TENANTS_FILE: z.string().min(1).optional(),
+  ...gitShape,
   ...backoffShape,
 };
 
@@ -60,7 +94,7 @@ const serviceSchema = z
 
 /** Checks across variables; reported together with the schema's problems. */
 function crossProblems(env: NodeJS.ProcessEnv): string[] {
-  return env.SMTP_URL || env.SMTP_HOST ? [] : ["SMTP_URL or SMTP_HOST is required (where welcome e-mails go)"];
+  return [...(env.SMTP_URL || env.SMTP_HOST ? [] : ["SMTP_URL or SMTP_HOST is required (where welcome e-mails go)"]), ...runnerCrossProblems(env)];
 }
 
 export class ConfigError extends Error {
@@ -84,21 +118,48 @@ function parse<T extends z.ZodType>(schema: T, env: NodeJS.ProcessEnv, extra: st
   ]);
 }
 
+/** Git mode: the tenants file lives in a repository; the service commits and pushes signups there. */
+export interface TenantsGitConfig {
+  url: string;
+  branch: string;
+  /** The service's clone (absolute). */
+  dir: string;
+  /** The tenants file inside the repository. */
+  path: string;
+  author: { name: string; email: string };
+  pushAttempts: number;
+}
+
 export interface RunnerConfig {
   databaseUrl: string;
   stack: string;
   workDir: string;
+  /** File mode: overrides the stack config `drivergigspro:tenantsFile`. */
   tenantsFile?: string;
+  /** Git mode (TENANTS_GIT_URL set). */
+  git?: TenantsGitConfig;
   backoff: Backoff;
 }
 
 export function readRunnerConfig(env: NodeJS.ProcessEnv): RunnerConfig {
-  const value = parse(z.object(runnerShape), env);
+  const value = parse(z.object(runnerShape), env, runnerCrossProblems(env));
+  const author = /^(.+) <(.+)>$/.exec(value.TENANTS_GIT_AUTHOR)!;
   return {
     databaseUrl: value.DATABASE_URL,
     stack: value.PULUMI_STACK,
     workDir: value.PULUMI_WORKDIR,
     tenantsFile: value.TENANTS_FILE,
+    git:
+      value.TENANTS_GIT_URL === undefined
+        ? undefined
+        : {
+            url: value.TENANTS_GIT_URL,
+            branch: value.TENANTS_GIT_BRANCH,
+            dir: resolve(value.TENANTS_GIT_DIR ?? join(PROJECT_DIR, ".state", "tenants-git", value.PULUMI_STACK)),
+            path: normalize(value.TENANTS_GIT_PATH),
+            author: { name: author[1]!, email: author[2]! },
+            pushAttempts: value.TENANTS_GIT_PUSH_ATTEMPTS,
+          },
     backoff: { baseMs: value.RETRY_BASE_MS, capMs: value.RETRY_CAP_MS, maxAttempts: value.RETRY_MAX_ATTEMPTS },
   };
 }

@@ -44,7 +44,11 @@ export interface AutomationDeployerOptions {
   workDir: string;
   /** Environment of the engine: backend URL, passphrase, PATH with the pulumi CLI, ... */
   envVars: Record<string, string>;
-  /** Overrides the stack config `drivergigspro:tenantsFile`. */
+  /**
+   * The tenants file to deploy (TENANTS_FILE, or the file in the service's git
+   * clone). When given, the stack config `drivergigspro:tenantsFile` is set to
+   * its absolute path, so the program reads the file the service writes.
+   */
   tenantsFile?: string;
   onOutput?: (text: string) => void;
 }
@@ -61,13 +65,18 @@ export class AutomationDeployer implements Deployer {
       { stackName: options.stackName, workDir: options.workDir },
       { envVars: { ...ENGINE_DEFAULTS, ...options.envVars }, pulumiCommand: await pulumiCommandFor(options.envVars) },
     );
-    let file = options.tenantsFile;
-    if (file === undefined) {
-      const config = await stack.getAllConfig();
-      file = config["drivergigspro:tenantsFile"]?.value ?? "tenants/tenants.yaml";
-    }
     // The program runs with the project folder as its working directory.
-    return new AutomationDeployer(stack, isAbsolute(file) ? file : resolve(options.workDir, file), options.onOutput);
+    const absolute = (file: string) => (isAbsolute(file) ? file : resolve(options.workDir, file));
+    const configured = (await stack.getAllConfig())["drivergigspro:tenantsFile"]?.value;
+    if (options.tenantsFile === undefined) {
+      return new AutomationDeployer(stack, absolute(configured ?? "tenants/tenants.yaml"), options.onOutput);
+    }
+    // The file the service writes must be the file the program reads: the stack's config says so.
+    const file = absolute(options.tenantsFile);
+    if (configured === undefined || absolute(configured) !== file) {
+      await stack.setConfig("drivergigspro:tenantsFile", { value: file, secret: false });
+    }
+    return new AutomationDeployer(stack, file, options.onOutput);
   }
 
   async deploy(): Promise<DeployResult> {
@@ -108,6 +117,14 @@ export class AutomationDeployer implements Deployer {
     this.onOutput?.(`removing the lock left by an interrupted pulumi up (${stale})\n`);
     await this.stack.cancel();
   }
+}
+
+/**
+ * The engine's environment from the service's: without the tenants
+ * repository's URL, which may carry a token the engine has no use for.
+ */
+export function engineEnvVars(env: NodeJS.ProcessEnv): Record<string, string> {
+  return Object.fromEntries(Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined && entry[0] !== "TENANTS_GIT_URL"));
 }
 
 /**

@@ -1,21 +1,20 @@
 /**
  * One deployment of one stack: take the stack's advisory lock, pick every
- * signup that is due (the batch), add them to the tenants file (atomically,
- * comments kept, whole file validated), run the engine once, and record the
- * outcome. Signups that arrive meanwhile stay `queued` for the next batch.
+ * signup that is due (the batch), add them to the tenants file (a local file,
+ * or a commit pushed to the tenants repository: see tenants-repo.ts), run the
+ * engine once on exactly that file, and record the outcome. Signups that arrive meanwhile stay `queued` for the next batch.
  *
  * The advisory lock is held on one control-database session for the whole
  * deployment: two processes never run the engine on the same stack, and if
  * the process dies PostgreSQL releases the lock by itself. The next
  * deployment then marks the dead one `interrupted` and retries its signups.
  */
-import { existsSync, readFileSync } from "node:fs";
 import { hostname } from "node:os";
+import { resolve } from "node:path";
 import type { Pool, PoolClient } from "pg";
-import { addTenants, writeFileAtomic } from "../tenants/edit";
-import { formatProblem, validateTenantsText } from "../tenants/load";
 import { LOCK_CLASS } from "./db";
 import { failureReason, type Deployer } from "./deployer";
+import { LocalTenantsFile, TenantsFileInvalidError, type TenantsStore } from "./tenants-repo";
 
 export interface Backoff {
   /** Delay before the first retry. */
@@ -40,6 +39,8 @@ export type DeploymentOutcome =
 export interface DeploymentOptions {
   stack: string;
   deployer: Deployer;
+  /** Where signups are written; default: the deployer's tenants file on this host. Its file must be the deployer's. */
+  tenants?: TenantsStore;
   backoff?: Backoff;
   log?: (line: string) => void;
 }
@@ -72,6 +73,10 @@ export async function runDeployment(pool: Pool, options: DeploymentOptions): Pro
   const { stack, deployer } = options;
   const backoff = options.backoff ?? DEFAULT_BACKOFF;
   const log = options.log ?? (() => undefined);
+  const tenants = options.tenants ?? new LocalTenantsFile(deployer.tenantsFile);
+  if (resolve(tenants.file) !== resolve(deployer.tenantsFile)) {
+    throw new Error(`the service writes ${tenants.file} but the stack deploys ${deployer.tenantsFile}; they must be the same file`);
+  }
   const client = await pool.connect();
   let locked = false;
   try {
@@ -125,31 +130,22 @@ export async function runDeployment(pool: Pool, options: DeploymentOptions): Pro
       return { ran: true as const, deploymentId, ok: false, usernames, error: reason };
     };
 
-    // 1. The tenants file: add every signup of the batch that is not in it yet, one by one,
-    //    so a signup the file rejects (e.g. a DNS-label clash with a hand-added entry) fails alone.
-    const file = deployer.tenantsFile;
-    let text = existsSync(file) ? readFileSync(file, "utf8") : "tenants: []\n";
-    const current = validateTenantsText(text);
-    if (!current.ok) {
-      return await fail(`the tenants file is invalid, nothing was deployed:\n${current.problems.map((p) => formatProblem(file, p)).join("\n")}`, true);
+    // 1. The tenants file (a local file, or a commit pushed to the tenants repository): add every
+    //    signup of the batch that is not in it yet; a signup the file rejects fails alone, for good.
+    let added;
+    try {
+      added = await tenants.addSignups(signups);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      return await fail(error instanceof TenantsFileInvalidError ? message : `the tenants file could not be updated, nothing was deployed: ${message}`, true);
     }
-    const present = new Set(current.tenants.map((tenant) => tenant.username));
-    let changed = false;
-    for (const signup of signups) {
-      if (present.has(signup.username)) continue;
-      const edit = addTenants(text, [{ username: signup.username, email: signup.email }]);
-      if (edit.ok) {
-        text = edit.text;
-        changed = true;
-        continue;
-      }
-      const reason = `the tenants file rejects this signup: ${edit.problems.map((p) => p.message).join("; ")}`;
+    for (const { username, reason } of added.rejected) {
       await client.query(
         "UPDATE onboarding_signups SET status = 'failed', retry = false, last_error = $2, updated_at = now() WHERE username = $1",
-        [signup.username, reason],
+        [username, reason],
       );
     }
-    if (changed) writeFileAtomic(file, text);
+    if (added.commit) log(`deployment ${deploymentId}: deploying tenants commit ${added.commit}`);
 
     // 2. The engine.
     await client.query("UPDATE onboarding_deployments SET engine_started_at = now() WHERE id = $1", [deploymentId]);

@@ -13,10 +13,11 @@ import type { Pool } from "pg";
 import { startLocalPostgres, type LocalPostgres } from "../local/embedded-postgres";
 import { ensureToolchain, PROJECT_DIR, pulumiContext } from "../local/pulumi";
 import { ConfigError, readServiceConfig } from "./config";
-import { AutomationDeployer } from "./deployer";
+import { AutomationDeployer, engineEnvVars } from "./deployer";
 import { createTransport } from "./mailer";
 import { ChildProcessLauncher, InProcessLauncher } from "./scheduler";
 import { startService } from "./service";
+import { GitTenantsError, GitTenantsRepo } from "./tenants-repo";
 
 const EMBEDDED_PORT = 55432;
 
@@ -40,20 +41,23 @@ async function main(): Promise<void> {
     env.PULUMI_BACKEND_URL !== undefined
       ? env
       : { ...env, ...pulumiContext(ensureToolchain(), resolve(config.pulumiStateDir ?? join(PROJECT_DIR, ".state"))).env };
-  const envVars = Object.fromEntries(Object.entries(engineEnv).filter((e): e is [string, string] => e[1] !== undefined));
+  const log = (line: string) => console.log(`${new Date().toISOString()} ${line}`);
+  // Git mode: the file in the service's clone of the tenants repository (cloned now if missing).
+  const git = config.git ? await GitTenantsRepo.open({ ...config.git, log }) : undefined;
   const deployer = await AutomationDeployer.open({
     stackName: config.stack,
     workDir: config.workDir,
-    envVars,
-    tenantsFile: config.tenantsFile,
+    envVars: engineEnvVars(engineEnv),
+    tenantsFile: git?.file ?? config.tenantsFile,
     onOutput: (text) => process.stdout.write(text),
   });
-  const log = (line: string) => console.log(`${new Date().toISOString()} ${line}`);
+  // The runner finds the same file: TENANTS_FILE, or the same clone.
+  const tenantsEnv = config.git ? { TENANTS_GIT_DIR: config.git.dir } : { TENANTS_FILE: deployer.tenantsFile };
   const launcher = (pool: Pool) =>
     config.deployMode === "inprocess"
-      ? new InProcessLauncher(pool, { stack: config.stack, deployer, backoff: config.backoff, log })
+      ? new InProcessLauncher(pool, { stack: config.stack, deployer, tenants: git, backoff: config.backoff, log })
       : new ChildProcessLauncher({
-          env: { ...engineEnv, DATABASE_URL: config.databaseUrl, PULUMI_STACK: config.stack, TENANTS_FILE: deployer.tenantsFile },
+          env: { ...engineEnv, DATABASE_URL: config.databaseUrl, PULUMI_STACK: config.stack, ...tenantsEnv },
           logFile: config.runnerLog ?? join(PROJECT_DIR, ".state", "onboarding-runner.log"),
           cwd: PROJECT_DIR,
         });
@@ -73,7 +77,8 @@ async function main(): Promise<void> {
     pollMs: config.pollMs,
     log,
   });
-  log(`onboarding service for stack "${config.stack}" listening on ${service.url} (tenants file ${deployer.tenantsFile})`);
+  const source = config.git ? `, committed to branch ${config.git.branch} of the tenants repository` : "";
+  log(`onboarding service for stack "${config.stack}" listening on ${service.url} (tenants file ${deployer.tenantsFile}${source})`);
 
   const shutdown = async (signal: string) => {
     log(`${signal}: stopping (a running deployment finishes in its own process)`);
@@ -86,6 +91,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((error) => {
-  console.error(error instanceof ConfigError ? error.message : `error: ${error instanceof Error ? error.stack ?? error.message : String(error)}`);
+  const known = error instanceof ConfigError || error instanceof GitTenantsError;
+  console.error(known ? error.message : `error: ${error instanceof Error ? error.stack ?? error.message : String(error)}`);
   process.exit(1);
 });

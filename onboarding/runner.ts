@@ -4,24 +4,26 @@
  * deployment ran (successfully or not: the outcome is in the control
  * database) or had nothing to do, 1 when it could not run at all.
  */
-import { AutomationDeployer } from "./deployer";
+import { AutomationDeployer, engineEnvVars } from "./deployer";
 import { createPool } from "./db";
 import { runDeployment } from "./deployment";
 import { ConfigError, readRunnerConfig } from "./config";
+import { GitTenantsError, GitTenantsRepo } from "./tenants-repo";
 
 async function main(): Promise<number> {
   const config = readRunnerConfig(process.env);
   const pool = createPool(config.databaseUrl, 3);
   const log = (line: string) => console.log(`${new Date().toISOString()} [runner ${process.pid}] ${line}`);
   try {
+    const git = config.git ? await GitTenantsRepo.open({ ...config.git, log }) : undefined;
     const deployer = await AutomationDeployer.open({
       stackName: config.stack,
       workDir: config.workDir,
-      envVars: Object.fromEntries(Object.entries(process.env).filter((entry): entry is [string, string] => entry[1] !== undefined)),
-      tenantsFile: config.tenantsFile,
+      envVars: engineEnvVars(process.env),
+      tenantsFile: git?.file ?? config.tenantsFile,
       onOutput: (text) => process.stdout.write(text),
     });
-    const outcome = await runDeployment(pool, { stack: config.stack, deployer, backoff: config.backoff, log });
+    const outcome = await runDeployment(pool, { stack: config.stack, deployer, tenants: git, backoff: config.backoff, log });
     if (!outcome.ran) log(`not run: ${outcome.reason}`);
     return 0;
   } finally {
@@ -32,7 +34,8 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (error) => {
-    console.error(`deployment runner: ${error instanceof ConfigError ? error.message : error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    const known = error instanceof ConfigError || error instanceof GitTenantsError;
+    console.error(`deployment runner: ${known ? error.message : error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
     process.exit(1);
   },
 );

@@ -16,8 +16,7 @@ import { spawn } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
 import { join } from "node:path";
 import type { Pool } from "pg";
-import { DUE_SIGNUPS, runDeployment, tryStackLock, unlockStack, type Backoff } from "./deployment";
-import type { Deployer } from "./deployer";
+import { DUE_SIGNUPS, runDeployment, tryStackLock, unlockStack, type DeploymentOptions } from "./deployment";
 
 /** Runs one deployment to its end (successful or not). */
 export interface Launcher {
@@ -28,7 +27,7 @@ export interface Launcher {
 export class InProcessLauncher implements Launcher {
   constructor(
     private readonly pool: Pool,
-    private readonly options: { stack: string; deployer: Deployer; backoff?: Backoff; log?: (line: string) => void },
+    private readonly options: DeploymentOptions,
   ) {}
   async launch(): Promise<void> {
     await runDeployment(this.pool, this.options);

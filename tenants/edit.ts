@@ -10,6 +10,8 @@ import { isMap, isSeq, YAMLSeq, type YAMLMap } from "yaml";
 import { parseTenantsDocument, validateTenantsText, type TenantsProblem } from "./load";
 import type { LocatedTenant, TenantEntry, TenantStatus } from "./schema";
 
+export { withTenantsFileLock } from "./lock";
+
 export type EditResult =
   | { readonly ok: true; readonly text: string; readonly tenants: LocatedTenant[] }
   | { readonly ok: false; readonly problems: TenantsProblem[] };

@@ -1,0 +1,261 @@
+/**
+ * Where the service's signups go: the tenants file the engine deploys.
+ *
+ * - `LocalTenantsFile`: a file on this host (the default, as before): read,
+ *   add, write, under the tenants-file lock.
+ * - `GitTenantsRepo`: the tenants file in a git repository, the one source of
+ *   truth people edit through pull requests. Per batch: fetch, hard-reset
+ *   the service's clone to the remote branch (a stale local copy is never
+ *   deployed), add the signups that are not in the file yet, commit, push.
+ *   A rejected push (someone pushed meanwhile) is retried on the new remote
+ *   head: fetch, reset, the same additions again; after `pushAttempts` the
+ *   batch fails and the service's retry backoff takes over.
+ *
+ * Either way the file left at `file` is exactly what was written (and, for
+ * git, pushed), so the engine deploys that.
+ */
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { simpleGit, type SimpleGit } from "simple-git";
+import { addTenants, withTenantsFileLock, writeFileAtomic } from "../tenants/edit";
+import { formatProblem, validateTenantsText } from "../tenants/load";
+
+export interface Signup {
+  username: string;
+  email: string;
+}
+
+export interface AddOutcome {
+  /** Signups written by this batch (not those already in the file). */
+  added: string[];
+  /** Signups the file refuses (e.g. a DNS-label clash with a hand-added entry), with the file's message. */
+  rejected: { username: string; reason: string }[];
+  /** Git mode: the commit whose file is deployed (the pushed one, or the remote head when nothing was new). */
+  commit?: string;
+}
+
+/** The tenants file as it stands is invalid: nothing can be added or deployed until a person fixes it. */
+export class TenantsFileInvalidError extends Error {}
+
+export interface TenantsStore {
+  /** Absolute path of the file the engine deploys. */
+  readonly file: string;
+  /** Adds every signup that is not in the file yet; the file is then what the engine must deploy. */
+  addSignups(signups: readonly Signup[]): Promise<AddOutcome>;
+}
+
+const EMPTY_FILE = "tenants: []\n";
+
+/**
+ * The additions on one version of the file: one at a time, so a signup the
+ * file rejects fails alone; signups already present (a person added them, or
+ * an earlier attempt did) are skipped.
+ */
+export function applySignups(text: string, file: string, signups: readonly Signup[]): { text: string; added: string[]; rejected: AddOutcome["rejected"] } {
+  const current = validateTenantsText(text);
+  if (!current.ok) {
+    throw new TenantsFileInvalidError(`the tenants file is invalid, nothing was deployed:\n${current.problems.map((p) => formatProblem(file, p)).join("\n")}`);
+  }
+  const present = new Set(current.tenants.map((tenant) => tenant.username));
+  const added: string[] = [];
+  const rejected: AddOutcome["rejected"] = [];
+  for (const signup of signups) {
+    if (present.has(signup.username)) continue;
+    const edit = addTenants(text, [{ username: signup.username, email: signup.email }]);
+    if (edit.ok) {
+      text = edit.text;
+      present.add(signup.username);
+      added.push(signup.username);
+    } else {
+      rejected.push({ username: signup.username, reason: `the tenants file rejects this signup: ${edit.problems.map((p) => p.message).join("; ")}` });
+    }
+  }
+  return { text, added, rejected };
+}
+
+const readOrEmpty = (file: string) => (existsSync(file) ? readFileSync(file, "utf8") : EMPTY_FILE);
+
+export class LocalTenantsFile implements TenantsStore {
+  readonly file: string;
+  constructor(file: string) {
+    this.file = resolve(file);
+  }
+
+  addSignups(signups: readonly Signup[]): Promise<AddOutcome> {
+    return withTenantsFileLock(this.file, () => {
+      const result = applySignups(readOrEmpty(this.file), this.file, signups);
+      if (result.added.length > 0) writeFileAtomic(this.file, result.text);
+      return { added: result.added, rejected: result.rejected };
+    });
+  }
+}
+
+export interface GitTenantsRepoOptions {
+  /** The remote: a URL (https://, ssh://, git@host:...) or a path. May carry credentials; they are never logged. */
+  url: string;
+  branch: string;
+  /** The service's own clone (created when missing). Nothing else may write to it. */
+  dir: string;
+  /** The tenants file inside the repository, e.g. "tenants/tenants.yaml". */
+  path: string;
+  author: { name: string; email: string };
+  /** Pushes per batch before it fails (each after fetch, reset and the same additions again). */
+  pushAttempts: number;
+  /** First wait between push attempts; doubles, with jitter. */
+  pushBackoffMs?: number;
+  log?: (line: string) => void;
+  /** Called before each push with its attempt number (1, 2, ...); tests use it to race a push deterministically. */
+  beforePush?: (attempt: number) => Promise<void>;
+}
+
+export class GitTenantsError extends Error {}
+
+/** Hides the credentials of a remote URL (https://user:token@host/...) in any text. */
+export function redactor(url: string): (text: string) => string {
+  let secrets: string[] = [];
+  try {
+    const parsed = new URL(url);
+    secrets = [parsed.password, parsed.username].filter((part) => part.length > 0).map(decodeURIComponent);
+  } catch {
+    // A path or scp-like address: no credentials in it.
+  }
+  return (text) => secrets.reduce((out, secret) => out.split(secret).join("***"), text);
+}
+
+const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
+
+/**
+ * Git as the unattended service needs it: never prompts (a missing
+ * credential fails the push), never opens an editor or pager, no commit
+ * signing; the operator's SSH settings (GIT_SSH_COMMAND, SSH_AUTH_SOCK) pass.
+ * Other git-related variables of the service's environment are left out.
+ */
+function gitClient(baseDir: string, config: string[] = []): SimpleGit {
+  const passed = new Set(["git_ssh_command", "git_ssh"]);
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter(([key]) => {
+      const lower = key.toLowerCase();
+      return passed.has(lower) || !(lower.startsWith("git_") || ["editor", "visual", "pager", "prefix", "ssh_askpass"].includes(lower));
+    }),
+  );
+  return simpleGit({
+    baseDir,
+    maxConcurrentProcesses: 1,
+    timeout: { block: 120_000 },
+    config: [...config, "commit.gpgsign=false"],
+    allowEnvironment: ["GIT_TERMINAL_PROMPT", "GIT_SSH_COMMAND", "GIT_SSH"],
+    unsafe: { allowUnsafeSshCommand: true },
+  }).env({ ...env, GIT_TERMINAL_PROMPT: "0" });
+}
+
+export class GitTenantsRepo implements TenantsStore {
+  readonly file: string;
+  private readonly git: SimpleGit;
+  private readonly redact: (text: string) => string;
+  private readonly log: (line: string) => void;
+
+  private constructor(private readonly options: GitTenantsRepoOptions) {
+    this.file = resolve(options.dir, options.path);
+    this.redact = redactor(options.url);
+    this.log = options.log ?? (() => undefined);
+    this.git = gitClient(options.dir, [`user.name=${options.author.name}`, `user.email=${options.author.email}`]);
+  }
+
+  /**
+   * Clones the repository into `dir` when it is not there yet (then checks
+   * out the branch, so the API sees the file right away). An existing clone
+   * is left alone: a deployment runner may be using it; every batch resets it.
+   */
+  static async open(options: GitTenantsRepoOptions): Promise<GitTenantsRepo> {
+    const dir = resolve(options.dir);
+    const redact = redactor(options.url);
+    if (!existsSync(join(dir, ".git"))) {
+      if (existsSync(dir) && readdirSync(dir).length > 0) {
+        throw new GitTenantsError(`TENANTS_GIT_DIR ${dir} is not empty and not a git clone; point it at an empty or missing folder`);
+      }
+      mkdirSync(dirname(dir), { recursive: true });
+      try {
+        await gitClient(dirname(dir)).clone(options.url, dir, ["--no-checkout", "--origin", "origin"]);
+      } catch (error) {
+        throw new GitTenantsError(redact(`cannot clone the tenants repository ${options.url} into ${dir}: ${(error as Error).message}`));
+      }
+      const repo = new GitTenantsRepo({ ...options, dir });
+      await repo.sync();
+      return repo;
+    }
+    const repo = new GitTenantsRepo({ ...options, dir });
+    // The configured remote wins over whatever the clone had (the URL may have changed, e.g. a rotated token).
+    if ((await repo.run("read the remote", ["remote", "get-url", "origin"])).trim() !== options.url) {
+      await repo.run("set the remote", ["remote", "set-url", "origin", options.url]);
+    }
+    return repo;
+  }
+
+  private async run(what: string, args: string[]): Promise<string> {
+    try {
+      return await this.git.raw(args);
+    } catch (error) {
+      throw new GitTenantsError(this.redact(`git: cannot ${what} (${this.options.dir}): ${(error as Error).message.trim()}`));
+    }
+  }
+
+  /** The clone becomes exactly the remote branch: fetched, checked out, reset, the file's untracked copy removed. */
+  private async sync(): Promise<void> {
+    const { branch } = this.options;
+    // Only this service writes to the clone, one batch at a time (stack lock + file lock): a git lock left here is from a killed run.
+    rmSync(join(this.options.dir, ".git", "index.lock"), { force: true });
+    try {
+      await this.git.raw(["fetch", "--prune", "origin", `+refs/heads/${branch}:refs/remotes/origin/${branch}`]);
+    } catch (error) {
+      const message = (error as Error).message;
+      const hint = /couldn't find remote ref/i.test(message)
+        ? `the branch "${branch}" does not exist there; push a first commit with the tenants file (or set TENANTS_GIT_BRANCH)`
+        : message.trim();
+      throw new GitTenantsError(this.redact(`git: cannot fetch ${this.options.url}: ${hint}`));
+    }
+    await this.run("check out the remote branch", ["checkout", "--force", "-B", branch, `refs/remotes/origin/${branch}`]);
+    await this.run("reset the clone", ["reset", "--hard", `refs/remotes/origin/${branch}`]);
+    // A file the remote does not track (left by a killed run) must not be deployed.
+    await this.run("clean the tenants file", ["clean", "--force", "-x", "--", this.options.path]);
+  }
+
+  async addSignups(signups: readonly Signup[]): Promise<AddOutcome> {
+    mkdirSync(dirname(this.file), { recursive: true });
+    return withTenantsFileLock(this.file, async () => {
+      for (let attempt = 1; ; attempt += 1) {
+        await this.sync();
+        const result = applySignups(readOrEmpty(this.file), `${this.options.path} (${this.options.branch})`, signups);
+        if (result.added.length === 0) {
+          return { added: [], rejected: result.rejected, commit: (await this.run("read HEAD", ["rev-parse", "HEAD"])).trim() };
+        }
+        writeFileAtomic(this.file, result.text);
+        const commit = await this.commit(result.added);
+        await this.options.beforePush?.(attempt);
+        try {
+          await this.git.raw(["push", "--porcelain", "origin", `HEAD:refs/heads/${this.options.branch}`]);
+          this.log(`tenants repository: pushed ${commit.slice(0, 12)} to ${this.options.branch} (${result.added.join(", ")})`);
+          return { added: result.added, rejected: result.rejected, commit };
+        } catch (error) {
+          const reason = this.redact((error as Error).message.trim().split("\n").slice(-3).join(" "));
+          if (attempt >= this.options.pushAttempts) {
+            // Leave the clone as the remote is, not with the commit that was never pushed.
+            await this.sync().catch(() => undefined);
+            throw new GitTenantsError(`git: the push to ${this.redact(this.options.url)} (${this.options.branch}) failed ${attempt} time(s); the batch is retried later. Last: ${reason}`);
+          }
+          this.log(`tenants repository: push attempt ${attempt} rejected (${reason}); fetching and adding again`);
+          const base = (this.options.pushBackoffMs ?? 250) * 2 ** (attempt - 1);
+          await sleep(base / 2 + Math.random() * base);
+        }
+      }
+    });
+  }
+
+  private async commit(usernames: string[]): Promise<string> {
+    const { author, path } = this.options;
+    const named = usernames.length > 20 ? `${usernames.slice(0, 20).join(", ")} and ${usernames.length - 20} more` : usernames.join(", ");
+    const message = `Add ${usernames.length} tenant(s) from signups: ${named}\n\nWritten by the DriverGigsPro signup service; the service deploys this commit.\n`;
+    await this.run("stage the tenants file", ["add", "--", path]);
+    await this.run("commit", ["commit", "--quiet", "--no-verify", `--author=${author.name} <${author.email}>`, "-m", message, "--", path]);
+    return (await this.run("read HEAD", ["rev-parse", "HEAD"])).trim();
+  }
+}

@@ -1,0 +1,101 @@
+/**
+ * Git mode through the real engine: the service (deployments in detached
+ * runner processes, as in production) commits signups to a bare repository
+ * and `pulumi up` deploys the pushed file; a person's commit is deployed
+ * with the next batch. Real git, real PostgreSQL, real SMTP.
+ */
+import { execFileSync } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { PROJECT_DIR, pulumi } from "../../local/pulumi";
+import { createTransport } from "../../onboarding/mailer";
+import { ChildProcessLauncher } from "../../onboarding/scheduler";
+import { startService, type RunningService } from "../../onboarding/service";
+import { GitTenantsRepo } from "../../onboarding/tenants-repo";
+import { addTenants } from "../../tenants/edit";
+import { setUpEngineStack, TENANTS_HEADER, type EngineStack } from "./engine-stack";
+import { SECRET, signup, startMailSink, tenantStatus, TOKEN, waitFor, type MailSink } from "./support";
+
+const FILE = "shard/tenants.yaml";
+let engine: EngineStack;
+let sink: MailSink;
+let service: RunningService;
+let remote: string;
+let person: string;
+let clone: string;
+
+const git = (dir: string, ...args: string[]) =>
+  execFileSync("git", ["-c", "user.name=A Person", "-c", "user.email=person@example.com", "-c", "commit.gpgsign=false", ...args], { cwd: dir, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+
+beforeAll(async () => {
+  engine = await setUpEngineStack("onb-git");
+  remote = join(engine.workDir, "remote.git");
+  person = join(engine.workDir, "person");
+  clone = join(engine.workDir, "service-clone");
+  mkdirSync(remote);
+  git(remote, "init", "--quiet", "--bare", "--initial-branch=main");
+  git(engine.workDir, "clone", "--quiet", remote, person);
+  mkdirSync(join(person, "shard"));
+  writeFileSync(join(person, FILE), TENANTS_HEADER);
+  git(person, "add", FILE);
+  git(person, "commit", "--quiet", "-m", "The shard's tenants file");
+  git(person, "push", "--quiet", "origin", "HEAD:main");
+
+  const env = engine.serviceEnv({ TENANTS_GIT_URL: remote, TENANTS_GIT_DIR: clone, TENANTS_GIT_PATH: FILE });
+  delete env.TENANTS_FILE;
+  const repo = await GitTenantsRepo.open({ url: remote, branch: "main", dir: clone, path: FILE, author: { name: "x", email: "x@x.x" }, pushAttempts: 5 });
+  sink = await startMailSink();
+  service = await startService({
+    databaseUrl: engine.controlUrl,
+    stack: engine.stack,
+    tenantsFile: repo.file,
+    webhookSecret: SECRET,
+    apiToken: TOKEN,
+    mailFrom: "DriverGigsPro <welcome@drivergigspro.test>",
+    transport: createTransport(sink.url),
+    launcher: () => new ChildProcessLauncher({ env, logFile: env.RUNNER_LOG!, cwd: PROJECT_DIR }),
+    debounceMs: 500,
+    pollMs: 1000,
+    mailPollMs: 500,
+    log: () => undefined,
+  });
+}, 30 * 60 * 1000);
+
+afterAll(async () => {
+  await service?.close();
+  await sink?.close();
+  await engine?.cleanup();
+}, 30 * 60 * 1000);
+
+const waitReady = (username: string) =>
+  waitFor(`${username} ready`, async () => {
+    const { body } = await tenantStatus(service.url, username);
+    return body.status === "ready" ? body : undefined;
+  }, 15 * 60 * 1000, 1000);
+
+describe("git mode with the real engine", { timeout: 30 * 60 * 1000 }, () => {
+  it("deploys the commit it pushed, and a person's commit with the next batch", async () => {
+    for (const u of ["git_e2e_one", "git_e2e_two"]) expect((await signup(service.url, { username: u, email: `${u}@example.com` })).status).toBe(202);
+    await waitReady("git_e2e_one");
+    await waitReady("git_e2e_two");
+    const remoteFile = () => git(remote, "show", `main:${FILE}`);
+    expect(remoteFile()).toMatch(/^# tenants of the onboarding e2e stack[\s\S]*username: git_e2e_one[\s\S]*username: git_e2e_two/);
+    expect(git(remote, "log", "-1", "--format=%an", "main").trim()).toBe("DriverGigsPro signup service");
+    // The program read the service's clone: the stack config says so, and the outputs have both.
+    expect(pulumi(engine.context, ["config", "get", "drivergigspro:tenantsFile", "--stack", engine.stack]).trim()).toBe(join(clone, FILE));
+    expect(Object.keys(engine.outputs().tenants).sort()).toEqual(["git_e2e_one", "git_e2e_two"]);
+
+    // A person's pull request is merged; the next signup's deployment carries it too.
+    git(person, "pull", "--quiet", "--rebase", "origin", "main");
+    const edit = addTenants(readFileSync(join(person, FILE), "utf8"), [{ username: "person_e2e" }]);
+    if (!edit.ok) throw new Error("edit failed");
+    writeFileSync(join(person, FILE), edit.text);
+    git(person, "commit", "--quiet", "-am", "Add person_e2e");
+    git(person, "push", "--quiet", "origin", "HEAD:main");
+    expect((await signup(service.url, { username: "git_e2e_three", email: "three@example.com" })).status).toBe(202);
+    await waitReady("git_e2e_three");
+    expect(Object.keys(engine.outputs().tenants).sort()).toEqual(["git_e2e_one", "git_e2e_three", "git_e2e_two", "person_e2e"]);
+    expect(remoteFile()).toMatch(/username: person_e2e[\s\S]*username: git_e2e_three/);
+  });
+});
