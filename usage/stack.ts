@@ -1,0 +1,52 @@
+/**
+ * Where `npm run usage` and the service's sampler find the fleet: the stack's
+ * outputs (or a saved file of them) for the tenants, and for each server's
+ * admin connection either explicit URLs (--admin-url NAME=URL, or
+ * USAGE_ADMIN_URLS="NAME=URL,...") or the stack config's `servers`, read the
+ * way verify/cli.ts reads outputs (the project's Pulumi CLI on its backend).
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { ensureToolchain, PROJECT_DIR, PROJECT_NAME, pulumi, pulumiContext, type PulumiContext } from "../local/pulumi";
+import { adminServersFromConfig, parseAdminUrl, tenantsFromStackOutputs, type AdminServer, type UsageTenant } from "./inputs";
+
+export interface FleetSourceOptions {
+  /** Saved `pulumi stack output --json` instead of asking the engine. */
+  outputsFile?: string;
+  stack: string;
+  /** NAME=URL pairs; when any is given, the stack config is not read. */
+  adminUrls?: readonly string[];
+  env?: NodeJS.ProcessEnv;
+}
+
+let cachedContext: PulumiContext | undefined;
+function context(env: NodeJS.ProcessEnv): PulumiContext {
+  // A PULUMI_BACKEND_URL in the environment (CI, a real backend) wins; else the local file backend.
+  if (env.PULUMI_BACKEND_URL !== undefined) return { stateDir: "", env };
+  cachedContext ??= pulumiContext(ensureToolchain(), join(PROJECT_DIR, ".state"));
+  return cachedContext;
+}
+
+export function adminServers(options: FleetSourceOptions): AdminServer[] {
+  const env = options.env ?? process.env;
+  const explicit = [...(options.adminUrls ?? []), ...(env.USAGE_ADMIN_URLS ?? "").split(",").filter((part) => part.trim() !== "")];
+  if (explicit.length > 0) return explicit.map((text) => parseAdminUrl(text.trim()));
+  const config = JSON.parse(pulumi(context(env), ["config", "--json", "--show-secrets", "--stack", options.stack])) as Record<
+    string,
+    { value?: string; objectValue?: unknown }
+  >;
+  const entry = config[`${PROJECT_NAME}:servers`];
+  if (entry === undefined) throw new Error(`stack "${options.stack}" has no ${PROJECT_NAME}:servers config; pass --admin-url NAME=postgresql://...`);
+  const servers = entry.objectValue ?? JSON.parse(entry.value ?? "[]");
+  if (!Array.isArray(servers)) throw new Error(`${PROJECT_NAME}:servers of stack "${options.stack}" is not a list`);
+  return adminServersFromConfig(servers as Record<string, unknown>[]);
+}
+
+export function stackTenants(options: FleetSourceOptions): UsageTenant[] {
+  const env = options.env ?? process.env;
+  const outputs =
+    options.outputsFile !== undefined
+      ? (JSON.parse(readFileSync(options.outputsFile, "utf8")) as unknown)
+      : (JSON.parse(pulumi(context(env), ["stack", "output", "--json", "--stack", options.stack])) as unknown);
+  return tenantsFromStackOutputs(outputs);
+}
