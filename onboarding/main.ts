@@ -17,6 +17,7 @@ import { AutomationDeployer } from "./deployer";
 import { createTransport } from "./mailer";
 import { ChildProcessLauncher, InProcessLauncher } from "./scheduler";
 import { startService } from "./service";
+import { adminServers, stackTenants } from "../usage/stack";
 
 const EMBEDDED_PORT = 55432;
 
@@ -72,6 +73,14 @@ async function main(): Promise<void> {
     debounceMs: config.debounceMs,
     pollMs: config.pollMs,
     log,
+    // Admin connections: USAGE_ADMIN_URLS, else the stack config's servers (see usage/stack.ts).
+    usage:
+      config.usageIntervalSeconds > 0
+        ? {
+            intervalMs: config.usageIntervalSeconds * 1000,
+            source: async () => ({ tenants: stackTenants({ stack: config.stack, env: engineEnv }), servers: adminServers({ stack: config.stack, env: engineEnv }) }),
+          }
+        : undefined,
   });
   log(`onboarding service for stack "${config.stack}" listening on ${service.url} (tenants file ${deployer.tenantsFile})`);
 

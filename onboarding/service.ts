@@ -11,6 +11,8 @@ import { createPool, migrate } from "./db";
 import { Mailer } from "./mailer";
 import { ServiceMetrics } from "./metrics";
 import { DeploymentScheduler, type Launcher } from "./scheduler";
+import { UsageMetrics } from "../usage/metrics";
+import { UsageSampler, type UsageSource } from "../usage/sampler";
 
 export interface ServiceOptions {
   databaseUrl: string;
@@ -30,6 +32,8 @@ export interface ServiceOptions {
   mailPollMs?: number;
   mailBackoff?: { baseMs: number; capMs: number };
   log?: (line: string) => void;
+  /** Sample every tenant's usage into the control database on this interval, and export it on /metrics. */
+  usage?: { source: UsageSource; intervalMs: number; maxTenants?: number };
 }
 
 export interface RunningService {
@@ -39,6 +43,7 @@ export interface RunningService {
   scheduler: DeploymentScheduler;
   mailer: Mailer;
   metrics: ServiceMetrics;
+  usage?: UsageSampler;
   close(): Promise<void>;
 }
 
@@ -55,6 +60,10 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     pollMs: options.pollMs,
     log,
   });
+  const usageMetrics = options.usage ? new UsageMetrics({ maxTenants: options.usage.maxTenants }) : undefined;
+  const usage = options.usage
+    ? new UsageSampler({ source: options.usage.source, intervalMs: options.usage.intervalMs, pool, metrics: usageMetrics, log })
+    : undefined;
   const app = await buildApp({
     pool,
     stack: options.stack,
@@ -63,6 +72,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     apiToken: options.apiToken,
     publicUrl: options.publicUrl,
     metrics,
+    extraRegistries: usageMetrics ? [usageMetrics.registry] : [],
     onSignup: () => scheduler.nudge(),
     health: () => ({ stack: options.stack, deploying: scheduler.busy }),
   });
@@ -70,6 +80,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   // Work left by an earlier run (queued signups, unsent mail) starts right away.
   scheduler.start();
   mailer.start();
+  usage?.start();
   return {
     url: address,
     app,
@@ -77,8 +88,10 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     scheduler,
     mailer,
     metrics,
+    usage,
     async close() {
       await app.close();
+      await usage?.stop();
       await scheduler.stop();
       await mailer.stop();
       options.transport.close();
