@@ -4,11 +4,12 @@
  * `prometheus` package, installed by .ci/run), queried through its HTTP API.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../local/embedded-postgres";
+import { PROJECT_DIR } from "../../local/pulumi";
 import { createTransport } from "../../onboarding/mailer";
 import { InProcessLauncher } from "../../onboarding/scheduler";
 import { startService, type RunningService } from "../../onboarding/service";
@@ -105,6 +106,13 @@ describe("per-tenant metrics on the service's /metrics", () => {
       }, 60_000, 250);
       const others = await query(`drivergigspro_tenant_connections{tenant_id="${b!.tenantId}"}`);
       expect(others?.map((series) => series.value[1])).toEqual(["0"]);
+
+      // Every query of the Grafana dashboard is valid PromQL for this Prometheus.
+      const dashboard = JSON.parse(readFileSync(join(PROJECT_DIR, "usage", "grafana-dashboard.json"), "utf8")) as { panels: { targets?: { expr: string }[] }[] };
+      for (const { expr } of dashboard.panels.flatMap((panel) => panel.targets ?? [])) {
+        const response = await fetch(`http://127.0.0.1:${port}/api/v1/query?query=${encodeURIComponent(expr.replaceAll("$tenant", a!.tenantId))}`);
+        expect(response.status, expr).toBe(200);
+      }
     } finally {
       await held.end();
     }

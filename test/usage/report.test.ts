@@ -1,4 +1,6 @@
 /** The pure parts of usage tracking: figures → rows, CSV, periods, epochs, inputs, metric cardinality. */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parsePeriod, transactionsBetween, type UsageSample } from "../../usage/billing";
 import type { TenantFigures } from "../../usage/collect";
@@ -98,5 +100,22 @@ describe("per-tenant metrics", () => {
     const next = await metrics.registry.metrics();
     expect(next).not.toContain('tenant_id="00000000"');
     expect(next).toMatch(/^drivergigspro_usage_tenants_truncated 0$/m);
+  });
+});
+
+describe("the Grafana dashboard", () => {
+  it("has a tenant picker, one row per concern, and only metrics the exporter has", () => {
+    const dashboard = JSON.parse(readFileSync(join(__dirname, "..", "..", "usage", "grafana-dashboard.json"), "utf8"));
+    const tenant = dashboard.templating.list.find((variable: { name: string }) => variable.name === "tenant");
+    expect(tenant.definition).toBe("label_values(drivergigspro_tenant_database_size_bytes, tenant_id)");
+    const panels = dashboard.panels as { type: string; title: string; targets?: { expr: string }[] }[];
+    expect(panels.filter((panel) => panel.type === "row").map((panel) => panel.title)).toEqual(["Size", "Connections", "Transactions and rollbacks", "Slow statements"]);
+    const known = new Set(new UsageMetrics().registry.getMetricsAsArray().map((metric) => metric.name));
+    const used = panels.flatMap((panel) => panel.targets ?? []).flatMap((target) => target.expr.match(/drivergigspro_[a-z_]+/g) ?? []);
+    expect(used.length).toBeGreaterThan(10);
+    for (const name of used) expect(known, name).toContain(name);
+    for (const target of panels.flatMap((panel) => panel.targets ?? [])) {
+      if (!target.expr.includes("truncated")) expect(target.expr).toContain('tenant_id=~"$tenant"');
+    }
   });
 });
