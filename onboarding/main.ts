@@ -78,7 +78,10 @@ async function main(): Promise<void> {
       config.usageIntervalSeconds > 0
         ? {
             intervalMs: config.usageIntervalSeconds * 1000,
-            source: async () => ({ tenants: stackTenants({ stack: config.stack, env: engineEnv }), servers: adminServers({ stack: config.stack, env: engineEnv }) }),
+            source: async () => ({
+              tenants: await stackTenants({ stack: config.stack, env: engineEnv }),
+              servers: await adminServers({ stack: config.stack, env: engineEnv }),
+            }),
           }
         : undefined,
   });

@@ -98,7 +98,7 @@ async function serve(values: Values, source: FleetSourceOptions): Promise<number
   const metrics = new UsageMetrics({ maxTenants: positiveInt("max-tenants", values["max-tenants"]) });
   const pool = values.record ? createPool(controlUrl(values), 2) : undefined;
   const sampler = new UsageSampler({
-    source: async () => ({ tenants: stackTenants(source), servers: adminServers(source) }),
+    source: async () => ({ tenants: await stackTenants(source), servers: await adminServers(source) }),
     intervalMs: positiveInt("interval", values.interval) * 1000,
     pool,
     metrics,
@@ -134,8 +134,8 @@ async function run(values: Values): Promise<number> {
   if (values.period !== undefined) return billing(values);
   const source: FleetSourceOptions = { outputsFile: values.outputs, stack: values.stack, adminUrls: values["admin-url"] };
   if (values.serve !== undefined) return serve(values, source);
-  const tenants = stackTenants(source);
-  const servers = adminServers(source);
+  const tenants = await stackTenants(source);
+  const servers = await adminServers(source);
   const read = () => collectUsage(servers, tenants, { slowStatementMs: positiveInt("slow-ms", values["slow-ms"]) });
   let reading: UsageReading;
   if (values.record) {

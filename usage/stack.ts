@@ -5,9 +5,11 @@
  * USAGE_ADMIN_URLS="NAME=URL,...") or the stack config's `servers`, read the
  * way verify/cli.ts reads outputs (the project's Pulumi CLI on its backend).
  */
-import { readFileSync } from "node:fs";
+import { execFile } from "node:child_process";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { ensureToolchain, PROJECT_DIR, PROJECT_NAME, pulumi, pulumiContext, type PulumiContext } from "../local/pulumi";
+import { promisify } from "node:util";
+import { ensureToolchain, PROJECT_DIR, PROJECT_NAME, pulumiContext, type PulumiContext } from "../local/pulumi";
 import { adminServersFromConfig, parseAdminUrl, tenantsFromStackOutputs, type AdminServer, type UsageTenant } from "./inputs";
 
 export interface FleetSourceOptions {
@@ -27,11 +29,25 @@ function context(env: NodeJS.ProcessEnv): PulumiContext {
   return cachedContext;
 }
 
-export function adminServers(options: FleetSourceOptions): AdminServer[] {
+/**
+ * `pulumi ARGS` without blocking the event loop (the onboarding service keeps
+ * answering webhooks while its sampler asks the stack). Throws with stderr.
+ */
+async function pulumiOutput(env: NodeJS.ProcessEnv, args: string[]): Promise<string> {
+  try {
+    const { stdout } = await promisify(execFile)("pulumi", args, { cwd: PROJECT_DIR, env: context(env).env, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
+    return stdout;
+  } catch (error) {
+    const failure = error as { code?: number | string; stderr?: string };
+    throw new Error(`pulumi ${args.join(" ")} failed (${failure.code}): ${(failure.stderr ?? "").trim()}`);
+  }
+}
+
+export async function adminServers(options: FleetSourceOptions): Promise<AdminServer[]> {
   const env = options.env ?? process.env;
   const explicit = [...(options.adminUrls ?? []), ...(env.USAGE_ADMIN_URLS ?? "").split(",").filter((part) => part.trim() !== "")];
   if (explicit.length > 0) return explicit.map((text) => parseAdminUrl(text.trim()));
-  const config = JSON.parse(pulumi(context(env), ["config", "--json", "--show-secrets", "--stack", options.stack])) as Record<
+  const config = JSON.parse(await pulumiOutput(env, ["config", "--json", "--show-secrets", "--stack", options.stack])) as Record<
     string,
     { value?: string; objectValue?: unknown }
   >;
@@ -42,11 +58,11 @@ export function adminServers(options: FleetSourceOptions): AdminServer[] {
   return adminServersFromConfig(servers as Record<string, unknown>[]);
 }
 
-export function stackTenants(options: FleetSourceOptions): UsageTenant[] {
+export async function stackTenants(options: FleetSourceOptions): Promise<UsageTenant[]> {
   const env = options.env ?? process.env;
-  const outputs =
+  const text =
     options.outputsFile !== undefined
-      ? (JSON.parse(readFileSync(options.outputsFile, "utf8")) as unknown)
-      : (JSON.parse(pulumi(context(env), ["stack", "output", "--json", "--stack", options.stack])) as unknown);
-  return tenantsFromStackOutputs(outputs);
+      ? await readFile(options.outputsFile, "utf8")
+      : await pulumiOutput(env, ["stack", "output", "--json", "--stack", options.stack]);
+  return tenantsFromStackOutputs(JSON.parse(text));
 }
