@@ -74,7 +74,11 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     metrics,
     extraRegistries: usageMetrics ? [usageMetrics.registry] : [],
     onSignup: () => scheduler.nudge(),
-    health: () => ({ stack: options.stack, deploying: scheduler.busy }),
+    health: () => ({
+      stack: options.stack,
+      deploying: scheduler.busy,
+      ...(usage ? { usage: { readings: usage.readings, ...(usage.lastError ? { lastError: usage.lastError } : {}) } } : {}),
+    }),
   });
   const address = await app.listen({ host: options.host ?? "127.0.0.1", port: options.port ?? 0 });
   // Work left by an earlier run (queued signups, unsent mail) starts right away.
