@@ -77,7 +77,8 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     health: () => ({
       stack: options.stack,
       deploying: scheduler.busy,
-      ...(usage ? { usage: { readings: usage.readings, ...(usage.lastError ? { lastError: usage.lastError } : {}) } } : {}),
+      // The reason stays in the log: /healthz answers anyone, and it names servers.
+      ...(usage ? { usage: { readings: usage.readings, failing: usage.lastError !== undefined } } : {}),
     }),
   });
   const address = await app.listen({ host: options.host ?? "127.0.0.1", port: options.port ?? 0 });
