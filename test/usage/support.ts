@@ -30,6 +30,10 @@ export async function startUsageFleet(count: number, extra: Partial<UsageTenant>
   await admin.end();
   const tenants: TestTenant[] = [];
   for (let i = 0; i < count; i++) tenants.push((await seededTenantUnderTest(postgres, i)).tenant);
+  // Seeding may itself be slow on a busy machine; slow statements count from here.
+  const reset = await postgres.connect();
+  await reset.query("SELECT pg_stat_statements_reset()");
+  await reset.end();
   const usageTenants: UsageTenant[] = tenants.map((tenant, i) => ({
     tenantId: tenant.tenantId,
     username: `driver_${i}`,

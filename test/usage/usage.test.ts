@@ -81,7 +81,7 @@ describe("billing isolation", () => {
       await writer.query("ROLLBACK");
     }
     await writer.query("SET work_mem = '64kB'");
-    await writer.query("SELECT count(*) FROM (SELECT g FROM generate_series(1, 200000) g ORDER BY g DESC) s");
+    await writer.query("SELECT count(*) FROM (SELECT g FROM generate_series(1, 100000) g ORDER BY g DESC) s");
     await writer.query("SELECT pg_sleep(0.6)"); // a slow statement (pg_stat_statements)
     const during = await sample();
     await Promise.all(held.map((client) => client.end()));
@@ -95,7 +95,8 @@ describe("billing isolation", () => {
     expect(a2.tempBytes).toBeGreaterThan(a0.tempBytes);
     expect(a2.sizeBytes).toBeGreaterThan(a0.sizeBytes);
     expect([a2.users, a2.sessions]).toEqual([200, 30]);
-    expect([a0.slowStatements, a2.slowStatements]).toEqual([0, 1]);
+    expect(a0.slowStatements).toBe(0);
+    expect(a2.slowStatements).toBeGreaterThanOrEqual(1); // pg_sleep(0.6), and the sort if the machine is slow
 
     const b0 = byId(before.figures, idB);
     for (const reading of [during, after]) {
