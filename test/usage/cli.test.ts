@@ -1,10 +1,11 @@
 /** `npm run usage` as a person and cron run it: real PostgreSQL, real process, exit codes. */
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PROJECT_DIR } from "../../local/pulumi";
+import { waitFor } from "../onboarding/support";
 import { startUsageFleet, type UsageFleet } from "./support";
 
 let fleet: UsageFleet;
@@ -69,6 +70,27 @@ describe("npm run usage", () => {
     // Nothing but the sampler touched the tenants between the two samples: nothing to bill.
     for (const tenant of fleet.usageTenants) expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^${tenant.tenantId},driver_\\d,1,\\d+,\\d+,0,0,2$`)));
     expect(usage(["--period", "1999-01"], env).stdout).toMatch(/no samples in 1999-01/);
+  }, 60_000);
+
+  it("--serve exports per-tenant metrics until stopped", async () => {
+    const child = spawn(join(PROJECT_DIR, "node_modules", ".bin", "tsx"), [join(PROJECT_DIR, "usage", "cli.ts"), ...admin(), "--serve", "0", "--interval", "1"], {
+      cwd: PROJECT_DIR,
+      env: { ...process.env, USAGE_ADMIN_URLS: "" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let output = "";
+    child.stdout.on("data", (chunk) => (output += String(chunk)));
+    child.stderr.on("data", (chunk) => (output += String(chunk)));
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    try {
+      const url = await waitFor(`the exporter to listen (output: ${output})`, async () => /metrics on (http:\/\/\S+)\/metrics/.exec(output)?.[1], 30_000);
+      const text = await (await fetch(`${url}/metrics`)).text();
+      for (const tenant of fleet.usageTenants) expect(text).toContain(`drivergigspro_tenant_database_size_bytes{tenant_id="${tenant.tenantId}",server="local"}`);
+      expect((await fetch(`${url}/other`)).status).toBe(404);
+    } finally {
+      child.kill("SIGTERM");
+    }
+    expect(await exited).toBe(0);
   }, 60_000);
 
   it("fails clearly: unreachable server (no password shown), missing database, bad flags", () => {
