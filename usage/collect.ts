@@ -20,6 +20,10 @@
  * `ownTransactions`, and billing subtracts it, so sampling never bills a
  * tenant. Our sessions carry the application_name below and are not counted
  * as connections. Needs PostgreSQL 16+ (pg_stat_user_tables.last_seq_scan).
+ *
+ * The admin must be able to connect to every tenant database (PUBLIC has no
+ * CONNECT) and see every backend: a superuser can; on a managed service give
+ * the admin role pg_read_all_stats and membership of the tenant roles.
  */
 import { Client, type ClientConfig } from "pg";
 import { redact, serverAddress, type AdminServer, type UsageTenant } from "./inputs";

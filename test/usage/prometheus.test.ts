@@ -23,6 +23,9 @@ let prometheusLog = "";
 let workDir: string;
 
 beforeAll(async () => {
+  for (const tool of ["prometheus", "promtool"]) {
+    if (spawnSync(tool, ["--version"]).error) throw new Error(`${tool} is not installed: apt-get install -y --no-install-recommends prometheus (.ci/run does)`);
+  }
   workDir = mkdtempSync(join(tmpdir(), "dgp-prom-"));
   fleet = await startUsageFleet(2);
   const tenantsFile = join(workDir, "tenants.yaml");
@@ -81,6 +84,7 @@ describe("per-tenant metrics on the service's /metrics", () => {
       [`--config.file=${config}`, `--storage.tsdb.path=${join(workDir, "tsdb")}`, `--web.listen-address=127.0.0.1:${port}`],
       { stdio: ["ignore", "pipe", "pipe"] },
     );
+    prometheus.on("error", (error) => (prometheusLog += `\n${error.message}`));
     prometheus.stdout!.on("data", (chunk) => (prometheusLog += String(chunk)));
     prometheus.stderr!.on("data", (chunk) => (prometheusLog += String(chunk)));
 
