@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PROJECT_DIR } from "../../local/pulumi";
+import { configureLocalStack, ensureToolchain, PROJECT_DIR, pulumi, pulumiContext } from "../../local/pulumi";
 import { waitFor } from "../onboarding/support";
 import { startUsageFleet, type UsageFleet } from "./support";
 
@@ -71,6 +71,28 @@ describe("npm run usage", () => {
     for (const tenant of fleet.usageTenants) expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^${tenant.tenantId},driver_\\d,1,\\d+,\\d+,0,0,2$`)));
     expect(usage(["--period", "1999-01"], env).stdout).toMatch(/no samples in 1999-01/);
   }, 60_000);
+
+  it("takes the admin connections from the stack config when no --admin-url is given", () => {
+    const stack = `e2e-usage-${process.pid}`;
+    const context = pulumiContext(ensureToolchain(), join(workDir, "state"));
+    try {
+      configureLocalStack(context, stack, fleet.postgres);
+      const env = Object.fromEntries(Object.entries(context.env).filter((entry): entry is [string, string] => entry[1] !== undefined));
+      const result = usage(["--outputs", outputsFile, "--stack", stack, "--json"], env);
+      expect(result.stderr).toBe("");
+      expect(result.status).toBe(0);
+      const rows = (JSON.parse(result.stdout) as { tenants: { tenantId: string; sizeBytes: number }[] }).tenants;
+      expect(rows.map((row) => row.tenantId).sort()).toEqual(fleet.usageTenants.map((tenant) => tenant.tenantId).sort());
+      expect(result.stdout).not.toMatch(/postgres(ql)?:\/\//); // no connection URL, so no password, in the output
+    } finally {
+      try {
+        pulumi(context, ["stack", "rm", "--yes", "--force", stack]);
+      } catch {
+        // Nothing to remove when the stack was never made.
+      }
+      rmSync(join(PROJECT_DIR, `Pulumi.${stack}.yaml`), { force: true });
+    }
+  }, 180_000);
 
   it("--serve exports per-tenant metrics until stopped", async () => {
     const child = spawn(join(PROJECT_DIR, "node_modules", ".bin", "tsx"), [join(PROJECT_DIR, "usage", "cli.ts"), ...admin(), "--serve", "0", "--interval", "1"], {
