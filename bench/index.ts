@@ -71,10 +71,28 @@ function onboarding(): void {
   );
 }
 
+function usage(): void {
+  console.log("\n`npm run usage` over N tenant databases (small, empty; one throw-away server), the whole command\n");
+  const rows = measureAll("usage.ts");
+  printTable(
+    ["tenants", "seconds", "ms per tenant", "queries", "queries per tenant", "connections", "(creating the databases s)"],
+    rows.map((row) => [
+      String(row.tenants),
+      row.seconds.toFixed(2),
+      ((row.seconds * 1000) / row.tenants).toFixed(1),
+      String(row.queries),
+      (row.queries / row.tenants).toFixed(3),
+      String(row.connections),
+      row.createSeconds.toFixed(1),
+    ]),
+  );
+}
+
 const benches: Record<string, () => void | Promise<void>> = {
   program: programEvaluation,
   seed: seedingAndVerification,
   onboarding,
+  usage,
 };
 
 async function main() {

@@ -46,6 +46,8 @@ export interface LocalPostgresOptions {
    * "postgres") gets a new random password on its first start with it.
    */
   passwordFile?: string;
+  /** More server settings, e.g. ["-c", "shared_preload_libraries=pg_stat_statements"]. */
+  postgresFlags?: string[];
 }
 
 /** The port `npm start` and `npm run serve -- --embedded` use, unless DGP_LOCAL_PG_PORT says otherwise. */
@@ -259,7 +261,7 @@ export async function startLocalPostgres(options: LocalPostgresOptions = {}): Pr
     // Machines often lack en_US.UTF-8 (the package's default); C.UTF-8 is always there.
     initdbFlags: ["--lc-messages=C", "--encoding=UTF8", "--locale=C.UTF-8"],
     // A throw-away test server skips fsync for speed; a data folder that is kept never does.
-    postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-c", "max_connections=300", ...(temporary ? ["-c", "fsync=off"] : [])],
+    postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-c", "max_connections=300", ...(temporary ? ["-c", "fsync=off"] : []), ...(options.postgresFlags ?? [])],
     onLog: logs.push,
     onError: logs.push,
   });

@@ -19,7 +19,8 @@ import { addTenants } from "../tenants/edit";
 import { validateTenantsText } from "../tenants/load";
 import { usernameSchema, usernameToLabel } from "../tenants/schema";
 import { SIGNUP_LOCK_CLASS, transaction, type SignupRow } from "./db";
-import { DURATION_BUCKETS, renderCounter, renderGauge, renderHistogram, ServiceMetrics } from "./metrics";
+import type { Registry } from "prom-client";
+import { ServiceMetrics } from "./metrics";
 import { verifySignature, tokenMatches, DEFAULT_TOLERANCE_SECONDS } from "./signature";
 
 export interface AppDeps {
@@ -32,6 +33,8 @@ export interface AppDeps {
   /** Base of the status URL in answers; default: the request's own host. */
   publicUrl?: string;
   metrics?: ServiceMetrics;
+  /** More registries on /metrics after the service's own (the per-tenant usage metrics). */
+  extraRegistries?: readonly Registry[];
   /** Called after a new signup is stored (wakes the deployment scheduler). */
   onSignup?: () => void;
   toleranceSeconds?: number;
@@ -127,7 +130,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   app.addHook("onResponse", async (request, reply) => {
-    metrics.http.observe(reply.elapsedTime / 1000, { route: request.routeOptions.url ?? "unmatched", code: String(reply.statusCode) });
+    metrics.http.observe({ route: request.routeOptions.url ?? "unmatched", code: String(reply.statusCode) }, reply.elapsedTime / 1000);
   });
 
   app.setErrorHandler((error, request, reply) => {
@@ -286,28 +289,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         "SELECT count(*) FILTER (WHERE sent_at IS NULL) AS pending, count(*) FILTER (WHERE sent_at IS NOT NULL) AS sent FROM onboarding_outbox",
       ),
     ]);
-    const seconds = durations.rows.map((row) => row.seconds);
-    const text = [
-      metrics.signups.render(),
-      metrics.emails.render(),
-      metrics.http.render(),
-      renderGauge(
-        "onboarding_tenants",
-        "Signups by status (control database).",
-        statusSchema.options.map((status) => ({ labels: { status }, value: Number(statuses.rows.find((row) => row.status === status)?.n ?? 0) })),
-      ),
-      renderCounter(
-        "onboarding_deployments_total",
-        "Deployments by outcome (control database, all instances).",
-        ["succeeded", "failed", "interrupted", "running"].map((status) => ({ labels: { status }, value: Number(deployments.rows.find((row) => row.status === status)?.n ?? 0) })),
-      ),
-      renderHistogram("onboarding_deployment_duration_seconds", "Duration of finished deployments (control database).", DURATION_BUCKETS, [
-        { labels: {}, counts: DURATION_BUCKETS.map((bound) => seconds.filter((s) => s <= bound).length), sum: seconds.reduce((a, b) => a + b, 0), count: seconds.length },
-      ]),
-      renderGauge("onboarding_emails_pending", "Welcome e-mails not sent yet.", [{ labels: {}, value: Number(outbox.rows[0]?.pending ?? 0) }]),
-      renderGauge("onboarding_emails_sent", "Welcome e-mails sent (control database).", [{ labels: {}, value: Number(outbox.rows[0]?.sent ?? 0) }]),
-    ].join("\n");
-    return reply.type("text/plain; version=0.0.4; charset=utf-8").send(`${text}\n`);
+    const counts = (rows: { status: string; n: string }[]) => Object.fromEntries(rows.map((row) => [row.status, Number(row.n)]));
+    metrics.setFromControlDatabase({
+      signups: counts(statuses.rows),
+      deployments: counts(deployments.rows),
+      deploymentSeconds: durations.rows.map((row) => row.seconds),
+      emailsPending: Number(outbox.rows[0]?.pending ?? 0),
+      emailsSent: Number(outbox.rows[0]?.sent ?? 0),
+    });
+    const registries = [metrics.registry, ...(deps.extraRegistries ?? [])];
+    const text = (await Promise.all(registries.map((registry) => registry.metrics()))).join("");
+    return reply.type(metrics.registry.contentType).send(text);
   });
 
   return app;

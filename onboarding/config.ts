@@ -90,6 +90,7 @@ const serviceSchema = z
     POLL_MS: int("POLL_MS", 2000, 50),
     RUNNER_LOG: z.string().optional(),
     PULUMI_STATE_DIR: z.string().optional(),
+    USAGE_INTERVAL_S: int("USAGE_INTERVAL_S", 0),
   });
 
 /** Checks across variables; reported together with the schema's problems. */
@@ -177,6 +178,8 @@ export interface ServiceConfig extends RunnerConfig {
   pollMs: number;
   runnerLog?: string;
   pulumiStateDir?: string;
+  /** Sample tenants' usage into the control database every this many seconds; 0: off. */
+  usageIntervalSeconds: number;
 }
 
 export function readServiceConfig(env: NodeJS.ProcessEnv): ServiceConfig {
@@ -200,5 +203,6 @@ export function readServiceConfig(env: NodeJS.ProcessEnv): ServiceConfig {
     pollMs: value.POLL_MS,
     runnerLog: value.RUNNER_LOG,
     pulumiStateDir: value.PULUMI_STATE_DIR,
+    usageIntervalSeconds: value.USAGE_INTERVAL_S,
   };
 }

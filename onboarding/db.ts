@@ -6,7 +6,7 @@
  * The schema is created at start by idempotent SQL, under a transaction-level
  * advisory lock so two instances starting together do not race.
  */
-import { Pool, type PoolClient } from "pg";
+import { escapeIdentifier, Pool, type PoolClient } from "pg";
 
 export const SCHEMA_VERSION = 1;
 
@@ -93,6 +93,43 @@ export async function migrate(pool: Pool): Promise<void> {
       throw new Error(`the control database has schema version ${rows[0]!.version}; this service knows ${SCHEMA_VERSION}: upgrade the service`);
     }
   });
+}
+
+/**
+ * The control database holds the queue, the statuses and the advisory locks
+ * every deployment takes: a tenant that could open it could stall every
+ * signup. The service refuses to start unless no role but its own (and
+ * superusers) may connect: PUBLIC must have no CONNECT, and neither may any
+ * role named like a tenant's (`<appName>_...`).
+ */
+export async function controlDatabaseExposure(pool: Pool, appName = "drivergigspro"): Promise<string | undefined> {
+  const { rows } = await pool.query<{ database: string; public_connect: boolean; tenant_roles: string[] }>(
+    `SELECT current_database() AS database,
+            has_database_privilege('public', current_database(), 'CONNECT') AS public_connect,
+            coalesce(array_agg(r.rolname::text ORDER BY r.rolname) FILTER (WHERE has_database_privilege(r.oid, current_database(), 'CONNECT')), '{}'::text[]) AS tenant_roles
+       FROM pg_roles r
+      WHERE r.rolname LIKE $1 || '\_%' AND NOT r.rolsuper`,
+    [appName],
+  );
+  const { database, public_connect: publicConnect, tenant_roles: tenants } = rows[0]!;
+  if (!publicConnect && tenants.length === 0) return undefined;
+  const who = publicConnect ? "every role (PUBLIC has CONNECT)" : `tenant roles (${tenants.slice(0, 3).join(", ")}${tenants.length > 3 ? ", ..." : ""})`;
+  return (
+    `the control database "${database}" can be opened by ${who}: a tenant could take the service's locks and stall every signup. ` +
+    `Run as its owner: REVOKE ALL ON DATABASE ${database} FROM PUBLIC; (and GRANT CONNECT only to the service's role), then start again`
+  );
+}
+
+/** Creates a control database that only its owner (and superusers) can open. */
+export async function createPrivateDatabase(adminUrl: string, name: string): Promise<void> {
+  const admin = new Pool({ connectionString: adminUrl, max: 1 });
+  try {
+    const exists = await admin.query("SELECT 1 FROM pg_database WHERE datname = $1", [name]);
+    if (exists.rows.length === 0) await admin.query(`CREATE DATABASE ${escapeIdentifier(name)}`);
+    await admin.query(`REVOKE ALL ON DATABASE ${escapeIdentifier(name)} FROM PUBLIC`);
+  } finally {
+    await admin.end();
+  }
 }
 
 export async function transaction<T>(pool: Pool, body: (client: PoolClient) => Promise<T>): Promise<T> {

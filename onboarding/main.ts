@@ -10,37 +10,41 @@
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import type { Pool } from "pg";
-import { startLocalPostgres, type LocalPostgres } from "../local/embedded-postgres";
-import { ensureToolchain, PROJECT_DIR, pulumiContext } from "../local/pulumi";
+import { checkoutPostgresOptions, startLocalPostgres, type LocalPostgres } from "../local/embedded-postgres";
+import { ensureToolchain, LOCAL_ENVIRONMENT, LOCAL_STATE_DIR, onPath, PROJECT_DIR, pulumiContext } from "../local/pulumi";
+import { ensureStateDatabase } from "../local/state-backend";
+import { readShards, shardStack } from "../tenants/shards";
 import { ConfigError, readServiceConfig } from "./config";
+import { controlDatabaseExposure, createPool, createPrivateDatabase } from "./db";
 import { AutomationDeployer, engineEnvVars } from "./deployer";
 import { createTransport } from "./mailer";
 import { ChildProcessLauncher, InProcessLauncher } from "./scheduler";
 import { startService } from "./service";
 import { GitTenantsError, GitTenantsRepo } from "./tenants-repo";
-
-const EMBEDDED_PORT = 55432;
+import { adminServers, stackTenants } from "../usage/stack";
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { embedded: { type: "boolean", default: false } }, strict: true });
   const env: NodeJS.ProcessEnv = { ...process.env };
   let postgres: LocalPostgres | undefined;
   if (values.embedded) {
-    postgres = await startLocalPostgres({ dataDir: join(PROJECT_DIR, ".data", "postgres"), port: EMBEDDED_PORT });
-    const admin = await postgres.connect();
-    const exists = await admin.query("SELECT 1 FROM pg_database WHERE datname = 'onboarding'");
-    if (exists.rows.length === 0) await admin.query("CREATE DATABASE onboarding");
-    await admin.end();
+    postgres = await startLocalPostgres(checkoutPostgresOptions(PROJECT_DIR));
+    // Private from the start: no tenant role can open the control database (or take its locks).
+    await createPrivateDatabase(postgres.url(), "onboarding");
     env.DATABASE_URL = postgres.url("onboarding");
-    env.PULUMI_STACK ??= "local";
+    env.PULUMI_STACK ??= shardStack(LOCAL_ENVIRONMENT, readShards(PROJECT_DIR).shards[0]!);
+    // npm start's state: the private pulumi_state database on the same server.
+    env.PULUMI_BACKEND_URL ??= await ensureStateDatabase(postgres);
   }
   const config = readServiceConfig(env);
+  const exposure = await withPool(config.databaseUrl, (pool) => controlDatabaseExposure(pool));
+  if (exposure !== undefined) throw new ControlDatabaseExposed(exposure);
 
-  // The engine's environment: as given (PULUMI_BACKEND_URL set, pulumi on PATH), or the offline toolchain + .state.
+  // The engine's environment: the toolchain's pulumi unless one is on PATH; the backend from PULUMI_BACKEND_URL.
   const engineEnv: NodeJS.ProcessEnv =
-    env.PULUMI_BACKEND_URL !== undefined
+    env.PULUMI_BACKEND_URL !== undefined && onPath("pulumi")
       ? env
-      : { ...env, ...pulumiContext(ensureToolchain(), resolve(config.pulumiStateDir ?? join(PROJECT_DIR, ".state"))).env };
+      : pulumiContext(ensureToolchain(), resolve(config.pulumiStateDir ?? LOCAL_STATE_DIR), env.PULUMI_BACKEND_URL).env;
   const log = (line: string) => console.log(`${new Date().toISOString()} ${line}`);
   // Git mode: the file in the service's clone of the tenants repository (cloned now if missing).
   const git = config.git ? await GitTenantsRepo.open({ ...config.git, log }) : undefined;
@@ -76,6 +80,17 @@ async function main(): Promise<void> {
     debounceMs: config.debounceMs,
     pollMs: config.pollMs,
     log,
+    // Admin connections: USAGE_ADMIN_URLS, else the stack config's servers (see usage/stack.ts).
+    usage:
+      config.usageIntervalSeconds > 0
+        ? {
+            intervalMs: config.usageIntervalSeconds * 1000,
+            source: async () => ({
+              tenants: await stackTenants({ stack: config.stack, env: engineEnv }),
+              servers: await adminServers({ stack: config.stack, env: engineEnv }),
+            }),
+          }
+        : undefined,
   });
   const source = config.git ? `, committed to branch ${config.git.branch} of the tenants repository` : "";
   log(`onboarding service for stack "${config.stack}" listening on ${service.url} (tenants file ${deployer.tenantsFile}${source})`);
@@ -91,7 +106,23 @@ async function main(): Promise<void> {
 }
 
 main().catch((error) => {
-  const known = error instanceof ConfigError || error instanceof GitTenantsError;
+  const known = error instanceof ConfigError || error instanceof GitTenantsError || error instanceof ControlDatabaseExposed;
   console.error(known ? error.message : `error: ${error instanceof Error ? error.stack ?? error.message : String(error)}`);
   process.exit(1);
 });
+
+async function withPool<T>(databaseUrl: string, work: (pool: ReturnType<typeof createPool>) => Promise<T>): Promise<T> {
+  const pool = createPool(databaseUrl, 1);
+  try {
+    return await work(pool);
+  } finally {
+    await pool.end();
+  }
+}
+
+/** The control database is reachable by tenants: refused at start (see db.ts). */
+class ControlDatabaseExposed extends Error {
+  constructor(reason: string) {
+    super(`error: ${reason}`);
+  }
+}

@@ -11,6 +11,8 @@ import { createPool, migrate } from "./db";
 import { Mailer } from "./mailer";
 import { ServiceMetrics } from "./metrics";
 import { DeploymentScheduler, type Launcher } from "./scheduler";
+import { UsageMetrics } from "../usage/metrics";
+import { UsageSampler, type UsageSource } from "../usage/sampler";
 
 export interface ServiceOptions {
   databaseUrl: string;
@@ -30,6 +32,8 @@ export interface ServiceOptions {
   mailPollMs?: number;
   mailBackoff?: { baseMs: number; capMs: number };
   log?: (line: string) => void;
+  /** Sample every tenant's usage into the control database on this interval, and export it on /metrics. */
+  usage?: { source: UsageSource; intervalMs: number; maxTenants?: number };
 }
 
 export interface RunningService {
@@ -39,6 +43,7 @@ export interface RunningService {
   scheduler: DeploymentScheduler;
   mailer: Mailer;
   metrics: ServiceMetrics;
+  usage?: UsageSampler;
   close(): Promise<void>;
 }
 
@@ -55,6 +60,10 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     pollMs: options.pollMs,
     log,
   });
+  const usageMetrics = options.usage ? new UsageMetrics({ maxTenants: options.usage.maxTenants }) : undefined;
+  const usage = options.usage
+    ? new UsageSampler({ source: options.usage.source, intervalMs: options.usage.intervalMs, pool, metrics: usageMetrics, log })
+    : undefined;
   const app = await buildApp({
     pool,
     stack: options.stack,
@@ -63,13 +72,20 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     apiToken: options.apiToken,
     publicUrl: options.publicUrl,
     metrics,
+    extraRegistries: usageMetrics ? [usageMetrics.registry] : [],
     onSignup: () => scheduler.nudge(),
-    health: () => ({ stack: options.stack, deploying: scheduler.busy }),
+    health: () => ({
+      stack: options.stack,
+      deploying: scheduler.busy,
+      // The reason stays in the log: /healthz answers anyone, and it names servers.
+      ...(usage ? { usage: { readings: usage.readings, failing: usage.lastError !== undefined } } : {}),
+    }),
   });
   const address = await app.listen({ host: options.host ?? "127.0.0.1", port: options.port ?? 0 });
   // Work left by an earlier run (queued signups, unsent mail) starts right away.
   scheduler.start();
   mailer.start();
+  usage?.start();
   return {
     url: address,
     app,
@@ -77,8 +93,10 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     scheduler,
     mailer,
     metrics,
+    usage,
     async close() {
       await app.close();
+      await usage?.stop();
       await scheduler.stop();
       await mailer.stop();
       options.transport.close();

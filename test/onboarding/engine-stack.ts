@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startLocalPostgres, type LocalPostgres } from "../../local/embedded-postgres";
+import { createPrivateDatabase } from "../../onboarding/db";
 import { createTransport } from "../../onboarding/mailer";
 import { startService, type RunningService, type ServiceOptions } from "../../onboarding/service";
 import { SECRET, TOKEN } from "./support";
@@ -57,9 +58,8 @@ export async function setUpEngineStack(name: string): Promise<EngineStack> {
   const tenantsFile = join(workDir, "tenants.yaml");
   writeFileSync(tenantsFile, TENANTS_HEADER);
   configureLocalStack(context, stack, server, { tenantsFile });
-  const admin = await server.connect();
-  await admin.query("CREATE DATABASE onboarding");
-  await admin.end();
+  // As --embedded makes it: closed to PUBLIC, or the service refuses to start.
+  await createPrivateDatabase(server.url(), "onboarding");
   const controlUrl = server.url("onboarding");
   return {
     server,

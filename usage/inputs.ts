@@ -1,0 +1,88 @@
+/**
+ * What usage tracking reads: the stack's `tenants` output (no secrets needed)
+ * and one admin connection per PostgreSQL server. Plans, limits and the seed
+ * version are optional in the outputs: older stacks do not export them.
+ */
+import { z } from "zod";
+
+export const limitsSchema = z.object({
+  connectionLimit: z.number().int().optional(),
+  statementTimeoutMs: z.number().int().optional(),
+  storageQuotaMb: z.number().optional(),
+});
+export type Limits = z.infer<typeof limitsSchema>;
+
+export const usageTenantSchema = z.object({
+  tenantId: z.string().regex(/^[0-9A-F]{8}$/, { error: "tenantId must be 8 upper-case hex digits" }),
+  username: z.string(),
+  database: z.string().min(1),
+  server: z.string().min(1),
+  status: z.string(),
+  plan: z.string().optional(),
+  limits: limitsSchema.partial().optional(),
+  seedVersion: z.union([z.string(), z.number()]).optional(),
+});
+export type UsageTenant = z.infer<typeof usageTenantSchema>;
+
+/** Only `tenants` is needed; `connections` (secrets) is ignored when present. */
+export const usageOutputsSchema = z.object({ tenants: z.record(z.string(), usageTenantSchema) });
+
+/** Tenants from `pulumi stack output --json`, sorted by tenant ID; throws naming the entry. */
+export function tenantsFromStackOutputs(outputs: unknown): UsageTenant[] {
+  const parsed = usageOutputsSchema.safeParse(outputs);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new Error(`the stack outputs have no usable "tenants" (${issue.path.join(".")}: ${issue.message}); run "pulumi up" first`);
+  }
+  return Object.values(parsed.data.tenants).sort((a, b) => a.tenantId.localeCompare(b.tenantId));
+}
+
+/** One server's admin connection, by the server name the tenants use. */
+export interface AdminServer {
+  name: string;
+  url: string;
+}
+
+/** `NAME=postgresql://...` (the --admin-url flag, or USAGE_ADMIN_URLS, comma-separated). */
+export function parseAdminUrl(text: string): AdminServer {
+  const at = text.indexOf("=");
+  const name = text.slice(0, at);
+  const url = text.slice(at + 1);
+  if (at <= 0 || !/^postgres(ql)?:\/\//.test(url)) {
+    throw new Error(`--admin-url must be NAME=postgresql://user:password@host:port/database (got "${redact(text)}")`);
+  }
+  return { name, url };
+}
+
+/** The stack config's `servers` (as `pulumi config --json --show-secrets` gives them) as admin URLs. */
+export function adminServersFromConfig(servers: readonly Record<string, unknown>[]): AdminServer[] {
+  return servers.map((server, index) => {
+    const name = String(server.name ?? "");
+    const host = String(server.host ?? "");
+    const password = server.adminPassword;
+    if (!name || !host || typeof password !== "string") {
+      throw new Error(`servers[${index}] in the stack config lacks name, host or adminPassword`);
+    }
+    const user = encodeURIComponent(String(server.adminUser ?? "postgres"));
+    const database = encodeURIComponent(String(server.adminDatabase ?? "postgres"));
+    const port = String(server.port ?? 5432);
+    const sslmode = String(server.sslmode ?? "require");
+    const hostPart = host.includes(":") ? `[${host}]` : host;
+    return { name, url: `postgresql://${user}:${encodeURIComponent(password)}@${hostPart}:${port}/${database}?sslmode=${sslmode}` };
+  });
+}
+
+/** A URL (or any text holding one) with its password replaced, for messages. */
+export function redact(text: string): string {
+  return text.replace(/(postgres(?:ql)?:\/\/[^:/@\s]*:)[^@\s]*@/g, "$1***@");
+}
+
+/** "host:port" of an admin URL: how an unreachable server is named. */
+export function serverAddress(server: AdminServer): string {
+  try {
+    const url = new URL(server.url);
+    return `${url.hostname}:${url.port || 5432}`;
+  } catch {
+    return "?";
+  }
+}
