@@ -29,7 +29,7 @@ async function run() {
     const fresh = tenants.filter((tenant) => record.tenants[tenant.username] === undefined);
     const elsewhere = fresh.length > 0 ? crossShardProblems(process.cwd(), settings.tenantsFile, fresh) : [];
     if (elsewhere.length > 0) throw new TenantsFileError(settings.tenantsFile, elsewhere);
-    const fleet = declareFleet(settings, tenants, record.tenants);
+    const fleet = withoutPromiseStackTraces(() => declareFleet(settings, tenants, record.tenants));
     return { tenants: fleet.tenants, connections: fleet.connections, databaseProvider: settings.databaseProvider };
   } catch (error) {
     // Validation errors are for people: show the list, not a stack trace.
@@ -37,6 +37,23 @@ async function run() {
       throw new pulumi.RunError(error.message);
     }
     throw error;
+  }
+}
+
+/**
+ * The SDK records a stack trace for every promise it makes (`debuggablePromise`),
+ * about eight per resource, which is most of the program's evaluation time at
+ * fleet scale (35 s of 1,000 tenants' evaluation, 13 s without). Declaring the
+ * fleet creates those promises synchronously, so traces are off just for that;
+ * our own errors are messages for people and carry no trace anyway.
+ */
+function withoutPromiseStackTraces<T>(declare: () => T): T {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return declare();
+  } finally {
+    Error.stackTraceLimit = limit;
   }
 }
 

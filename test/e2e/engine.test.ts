@@ -437,6 +437,8 @@ describe("an interrupted pulumi up", () => {
       // The CLI, the language host, the program and the providers at once, as a lost CI runner would.
       const killed = killTree(child.pid!);
       const signal = await exited;
+      // SIGKILL is delivered at once but a process takes a moment to go: none may outlive a few seconds.
+      await waitFor(async () => stillRunning(killed).length === 0, 15_000).catch(() => undefined);
       expect(stillRunning(killed)).toEqual([]);
 
       // The stack still loads; the killed run's lock is removed because its process is gone.
