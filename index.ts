@@ -48,6 +48,8 @@ async function run() {
  * our own errors are messages for people and carry no trace anyway.
  */
 function withoutPromiseStackTraces<T>(declare: () => T): T {
+  // DGP_PROMISE_STACK_TRACES=true keeps them, to debug the SDK or to measure the difference (bench/signup-fleet.ts).
+  if (process.env.DGP_PROMISE_STACK_TRACES === "true") return declare();
   const limit = Error.stackTraceLimit;
   Error.stackTraceLimit = 0;
   try {

@@ -88,10 +88,36 @@ function usage(): void {
   );
 }
 
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
+function signupsAtFleetSize(): void {
+  console.log("\nOne signup into a sharded fleet (shards of 100; the signup's shard holds 99), webhook to ready, real engine, median of 3\n");
+  const rows = measureAll("signup-fleet.ts", ["--levers"]);
+  const sizes = [...new Set(rows.filter((row) => row.bench === "signup-fleet").map((row) => row.tenants as number))];
+  const byTenants = sizes.map((tenants) => {
+    const runs = rows.filter((row) => row.bench === "signup-fleet" && row.tenants === tenants);
+    return { tenants, ready: median(runs.map((row) => row.webhookToReadySeconds)), engine: median(runs.map((row) => row.engineSeconds)) };
+  });
+  printTable(
+    ["existing tenants", "shards", "webhook to ready s (median)", "engine update s (median)", "vs smallest fleet"],
+    byTenants.map((row) => [String(row.tenants), String(Math.ceil(row.tenants / 100)), row.ready.toFixed(2), row.engine.toFixed(2), `${(row.ready / byTenants[0]!.ready).toFixed(2)}x`]),
+  );
+  console.log("\nLevers: a bare pulumi up adding one tenant to that shard, interleaved, median of 3\n");
+  const levers = rows.filter((row) => row.bench === "signup-lever");
+  const table = [...new Set(levers.map((row) => `${row.tenants}|${row.lever}`))].map((key) => {
+    const [tenants, lever] = key.split("|");
+    const seconds = median(levers.filter((row) => `${row.tenants}|${row.lever}` === key).map((row) => row.seconds));
+    const base = median(levers.filter((row) => String(row.tenants) === tenants && row.lever === "as shipped").map((row) => row.seconds));
+    return [tenants!, lever!, seconds.toFixed(2), `${(seconds / base).toFixed(2)}x`];
+  });
+  printTable(["existing tenants", "lever", "seconds", "vs as shipped"], table);
+}
+
 const benches: Record<string, () => void | Promise<void>> = {
   program: programEvaluation,
   seed: seedingAndVerification,
   onboarding,
+  signups: signupsAtFleetSize,
   usage,
 };
 
