@@ -15,7 +15,7 @@
 import { spawn } from "node:child_process";
 import { parseArgs } from "node:util";
 import { printTable } from "../cli/table";
-import { mergeOutputs, parseStackOutputs, type StackOutputs } from "../infra/outputs";
+import { mergeOutputs, parseDeployedTenants, parseStackOutputs, type StackOutputs } from "../infra/outputs";
 import { checkoutPostgresOptions, startLocalPostgres } from "../local/embedded-postgres";
 import { configureLocalStack, ensureToolchain, LOCAL_ENVIRONMENT, PROJECT_DIR, pulumi, LOCAL_STATE_DIR, pulumiContext, releaseStaleLock, type PulumiContext } from "../local/pulumi";
 import { ensureStateDatabase } from "../local/state-backend";
@@ -31,8 +31,13 @@ function runVisible(context: PulumiContext, args: string[]): Promise<number> {
   });
 }
 
-function stackOutputs(context: PulumiContext, stack: string, showSecrets: boolean): StackOutputs {
-  return parseStackOutputs(JSON.parse(pulumi(context, ["stack", "output", "--json", "--stack", stack, ...(showSecrets ? ["--show-secrets"] : [])])));
+function stackOutputs(context: PulumiContext, stack: string): StackOutputs {
+  return parseStackOutputs(JSON.parse(pulumi(context, ["stack", "output", "--json", "--stack", stack, "--show-secrets"])));
+}
+
+/** The `tenants` output only: no secrets needed. */
+function deployedTenants(context: PulumiContext, stack: string): StackOutputs["tenants"] {
+  return parseDeployedTenants(JSON.parse(pulumi(context, ["stack", "output", "--json", "--stack", stack])));
 }
 
 function printSummary(outputs: StackOutputs, shardOf: Map<string, string>): void {
@@ -103,7 +108,7 @@ async function main(): Promise<number> {
     console.log("Pulumi state: PostgreSQL database pulumi_state on the embedded server.");
     const stacks = shards.map((shard) => shardStack(LOCAL_ENVIRONMENT, shard));
     const known = new Set((JSON.parse(pulumi(context, ["stack", "ls", "--json"])) as { name: string }[]).map((stack) => stack.name));
-    const before = mergeOutputs(stacks.filter((stack) => known.has(stack)).map((stack) => stackOutputs(context, stack, false)));
+    const before = { tenants: Object.assign({}, ...stacks.filter((stack) => known.has(stack)).map((stack) => deployedTenants(context, stack))) };
 
     const command = flags.destroy ? ["destroy", "--yes"] : flags.preview ? ["preview"] : ["up", "--yes"];
     const status = await eachShard(context, shards, postgres, [...command, ...flags.extra]);
@@ -111,7 +116,7 @@ async function main(): Promise<number> {
 
     const shardOf = new Map<string, string>();
     const all = shards.map((shard) => {
-      const outputs = stackOutputs(context, shardStack(LOCAL_ENVIRONMENT, shard), true);
+      const outputs = stackOutputs(context, shardStack(LOCAL_ENVIRONMENT, shard));
       for (const username of Object.keys(outputs.tenants)) shardOf.set(username, shard.name);
       return outputs;
     });

@@ -421,7 +421,7 @@ describe("an interrupted pulumi up", () => {
     const figures: string[] = [];
     // Moment k: as soon as the update has reported k created resources (0: right after it starts).
     for (let moment = 0; moment < 10; moment++) {
-      names.push(`kill${moment}_a`, `kill${moment}_b`);
+      names.push(`kill${moment}_a`);
       writeTenants(...names.map((name) => `username: ${name}`));
       const child = spawnPulumi(context, ["up", "--yes", "--skip-preview", "--stack", stack, "--non-interactive"], { stdio: ["ignore", "pipe", "ignore"] });
       const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on("exit", (_code, signal) => resolve(signal)));
@@ -460,7 +460,7 @@ describe("an interrupted pulumi up", () => {
     const results = await verifyIsolation(tenantsFromOutputs(outputs(), () => true));
     expect(results.filter((result) => !result.ok)).toEqual([]);
     console.log(figures.join("\n"));
-  });
+  }, 20 * 60 * 1000);
 
   it("a plain up after a kill names the lock and pulumi cancel", async () => {
     const names = Object.keys(outputs().tenants);

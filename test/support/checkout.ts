@@ -5,13 +5,16 @@
  * copied, since `Pulumi.<stack>.yaml` lives beside the program.
  */
 import { execFileSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, symlinkSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { PROJECT_DIR } from "../../local/pulumi";
 
 export function cloneCheckout(name: string): string {
-  const target = join(mkdtempSync(join(tmpdir(), `dgp-clone-${name}-`)), "checkout");
+  const parent = mkdtempSync(join(tmpdir(), `dgp-clone-${name}-`));
+  // mkdtemp makes it 0700; the embedded PostgreSQL runs as another user and must reach .data/ inside.
+  chmodSync(parent, 0o755);
+  const target = join(parent, "checkout");
   const files = execFileSync("git", ["-C", PROJECT_DIR, "ls-files", "-z", "--cached", "--others", "--exclude-standard"], { encoding: "utf8" })
     .split("\0")
     .filter((file) => file !== "" && existsSync(join(PROJECT_DIR, file)) && file !== "node_modules");
