@@ -235,7 +235,24 @@ function startFailure(error: unknown, port: number, dataDir: string, logs: LogRi
   );
 }
 
+/**
+ * Starts the server. With no fixed port it asks the kernel for a free one; on
+ * a busy machine another process (a Pulumi plugin binding its gRPC port, say)
+ * can take that port before PostgreSQL binds it, so a throw-away server that
+ * loses that race starts again on another port (at most three tries).
+ */
 export async function startLocalPostgres(options: LocalPostgresOptions = {}): Promise<LocalPostgres> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(options);
+    } catch (error) {
+      const lostRace = options.port === undefined && options.dataDir === undefined && /address already in use/i.test(String((error as Error).message));
+      if (!lostRace || attempt >= 3) throw error;
+    }
+  }
+}
+
+async function startOnce(options: LocalPostgresOptions): Promise<LocalPostgres> {
   const temporary = options.dataDir === undefined;
   const dataDir = options.dataDir ?? join(mkdtempSync(join(tmpdir(), "dgp-pg-")), "data");
   // mkdtemp makes the folder 0700; the `postgres` user must be able to enter it.
@@ -274,6 +291,8 @@ export async function startLocalPostgres(options: LocalPostgresOptions = {}): Pr
     await server.start();
     running.add(server);
   } catch (error) {
+    // A throw-away folder goes with its failed server (a retry makes a new one).
+    if (temporary) rmSync(join(dataDir, ".."), { recursive: true, force: true });
     throw startFailure(error, port, dataDir, logs);
   }
   try {

@@ -39,7 +39,7 @@ const gitShape = {
   TENANTS_GIT_URL: z.string().min(1).optional(),
   TENANTS_GIT_BRANCH: z
     .string()
-    .regex(/^(?!-)(?!.*\.\.)(?!.*\/\/)[A-Za-z0-9._\/-]+(?<![./])$/, { error: 'TENANTS_GIT_BRANCH must be a branch name such as "main"' })
+    .regex(/^(?!-)(?!.*\.\.)(?!.*\/\/)[A-Za-z0-9._/-]+(?<![./])$/, { error: 'TENANTS_GIT_BRANCH must be a branch name such as "main"' })
     .default("main"),
   TENANTS_GIT_DIR: z.string().min(1).optional(),
   TENANTS_GIT_PATH: repoPath,

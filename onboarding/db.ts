@@ -108,7 +108,7 @@ export async function controlDatabaseExposure(pool: Pool, appName = "drivergigsp
             has_database_privilege('public', current_database(), 'CONNECT') AS public_connect,
             coalesce(array_agg(r.rolname::text ORDER BY r.rolname) FILTER (WHERE has_database_privilege(r.oid, current_database(), 'CONNECT')), '{}'::text[]) AS tenant_roles
        FROM pg_roles r
-      WHERE r.rolname LIKE $1 || '\_%' AND NOT r.rolsuper`,
+      WHERE r.rolname LIKE $1 || '\\_%' AND NOT r.rolsuper`,
     [appName],
   );
   const { database, public_connect: publicConnect, tenant_roles: tenants } = rows[0]!;

@@ -7,7 +7,6 @@
  */
 import { execFile } from "node:child_process";
 import { readFile } from "node:fs/promises";
-import { join } from "node:path";
 import { promisify } from "node:util";
 import { ensureToolchain, LOCAL_STATE_DIR, PROJECT_DIR, PROJECT_NAME, pulumiContext, type PulumiContext } from "../local/pulumi";
 import { localBackendUrl } from "../local/state-backend";

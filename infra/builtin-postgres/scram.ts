@@ -20,6 +20,7 @@ const SALT_BYTES = 16;
  * rather than hashed differently from the server (a role that cannot log in).
  */
 function normalisedPassword(password: string): Buffer {
+  // eslint-disable-next-line no-control-regex -- the ASCII range is exactly what is checked
   if (!/^[\x00-\x7f]*$/.test(password)) {
     throw new Error("role passwords must be ASCII (the generated ones are letters and digits); choose an ASCII password");
   }

@@ -6,9 +6,8 @@
  * stop them.
  */
 import { spawnSync } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PROJECT_DIR, PROJECT_NAME } from "../../local/pulumi";
 import { ChildProcessLauncher } from "../../onboarding/scheduler";

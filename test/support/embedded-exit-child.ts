@@ -14,7 +14,7 @@ async function main(): Promise<void> {
 }
 
 const mode = process.argv[2];
-main().then(() => {
+void main().then(() => {
   if (mode === "throw") throw new Error("failed after the server stopped");
   process.exitCode = 3;
 });

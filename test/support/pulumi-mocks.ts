@@ -39,7 +39,7 @@ export function installMocks(config: Record<string, unknown> = {}, options: Mock
   pulumi.runtime.setAllConfig(
     Object.fromEntries(Object.entries(config).map(([key, value]) => [key, typeof value === "string" ? value : JSON.stringify(value)])),
   );
-  pulumi.runtime.setMocks(
+  void pulumi.runtime.setMocks(
     {
       newResource(args) {
         declared.push({ type: args.type, name: args.name, inputs: args.inputs, provider: args.provider });
