@@ -11,6 +11,7 @@ export interface SeedInputs {
   database: string;
   databaseUrl: string;
   seedVersion: string;
+  databaseIncarnation?: string;
 }
 
 async function runSeed(inputs: SeedInputs): Promise<Record<string, unknown>> {
@@ -19,6 +20,7 @@ async function runSeed(inputs: SeedInputs): Promise<Record<string, unknown>> {
     tenantId: inputs.tenantId,
     database: inputs.database,
     seedVersion: inputs.seedVersion,
+    ...(inputs.databaseIncarnation === undefined ? {} : { databaseIncarnation: inputs.databaseIncarnation }),
     catalogueVersion: report.catalogueVersion,
     migrationsApplied: report.migrationsApplied,
     inserted: report.inserted,
@@ -33,7 +35,8 @@ export const seedProvider: pulumi.dynamic.ResourceProvider = {
   },
   // Old outputs vs new inputs: re-seed when what would be loaded, or where, changed.
   async diff(_id: string, olds: SeedInputs, news: SeedInputs) {
-    const changed = (["seedVersion", "database", "tenantId"] as const).filter((key) => olds[key] !== news[key]);
+    // databaseIncarnation: a database dropped and made again is empty (README "Security").
+    const changed = (["seedVersion", "database", "tenantId", "databaseIncarnation"] as const).filter((key) => olds[key] !== news[key]);
     return { changes: changed.length > 0, replaces: [] };
   },
   async update(_id: string, _olds: SeedInputs, news: SeedInputs) {
