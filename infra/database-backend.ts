@@ -117,7 +117,8 @@ export function postgresqlProviderBackend(server: ServerSettings): DatabaseBacke
       const publicSchema = new postgresql.Schema(
         `${prefix}-schema-public`,
         { name: "public", database: database.name, owner: role.name, ifNotExists: true, dropCascade: false },
-        onServer,
+        // Never dropped on its own: it holds the tenant's tables, and a purged database takes it along.
+        { ...onServer, retainOnDelete: true },
       );
       return { role, database, ready: [revokePublic, connect, publicSchema], roleName: role.name, databaseName: database.name };
     },
