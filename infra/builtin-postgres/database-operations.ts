@@ -61,6 +61,8 @@ export async function createDatabase(adminUrl: string, spec: DatabaseSpec): Prom
     const existing = rows[0];
     if (existing === undefined) {
       await client.query(`CREATE DATABASE ${escapeIdentifier(spec.name)} TEMPLATE template0 ENCODING 'UTF8'`);
+      // Marked at once, so a run killed right here leaves a database the next one adopts.
+      await client.query(`COMMENT ON DATABASE ${escapeIdentifier(spec.name)} IS ${escapeLiteral(marker(spec.tenantRole))}`);
     } else if (existing.owner !== spec.tenantRole && !(existing.owner === existing.admin && existing.note === marker(spec.tenantRole))) {
       throw new Error(
         `database "${spec.name}" already exists and belongs to "${existing.owner}", not to the tenant's role "${spec.tenantRole}" ` +
