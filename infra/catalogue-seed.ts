@@ -37,7 +37,7 @@ export interface CatalogueSeedArgs {
 }
 
 /** A path from the project root: the state stores this, never a checkout's folder. */
-const seedProvider = forwardingProvider("infra/catalogue-seed-provider.ts", "seedProvider", ["diff", "update", "delete"]);
+const seedProvider = forwardingProvider("infra/catalogue-seed-provider.ts", "seedProvider", ["diff", "update", "delete", "read"]);
 
 export class CatalogueSeed extends pulumi.dynamic.Resource {
   public declare readonly catalogueVersion: pulumi.Output<string>;

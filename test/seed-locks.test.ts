@@ -9,6 +9,7 @@ import * as ops from "../infra/builtin-postgres/operations";
 import { startLocalPostgres, type LocalPostgres } from "../local/embedded-postgres";
 import { SEED_LOCK_KEY } from "../seed/advisory-lock";
 import { seedTenantDatabase } from "../seed/seed";
+import { seedProvider } from "../infra/catalogue-seed-provider";
 
 let server: LocalPostgres;
 const tenantId = "5EED10CC";
@@ -65,5 +66,22 @@ describe("the seed against locks its tenant holds", () => {
     }
     const report = await seedTenantDatabase({ databaseUrl: url, tenantId, lockTimeoutMs: 600, force: true });
     expect(report.catalogueVersion).toMatch(/\S/);
+  });
+});
+
+describe("the seed hook's refresh", () => {
+  it("reads a seeded database as unchanged, and a dropped one as needing the seed again", async () => {
+    const props = { tenantId, database: name, databaseUrl: url, seedVersion: "v1", catalogueVersion: "c1" };
+    const news = { tenantId, database: name, databaseUrl: url, seedVersion: "v1" };
+    const read = await seedProvider.read!(tenantId, props);
+    expect(read.props).toEqual(props);
+    expect((await seedProvider.diff!(tenantId, read.props, news)).changes).toBe(false);
+    await ops.dropDatabase(server.url(), name);
+    const gone = await seedProvider.read!(tenantId, props);
+    expect(gone.props.catalogueVersion).toBeNull();
+    expect((await seedProvider.diff!(tenantId, gone.props, news)).changes).toBe(true);
+    // A password the tenant changed is the role's drift, not the catalogue's.
+    const wrong = { ...props, databaseUrl: url.replace(password, "not-the-password") };
+    expect((await seedProvider.read!(tenantId, wrong)).props).toEqual(wrong);
   });
 });
