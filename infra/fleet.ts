@@ -55,9 +55,7 @@ export function declareFleet(settings: FleetSettings, tenants: readonly LocatedT
     ...placement.problems,
     ...identityProblems(settings, live, deployed),
     ...planProblems(settings, live),
-  ].sort(
-    (a, b) => a.line - b.line,
-  );
+  ].sort((a, b) => a.line - b.line);
   if (problems.length > 0) throw new TenantsFileError(settings.tenantsFile, problems);
 
   // Only servers that hold tenants get a provider, so an unused (or not yet
