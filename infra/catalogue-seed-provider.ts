@@ -4,6 +4,7 @@
  * the checkout the engine runs in (infra/dynamic-module.ts).
  */
 import type * as pulumi from "@pulumi/pulumi";
+import { Client } from "pg";
 import { seedTenantDatabase } from "../seed/seed";
 
 export interface SeedInputs {
@@ -11,6 +12,7 @@ export interface SeedInputs {
   database: string;
   databaseUrl: string;
   seedVersion: string;
+  databaseIncarnation?: string;
 }
 
 async function runSeed(inputs: SeedInputs): Promise<Record<string, unknown>> {
@@ -19,6 +21,7 @@ async function runSeed(inputs: SeedInputs): Promise<Record<string, unknown>> {
     tenantId: inputs.tenantId,
     database: inputs.database,
     seedVersion: inputs.seedVersion,
+    ...(inputs.databaseIncarnation === undefined ? {} : { databaseIncarnation: inputs.databaseIncarnation }),
     catalogueVersion: report.catalogueVersion,
     migrationsApplied: report.migrationsApplied,
     inserted: report.inserted,
@@ -27,17 +30,44 @@ async function runSeed(inputs: SeedInputs): Promise<Record<string, unknown>> {
   };
 }
 
+/**
+ * Whether the tenant's database still holds a catalogue: false when the
+ * database or its catalogue is gone (dropped and made again empty), undefined
+ * when it cannot be told (the tenant changed its password, the database takes
+ * no connections: other resources' drift, repaired first).
+ */
+export async function catalogueStillThere(databaseUrl: string): Promise<boolean | undefined> {
+  const client = new Client({ connectionString: databaseUrl, connectionTimeoutMillis: 15_000, lock_timeout: 5_000, statement_timeout: 15_000 });
+  client.on("error", () => undefined);
+  try {
+    await client.connect();
+    return (await client.query("SELECT version FROM catalogue_version")).rows.length > 0;
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    return code === "3D000" || code === "42P01" ? false : undefined; // no such database / no such table
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
 export const seedProvider: pulumi.dynamic.ResourceProvider = {
   async create(inputs: SeedInputs) {
     return { id: inputs.tenantId, outs: await runSeed(inputs) };
   },
   // Old outputs vs new inputs: re-seed when what would be loaded, or where, changed.
   async diff(_id: string, olds: SeedInputs, news: SeedInputs) {
-    const changed = (["seedVersion", "database", "tenantId"] as const).filter((key) => olds[key] !== news[key]);
-    return { changes: changed.length > 0, replaces: [] };
+    // databaseIncarnation: a database dropped and made again is empty (README "Security").
+    const changed = (["seedVersion", "database", "tenantId", "databaseIncarnation"] as const).filter((key) => olds[key] !== news[key]);
+    const catalogueGone = (olds as { catalogueVersion?: unknown }).catalogueVersion === null;
+    return { changes: changed.length > 0 || catalogueGone, replaces: [] };
   },
   async update(_id: string, _olds: SeedInputs, news: SeedInputs) {
     return { outs: await runSeed(news) };
+  },
+  // `pulumi refresh`: a database whose catalogue is gone (dropped, made again empty) is seeded by the next update.
+  async read(id: string, props: SeedInputs & { catalogueVersion?: string | null }) {
+    const there = await catalogueStillThere(props.databaseUrl);
+    return { id, props: there === false ? { ...props, catalogueVersion: null } : props };
   },
   // The catalogue belongs to the tenant's database, whose fate is decided by
   // the Database resource (kept unless purging is allowed): nothing to undo.

@@ -32,10 +32,12 @@ export interface CatalogueSeedArgs {
   /** The tenant role's own URL (a secret): the seed never uses admin rights. */
   readonly databaseUrl: pulumi.Input<string>;
   readonly seedVersion: pulumi.Input<string>;
+  /** The database's identity (its oid, builtin provider): a database made again after a drop is seeded again. */
+  readonly databaseIncarnation?: pulumi.Input<string>;
 }
 
 /** A path from the project root: the state stores this, never a checkout's folder. */
-const seedProvider = forwardingProvider("infra/catalogue-seed-provider.ts", "seedProvider", ["diff", "update", "delete"]);
+const seedProvider = forwardingProvider("infra/catalogue-seed-provider.ts", "seedProvider", ["diff", "update", "delete", "read"]);
 
 export class CatalogueSeed extends pulumi.dynamic.Resource {
   public declare readonly catalogueVersion: pulumi.Output<string>;

@@ -4,7 +4,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import { serverNameSchema, USERNAME_MAX } from "../tenants/schema";
+import { planNameSchema, serverNameSchema, USERNAME_MAX } from "../tenants/schema";
 import { isDnsServer, isHostName, isIPv4Address, isTsigKeyName, isTsigSecret, RECORD_TYPES, TSIG_ALGORITHMS } from "./dns/rfc2136-operations";
 import { DEFAULT_APP_NAME, DEFAULT_RECORD_TEMPLATE, dnsLabel } from "./naming";
 
@@ -86,6 +86,26 @@ export const dnsSchema = z.discriminatedUnion("provider", [
   rfc2136Schema,
 ]);
 
+/**
+ * What a plan sets for each of its tenants (infra/tenant.ts applies it):
+ * - connectionLimit: on the tenant's role and on its database, where the tenant cannot lift it;
+ * - statementTimeoutMs, idleInTransactionTimeoutMs: the role's defaults (a session may override them);
+ * - storageQuotaMb: a size to warn at (`npm run usage`, the metrics); nothing is refused.
+ */
+export const planSchema = z.strictObject({
+  connectionLimit: integerSchema(1, 10_000),
+  statementTimeoutMs: integerSchema(0, 86_400_000),
+  idleInTransactionTimeoutMs: integerSchema(0, 86_400_000),
+  storageQuotaMb: integerSchema(1, 100_000_000),
+});
+export type PlanLimits = z.output<typeof planSchema>;
+
+export const DEFAULT_PLANS: Record<string, PlanLimits> = {
+  starter: { connectionLimit: 10, statementTimeoutMs: 30_000, idleInTransactionTimeoutMs: 60_000, storageQuotaMb: 500 },
+  pro: { connectionLimit: 40, statementTimeoutMs: 120_000, idleInTransactionTimeoutMs: 300_000, storageQuotaMb: 5_000 },
+};
+export const DEFAULT_PLAN = "starter";
+
 export const fleetSettingsSchema = z
   .strictObject({
     appName: z
@@ -105,6 +125,9 @@ export const fleetSettingsSchema = z
      * installed (air-gapped machines; see toolchain/README.md).
      */
     databaseProvider: z.enum(["postgresql", "builtin"]).default("postgresql"),
+    /** Named sets of per-tenant limits; a tenant's `plan:` picks one, else defaultPlan. */
+    plans: z.record(planNameSchema, planSchema).default(DEFAULT_PLANS),
+    defaultPlan: planNameSchema.default(DEFAULT_PLAN),
   })
   .superRefine((settings, ctx) => {
     const names = settings.servers.map((server) => server.name);
@@ -118,6 +141,13 @@ export const fleetSettingsSchema = z
         code: "custom",
         path: ["defaultServer"],
         message: `defaultServer "${settings.defaultServer}" is not one of the servers (${names.join(", ")})`,
+      });
+    }
+    if (!Object.hasOwn(settings.plans, settings.defaultPlan)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["defaultPlan"],
+        message: `defaultPlan "${settings.defaultPlan}" is not one of the plans (${Object.keys(settings.plans).join(", ")})`,
       });
     }
     const template = settings.dns.recordTemplate;
@@ -137,7 +167,7 @@ export type ServerSettings = z.output<typeof serverSchema>;
 export type DnsSettings = z.output<typeof dnsSchema>;
 
 /** The config keys this program reads; everything else in the namespace is ignored. */
-const KEYS = ["appName", "tenantsFile", "servers", "defaultServer", "dns", "allowPurge", "databaseProvider"] as const;
+const KEYS = ["appName", "tenantsFile", "servers", "defaultServer", "dns", "allowPurge", "databaseProvider", "plans", "defaultPlan"] as const;
 
 export class StackConfigError extends Error {
   constructor(readonly problems: readonly string[]) {
@@ -178,4 +208,9 @@ export function readFleetSettings(config = new pulumi.Config()): FleetSettings {
 /** The server a tenant lives on: its own `server:` or the stack's default. */
 export function serverFor(settings: FleetSettings, requested: string | undefined): string {
   return requested ?? settings.defaultServer ?? settings.servers[0]!.name;
+}
+
+/** The plan a tenant is on: its own `plan:` or the stack's default. */
+export function planFor(settings: FleetSettings, requested: string | undefined): string {
+  return requested ?? settings.defaultPlan;
 }

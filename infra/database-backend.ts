@@ -1,34 +1,47 @@
 /**
- * Who creates a tenant's role, database and PUBLIC revoke on a server:
+ * Who creates a tenant's role, database, grants and PUBLIC revoke on a server,
+ * and hardens the server itself:
  * - "postgresql": the @pulumi/postgresql provider (the default);
  * - "builtin": this project's dynamic resources (infra/builtin-postgres), for
  *   machines where the postgresql provider plugin cannot be installed.
  * Both give the same names, owners and privileges; the Tenant component does
  * not know which one it uses.
+ *
+ * Ownership (README "Security"): the database is owned by the server's admin,
+ * the tenant's role has CONNECT and TEMPORARY on it and owns its schema
+ * `public`; PUBLIC has nothing. The plan's limits go on the role (connection
+ * limit, statement and idle-in-transaction timeouts) and on the database
+ * (connection limit), where the tenant cannot lift them.
  */
 import * as postgresql from "@pulumi/postgresql";
 import * as pulumi from "@pulumi/pulumi";
-import { BuiltinDatabase, BuiltinPublicRevoke, BuiltinRole } from "./builtin-postgres/resources";
-import type { ServerSettings } from "./config";
+import { BuiltinDatabase, BuiltinPublicRevoke, BuiltinRole, BuiltinServerHardening } from "./builtin-postgres/resources";
+import type { PlanLimits, ServerSettings } from "./config";
 import { databaseUrl } from "./naming";
 
 export interface TenantDatabaseSpec {
   name: pulumi.Output<string>;
   password: pulumi.Output<string>;
   login: boolean;
+  limits: PlanLimits;
 }
 
 export interface TenantDatabaseResources {
   role: pulumi.CustomResource;
   database: pulumi.CustomResource;
-  revokePublic: pulumi.CustomResource;
+  /** What must exist before the tenant's role can use its database (grants, schema owner). */
+  ready: pulumi.CustomResource[];
   roleName: pulumi.Output<string>;
   databaseName: pulumi.Output<string>;
+  /** Changes when the database is made again (after a drop), so the seed runs again; absent where unknown. */
+  databaseIncarnation?: pulumi.Output<string>;
 }
 
 export interface DatabaseBackend {
   /** `keepData` goes on the role and the database: retainOnDelete and the parent. */
   declare(prefix: string, spec: TenantDatabaseSpec, keepData: pulumi.CustomResourceOptions): TenantDatabaseResources;
+  /** Once per server: CONNECT and TEMPORARY taken from PUBLIC on the non-tenant databases. */
+  hardenServer(appName: string): pulumi.CustomResource[];
 }
 
 export function postgresqlProviderBackend(server: ServerSettings): DatabaseBackend {
@@ -43,6 +56,16 @@ export function postgresqlProviderBackend(server: ServerSettings): DatabaseBacke
     connectTimeout: 15,
   });
   return {
+    // The provider manages grants per named database: the two every server has.
+    hardenServer: () =>
+      ["postgres", "template1"].map(
+        (database) =>
+          new postgresql.Grant(
+            `harden-${server.name}-${database}`,
+            { database, role: "public", objectType: "database", privileges: [] },
+            { provider },
+          ),
+      ),
     declare(prefix, spec, keepData) {
       const onServer = { ...keepData, provider };
       const role = new postgresql.Role(
@@ -58,13 +81,25 @@ export function postgresqlProviderBackend(server: ServerSettings): DatabaseBacke
           replication: false,
           bypassRowLevelSecurity: false,
           inherit: false,
+          connectionLimit: spec.limits.connectionLimit,
+          statementTimeout: spec.limits.statementTimeoutMs,
+          idleInTransactionSessionTimeout: spec.limits.idleInTransactionTimeoutMs,
         },
         onServer,
       );
+      // Owned by the admin, so the tenant cannot ALTER, DROP or GRANT on it.
       const database = new postgresql.Database(
         `${prefix}-database`,
-        { name: spec.name, owner: role.name, template: "template0", encoding: "UTF8", allowConnections: true },
-        onServer,
+        {
+          name: spec.name,
+          owner: server.adminUser,
+          template: "template0",
+          encoding: "UTF8",
+          allowConnections: true,
+          isTemplate: false,
+          connectionLimit: spec.limits.connectionLimit,
+        },
+        { ...onServer, dependsOn: [role] },
       );
       // An empty privilege list revokes everything PUBLIC has on the database,
       // CONNECT and TEMPORARY included; the owner keeps its implicit rights.
@@ -73,7 +108,19 @@ export function postgresqlProviderBackend(server: ServerSettings): DatabaseBacke
         { database: database.name, role: "public", objectType: "database", privileges: [] },
         { parent: keepData.parent, provider },
       );
-      return { role, database, revokePublic, roleName: role.name, databaseName: database.name };
+      const connect = new postgresql.Grant(
+        `${prefix}-connect`,
+        { database: database.name, role: role.name, objectType: "database", privileges: ["CONNECT", "TEMPORARY"] },
+        { parent: keepData.parent, provider },
+      );
+      // The tenant's tables live in public: the tenant owns it (and may create there on PostgreSQL 15+).
+      const publicSchema = new postgresql.Schema(
+        `${prefix}-schema-public`,
+        { name: "public", database: database.name, owner: role.name, ifNotExists: true, dropCascade: false },
+        // Never dropped on its own: it holds the tenant's tables, and a purged database takes it along.
+        { ...onServer, retainOnDelete: true },
+      );
+      return { role, database, ready: [revokePublic, connect, publicSchema], roleName: role.name, databaseName: database.name };
     },
   };
 }
@@ -90,15 +137,29 @@ export function builtinBackend(server: ServerSettings): DatabaseBackend {
     }),
   );
   return {
+    hardenServer: (appName) => [new BuiltinServerHardening(`harden-${server.name}`, { adminUrl, appName })],
     declare(prefix, spec, keepData) {
-      const role = new BuiltinRole(`${prefix}-role`, { adminUrl, name: spec.name, password: spec.password, login: spec.login }, keepData);
-      const database = new BuiltinDatabase(`${prefix}-database`, { adminUrl, name: spec.name, owner: role.name }, keepData);
+      const { connectionLimit, statementTimeoutMs, idleInTransactionTimeoutMs } = spec.limits;
+      const role = new BuiltinRole(
+        `${prefix}-role`,
+        { adminUrl, name: spec.name, password: spec.password, login: spec.login, connectionLimit, statementTimeoutMs, idleInTransactionTimeoutMs },
+        keepData,
+      );
+      // Owned by the admin; grants, options and schema owner are the Database resource's (builtin-postgres/database-operations.ts).
+      const database = new BuiltinDatabase(`${prefix}-database`, { adminUrl, name: spec.name, tenantRole: role.name, connectionLimit }, keepData);
       const revokePublic = new BuiltinPublicRevoke(
         `${prefix}-revoke-public`,
         { adminUrl, database: database.name },
         { parent: keepData.parent },
       );
-      return { role, database, revokePublic, roleName: role.name, databaseName: database.name };
+      return {
+        role,
+        database,
+        ready: [revokePublic],
+        roleName: role.name,
+        databaseName: database.name,
+        databaseIncarnation: database.oid,
+      };
     },
   };
 }

@@ -3,10 +3,10 @@
  * `Tenant` per entry of the tenants file. Returns the stack outputs.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { TenantsFileError } from "../tenants/load";
+import { TenantsFileError, type TenantsProblem } from "../tenants/load";
 import type { LocatedTenant } from "../tenants/schema";
 import { currentSeedVersion } from "./catalogue-seed";
-import type { FleetSettings } from "./config";
+import { planFor, type FleetSettings, type PlanLimits } from "./config";
 import { builtinBackend, postgresqlProviderBackend } from "./database-backend";
 import { missingTenantProblems } from "./continuity";
 import { identityProblems } from "./identity";
@@ -23,6 +23,9 @@ export interface TenantSummary {
   domain: string;
   server: string;
   status: string;
+  /** The tenant's plan and the limits it sets (read by usage/); absent on tombstones. */
+  plan?: string;
+  limits?: PlanLimits;
 }
 
 export interface TenantConnection {
@@ -47,9 +50,12 @@ export interface FleetOutputs {
 export function declareFleet(settings: FleetSettings, tenants: readonly LocatedTenant[], deployed: LastUpdate = {}): FleetOutputs {
   const live = tenants.filter((entry) => entry.status !== "removed");
   const placement = placeTenants(settings, live, deployed);
-  const problems = [...missingTenantProblems(tenants, deployed), ...placement.problems, ...identityProblems(settings, live, deployed)].sort(
-    (a, b) => a.line - b.line,
-  );
+  const problems = [
+    ...missingTenantProblems(tenants, deployed),
+    ...placement.problems,
+    ...identityProblems(settings, live, deployed),
+    ...planProblems(settings, live),
+  ].sort((a, b) => a.line - b.line);
   if (problems.length > 0) throw new TenantsFileError(settings.tenantsFile, problems);
 
   // Only servers that hold tenants get a provider, so an unused (or not yet
@@ -59,6 +65,8 @@ export function declareFleet(settings: FleetSettings, tenants: readonly LocatedT
   const backends = new Map(
     settings.servers.filter((server) => used.has(server.name)).map((server) => [server.name, backendFor(server)]),
   );
+  // Once per used server: CONNECT and TEMPORARY taken from PUBLIC on every non-tenant database.
+  for (const backend of backends.values()) backend.hardenServer(settings.appName);
 
   const { seedVersion } = currentSeedVersion();
   const components: Record<string, Tenant> = {};
@@ -75,6 +83,8 @@ export function declareFleet(settings: FleetSettings, tenants: readonly LocatedT
     }
     const serverName = placement.servers.get(entry.username)!;
     const server = settings.servers.find((candidate) => candidate.name === serverName)!;
+    const plan = planFor(settings, entry.plan);
+    const limits = settings.plans[plan]!;
     const tenant = new Tenant(entry.username, {
       username: entry.username,
       status: entry.status,
@@ -85,6 +95,7 @@ export function declareFleet(settings: FleetSettings, tenants: readonly LocatedT
       dns: settings.dns,
       retainOnDelete: !settings.allowPurge,
       seedVersion,
+      limits,
     });
     components[entry.username] = tenant;
     summaries[entry.username] = {
@@ -95,6 +106,8 @@ export function declareFleet(settings: FleetSettings, tenants: readonly LocatedT
       domain: tenant.domain,
       server: serverName,
       status: entry.status,
+      plan,
+      limits,
     };
   }
 
@@ -105,6 +118,18 @@ export function declareFleet(settings: FleetSettings, tenants: readonly LocatedT
   );
   const connections = pulumi.secret(pulumi.all(perTenant).apply((pairs) => Object.fromEntries(pairs)));
   return { tenants: summaries, connections, components };
+}
+
+/** A `plan:` that the stack config does not define. */
+function planProblems(settings: FleetSettings, tenants: readonly LocatedTenant[]): TenantsProblem[] {
+  const known = Object.keys(settings.plans);
+  return tenants
+    .filter((tenant) => tenant.plan !== undefined && !Object.hasOwn(settings.plans, tenant.plan))
+    .map((tenant) => ({
+      line: tenant.line,
+      username: tenant.username,
+      message: `plan "${tenant.plan}" is not in the stack config (plans: ${known.join(", ")}); fix the entry or add the plan to "plans"`,
+    }));
 }
 
 function tombstone(username: string, last: DeployedTenant): TenantSummary {

@@ -17,6 +17,17 @@ export const tenantSummarySchema = z
     server: z.string(),
     /** "active", "suspended", or "removed" (a tombstone: its data is kept unless purged). */
     status: z.string(),
+    /** The tenant's plan and its limits (infra/config.ts plans); absent on tombstones and older stacks. */
+    plan: z.string().optional(),
+    limits: z
+      .object({
+        connectionLimit: z.number().int(),
+        statementTimeoutMs: z.number().int(),
+        idleInTransactionTimeoutMs: z.number().int(),
+        storageQuotaMb: z.number(),
+      })
+      .partial()
+      .optional(),
   })
   .loose();
 

@@ -8,7 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import type { TenantStatus } from "../tenants/schema";
 import { CatalogueSeed } from "./catalogue-seed";
-import type { DnsSettings, ServerSettings } from "./config";
+import type { DnsSettings, PlanLimits, ServerSettings } from "./config";
 import type { DatabaseBackend } from "./database-backend";
 import { Rfc2136Record, rfc2136RecordArgs } from "./dns/rfc2136-record";
 import { databaseName, databaseUrl, domainName, tenantIdFromHex } from "./naming";
@@ -27,6 +27,8 @@ export interface TenantArgs {
   readonly retainOnDelete: boolean;
   /** What the seed hook loads (see catalogue-seed.ts); a change re-seeds the tenant. */
   readonly seedVersion: string;
+  /** The tenant's plan's limits, set on its role and database. */
+  readonly limits: PlanLimits;
 }
 
 /** The component's type token, as it appears in URNs and in `pulumi preview`. */
@@ -69,7 +71,7 @@ export class Tenant extends pulumi.ComponentResource {
 
     // Secret already by the provider's schema; said again so no code path can drop it.
     const rolePassword = pulumi.secret(password.result);
-    const created = args.backend.declare(name, { name: dbName, password: rolePassword, login: args.status === "active" }, keepData);
+    const created = args.backend.declare(name, { name: dbName, password: rolePassword, login: args.status === "active", limits: args.limits }, keepData);
     this.role = created.role;
     this.database = created.database;
 
@@ -84,8 +86,14 @@ export class Tenant extends pulumi.ComponentResource {
     if (args.status === "active") {
       this.seed = new CatalogueSeed(
         `${name}-catalogue`,
-        { tenantId: this.tenantId, database: created.databaseName, databaseUrl: url, seedVersion: args.seedVersion },
-        { parent: this, dependsOn: [created.database, created.revokePublic] },
+        {
+          tenantId: this.tenantId,
+          database: created.databaseName,
+          databaseUrl: url,
+          seedVersion: args.seedVersion,
+          ...(created.databaseIncarnation ? { databaseIncarnation: created.databaseIncarnation } : {}),
+        },
+        { parent: this, dependsOn: [created.role, created.database, ...created.ready] },
       );
     }
 

@@ -9,6 +9,7 @@
  *   5. prints the fleet's summary and runs verify-tenant-isolation over every shard, then stops PostgreSQL.
  *
  * Flags: --preview (preview only), --destroy (destroy every shard's stack),
+ * --repair (`pulumi up --refresh`: read what tenants changed by hand and put it back),
  * --shard NAME (only that shard); any other argument after `--` goes to pulumi.
  * Exits non-zero when any step fails.
  */
@@ -61,17 +62,23 @@ async function verifyFleet(outputs: StackOutputs, created: ReadonlySet<string>):
 interface Flags {
   preview: boolean;
   destroy: boolean;
+  repair: boolean;
   shard?: string;
   extra: string[];
 }
 
 function parseFlags(): Flags {
   const { values, positionals } = parseArgs({
-    options: { preview: { type: "boolean", default: false }, destroy: { type: "boolean", default: false }, shard: { type: "string" } },
+    options: {
+      preview: { type: "boolean", default: false },
+      destroy: { type: "boolean", default: false },
+      repair: { type: "boolean", default: false },
+      shard: { type: "string" },
+    },
     allowPositionals: true,
     strict: true,
   });
-  return { preview: values.preview, destroy: values.destroy, shard: values.shard, extra: positionals };
+  return { preview: values.preview, destroy: values.destroy, repair: values.repair, shard: values.shard, extra: positionals };
 }
 
 /** Runs the command on each shard's stack in turn; stops at the first failure. */
@@ -110,7 +117,7 @@ async function main(): Promise<number> {
     const known = new Set((JSON.parse(pulumi(context, ["stack", "ls", "--json"])) as { name: string }[]).map((stack) => stack.name));
     const before = { tenants: Object.assign({}, ...stacks.filter((stack) => known.has(stack)).map((stack) => deployedTenants(context, stack))) };
 
-    const command = flags.destroy ? ["destroy", "--yes"] : flags.preview ? ["preview"] : ["up", "--yes"];
+    const command = flags.destroy ? ["destroy", "--yes"] : flags.preview ? ["preview"] : flags.repair ? ["up", "--refresh", "--yes"] : ["up", "--yes"];
     const status = await eachShard(context, shards, postgres, [...command, ...flags.extra]);
     if (status !== 0 || flags.destroy || flags.preview) return status;
 

@@ -10,7 +10,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import type { ClientBase } from "pg";
 import { z } from "zod";
-import { withSeedLock } from "./advisory-lock";
+import { boundSessionWaits, withSeedLock } from "./advisory-lock";
 
 export const MIGRATIONS_DIRECTORY = path.join(__dirname, "migrations");
 
@@ -116,6 +116,8 @@ export async function applyMigrations(
   client: ClientBase,
   migrations: readonly Migration[] = readMigrations(),
 ): Promise<MigrationReport> {
+  // The tenant can hold locks in its own database: never wait for them unboundedly.
+  await boundSessionWaits(client);
   return withSeedLock(client, async () => {
     await client.query(
       `CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -5,7 +5,7 @@
  */
 import { Client } from "pg";
 import { z } from "zod";
-import { withSeedLock } from "./advisory-lock";
+import { lockFailureReason, SEED_LOCK_WAIT_MS, withSeedLock } from "./advisory-lock";
 import { loadCatalogue as loadCommittedCatalogue } from "./catalogue/load";
 import type { Catalogue } from "./catalogue/schema";
 import { verifiedCatalogue } from "./catalogue/version";
@@ -26,6 +26,10 @@ export interface SeedOptions {
   readonly force?: boolean;
   /** Defaults to `seed/migrations/`. */
   readonly migrationsDirectory?: string;
+  /** How long to wait for the seed lock or any table lock another session (the tenant) holds; default 10 s. */
+  readonly lockTimeoutMs?: number;
+  /** statement_timeout of the seed's session; default 5 minutes. */
+  readonly statementTimeoutMs?: number;
 }
 
 export const SeedReport = z.strictObject({
@@ -65,7 +69,8 @@ export async function seedTenantDatabase(options: SeedOptions): Promise<SeedRepo
   const fail = (error: unknown): never => {
     // The cause keeps the driver's error for callers that log it deliberately;
     // the message is what gets printed, so it carries no password.
-    throw new SeedError(tenantId, redactSecrets(reasonOf(error), options.databaseUrl), { cause: error });
+    const reason = lockFailureReason(error) ?? reasonOf(error);
+    throw new SeedError(tenantId, redactSecrets(reason, options.databaseUrl), { cause: error });
   };
 
   if (!validTenantId) fail(new Error("the tenant ID must be 8 upper-case hex digits"));
@@ -79,13 +84,22 @@ export async function seedTenantDatabase(options: SeedOptions): Promise<SeedRepo
     return fail(error);
   }
 
-  const client = new Client({ connectionString: options.databaseUrl, application_name: "drivergigspro-seed" });
+  const lockTimeoutMs = options.lockTimeoutMs ?? SEED_LOCK_WAIT_MS;
+  // Bounded waits for this session, whatever the role's defaults: a lock the tenant holds fails this seed, not the update forever.
+  const client = new Client({
+    connectionString: options.databaseUrl,
+    application_name: "drivergigspro-seed",
+    lock_timeout: lockTimeoutMs,
+    statement_timeout: options.statementTimeoutMs ?? 300_000,
+  });
   // A dropped connection is reported through the failing query; without this
   // listener it would also crash the process.
   client.on("error", () => undefined);
   try {
     await client.connect();
-    return await withSeedLock(client, async () => {
+    return await withSeedLock(
+      client,
+      async () => {
       const migrationReport = await applyMigrations(client, migrations);
       const previousCatalogueVersion = await recordedCatalogueVersion(client);
       // A migration may add a column the load fills, so any migration forces a load.
@@ -103,7 +117,9 @@ export async function seedTenantDatabase(options: SeedOptions): Promise<SeedRepo
         ...counts,
         durationMs: Math.round(performance.now() - started),
       });
-    });
+      },
+      lockTimeoutMs,
+    );
   } catch (error) {
     return fail(error);
   } finally {

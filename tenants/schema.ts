@@ -95,6 +95,11 @@ export const serverNameSchema = z
   .string()
   .regex(/^[a-z][a-z0-9-]{0,30}$/, { error: "server must be a server name from the stack config (a-z, 0-9, -)" });
 
+/** A plan name as listed in the stack config's `plans`. */
+export const planNameSchema = z
+  .string()
+  .regex(/^[a-z][a-z0-9_-]{0,30}$/, { error: "plan must be a plan name from the stack config (a-z, 0-9, _ and -, starting with a letter)" });
+
 /**
  * `removed` is a tombstone: the tenant is offboarded (its DNS record, secrets
  * and seed leave the stack; its database and role are kept unless the stack
@@ -111,6 +116,8 @@ export const tenantEntrySchema = z.strictObject(
     email: z.email({ error: "email must be a valid e-mail address" }).max(254).optional(),
     tenantId: tenantIdSchema.optional(),
     server: serverNameSchema.optional(),
+    /** Optional: a plan from the stack config (its limits); default: the stack's defaultPlan. */
+    plan: planNameSchema.optional(),
     status: tenantStatusSchema.default("active"),
   },
   { error: (issue) => (issue.code === "unrecognized_keys" ? undefined : "each tenant must be a mapping with a username") },

@@ -35,7 +35,7 @@ describe("builtin role and database", () => {
   it("creates a login role with no powers, its database, and revokes PUBLIC; suspends; drops", async () => {
     const name = "drivergigspro_0badc0de";
     await ops.createRole(adminUrl, { name, password: "it's a \\ secret", login: true });
-    await ops.createDatabase(adminUrl, { name, owner: name });
+    await ops.createDatabase(adminUrl, { name, tenantRole: name });
     await ops.revokePublic(adminUrl, name);
 
     expect(await query("SELECT rolcanlogin, rolsuper, rolcreatedb, rolcreaterole, rolreplication, rolbypassrls, rolinherit FROM pg_roles WHERE rolname = $1", [name])).toEqual([
@@ -45,8 +45,10 @@ describe("builtin role and database", () => {
       "SELECT pg_get_userbyid(datdba) AS owner, datacl::text AS acl FROM pg_database WHERE datname = $1",
       [name],
     );
-    expect(database!.owner).toBe(name);
+    // The admin owns it; the tenant may connect and make temporary tables, nothing more.
+    expect(database!.owner).toBe(server.adminUser);
     expect(database!.acl).not.toMatch(/(^|[{,])=/); // no PUBLIC entry ("=Tc/owner")
+    expect(database!.acl).toContain(`${name}=Tc/${server.adminUser}`);
 
     const login = await logIn(name, "it's a \\ secret");
     expect(login).toBe(true);
@@ -69,7 +71,7 @@ describe("builtin role and database", () => {
     await tenant.end();
 
     await ops.createRole(adminUrl, { name, password: "new-password", login: true });
-    await ops.createDatabase(adminUrl, { name, owner: name });
+    await ops.createDatabase(adminUrl, { name, tenantRole: name });
 
     expect(await query("SELECT rolcreatedb FROM pg_roles WHERE rolname = $1", [name])).toEqual([{ rolcreatedb: false }]);
     expect(await logIn(name, "new-password")).toBe(true);
@@ -84,8 +86,8 @@ describe("builtin role and database", () => {
   it("refuses a database of the tenant's name that another role owns, and leaves it alone", async () => {
     const name = "drivergigspro_0ff1ce00";
     await query(`CREATE DATABASE ${name}`);
-    await expect(ops.createDatabase(adminUrl, { name, owner: name })).rejects.toThrow(
-      /database "drivergigspro_0ff1ce00" already exists and belongs to "postgres", not to the tenant's role "drivergigspro_0ff1ce00"/,
+    await expect(ops.createDatabase(adminUrl, { name, tenantRole: name })).rejects.toThrow(
+      /database "drivergigspro_0ff1ce00" already exists and belongs to "postgres", not to the tenant's role "drivergigspro_0ff1ce00" nor to this program/,
     );
     expect(await query("SELECT pg_get_userbyid(datdba) AS owner FROM pg_database WHERE datname = $1", [name])).toEqual([{ owner: "postgres" }]);
     await query(`DROP DATABASE ${name}`);
@@ -126,7 +128,7 @@ describe("role passwords reach PostgreSQL only as SCRAM-SHA-256 verifiers", () =
     await query("ALTER ROLE postgres SET password_encryption = 'scram-sha-256'");
     try {
       await ops.createRole(adminUrl, { name, password, login: true });
-      await ops.createDatabase(adminUrl, { name, owner: name });
+      await ops.createDatabase(adminUrl, { name, tenantRole: name });
       await ops.updateRole(adminUrl, { name, password, login: true });
       // A failing ALTER ROLE: PostgreSQL logs the statement with the error (log_min_error_statement).
       await expect(ops.updateRole(adminUrl, { name: "drivergigspro_deadbeef", password, login: true })).rejects.toThrow(/does not exist/);

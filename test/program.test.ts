@@ -18,6 +18,7 @@ const T = {
   role: "postgresql:index/role:Role",
   database: "postgresql:index/database:Database",
   grant: "postgresql:index/grant:Grant",
+  schema: "postgresql:index/schema:Schema",
   provider: "pulumi:providers:postgresql",
   dns: "cloudflare:index/dnsRecord:DnsRecord",
   tenant: "drivergigspro:fleet:Tenant",
@@ -61,6 +62,10 @@ describe("one tenant", () => {
         `${T.tenant} john_driver`,
         `${T.database} john_driver-database`,
         `${T.grant} john_driver-revoke-public`,
+        `${T.grant} john_driver-connect`,
+        `${T.schema} john_driver-schema-public`,
+        `${T.grant} harden-local-postgres`,
+        `${T.grant} harden-local-template1`,
         `${T.role} john_driver-role`,
         `${T.randomId} john_driver-id`,
         `${T.password} john_driver-db-password`,
@@ -71,7 +76,7 @@ describe("one tenant", () => {
     );
   });
 
-  it("names the database and role after the tenant ID, owned by the role, with PUBLIC revoked", async () => {
+  it("names the database and role after the tenant ID, owned by the admin, the role connects and owns public, PUBLIC revoked", async () => {
     const fleet = await deploy(settings(), [tenant("john_driver")]);
     const id = await valueOf(fleet.tenants.john_driver!.tenantId);
     expect(id).toMatch(/^[0-9A-F]{8}$/);
@@ -87,16 +92,27 @@ describe("one tenant", () => {
       createRole: false,
       replication: false,
       bypassRowLevelSecurity: false,
+      // The default plan (starter).
+      connectionLimit: 10,
+      statementTimeout: 30000,
+      idleInTransactionSessionTimeout: 60000,
     });
     const [database] = ofType(T.database);
-    expect(database!.inputs).toMatchObject({ name: `drivergigspro_${id.toLowerCase()}`, owner: role!.inputs.name });
-    const [grant] = ofType(T.grant);
-    expect(grant!.inputs).toEqual({
+    expect(database!.inputs).toMatchObject({ name: `drivergigspro_${id.toLowerCase()}`, owner: "postgres", isTemplate: false, connectionLimit: 10 });
+    const grants = Object.fromEntries(ofType(T.grant).map((grant) => [grant.name, grant.inputs]));
+    expect(grants["john_driver-revoke-public"]).toEqual({
       database: `drivergigspro_${id.toLowerCase()}`,
       role: "public",
       objectType: "database",
       privileges: [],
     });
+    expect(grants["john_driver-connect"]).toEqual({
+      database: `drivergigspro_${id.toLowerCase()}`,
+      role: role!.inputs.name,
+      objectType: "database",
+      privileges: ["CONNECT", "TEMPORARY"],
+    });
+    expect(ofType(T.schema)[0]!.inputs).toMatchObject({ name: "public", database: `drivergigspro_${id.toLowerCase()}`, owner: role!.inputs.name, dropCascade: false });
     expect(fleet.tenants.john_driver!.domain).toBe("john-driver-drivergigspro.localhost");
   });
 
@@ -149,7 +165,9 @@ describe("many tenants", () => {
   it("declares N of each resource for N tenants", async () => {
     const names = Array.from({ length: 7 }, (_, i) => `driver_${i}`);
     await deploy(settings(), names.map((name) => tenant(name)));
-    for (const type of [T.tenant, T.randomId, T.role, T.database, T.grant, T.seed]) expect(ofType(type)).toHaveLength(7);
+    for (const type of [T.tenant, T.randomId, T.role, T.database, T.schema, T.seed]) expect(ofType(type)).toHaveLength(7);
+    // Two per tenant (PUBLIC revoked, the role's CONNECT), two per server (the hardening of postgres and template1).
+    expect(ofType(T.grant)).toHaveLength(7 * 2 + 2);
     expect(ofType(T.password)).toHaveLength(14);
     expect(ofType(T.provider)).toHaveLength(1);
     expect(new Set(ofType(T.database).map((db) => db.inputs.name)).size).toBe(7);
@@ -180,13 +198,14 @@ describe("data retention", () => {
   it("retains databases and roles by default", async () => {
     await deploy(settings(), [tenant("john_driver")]);
     const retained = declared.filter((resource) => resource.retainOnDelete).map((resource) => resource.name);
-    expect(retained.sort()).toEqual(["john_driver-database", "john_driver-role"]);
+    expect(retained.sort()).toEqual(["john_driver-database", "john_driver-role", "john_driver-schema-public"]);
   });
 
   it("lets them be dropped only when allowPurge is set", async () => {
     await deploy(settings({ allowPurge: true }), [tenant("john_driver")]);
     expect(ofType(T.database)[0]!.retainOnDelete).toBe(false);
-    expect(declared.filter((resource) => resource.retainOnDelete)).toEqual([]);
+    // Schema public goes with its database, never on its own.
+    expect(declared.filter((resource) => resource.retainOnDelete).map((resource) => resource.name)).toEqual(["john_driver-schema-public"]);
   });
 });
 
@@ -337,7 +356,7 @@ describe("DNS with provider rfc2136", () => {
     });
     expect(keySecret).toEqual({ [pulumi.runtime.specialSigKey]: pulumi.runtime.specialSecretSig, value: KEY });
     // The provider loads its operations module; the key is never part of its code.
-    expect(__provider).toContain("rfc2136-operations");
+    expect(__provider).toContain("infra/dns/rfc2136-provider.ts");
     expect(__provider).not.toContain(KEY);
     expect(fleet.tenants.maria_k!.domain).toBe("maria-k-drivergigspro.fleet.example");
   });
@@ -376,6 +395,7 @@ describe("builtin database provider", () => {
     role: "pulumi-nodejs:dynamic/drivergigspro-postgres:Role",
     database: "pulumi-nodejs:dynamic/drivergigspro-postgres:Database",
     revoke: "pulumi-nodejs:dynamic/drivergigspro-postgres:PublicRevoke",
+    hardening: "pulumi-nodejs:dynamic/drivergigspro-postgres:ServerHardening",
   };
   const unwrapSecret = (value: any) => {
     expect(value[pulumi.runtime.specialSigKey]).toBe(pulumi.runtime.specialSecretSig);
@@ -388,19 +408,77 @@ describe("builtin database provider", () => {
     expect(ofType(T.provider)).toEqual([]);
     expect(ofType(T.role)).toEqual([]);
     const [role] = ofType(B.role);
-    expect(role!.inputs).toMatchObject({ name: `drivergigspro_${id}`, login: false });
+    expect(role!.inputs).toMatchObject({ name: `drivergigspro_${id}`, login: false, connectionLimit: 10, statementTimeoutMs: 30000, idleInTransactionTimeoutMs: 60000 });
     expect(unwrapSecret(role!.inputs.password)).toHaveLength(40);
     const adminUrl = new URL(unwrapSecret(role!.inputs.adminUrl));
     expect([adminUrl.hostname, adminUrl.port, adminUrl.password]).toEqual(["127.0.0.1", "5432", "admin-pw"]);
     const [database] = ofType(B.database);
-    expect(database!.inputs).toMatchObject({ name: `drivergigspro_${id}`, owner: `drivergigspro_${id}` });
+    expect(database!.inputs).toMatchObject({ name: `drivergigspro_${id}`, tenantRole: `drivergigspro_${id}`, connectionLimit: 10 });
+    expect(database!.inputs.owner).toBeUndefined();
     expect(ofType(B.revoke)[0]!.inputs).toMatchObject({ database: `drivergigspro_${id}` });
+    const [hardening] = ofType(B.hardening);
+    expect(hardening!.inputs).toMatchObject({ appName: "drivergigspro" });
+    expect(new URL(unwrapSecret(hardening!.inputs.adminUrl)).hostname).toBe("127.0.0.1");
   });
 
   it("retains the role and database by default, like the provider path", async () => {
     await deploy(settings({ databaseProvider: "builtin" }), [tenant("john_driver")]);
     const retained = declared.filter((resource) => resource.retainOnDelete).map((resource) => resource.name);
     expect(retained.sort()).toEqual(["john_driver-database", "john_driver-role"]);
+  });
+});
+
+describe("plans", () => {
+  const B = { role: "pulumi-nodejs:dynamic/drivergigspro-postgres:Role", database: "pulumi-nodejs:dynamic/drivergigspro-postgres:Database" };
+  const HARDENING = "pulumi-nodejs:dynamic/drivergigspro-postgres:ServerHardening";
+
+  it("sets each tenant's plan's limits on its role and database, and exports plan and limits", async () => {
+    const plans = {
+      starter: { connectionLimit: "3", statementTimeoutMs: "1000", idleInTransactionTimeoutMs: "2000", storageQuotaMb: "10" },
+      pro: { connectionLimit: 20, statementTimeoutMs: 60000, idleInTransactionTimeoutMs: 0, storageQuotaMb: 1024 },
+    };
+    const fleet = await deploy(settings({ databaseProvider: "builtin", plans }), [tenant("ann_driver"), tenant("bob_driver", { plan: "pro" })]);
+    const roles = Object.fromEntries(ofType(B.role).map((role) => [role.name, role.inputs]));
+    expect(roles["ann_driver-role"]).toMatchObject({ connectionLimit: 3, statementTimeoutMs: 1000, idleInTransactionTimeoutMs: 2000 });
+    expect(roles["bob_driver-role"]).toMatchObject({ connectionLimit: 20, statementTimeoutMs: 60000, idleInTransactionTimeoutMs: 0 });
+    expect(ofType(B.database).map((database) => database.inputs.connectionLimit).sort()).toEqual([20, 3]);
+    expect(fleet.tenants.ann_driver).toMatchObject({ plan: "starter", limits: { connectionLimit: 3, statementTimeoutMs: 1000, idleInTransactionTimeoutMs: 2000, storageQuotaMb: 10 } });
+    expect(fleet.tenants.bob_driver).toMatchObject({ plan: "pro", limits: plans.pro });
+  });
+
+  it("uses defaultPlan, and the built-in starter and pro plans when the stack sets none", async () => {
+    const fleet = await deploy(settings({ defaultPlan: "pro" }), [tenant("ann_driver"), tenant("bob_driver", { plan: "starter" })]);
+    expect([fleet.tenants.ann_driver!.plan, fleet.tenants.ann_driver!.limits?.connectionLimit]).toEqual(["pro", 40]);
+    expect([fleet.tenants.bob_driver!.plan, fleet.tenants.bob_driver!.limits?.storageQuotaMb]).toEqual(["starter", 500]);
+  });
+
+  it("refuses a plan the stack does not define, naming tenant and line, before declaring anything", () => {
+    expect(() => declareFleet(settings(), [tenant("ann_driver", { plan: "gold", line: 7 })])).toThrow(
+      /tenants\.yaml:7: tenant "ann_driver": plan "gold" is not in the stack config \(plans: starter, pro\)/,
+    );
+    expect(declared).toHaveLength(0);
+    expect(() => settings({ defaultPlan: "gold" })).toThrow(/drivergigspro:defaultPlan: defaultPlan "gold" is not one of the plans \(starter, pro\)/);
+    expect(() => settings({ plans: { free: { connectionLimit: 0 } } })).toThrow(/drivergigspro:plans\.free\.connectionLimit: [\s\S]*drivergigspro:plans\.free\.statementTimeoutMs/);
+  });
+
+  it("hardens each server that holds tenants once, whatever the number of tenants", async () => {
+    const servers = [
+      { name: "eu-1", host: "pg-eu-1.internal", adminPassword: "a" },
+      { name: "us-1", host: "pg-us-1.internal", adminPassword: "b" },
+      { name: "ap-1", host: "pg-ap-1.internal", adminPassword: "c" },
+    ];
+    const tenants = [tenant("ann_driver"), tenant("bob_driver"), tenant("cy_driver", { server: "us-1" }), tenant("di_driver", { server: "us-1" })];
+    await deploy(settings({ servers, databaseProvider: "builtin" }), tenants);
+    expect(ofType(HARDENING).map((resource) => resource.name).sort()).toEqual(["harden-eu-1", "harden-us-1"]);
+    declared.length = 0;
+    await deploy(settings({ servers }), tenants);
+    expect(ofType(T.grant).filter((grant) => grant.name.startsWith("harden-")).map((grant) => `${grant.name} ${grant.inputs.database} ${grant.inputs.role}`).sort()).toEqual([
+      "harden-eu-1-postgres postgres public",
+      "harden-eu-1-template1 template1 public",
+      "harden-us-1-postgres postgres public",
+      "harden-us-1-template1 template1 public",
+    ]);
+    expect(ofType(T.grant).find((grant) => grant.name === "harden-us-1-postgres")!.inputs.privileges).toEqual([]);
   });
 });
 

@@ -1,43 +1,47 @@
 /**
- * The SQL behind the builtin database provider. Runs in Pulumi's dynamic
- * provider process, as the server's admin. Identifiers always go through
- * pg's escapeIdentifier; the only literal, a role password, goes through
- * escapeLiteral, because PostgreSQL takes no parameters in CREATE/ALTER ROLE.
- * That literal is the password's SCRAM-SHA-256 verifier, never the password
- * itself, so a logged statement (log_statement, or a failing one) shows no secret.
+ * The SQL behind the builtin database provider's Role. Runs in Pulumi's
+ * dynamic provider process, as the server's admin. Identifiers always go
+ * through pg's escapeIdentifier; literals through escapeLiteral, because
+ * PostgreSQL takes no parameters in CREATE/ALTER ROLE. The password literal is
+ * its SCRAM-SHA-256 verifier, never the password itself, so a logged statement
+ * (log_statement, or a failing one) shows no secret.
+ *
+ * `readRole` is what `pulumi refresh` sees: the role's real attributes,
+ * settings, memberships and whether its password is still the one in the
+ * state (a tenant may change its own password; see README "Security").
+ * The database side is in database-operations.ts (re-exported here).
  */
 import { Client, escapeIdentifier, escapeLiteral } from "pg";
+import { asAdmin, inTransaction } from "./admin-session";
 import { scramSha256Verifier } from "./scram";
 
-export interface RoleState {
+export * from "./database-operations";
+export * from "./admin-session";
+
+export interface RoleLimits {
+  /** CONNECTION LIMIT of the role: a role cannot change its own. -1: none. */
+  connectionLimit?: number;
+  /** Role defaults; a session may still SET them (README "Security"). */
+  statementTimeoutMs?: number;
+  idleInTransactionTimeoutMs?: number;
+}
+
+export interface RoleState extends RoleLimits {
   name: string;
   password: string;
   login: boolean;
 }
 
-export interface DatabaseState {
-  name: string;
-  owner: string;
-}
-
-async function asAdmin<T>(adminUrl: string, work: (client: Client) => Promise<T>): Promise<T> {
-  const client = new Client({ connectionString: adminUrl, application_name: "drivergigspro-provider", connectionTimeoutMillis: 15_000 });
-  client.on("error", () => undefined);
-  try {
-    await client.connect();
-  } catch (error) {
-    // The URL carries the admin password: name only the server.
-    const { hostname, port, username } = new URL(adminUrl);
-    throw new Error(
-      `cannot reach PostgreSQL at ${hostname}:${port || 5432} as ${decodeURIComponent(username)} ` +
-        `(${(error as Error).message}); check the server's host, port, adminUser and adminPassword in the stack config`,
-    );
-  }
-  try {
-    return await work(client);
-  } finally {
-    await client.end().catch(() => undefined);
-  }
+/** What `read` found: the state's fields as PostgreSQL has them now. */
+export interface RoleReading {
+  login: boolean;
+  connectionLimit: number;
+  /** `key=value`, and `database:key=value` for per-database ones, sorted. */
+  settings: string[];
+  /** Any power a tenant role must not have (superuser, ..., member of X). */
+  powers: string[];
+  /** False when PostgreSQL holds another password than the state's; undefined when it cannot be told. */
+  passwordMatches: boolean | undefined;
 }
 
 /** `PASSWORD '<SCRAM verifier>'`: PostgreSQL stores a verifier as is and never sees the password. */
@@ -48,6 +52,19 @@ function passwordClause(password: string): string {
 // A tenant role has exactly one power: logging in (while active).
 const NO_POWERS = "NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOINHERIT";
 
+function integerLiteral(value: number, what: string): string {
+  if (!Number.isInteger(value)) throw new Error(`${what} must be an integer, got ${String(value)}`);
+  return String(value);
+}
+
+/** The role-wide settings a role with these limits has, as pg_db_role_setting shows them. */
+export function expectedRoleSettings(limits: RoleLimits): string[] {
+  const settings: string[] = [];
+  if (limits.idleInTransactionTimeoutMs !== undefined) settings.push(`idle_in_transaction_session_timeout=${limits.idleInTransactionTimeoutMs}`);
+  if (limits.statementTimeoutMs !== undefined) settings.push(`statement_timeout=${limits.statementTimeoutMs}`);
+  return settings.sort();
+}
+
 /**
  * Creates the role, or adopts it when it already exists: a `pulumi up` killed
  * between CREATE ROLE and the state write, or a removed tenant brought back
@@ -57,22 +74,43 @@ const NO_POWERS = "NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS
  */
 export function createRole(adminUrl: string, role: RoleState): Promise<void> {
   return asAdmin(adminUrl, async (client) => {
-    const verb = (await roleExists(client, role.name)) ? "ALTER" : "CREATE";
-    await client.query(
-      `${verb} ROLE ${escapeIdentifier(role.name)} ${role.login ? "LOGIN" : "NOLOGIN"} ${NO_POWERS} ${passwordClause(role.password)}`,
-    );
+    const exists = (await client.query("SELECT 1 FROM pg_roles WHERE rolname = $1", [role.name])).rows.length > 0;
+    if (!exists) await client.query(`CREATE ROLE ${escapeIdentifier(role.name)} NOLOGIN ${NO_POWERS} ${passwordClause(role.password)}`);
+    await configureRole(client, role);
   });
 }
 
-async function roleExists(client: Client, name: string): Promise<boolean> {
-  return (await client.query("SELECT 1 FROM pg_roles WHERE rolname = $1", [name])).rows.length > 0;
+export function updateRole(adminUrl: string, role: RoleState): Promise<void> {
+  return asAdmin(adminUrl, (client) => configureRole(client, role));
 }
 
-export function updateRole(adminUrl: string, role: RoleState): Promise<void> {
-  return asAdmin(adminUrl, async (client) => {
-    await client.query(
-      `ALTER ROLE ${escapeIdentifier(role.name)} ${role.login ? "LOGIN" : "NOLOGIN"} ${NO_POWERS} ${passwordClause(role.password)}`,
+/** Sets everything the state says about the role, and undoes what it does not say (settings, memberships). */
+async function configureRole(client: Client, role: RoleState): Promise<void> {
+  const name = escapeIdentifier(role.name);
+  const limit = role.connectionLimit === undefined ? "" : ` CONNECTION LIMIT ${integerLiteral(role.connectionLimit, "connectionLimit")}`;
+  await inTransaction(client, async () => {
+    await client.query(`ALTER ROLE ${name} ${role.login ? "LOGIN" : "NOLOGIN"} ${NO_POWERS}${limit} ${passwordClause(role.password)}`);
+    // Role defaults: whatever the tenant (or anyone) set, per database too, goes; the plan's come back.
+    const perDatabase = await client.query<{ datname: string }>(
+      `SELECT d.datname FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase
+       WHERE s.setrole = (SELECT oid FROM pg_roles WHERE rolname = $1)`,
+      [role.name],
     );
+    for (const { datname } of perDatabase.rows) await client.query(`ALTER ROLE ${name} IN DATABASE ${escapeIdentifier(datname)} RESET ALL`);
+    await client.query(`ALTER ROLE ${name} RESET ALL`);
+    if (role.statementTimeoutMs !== undefined) {
+      await client.query(`ALTER ROLE ${name} SET statement_timeout = ${escapeLiteral(integerLiteral(role.statementTimeoutMs, "statementTimeoutMs"))}`);
+    }
+    if (role.idleInTransactionTimeoutMs !== undefined) {
+      const value = escapeLiteral(integerLiteral(role.idleInTransactionTimeoutMs, "idleInTransactionTimeoutMs"));
+      await client.query(`ALTER ROLE ${name} SET idle_in_transaction_session_timeout = ${value}`);
+    }
+    const memberships = await client.query<{ rolname: string }>(
+      `SELECT g.rolname FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
+       WHERE m.member = (SELECT oid FROM pg_roles WHERE rolname = $1)`,
+      [role.name],
+    );
+    for (const { rolname } of memberships.rows) await client.query(`REVOKE ${escapeIdentifier(rolname)} FROM ${name}`);
   });
 }
 
@@ -82,46 +120,68 @@ export function dropRole(adminUrl: string, name: string): Promise<void> {
   });
 }
 
+const POWER_COLUMNS = ["rolsuper", "rolcreatedb", "rolcreaterole", "rolreplication", "rolbypassrls", "rolinherit"] as const;
+
+/** The role as PostgreSQL has it, or undefined when it is gone. */
+export function readRole(adminUrl: string, role: RoleState): Promise<RoleReading | undefined> {
+  return asAdmin(adminUrl, async (client) => {
+    const found = await client.query(
+      `SELECT oid, rolcanlogin, rolconnlimit, ${POWER_COLUMNS.join(", ")},
+              ARRAY(SELECT g.rolname::text FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid WHERE m.member = r.oid ORDER BY 1) AS member_of,
+              ARRAY(SELECT CASE WHEN s.setdatabase = 0 THEN c ELSE d.datname || ':' || c END
+                    FROM pg_db_role_setting s LEFT JOIN pg_database d ON d.oid = s.setdatabase, unnest(s.setconfig) AS c
+                    WHERE s.setrole = r.oid ORDER BY 1) AS settings
+       FROM pg_roles r WHERE rolname = $1`,
+      [role.name],
+    );
+    const row = found.rows[0];
+    if (row === undefined) return undefined;
+    const powers = [
+      ...POWER_COLUMNS.filter((column) => row[column] === true).map((column) => column.slice(3)),
+      ...(row.member_of as string[]).map((group) => `member of ${group}`),
+    ];
+    return {
+      login: row.rolcanlogin as boolean,
+      connectionLimit: row.rolconnlimit as number,
+      settings: (row.settings as string[]).sort(),
+      powers,
+      passwordMatches: await passwordMatches(client, adminUrl, role),
+    };
+  });
+}
+
 /**
- * Creates the database, or adopts it, data and all, when it already exists
- * and belongs to the tenant's role (see createRole for how that happens).
- * A database of that name owned by anyone else is not the tenant's: refuse.
+ * Whether PostgreSQL still holds the state's password for the role: its
+ * stored SCRAM verifier recomputed with the stored salt (the admin reads
+ * pg_authid when it is a superuser), else a real login as the role.
  */
-export function createDatabase(adminUrl: string, database: DatabaseState): Promise<void> {
-  return asAdmin(adminUrl, async (client) => {
-    const { rows } = await client.query<{ owner: string }>("SELECT pg_get_userbyid(datdba) AS owner FROM pg_database WHERE datname = $1", [
-      database.name,
-    ]);
-    const existing = rows[0];
-    if (existing === undefined) {
-      await client.query(
-        `CREATE DATABASE ${escapeIdentifier(database.name)} OWNER ${escapeIdentifier(database.owner)} TEMPLATE template0 ENCODING 'UTF8'`,
-      );
-    } else if (existing.owner !== database.owner) {
-      throw new Error(
-        `database "${database.name}" already exists and belongs to "${existing.owner}", not to the tenant's role "${database.owner}"; ` +
-          `it was not made by this program: rename or drop it by hand, or pin another tenantId`,
-      );
-    }
+async function passwordMatches(client: Client, adminUrl: string, role: RoleState): Promise<boolean | undefined> {
+  try {
+    const { rows } = await client.query<{ rolpassword: string | null }>("SELECT rolpassword FROM pg_authid WHERE rolname = $1", [role.name]);
+    const stored = rows[0]?.rolpassword ?? null;
+    const match = stored === null ? null : /^SCRAM-SHA-256\$(\d+):([^$]+)\$/.exec(stored);
+    if (!match) return false; // no password, or md5 / plain: not what this program sets
+    return scramSha256Verifier(role.password, Buffer.from(match[2]!, "base64"), Number(match[1])) === stored;
+  } catch (error) {
+    if ((error as { code?: string }).code !== "42501") throw error; // not "permission denied": a real failure
+  }
+  if (!role.login) return undefined; // a role that may not log in cannot be tried
+  const url = new URL(adminUrl);
+  const probe = new Client({
+    host: url.hostname,
+    port: Number(url.port || 5432),
+    user: role.name,
+    password: role.password,
+    database: role.name,
+    ssl: url.searchParams.get("sslmode") === "disable" ? false : { rejectUnauthorized: false },
+    connectionTimeoutMillis: 15_000,
   });
-}
-
-export function alterDatabaseOwner(adminUrl: string, database: DatabaseState): Promise<void> {
-  return asAdmin(adminUrl, async (client) => {
-    await client.query(`ALTER DATABASE ${escapeIdentifier(database.name)} OWNER TO ${escapeIdentifier(database.owner)}`);
-  });
-}
-
-export function dropDatabase(adminUrl: string, name: string): Promise<void> {
-  return asAdmin(adminUrl, async (client) => {
-    // Only reached when purging is allowed; FORCE ends the tenant's sessions.
-    await client.query(`DROP DATABASE IF EXISTS ${escapeIdentifier(name)} WITH (FORCE)`);
-  });
-}
-
-/** Everything PUBLIC has on the database (CONNECT, TEMPORARY) goes; the owner keeps its rights. */
-export function revokePublic(adminUrl: string, database: string): Promise<void> {
-  return asAdmin(adminUrl, async (client) => {
-    await client.query(`REVOKE ALL ON DATABASE ${escapeIdentifier(database)} FROM PUBLIC`);
-  });
+  probe.on("error", () => undefined);
+  try {
+    await probe.connect();
+    await probe.end();
+    return true;
+  } catch (error) {
+    return (error as { code?: string }).code === "28P01" ? false : undefined;
+  }
 }

@@ -7,13 +7,16 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { forwardingProvider } from "../dynamic-module";
-import type { DatabaseInputs, RevokeInputs, RoleInputs } from "./providers";
+import type { DatabaseInputs, HardeningInputs, RevokeInputs, RoleInputs } from "./providers";
 
 /** Paths from the project root: the state stores these, never a checkout's folder. */
 const PROVIDERS = "infra/builtin-postgres/providers.ts";
-const roleProvider = forwardingProvider(PROVIDERS, "roleProvider", ["diff", "update", "delete"]);
-const databaseProvider = forwardingProvider(PROVIDERS, "databaseProvider", ["diff", "update", "delete"]);
-const revokeProvider = forwardingProvider(PROVIDERS, "revokeProvider", ["diff", "update", "delete"]);
+// `read` makes `pulumi refresh` see what a tenant (or anyone) changed by hand.
+const METHODS = ["diff", "update", "delete", "read"] as const;
+const roleProvider = forwardingProvider(PROVIDERS, "roleProvider", METHODS);
+const databaseProvider = forwardingProvider(PROVIDERS, "databaseProvider", METHODS);
+const revokeProvider = forwardingProvider(PROVIDERS, "revokeProvider", METHODS);
+const hardeningProvider = forwardingProvider(PROVIDERS, "hardeningProvider", METHODS);
 
 type Args<T> = { [K in keyof T]: pulumi.Input<T[K]> };
 const SECRET_OUTPUTS = ["adminUrl", "password"];
@@ -27,13 +30,22 @@ export class BuiltinRole extends pulumi.dynamic.Resource {
 
 export class BuiltinDatabase extends pulumi.dynamic.Resource {
   declare public readonly name: pulumi.Output<string>;
+  /** Changes when the database is created again (after a drop): the seed runs again. */
+  declare public readonly oid: pulumi.Output<string>;
   constructor(name: string, args: Args<DatabaseInputs>, opts?: pulumi.CustomResourceOptions) {
-    super(databaseProvider, name, args, { ...opts, additionalSecretOutputs: SECRET_OUTPUTS }, "drivergigspro-postgres", "Database");
+    super(databaseProvider, name, { oid: undefined, ...args }, { ...opts, additionalSecretOutputs: SECRET_OUTPUTS }, "drivergigspro-postgres", "Database");
   }
 }
 
 export class BuiltinPublicRevoke extends pulumi.dynamic.Resource {
   constructor(name: string, args: Args<RevokeInputs>, opts?: pulumi.CustomResourceOptions) {
     super(revokeProvider, name, args, { ...opts, additionalSecretOutputs: SECRET_OUTPUTS }, "drivergigspro-postgres", "PublicRevoke");
+  }
+}
+
+/** CONNECT and TEMPORARY taken from PUBLIC on every non-tenant database of one server. */
+export class BuiltinServerHardening extends pulumi.dynamic.Resource {
+  constructor(name: string, args: Args<HardeningInputs>, opts?: pulumi.CustomResourceOptions) {
+    super(hardeningProvider, name, args, { ...opts, additionalSecretOutputs: ["adminUrl"] }, "drivergigspro-postgres", "ServerHardening");
   }
 }

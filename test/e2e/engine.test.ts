@@ -132,7 +132,7 @@ afterAll(async () => {
 });
 
 describe("pulumi up with three tenants", () => {
-  it("creates three isolated databases, each owned by its own role, with PUBLIC revoked", async () => {
+  it("creates three isolated databases, each owned by the admin and open only to its own role, with PUBLIC revoked", async () => {
     writeTenants("username: john_driver", "username: maria_k", "username: sam-courier");
     up();
     const out = outputs();
@@ -146,7 +146,8 @@ describe("pulumi up with three tenants", () => {
     );
     expect(databases).toHaveLength(3);
     for (const database of databases) {
-      expect(database.owner).toBe(database.datname);
+      // Owned by the admin, so the tenant cannot alter, drop or grant on it (README "Security").
+      expect(database.owner).toBe(server.adminUser);
       expect(database.public_connect).toBe(false);
     }
     const roles = await sql<Record<string, unknown>>(
