@@ -20,6 +20,13 @@ export interface DatabaseState {
   owner: string;
 }
 
+/** The admin URL with another database in it. */
+function inDatabase(adminUrl: string, database: string): string {
+  const url = new URL(adminUrl);
+  url.pathname = `/${encodeURIComponent(database)}`;
+  return url.toString();
+}
+
 async function asAdmin<T>(adminUrl: string, work: (client: Client) => Promise<T>): Promise<T> {
   const client = new Client({ connectionString: adminUrl, application_name: "drivergigspro-provider", connectionTimeoutMillis: 15_000 });
   client.on("error", () => undefined);
@@ -86,9 +93,12 @@ export function dropRole(adminUrl: string, name: string): Promise<void> {
  * Creates the database, or adopts it, data and all, when it already exists
  * and belongs to the tenant's role (see createRole for how that happens).
  * A database of that name owned by anyone else is not the tenant's: refuse.
+ * Either way the tenant's role then owns schema `public`: since PostgreSQL 15
+ * `public` belongs to pg_database_owner and PUBLIC may not create in it, which
+ * a NOINHERIT role that owns the database does not get past.
  */
-export function createDatabase(adminUrl: string, database: DatabaseState): Promise<void> {
-  return asAdmin(adminUrl, async (client) => {
+export async function createDatabase(adminUrl: string, database: DatabaseState): Promise<void> {
+  await asAdmin(adminUrl, async (client) => {
     const { rows } = await client.query<{ owner: string }>("SELECT pg_get_userbyid(datdba) AS owner FROM pg_database WHERE datname = $1", [
       database.name,
     ]);
@@ -103,6 +113,11 @@ export function createDatabase(adminUrl: string, database: DatabaseState): Promi
           `it was not made by this program: rename or drop it by hand, or pin another tenantId`,
       );
     }
+  });
+  await asAdmin(inDatabase(adminUrl, database.name), async (client) => {
+    // A kept database whose tenant dropped `public` is adopted as it is.
+    const { rows } = await client.query("SELECT 1 FROM pg_namespace WHERE nspname = 'public'");
+    if (rows.length > 0) await client.query(`ALTER SCHEMA public OWNER TO ${escapeIdentifier(database.owner)}`);
   });
 }
 
