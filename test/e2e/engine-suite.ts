@@ -450,6 +450,9 @@ export function defineEngineSuite(kind: PostgresKind): void {
           // The CLI, the language host, the program and the providers at once, as a lost CI runner would.
           const killed = killTree(child.pid!);
           const signal = await exited;
+          // SIGKILL is final, but a big process (the CLI, the language host) may take a moment
+          // to tear down on a loaded machine: its state is not "gone" until then.
+          await waitFor(async () => stillRunning(killed).length === 0, 30_000).catch(() => undefined);
           expect(stillRunning(killed)).toEqual([]);
 
           // The stack still loads; the killed run's lock is removed because its process is gone.
