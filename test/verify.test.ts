@@ -7,17 +7,24 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { escapeIdentifier } from "pg";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { startLocalPostgres, type LocalPostgres } from "../local/embedded-postgres";
-import { tenantsCreatedBetween, verifyIsolation, type ProbeResult, type TenantUnderTest } from "../verify/probes";
+import { createPrivateDatabase } from "../onboarding/db";
+import { tenantsCreatedBetween, verifyFleet, verifyIsolation, type ProbeResult, type TenantUnderTest } from "../verify/probes";
 import { queryAsAdmin, seededTenantUnderTest, type TestTenant } from "./fixtures/tenant-databases";
 
 let server: LocalPostgres;
 let tenants: TestTenant[];
 let underTest: TenantUnderTest[];
 
+/** Each test's tenants have this connection limit, unless it changes it. */
+const LIMIT = 5;
+
 beforeAll(async () => {
   server = await startLocalPostgres();
+  // A hardened server: no tenant may open the databases every cluster has.
+  await asAdmin("REVOKE CONNECT, TEMPORARY ON DATABASE postgres FROM PUBLIC");
+  await asAdmin("REVOKE CONNECT, TEMPORARY ON DATABASE template1 FROM PUBLIC");
 });
 afterAll(async () => {
   await server?.stop();
@@ -28,6 +35,15 @@ beforeEach(async () => {
   for (let i = 0; i < 3; i++) seeded.push(await seededTenantUnderTest(server, i));
   tenants = seeded.map((entry) => entry.tenant);
   underTest = seeded.map((entry) => entry.underTest);
+  for (const tenant of tenants) await asAdmin(`ALTER ROLE ${escapeIdentifier(tenant.role)} CONNECTION LIMIT ${LIMIT}`);
+});
+
+// Every test leaves the server as it found it: no database of an earlier test is a "non-tenant" one to the next.
+afterEach(async () => {
+  for (const tenant of tenants) {
+    await asAdmin(`DROP DATABASE IF EXISTS ${escapeIdentifier(tenant.database)} WITH (FORCE)`);
+    await asAdmin(`DROP ROLE IF EXISTS ${escapeIdentifier(tenant.role)}`);
+  }
 });
 
 /** A row in the tenant's `users`, as the app would write once someone signs in. */
@@ -58,10 +74,13 @@ describe("a healthy fleet", () => {
     const probes = new Set(results.map((result) => result.probe));
     expect([...probes].sort()).toEqual([
       "PUBLIC has no CONNECT",
+      "cannot connect to non-tenant databases",
       "cannot connect to other tenants",
       "cannot create databases",
       "cannot create roles",
+      "cannot take control-plane locks",
       "catalogue loaded",
+      "connection limit enforced",
       "connects to own database",
       "new tenant has no users",
       "no CONNECT on other tenants",
@@ -128,8 +147,70 @@ describe("each breakage is caught, naming the tenant", () => {
     const failed = failures(await verifyIsolation(underTest));
     const id = tenants[0]!.tenantId;
     expect(failed).toEqual([
+      expect.stringMatching(new RegExp(`^${id} cannot connect to non-tenant databases: could not log in to try it: .*password authentication failed`)),
+      expect.stringMatching(new RegExp(`^${id} cannot take control-plane locks: could not log in to try it: .*password authentication failed`)),
+      expect.stringMatching(new RegExp(`^${id} connection limit enforced: could not log in to try it: .*password authentication failed`)),
       expect.stringMatching(new RegExp(`^${id} connects to own database: .*password authentication failed`)),
       expect.stringMatching(new RegExp(`^${id} no CONNECT on other tenants: .*password authentication failed`)),
+    ]);
+  });
+});
+
+describe("attack probes, run as each tenant", () => {
+  it("a tenant that can reach postgres fails, naming its tenant ID; after REVOKE CONNECT it passes", async () => {
+    await asAdmin("GRANT CONNECT ON DATABASE postgres TO PUBLIC");
+    try {
+      const failed = failures(await verifyIsolation(underTest));
+      for (const tenant of tenants) {
+        expect(failed).toContain(`${tenant.tenantId} cannot connect to non-tenant databases: connected to postgres`);
+        // Any database a tenant gets into may be the control plane's: it took the service's lock classes there.
+        expect(failed).toContain(`${tenant.tenantId} cannot take control-plane locks: took advisory lock class 3435, 3436 in postgres`);
+      }
+      expect(failed).toHaveLength(2 * tenants.length);
+    } finally {
+      await asAdmin("REVOKE CONNECT ON DATABASE postgres FROM PUBLIC");
+    }
+    const results = await verifyIsolation(underTest);
+    expect(failures(results)).toEqual([]);
+    const refused = results.find((result) => result.probe === "cannot connect to non-tenant databases")!;
+    expect(refused.detail).toMatch(/^refused by \d+ of \d+ \(.*postgres.*template1/);
+  });
+
+  it("reaches no onboarding control database made private; one left open to PUBLIC is named with the locks taken in it", async () => {
+    await asAdmin("CREATE DATABASE verify_probe_control");
+    try {
+      const failed = failures(await verifyIsolation(underTest.slice(0, 1)));
+      expect(failed).toEqual([
+        `${tenants[0]!.tenantId} cannot connect to non-tenant databases: connected to verify_probe_control`,
+        `${tenants[0]!.tenantId} cannot take control-plane locks: took advisory lock class 3435, 3436 in verify_probe_control`,
+      ]);
+      // What the onboarding service's --embedded does.
+      await createPrivateDatabase(server.url(), "verify_probe_control");
+      expect(failures(await verifyIsolation(underTest.slice(0, 1)))).toEqual([]);
+    } finally {
+      await asAdmin("DROP DATABASE verify_probe_control WITH (FORCE)");
+    }
+  });
+
+  it("a role with CONNECTION LIMIT 3 passes and shows 3; one with no limit (-1) fails", async () => {
+    const [limited, unlimited] = tenants;
+    await asAdmin(`ALTER ROLE ${escapeIdentifier(limited!.role)} CONNECTION LIMIT 3`);
+    await asAdmin(`ALTER ROLE ${escapeIdentifier(unlimited!.role)} CONNECTION LIMIT -1`);
+    const { results, limits } = await verifyFleet(underTest);
+    const limitProbe = (tenant: TestTenant) => results.find((result) => result.tenantId === tenant.tenantId && result.probe === "connection limit enforced")!;
+    expect(limitProbe(limited!)).toMatchObject({ ok: true, detail: expect.stringMatching(/^limit 3: held [0-3], the next was refused \(.*too many connections for role/) });
+    expect(failures(results)).toEqual([`${unlimited!.tenantId} connection limit enforced: no limit set (rolconnlimit -1): this tenant can take every connection of the server`]);
+    expect(limits.find((limit) => limit.tenantId === limited!.tenantId)).toMatchObject({ connectionLimit: 3 });
+    expect(limits.find((limit) => limit.tenantId === unlimited!.tenantId)).toMatchObject({ connectionLimit: null });
+    // Every connection the probe opened is closed again.
+    const [open] = await queryAsAdmin<{ n: string }>(limited!, "SELECT count(*) AS n FROM pg_stat_activity WHERE usename = $1", [limited!.role]);
+    expect(Number(open!.n)).toBe(0);
+  });
+
+  it("a limit the server cannot honour (not below max_connections) fails", async () => {
+    await asAdmin(`ALTER ROLE ${escapeIdentifier(tenants[2]!.role)} CONNECTION LIMIT 5000`);
+    expect(failures(await verifyIsolation(underTest))).toEqual([
+      expect.stringMatching(new RegExp(`^${tenants[2]!.tenantId} connection limit enforced: limit 5000 is not below the server's \\d+ usable connections`)),
     ]);
   });
 });
@@ -168,10 +249,29 @@ describe("npm run verify", () => {
     const table = runVerify(outputsOf(underTest), "--new", "all");
     expect(table.status).toBe(0);
     expect(table.stdout).toMatch(/^TENANT ID\s+USERNAME\s+PROBE\s+RESULT\s+DETAIL/);
-    expect(table.stdout).toMatch(/3 tenant\(s\), 30 probe\(s\), 0 failed/);
+    expect(table.stdout).toMatch(/3 tenant\(s\), 39 probe\(s\), 0 failed/);
     const json = JSON.parse(runVerify(outputsOf(underTest), "--json", "--new", "all").stdout);
     expect(json.ok).toBe(true);
-    expect(json.results).toHaveLength(30);
+    expect(json.results).toHaveLength(39);
+  });
+
+  it("reports each tenant's limits as its sessions get them, in the table and in --json", async () => {
+    await asAdmin(`ALTER ROLE ${escapeIdentifier(tenants[0]!.role)} SET statement_timeout = '30s'`);
+    await asAdmin(`ALTER DATABASE ${escapeIdentifier(tenants[0]!.database)} SET idle_in_transaction_session_timeout = '1min'`);
+    const table = runVerify(outputsOf(underTest));
+    expect(table.status).toBe(0);
+    expect(table.stdout).toMatch(/^TENANT ID\s+USERNAME\s+CONNECTION LIMIT\s+STATEMENT_TIMEOUT\s+IDLE_IN_TRANSACTION_SESSION_TIMEOUT$/m);
+    expect(table.stdout).toMatch(new RegExp(`^${tenants[0]!.tenantId}\\s+driver_0\\s+${LIMIT}\\s+30s\\s+1min$`, "m"));
+    expect(table.stdout).toMatch(new RegExp(`^${tenants[1]!.tenantId}\\s+driver_1\\s+${LIMIT}\\s+none\\s+none$`, "m"));
+    const json = JSON.parse(runVerify(outputsOf(underTest), "--json").stdout);
+    expect(json.limits).toContainEqual({
+      tenantId: tenants[0]!.tenantId,
+      username: "driver_0",
+      connectionLimit: LIMIT,
+      statementTimeout: "30s",
+      idleInTransactionSessionTimeout: "1min",
+    });
+    expect(json.limits).toHaveLength(3);
   });
 
   it("exits 1 with the tenant ID on the failing line", async () => {
@@ -187,7 +287,7 @@ describe("npm run verify", () => {
     await addUser(tenants[0]!);
     const byDefault = runVerify(outputsOf(underTest));
     expect(byDefault.status).toBe(0);
-    expect(byDefault.stdout).toMatch(/3 tenant\(s\), 27 probe\(s\), 0 failed/);
+    expect(byDefault.stdout).toMatch(/3 tenant\(s\), 36 probe\(s\), 0 failed/);
     const named = runVerify(outputsOf(underTest), "--new", underTest[0]!.username);
     expect(named.status).toBe(1);
     expect(named.stdout).toMatch(new RegExp(`^${tenants[0]!.tenantId} .*new tenant has no users.*FAIL.*1 row\\(s\\) in users`, "m"));

@@ -1,13 +1,15 @@
 /**
  * `npm run verify`: verify-tenant-isolation. Reads the stack's outputs (or a
- * file of them), probes every active tenant, prints a table (or --json),
- * and exits 1 when any probe fails. Every failing line names the tenant ID.
+ * file of them), probes every active tenant (attack probes included, see
+ * attack-probes.ts), prints a table of probes and one of each tenant's limits
+ * (or --json: { ok, results, limits }), and exits 1 when any probe fails.
+ * Every failing line names the tenant ID.
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { ensureToolchain, PROJECT_DIR, pulumi, pulumiContext } from "../local/pulumi";
-import { stackOutputsSchema, tenantsFromOutputs, verifyIsolation } from "./probes";
+import { stackOutputsSchema, tenantsFromOutputs, verifyFleet } from "./probes";
 import { renderResults } from "./report";
 
 const USAGE = `usage: npm run verify -- [--outputs FILE | --stack NAME] [--new all|none|USER,...] [--all-logins] [--json]
@@ -55,9 +57,10 @@ async function main(): Promise<number> {
   }
   const fresh = new Set(values.new === "none" ? [] : values.new.split(","));
   const tenants = tenantsFromOutputs(parsed.data, (username) => values.new === "all" || fresh.has(username));
-  const results = await verifyIsolation(tenants, { loginsPerTenant: values["all-logins"] ? Infinity : undefined });
-  console.log(values.json ? JSON.stringify({ ok: results.every((result) => result.ok), results }, null, 2) : renderResults(results));
-  return results.every((result) => result.ok) ? 0 : 1;
+  const { results, limits } = await verifyFleet(tenants, { loginsPerTenant: values["all-logins"] ? Infinity : undefined });
+  const ok = results.every((result) => result.ok);
+  console.log(values.json ? JSON.stringify({ ok, results, limits }, null, 2) : renderResults(results, limits));
+  return ok ? 0 : 1;
 }
 
 main().then(

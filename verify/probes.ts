@@ -2,14 +2,26 @@
  * verify-tenant-isolation: active probes, run as each tenant's own role.
  * A probe passes only when PostgreSQL itself refuses what must be refused;
  * nothing here trusts the program's own idea of what it declared.
+ * The attack probes (other databases, control-plane locks, connection limit)
+ * live in attack-probes.ts; verifyFleet also returns each tenant's limits.
  */
 import { Client, type ClientConfig } from "pg";
 import { z } from "zod";
 
 import { stackOutputsSchema, type StackOutputs } from "../infra/outputs";
+import {
+  ATTACK_PROBES,
+  limitsOf,
+  probeConnectionLimit,
+  probeOtherDatabases,
+  readTenantView,
+  type TenantLimits,
+  type TenantView,
+} from "./attack-probes";
 
 /** The outputs' contract lives in infra/outputs.ts; re-exported for verify's callers. */
 export { stackOutputsSchema, type StackOutputs };
+export type { TenantLimits };
 
 export interface TenantUnderTest {
   tenantId: string;
@@ -226,7 +238,40 @@ function serverOf(tenant: TenantUnderTest): string {
   return new URL(tenant.databaseUrl).host;
 }
 
+/**
+ * The attack probes (attack-probes.ts) for every tenant; returns the limits
+ * each tenant's sessions get. The connection-limit probe runs one tenant at a
+ * time, as each holds up to its limit open.
+ */
+async function attackProbes(tenants: readonly TenantUnderTest[], concurrency: number, recorder: Recorder): Promise<TenantLimits[]> {
+  const tenantDatabases = new Map<string, Set<string>>();
+  for (const tenant of tenants) tenantDatabases.set(serverOf(tenant), (tenantDatabases.get(serverOf(tenant)) ?? new Set()).add(tenant.database));
+  const connectAs = (tenant: TenantUnderTest) => (database?: string) => configFor(tenant.databaseUrl, database);
+  const views = new Map<TenantUnderTest, TenantView>();
+  await inPool(tenants, concurrency, async (tenant) => {
+    try {
+      views.set(tenant, await readTenantView(connectAs(tenant)()));
+    } catch (error) {
+      for (const probe of ATTACK_PROBES) recorder(tenant)(probe, false, `could not log in to try it: ${(error as Error).message}`);
+      return;
+    }
+    await probeOtherDatabases(connectAs(tenant), views.get(tenant)!, tenantDatabases.get(serverOf(tenant))!, recorder(tenant));
+  });
+  for (const [tenant, view] of views) await probeConnectionLimit(connectAs(tenant), view, recorder(tenant));
+  return tenants.filter((tenant) => views.has(tenant)).map((tenant) => limitsOf(tenant, views.get(tenant)!));
+}
+
+export interface VerifyReport {
+  results: ProbeResult[];
+  limits: TenantLimits[];
+}
+
+/** Probes only; verifyFleet also reports each tenant's limits. */
 export async function verifyIsolation(tenants: readonly TenantUnderTest[], options: VerifyOptions = {}): Promise<ProbeResult[]> {
+  return (await verifyFleet(tenants, options)).results;
+}
+
+export async function verifyFleet(tenants: readonly TenantUnderTest[], options: VerifyOptions = {}): Promise<VerifyReport> {
   const concurrency = options.concurrency ?? 8;
   const results: ProbeResult[] = [];
   const recorder: Recorder = (tenant) => (probe, ok, detail) =>
@@ -235,6 +280,8 @@ export async function verifyIsolation(tenants: readonly TenantUnderTest[], optio
   await inPool(tenants, concurrency, (tenant) => ownDatabaseProbes(tenant, recorder(tenant)));
 
   await crossTenantProbes(tenants, concurrency, options.loginsPerTenant ?? DEFAULT_LOGINS_PER_TENANT, recorder);
+
+  const limits = await attackProbes(tenants, concurrency, recorder);
 
   const bySecret = new Map<string, TenantUnderTest[]>();
   for (const tenant of tenants) bySecret.set(tenant.sessionSecret, [...(bySecret.get(tenant.sessionSecret) ?? []), tenant]);
@@ -247,5 +294,8 @@ export async function verifyIsolation(tenants: readonly TenantUnderTest[], optio
       !long ? `only ${tenant.sessionSecret.length} characters` : sharing.length === 0 ? "unique" : `shared with ${sharing.map((other) => other.tenantId).join(", ")}`,
     );
   }
-  return results.sort((a, b) => a.tenantId.localeCompare(b.tenantId) || a.probe.localeCompare(b.probe));
+  return {
+    results: results.sort((a, b) => a.tenantId.localeCompare(b.tenantId) || a.probe.localeCompare(b.probe)),
+    limits: limits.sort((a, b) => a.tenantId.localeCompare(b.tenantId)),
+  };
 }
