@@ -5,13 +5,13 @@
 import * as pulumi from "@pulumi/pulumi";
 import { TenantsFileError } from "../tenants/load";
 import type { LocatedTenant } from "../tenants/schema";
-import { currentSeedVersion } from "./catalogue-seed";
 import type { FleetSettings } from "./config";
 import { builtinBackend, postgresqlProviderBackend } from "./database-backend";
 import { missingTenantProblems } from "./continuity";
 import { identityProblems } from "./identity";
 import type { DeployedTenant, LastUpdate } from "./last-update";
 import { placeTenants } from "./placement";
+import { planSeedRollout, type RolloutRecord } from "./rollout";
 import { Tenant } from "./tenant";
 
 /** What support sees about a tenant: never a secret. */
@@ -23,6 +23,8 @@ export interface TenantSummary {
   domain: string;
   server: string;
   status: string;
+  /** The seed release it runs (infra/rollout.ts); for a suspended tenant, the one it had. */
+  seedVersion?: pulumi.Output<string>;
 }
 
 export interface TenantConnection {
@@ -37,6 +39,8 @@ export interface FleetOutputs {
   connections: pulumi.Output<Record<string, TenantConnection>>;
   /** The Tenant components, for programs that build on the fleet. */
   components: Record<string, Tenant>;
+  /** The `seedRollout` stack output: target, waves, promoted wave, stable release. */
+  seedRollout: RolloutRecord;
 }
 
 /**
@@ -44,10 +48,16 @@ export interface FleetOutputs {
  * tenant (see last-update.ts): deployed tenants keep their server, ID and
  * database. Without it every tenant is treated as new.
  */
-export function declareFleet(settings: FleetSettings, tenants: readonly LocatedTenant[], deployed: LastUpdate = {}): FleetOutputs {
+export function declareFleet(
+  settings: FleetSettings,
+  tenants: readonly LocatedTenant[],
+  deployed: LastUpdate = {},
+  previousRollout?: Partial<RolloutRecord>,
+): FleetOutputs {
   const live = tenants.filter((entry) => entry.status !== "removed");
   const placement = placeTenants(settings, live, deployed);
-  const problems = [...missingTenantProblems(tenants, deployed), ...placement.problems, ...identityProblems(settings, live, deployed)].sort(
+  const rollout = planSeedRollout(settings, live, deployed, previousRollout);
+  const problems = [...missingTenantProblems(tenants, deployed), ...placement.problems, ...identityProblems(settings, live, deployed), ...rollout.problems].sort(
     (a, b) => a.line - b.line,
   );
   if (problems.length > 0) throw new TenantsFileError(settings.tenantsFile, problems);
@@ -60,7 +70,6 @@ export function declareFleet(settings: FleetSettings, tenants: readonly LocatedT
     settings.servers.filter((server) => used.has(server.name)).map((server) => [server.name, backendFor(server)]),
   );
 
-  const { seedVersion } = currentSeedVersion();
   const components: Record<string, Tenant> = {};
   const summaries: Record<string, TenantSummary> = {};
   for (const entry of tenants) {
@@ -84,7 +93,8 @@ export function declareFleet(settings: FleetSettings, tenants: readonly LocatedT
       backend: backends.get(serverName)!,
       dns: settings.dns,
       retainOnDelete: !settings.allowPurge,
-      seedVersion,
+      seedVersion: rollout.versions.get(entry.username)!,
+      seedReleases: settings.seedReleases,
     });
     components[entry.username] = tenant;
     summaries[entry.username] = {
@@ -95,6 +105,8 @@ export function declareFleet(settings: FleetSettings, tenants: readonly LocatedT
       domain: tenant.domain,
       server: serverName,
       status: entry.status,
+      // What the seed recorded, so a failed seed never claims the release it failed on.
+      seedVersion: tenant.seed?.seedVersion ?? pulumi.output(rollout.versions.get(entry.username)!),
     };
   }
 
@@ -104,7 +116,7 @@ export function declareFleet(settings: FleetSettings, tenants: readonly LocatedT
       .apply(([databaseUrl, sessionSecret]): [string, TenantConnection] => [username, { databaseUrl, sessionSecret }]),
   );
   const connections = pulumi.secret(pulumi.all(perTenant).apply((pairs) => Object.fromEntries(pairs)));
-  return { tenants: summaries, connections, components };
+  return { tenants: summaries, connections, components, seedRollout: rollout.record };
 }
 
 function tombstone(username: string, last: DeployedTenant): TenantSummary {

@@ -17,6 +17,8 @@ export const tenantSummarySchema = z
     server: z.string(),
     /** "active", "suspended", or "removed" (a tombstone: its data is kept unless purged). */
     status: z.string(),
+    /** The seed release the tenant runs (infra/rollout.ts); absent in outputs of older programs. */
+    seedVersion: z.string().optional(),
   })
   .loose();
 

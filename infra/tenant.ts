@@ -25,8 +25,10 @@ export interface TenantArgs {
   readonly dns: DnsSettings;
   /** Keep the database and role when the tenant leaves the program (the default). */
   readonly retainOnDelete: boolean;
-  /** What the seed hook loads (see catalogue-seed.ts); a change re-seeds the tenant. */
+  /** The seed release the seed hook loads (infra/rollout.ts); a change re-seeds the tenant. */
   readonly seedVersion: string;
+  /** Where the seed releases are, from the project folder (stack config seedReleases). */
+  readonly seedReleases: string;
 }
 
 /** The component's type token, as it appears in URNs and in `pulumi preview`. */
@@ -84,7 +86,7 @@ export class Tenant extends pulumi.ComponentResource {
     if (args.status === "active") {
       this.seed = new CatalogueSeed(
         `${name}-catalogue`,
-        { tenantId: this.tenantId, database: created.databaseName, databaseUrl: url, seedVersion: args.seedVersion },
+        { tenantId: this.tenantId, database: created.databaseName, databaseUrl: url, seedVersion: args.seedVersion, releases: args.seedReleases },
         { parent: this, dependsOn: [created.database, created.revokePublic] },
       );
     }
