@@ -5,15 +5,24 @@
  * naming the tenant and the release, and change nothing. Plus the committed
  * releases themselves: intact, and each one's migrations extend the last.
  */
+import { execFile } from "node:child_process";
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startLocalPostgres, type LocalPostgres } from "../local/embedded-postgres";
 import { catalogueFromCompanies } from "../seed/catalogue/version";
 import { listReleases, loadRelease, migrationHistoryProblems, publishRelease, readReleaseManifest, RELEASES_DIRECTORY, seedRelease } from "../seed/releases";
 import { createTenantDatabase, queryAsAdmin, type TestTenant } from "./fixtures/tenant-databases";
 import { COMMITTED_COMPANIES, testCompany, testReleases, type TestReleases } from "./support/seed-releases";
+
+const TSX = path.resolve(__dirname, "..", "node_modules", ".bin", "tsx");
+const cli = (script: string, args: string[], env: NodeJS.ProcessEnv = {}) =>
+  promisify(execFile)(TSX, [path.resolve(__dirname, "..", "seed", script), ...args], { env: { ...process.env, ...env } }).then(
+    ({ stdout }) => ({ status: 0, stdout, stderr: "" }),
+    (error: { code: number; stdout: string; stderr: string }) => ({ status: error.code, stdout: error.stdout, stderr: error.stderr }),
+  );
 
 let server: LocalPostgres;
 let releases: TestReleases;
@@ -137,5 +146,21 @@ describe("publishing", () => {
       const release = loadRelease(version, RELEASES_DIRECTORY);
       if (index > 0) expect(migrationHistoryProblems(readReleaseManifest(RELEASES_DIRECTORY, committed[index - 1]!), release.migrations)).toEqual([]);
     });
+  });
+
+  it("npm run seed:publish lists releases and refuses a version that is not newer (exit 1) or a bad command line (exit 2); npm run seed -- --release seeds one", async () => {
+    const listed = await cli("publish-cli.ts", ["--list"]);
+    expect(listed).toMatchObject({ status: 0 });
+    expect(listed.stdout).toMatch(/^1 {2}741 companies {2}catalogue [0-9a-f]{12} {2}migrations 004_catalogue_version \(4\)$/m);
+    const again = await cli("publish-cli.ts", ["1"]);
+    expect(again).toMatchObject({ status: 1 });
+    expect(again.stderr).toMatch(/release 1 is not newer than the newest published release/);
+    expect(await cli("publish-cli.ts", ["1", "2"])).toMatchObject({ status: 2 });
+    expect(listReleases(RELEASES_DIRECTORY)).toEqual(listed.stdout.trim().split("\n").map((line) => line.split(" ")[0]));
+
+    const tenant = await createTenantDatabase(server);
+    const seeded = await cli("cli.ts", ["--release", "1", "--tenant-id", tenant.tenantId, "--json"], { DATABASE_URL: tenant.url });
+    expect(seeded).toMatchObject({ status: 0 });
+    expect(JSON.parse(seeded.stdout)).toMatchObject({ tenantId: tenant.tenantId, catalogueVersion: readReleaseManifest(RELEASES_DIRECTORY, "1").catalogueVersion, inserted: COMMITTED_COMPANIES });
   });
 });
