@@ -131,8 +131,12 @@ export function planRollout(input: RolloutInput): RolloutPlan {
   return { record, versions, configProblems, problems };
 }
 
-/** One line for the update's log: who moves to which release, who is held or waits (at most 20 named each). */
-export function describeRollout(plan: RolloutPlan, deployed: Readonly<Record<string, string | undefined>>, held: ReadonlySet<string>): string {
+/**
+ * One line for the update's log: who moves to which release, who is held or
+ * waits (at most 20 named each). Undefined when every tenant is on the target
+ * and stays there: a fleet at rest logs nothing.
+ */
+export function describeRollout(plan: RolloutPlan, deployed: Readonly<Record<string, string | undefined>>, held: ReadonlySet<string>): string | undefined {
   const moving: string[] = [];
   const waiting: string[] = [];
   for (const [username, version] of plan.versions) {
@@ -140,6 +144,7 @@ export function describeRollout(plan: RolloutPlan, deployed: Readonly<Record<str
     if (current !== undefined && current !== version) moving.push(`${username} ${current}->${version}`);
     else if (version !== plan.record.target) waiting.push(`${username}${held.has(username) ? " (held)" : ""} at ${version}`);
   }
+  if (moving.length === 0 && waiting.length === 0) return undefined;
   const names = (list: string[]) => (list.length === 0 ? "" : ` (${list.slice(0, 20).join(", ")}${list.length > 20 ? ", ..." : ""})`);
   const { target, promoted, stable } = plan.record;
   return (
@@ -166,8 +171,8 @@ export function planSeedRollout(settings: FleetSettings, tenants: readonly Locat
     namespace: pulumi.getProject(),
   });
   if (plan.configProblems.length > 0) throw new StackConfigError(plan.configProblems);
-  if (plan.problems.length === 0) {
-    pulumi.log.info(describeRollout(plan, versions, new Set(tenants.filter((tenant) => tenant.hold === true).map((tenant) => tenant.username))));
-  }
+  const held = new Set(tenants.filter((tenant) => tenant.hold === true).map((tenant) => tenant.username));
+  const line = plan.problems.length === 0 ? describeRollout(plan, versions, held) : undefined;
+  if (line !== undefined) pulumi.log.info(line);
   return plan;
 }

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { parseFleetSettings, type RolloutSettings } from "../infra/config";
-import { planRollout, type RolloutInput } from "../infra/rollout";
+import { describeRollout, planRollout, type RolloutInput } from "../infra/rollout";
 import { tenantEntrySchema, type LocatedTenant } from "../tenants/schema";
 
 const RELEASES = ["1", "2", "3"];
@@ -133,5 +133,16 @@ describe("rollout validation", () => {
     const result = plan({ tenants: [tenant("old", { hold: true }, 4)], deployed: { old: "0" } });
     expect(result.problems[0]).toMatchObject({ line: 4, username: "old" });
     expect(result.problems[0]!.message).toMatch(/runs seed release 0, which is no longer published in seed\/releases/);
+  });
+});
+
+describe("the update's log line", () => {
+  it("names who moves and who is not on the target; a fleet at rest logs nothing", () => {
+    const result = plan({ tenants: fleet, deployed: onTwo, rollout: rollout({ target: 3, promoted: "canary" }) });
+    expect(describeRollout(result, onTwo, new Set(["old"]))).toBe(
+      'seed rollout: target release 3, promoted through wave "canary", stable 2; 1 tenant(s) move (cat 2->3); 3 not on the target (ear at 2, def at 2, old (held) at 2)',
+    );
+    const atRest = { cat: "3", ear: "3", def: "3", old: "3" };
+    expect(describeRollout(plan({ tenants: fleet, deployed: atRest }), atRest, new Set(["old"]))).toBeUndefined();
   });
 });
