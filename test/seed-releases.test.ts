@@ -12,7 +12,9 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startLocalPostgres, type LocalPostgres } from "../local/embedded-postgres";
+import { loadCatalogue } from "../seed/catalogue/load";
 import { catalogueFromCompanies } from "../seed/catalogue/version";
+import { readMigrations } from "../seed/migrate";
 import { listReleases, loadRelease, migrationHistoryProblems, publishRelease, readReleaseManifest, RELEASES_DIRECTORY, seedRelease } from "../seed/releases";
 import { createTenantDatabase, queryAsAdmin, type TestTenant } from "./fixtures/tenant-databases";
 import { COMMITTED_COMPANIES, testCompany, testReleases, type TestReleases } from "./support/seed-releases";
@@ -137,6 +139,14 @@ describe("publishing", () => {
       "migration 002_users differs from release 3's; never edit a published migration, add a new one",
     ]);
     expect(() => publishRelease("latest", { directory: releases.directory })).toThrow(/"latest" is not a release version/);
+  });
+
+  it("the checkout's catalogue and migrations are published: the newest committed release is exactly them", () => {
+    // Otherwise a rebuilt catalogue or a new migration would silently reach no tenant.
+    const newest = readReleaseManifest(RELEASES_DIRECTORY, listReleases(RELEASES_DIRECTORY).at(-1)!);
+    const hint = `seed/catalogue/companies.json or seed/migrations/ changed since release ${newest.version}: run npm run seed:publish -- ${Number(newest.version) + 1} and commit seed/releases/`;
+    expect(loadCatalogue().version, hint).toBe(newest.catalogueVersion);
+    expect(Object.fromEntries(readMigrations().map((migration) => [migration.name, migration.checksum])), hint).toEqual(newest.migrations);
   });
 
   it("every committed release is intact, and each one's migrations extend the one before", () => {
