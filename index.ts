@@ -29,8 +29,8 @@ async function run() {
     const fresh = tenants.filter((tenant) => record.tenants[tenant.username] === undefined);
     const elsewhere = fresh.length > 0 ? crossShardProblems(process.cwd(), settings.tenantsFile, fresh) : [];
     if (elsewhere.length > 0) throw new TenantsFileError(settings.tenantsFile, elsewhere);
-    const fleet = withoutPromiseStackTraces(() => declareFleet(settings, tenants, record.tenants));
-    return { tenants: fleet.tenants, connections: fleet.connections, databaseProvider: settings.databaseProvider };
+    const fleet = withoutPromiseStackTraces(() => declareFleet(settings, tenants, record.tenants, record.seedRollout));
+    return { tenants: fleet.tenants, connections: fleet.connections, databaseProvider: settings.databaseProvider, seedRollout: fleet.seedRollout };
   } catch (error) {
     // Validation errors are for people: show the list, not a stack trace.
     if (error instanceof TenantsFileError || error instanceof StackConfigError) {

@@ -272,6 +272,10 @@ interface Row {
   server: string;
   database: string;
   domain: string;
+  /** The seed release the last update deployed, its rollout ring and hold (infra/rollout.ts). */
+  seed: string;
+  ring: string;
+  hold: boolean;
   email: string;
   shard: string;
   file: string;
@@ -291,6 +295,9 @@ function rows(options: Options): Row[] {
         server: tenant.server ?? live?.server ?? "(default)",
         database: live?.database ?? (tenantId ? databaseName(DEFAULT_APP_NAME, tenantId) : ""),
         domain: live?.domain || (tenant.status === "active" ? `${dnsLabel(DEFAULT_RECORD_TEMPLATE, DEFAULT_APP_NAME, tenant.username)}.<zone>` : ""),
+        seed: live?.seedVersion ?? "",
+        ring: tenant.ring ?? "(last wave)",
+        hold: tenant.hold === true,
         email: tenant.email ?? "",
         shard: shard ?? "",
         file,
@@ -307,8 +314,8 @@ function commandList(options: Options): void {
     return;
   }
   printTable(
-    ["username", "tenant ID", "status", "server", "database", "domain", "shard"],
-    table.map((row) => [row.username, row.tenantId, row.status, row.server, row.database, row.domain, row.shard]),
+    ["username", "tenant ID", "status", "server", "database", "domain", "seed", "shard"],
+    table.map((row) => [row.username, row.tenantId, row.status, row.server, row.database, row.domain, `${row.seed}${row.hold ? " held" : ""}`, row.shard]),
   );
   const files = filesToRead(options);
   console.log(`${table.length} tenant(s) in ${files.length === 1 ? files[0]!.file : `${files.length} shards`}`);

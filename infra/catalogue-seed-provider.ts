@@ -6,6 +6,9 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { Client } from "pg";
 import { seedTenantDatabase } from "../seed/seed";
+import path from "node:path";
+import { seedRelease } from "../seed/releases";
+import { projectRoot } from "./dynamic-module";
 
 export interface SeedInputs {
   tenantId: string;
@@ -13,15 +16,19 @@ export interface SeedInputs {
   databaseUrl: string;
   seedVersion: string;
   databaseIncarnation?: string;
+  /** Absent in the state of seeds created before releases: then the committed seed/releases. */
+  releases?: string;
 }
 
 async function runSeed(inputs: SeedInputs): Promise<Record<string, unknown>> {
-  const report = await seedTenantDatabase({ databaseUrl: inputs.databaseUrl, tenantId: inputs.tenantId });
+  const directory = path.resolve(projectRoot(), inputs.releases ?? "seed/releases");
+  const report = await seedRelease({ databaseUrl: inputs.databaseUrl, tenantId: inputs.tenantId, version: inputs.seedVersion, directory });
   return {
     tenantId: inputs.tenantId,
     database: inputs.database,
     seedVersion: inputs.seedVersion,
     ...(inputs.databaseIncarnation === undefined ? {} : { databaseIncarnation: inputs.databaseIncarnation }),
+    releases: inputs.releases,
     catalogueVersion: report.catalogueVersion,
     migrationsApplied: report.migrationsApplied,
     inserted: report.inserted,
@@ -54,7 +61,9 @@ export const seedProvider: pulumi.dynamic.ResourceProvider = {
   async create(inputs: SeedInputs) {
     return { id: inputs.tenantId, outs: await runSeed(inputs) };
   },
-  // Old outputs vs new inputs: re-seed when what would be loaded, or where, changed.
+  // Old outputs vs new inputs: re-seed when the release, or the database, changed.
+  // Only the release named in the inputs is ever loaded, so a tenant whose
+  // release stays (held, or outside the promoted waves) is never re-seeded.
   async diff(_id: string, olds: SeedInputs, news: SeedInputs) {
     // databaseIncarnation: a database dropped and made again is empty (README "Security").
     const changed = (["seedVersion", "database", "tenantId", "databaseIncarnation"] as const).filter((key) => olds[key] !== news[key]);

@@ -1,39 +1,30 @@
 /**
  * The post-deploy seed hook: a dynamic resource per active tenant whose
- * create/update runs the seed (migrations, then the courier catalogue) as the
- * tenant's own role, inside `pulumi up`.
+ * create/update runs the seed (migrations, then the courier catalogue) of
+ * one published seed release (seed/releases.ts) as the tenant's own role,
+ * inside `pulumi up`.
  *
  * Why a dynamic resource rather than a log line or a script after `up`:
  * - a seed failure fails the update, with the tenant ID in the message;
  * - a failed create leaves no state, so the next `pulumi up` retries it;
- * - it re-runs exactly when the seed version (catalogue + migrations) changes,
- *   and `pulumi preview` shows that as an update of `<user>-catalogue`.
+ * - it re-runs exactly when the tenant's release changes (infra/rollout.ts
+ *   decides which tenants move), and `pulumi preview` shows that as an
+ *   update of `<user>-catalogue`; a tenant whose release stays is not touched.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { createHash } from "node:crypto";
-import { loadCatalogue } from "../seed/catalogue/load";
-import { readMigrations } from "../seed/migrate";
 import { forwardingProvider } from "./dynamic-module";
-
-/**
- * Identifies what the seed would load: the catalogue's content hash and every
- * migration's checksum. Changing either re-runs the seed for every tenant.
- */
-export function currentSeedVersion(): { seedVersion: string; catalogueVersion: string } {
-  const catalogueVersion = loadCatalogue().version;
-  const migrations = readMigrations().map((migration) => `${migration.name}:${migration.checksum}`);
-  const seedVersion = createHash("sha256").update([catalogueVersion, ...migrations].join("\n")).digest("hex").slice(0, 16);
-  return { seedVersion, catalogueVersion };
-}
 
 export interface CatalogueSeedArgs {
   readonly tenantId: pulumi.Input<string>;
   readonly database: pulumi.Input<string>;
   /** The tenant role's own URL (a secret): the seed never uses admin rights. */
   readonly databaseUrl: pulumi.Input<string>;
+  /** The seed release to load, e.g. "2". */
   readonly seedVersion: pulumi.Input<string>;
   /** The database's identity (its oid, builtin provider): a database made again after a drop is seeded again. */
   readonly databaseIncarnation?: pulumi.Input<string>;
+  /** Where the releases are, from the project folder ("seed/releases"); never part of the diff. */
+  readonly releases: pulumi.Input<string>;
 }
 
 /** A path from the project root: the state stores this, never a checkout's folder. */

@@ -4,7 +4,8 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import { planNameSchema, serverNameSchema, USERNAME_MAX } from "../tenants/schema";
+import { releaseVersionSchema } from "../seed/releases";
+import { planNameSchema, RINGS, ringSchema, serverNameSchema, USERNAME_MAX } from "../tenants/schema";
 import { isDnsServer, isHostName, isIPv4Address, isTsigKeyName, isTsigSecret, RECORD_TYPES, TSIG_ALGORITHMS } from "./dns/rfc2136-operations";
 import { DEFAULT_APP_NAME, DEFAULT_RECORD_TEMPLATE, dnsLabel } from "./naming";
 
@@ -106,6 +107,29 @@ export const DEFAULT_PLANS: Record<string, PlanLimits> = {
 };
 export const DEFAULT_PLAN = "starter";
 
+/**
+ * Staged rollout of seed releases (infra/rollout.ts). `target`: the release
+ * to roll out (default: the newest published); `waves`: rings in rollout
+ * order (a comma-separated string works too); `promoted`: the last wave that
+ * gets the target (default: the last wave, i.e. everyone).
+ */
+export const rolloutSchema = z
+  .strictObject({
+    target: releaseVersionSchema.optional(),
+    waves: z
+      .preprocess((value) => (typeof value === "string" ? value.split(",").map((ring) => ring.trim()) : value), z.array(ringSchema).min(1))
+      .default([...RINGS]),
+    promoted: ringSchema.optional(),
+  })
+  .superRefine((rollout, ctx) => {
+    rollout.waves.forEach((ring, index) => {
+      if (rollout.waves.indexOf(ring) !== index) ctx.addIssue({ code: "custom", path: ["waves", index], message: `wave "${ring}" is listed twice` });
+    });
+    if (rollout.promoted !== undefined && !rollout.waves.includes(rollout.promoted)) {
+      ctx.addIssue({ code: "custom", path: ["promoted"], message: `promoted "${rollout.promoted}" is not one of the waves (${rollout.waves.join(", ")})` });
+    }
+  });
+
 export const fleetSettingsSchema = z
   .strictObject({
     appName: z
@@ -128,6 +152,10 @@ export const fleetSettingsSchema = z
     /** Named sets of per-tenant limits; a tenant's `plan:` picks one, else defaultPlan. */
     plans: z.record(planNameSchema, planSchema).default(DEFAULT_PLANS),
     defaultPlan: planNameSchema.default(DEFAULT_PLAN),
+    /** Where the published seed releases are, from the project folder (seed/releases.ts). */
+    seedReleases: z.string().min(1).default("seed/releases"),
+    /** Which tenants get which seed release (infra/rollout.ts); absent: everyone gets the newest. */
+    rollout: rolloutSchema.optional(),
   })
   .superRefine((settings, ctx) => {
     const names = settings.servers.map((server) => server.name);
@@ -165,9 +193,10 @@ export const fleetSettingsSchema = z
 export type FleetSettings = z.output<typeof fleetSettingsSchema>;
 export type ServerSettings = z.output<typeof serverSchema>;
 export type DnsSettings = z.output<typeof dnsSchema>;
+export type RolloutSettings = z.output<typeof rolloutSchema>;
 
 /** The config keys this program reads; everything else in the namespace is ignored. */
-const KEYS = ["appName", "tenantsFile", "servers", "defaultServer", "dns", "allowPurge", "databaseProvider", "plans", "defaultPlan"] as const;
+const KEYS = ["appName", "tenantsFile", "servers", "defaultServer", "dns", "allowPurge", "databaseProvider", "plans", "defaultPlan", "seedReleases", "rollout"] as const;
 
 export class StackConfigError extends Error {
   constructor(readonly problems: readonly string[]) {

@@ -15,14 +15,18 @@
  */
 import type * as pulumi from "@pulumi/pulumi";
 
+/** The checkout the engine runs in: where project-relative paths (modules, seed releases) are resolved. */
+export function projectRoot(): string {
+  return process.env.DRIVERGIGSPRO_PROJECT_DIR || process.cwd();
+}
+
 /**
  * Loads one of our TypeScript modules inside a dynamic-provider process (plain
  * `node`, no ts-node) by registering tsx first. It captures nothing, so the
  * "registered once per process" flag lives on globalThis.
  */
 export function loadProjectModule(relativeModule: string): any {
-  const root = process.env.DRIVERGIGSPRO_PROJECT_DIR || process.cwd();
-  const modulePath = `${root}/${relativeModule}`;
+  const modulePath = `${projectRoot()}/${relativeModule}`;
   const flags = globalThis as { __drivergigsproTsx?: boolean };
   if (!flags.__drivergigsproTsx) {
     // eslint-disable-next-line @typescript-eslint/no-require-imports

@@ -5,13 +5,13 @@
 import * as pulumi from "@pulumi/pulumi";
 import { TenantsFileError, type TenantsProblem } from "../tenants/load";
 import type { LocatedTenant } from "../tenants/schema";
-import { currentSeedVersion } from "./catalogue-seed";
 import { planFor, type FleetSettings, type PlanLimits } from "./config";
 import { builtinBackend, postgresqlProviderBackend } from "./database-backend";
 import { missingTenantProblems } from "./continuity";
 import { identityProblems } from "./identity";
 import type { DeployedTenant, LastUpdate } from "./last-update";
 import { placeTenants } from "./placement";
+import { planSeedRollout, type RolloutRecord } from "./rollout";
 import { Tenant } from "./tenant";
 
 /** What support sees about a tenant: never a secret. */
@@ -26,6 +26,8 @@ export interface TenantSummary {
   /** The tenant's plan and the limits it sets (read by usage/); absent on tombstones. */
   plan?: string;
   limits?: PlanLimits;
+  /** The seed release it runs (infra/rollout.ts); for a suspended tenant, the one it had. */
+  seedVersion?: pulumi.Output<string>;
 }
 
 export interface TenantConnection {
@@ -40,6 +42,8 @@ export interface FleetOutputs {
   connections: pulumi.Output<Record<string, TenantConnection>>;
   /** The Tenant components, for programs that build on the fleet. */
   components: Record<string, Tenant>;
+  /** The `seedRollout` stack output: target, waves, promoted wave, stable release. */
+  seedRollout: RolloutRecord;
 }
 
 /**
@@ -47,14 +51,21 @@ export interface FleetOutputs {
  * tenant (see last-update.ts): deployed tenants keep their server, ID and
  * database. Without it every tenant is treated as new.
  */
-export function declareFleet(settings: FleetSettings, tenants: readonly LocatedTenant[], deployed: LastUpdate = {}): FleetOutputs {
+export function declareFleet(
+  settings: FleetSettings,
+  tenants: readonly LocatedTenant[],
+  deployed: LastUpdate = {},
+  previousRollout?: Partial<RolloutRecord>,
+): FleetOutputs {
   const live = tenants.filter((entry) => entry.status !== "removed");
   const placement = placeTenants(settings, live, deployed);
+  const rollout = planSeedRollout(settings, live, deployed, previousRollout);
   const problems = [
     ...missingTenantProblems(tenants, deployed),
     ...placement.problems,
     ...identityProblems(settings, live, deployed),
     ...planProblems(settings, live),
+    ...rollout.problems,
   ].sort((a, b) => a.line - b.line);
   if (problems.length > 0) throw new TenantsFileError(settings.tenantsFile, problems);
 
@@ -68,7 +79,6 @@ export function declareFleet(settings: FleetSettings, tenants: readonly LocatedT
   // Once per used server: CONNECT and TEMPORARY taken from PUBLIC on every non-tenant database.
   for (const backend of backends.values()) backend.hardenServer(settings.appName);
 
-  const { seedVersion } = currentSeedVersion();
   const components: Record<string, Tenant> = {};
   const summaries: Record<string, TenantSummary> = {};
   for (const entry of tenants) {
@@ -94,7 +104,8 @@ export function declareFleet(settings: FleetSettings, tenants: readonly LocatedT
       backend: backends.get(serverName)!,
       dns: settings.dns,
       retainOnDelete: !settings.allowPurge,
-      seedVersion,
+      seedVersion: rollout.versions.get(entry.username)!,
+      seedReleases: settings.seedReleases,
       limits,
     });
     components[entry.username] = tenant;
@@ -108,6 +119,8 @@ export function declareFleet(settings: FleetSettings, tenants: readonly LocatedT
       status: entry.status,
       plan,
       limits,
+      // What the seed recorded, so a failed seed never claims the release it failed on.
+      seedVersion: tenant.seed?.seedVersion ?? pulumi.output(rollout.versions.get(entry.username)!),
     };
   }
 
@@ -117,7 +130,7 @@ export function declareFleet(settings: FleetSettings, tenants: readonly LocatedT
       .apply(([databaseUrl, sessionSecret]): [string, TenantConnection] => [username, { databaseUrl, sessionSecret }]),
   );
   const connections = pulumi.secret(pulumi.all(perTenant).apply((pairs) => Object.fromEntries(pairs)));
-  return { tenants: summaries, connections, components };
+  return { tenants: summaries, connections, components, seedRollout: rollout.record };
 }
 
 /** A `plan:` that the stack config does not define. */

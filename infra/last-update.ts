@@ -14,6 +14,8 @@ const deployedTenantSchema = z.object({
   database: z.string(),
   /** "removed" for a tombstone; outputs of older programs have no tombstones. */
   status: z.string().optional(),
+  /** The seed release it runs (infra/rollout.ts); absent in outputs of older programs. */
+  seedVersion: z.string().optional(),
 });
 export type DeployedTenant = z.infer<typeof deployedTenantSchema>;
 
@@ -24,6 +26,8 @@ export interface StackRecord {
   tenants: LastUpdate;
   /** The database provider the stack was created with; absent before its first update. */
   databaseProvider?: string;
+  /** The last update's `seedRollout` output (infra/rollout.ts), if it had one. */
+  seedRollout?: { stable?: string };
 }
 
 export async function readLastUpdate(): Promise<LastUpdate> {
@@ -35,8 +39,13 @@ export async function readStackRecord(): Promise<StackRecord> {
   const self = new pulumi.StackReference("last-update", {
     name: `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`,
   });
-  const [tenants, provider] = await Promise.all([self.getOutputDetails("tenants"), self.getOutputDetails("databaseProvider")]);
-  return { tenants: parseDeployed(tenants.value), databaseProvider: typeof provider.value === "string" ? provider.value : undefined };
+  const [tenants, provider, rollout] = await Promise.all(["tenants", "databaseProvider", "seedRollout"].map((name) => self.getOutputDetails(name)));
+  const stable = z.object({ stable: z.string() }).safeParse(rollout!.value);
+  return {
+    tenants: parseDeployed(tenants!.value),
+    databaseProvider: typeof provider!.value === "string" ? provider!.value : undefined,
+    seedRollout: stable.success ? { stable: stable.data.stable } : undefined,
+  };
 }
 
 function parseDeployed(value: unknown): LastUpdate {

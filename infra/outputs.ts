@@ -28,6 +28,8 @@ export const tenantSummarySchema = z
       })
       .partial()
       .optional(),
+    /** The seed release the tenant runs (infra/rollout.ts); absent in outputs of older programs. */
+    seedVersion: z.string().optional(),
   })
   .loose();
 

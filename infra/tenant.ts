@@ -25,10 +25,12 @@ export interface TenantArgs {
   readonly dns: DnsSettings;
   /** Keep the database and role when the tenant leaves the program (the default). */
   readonly retainOnDelete: boolean;
-  /** What the seed hook loads (see catalogue-seed.ts); a change re-seeds the tenant. */
+  /** The seed release the seed hook loads (infra/rollout.ts); a change re-seeds the tenant. */
   readonly seedVersion: string;
   /** The tenant's plan's limits, set on its role and database. */
   readonly limits: PlanLimits;
+  /** Where the seed releases are, from the project folder (stack config seedReleases). */
+  readonly seedReleases: string;
 }
 
 /** The component's type token, as it appears in URNs and in `pulumi preview`. */
@@ -91,6 +93,7 @@ export class Tenant extends pulumi.ComponentResource {
           database: created.databaseName,
           databaseUrl: url,
           seedVersion: args.seedVersion,
+          releases: args.seedReleases,
           ...(created.databaseIncarnation ? { databaseIncarnation: created.databaseIncarnation } : {}),
         },
         { parent: this, dependsOn: [created.role, created.database, ...created.ready] },

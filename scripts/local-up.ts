@@ -21,7 +21,7 @@ import { checkoutPostgresOptions, startLocalPostgres } from "../local/embedded-p
 import { configureLocalStack, ensureToolchain, LOCAL_ENVIRONMENT, PROJECT_DIR, pulumi, LOCAL_STATE_DIR, pulumiContext, releaseStaleLock, type PulumiContext } from "../local/pulumi";
 import { ensureStateDatabase } from "../local/state-backend";
 import { readShards, shardStack, type Shard } from "../tenants/shards";
-import { tenantsCreatedBetween, tenantsFromOutputs, verifyIsolation } from "../verify/probes";
+import { tenantsCreatedBetween, tenantsFromOutputs, verifyFleet } from "../verify/probes";
 import { renderResults } from "../verify/report";
 
 function runVisible(context: PulumiContext, args: string[]): Promise<number> {
@@ -52,10 +52,10 @@ function printSummary(outputs: StackOutputs, shardOf: Map<string, string>): void
 }
 
 /** verify-tenant-isolation while the embedded server is still up; only tenants this run created must be empty. */
-async function verifyFleet(outputs: StackOutputs, created: ReadonlySet<string>): Promise<boolean> {
+async function verifyLocalFleet(outputs: StackOutputs, created: ReadonlySet<string>): Promise<boolean> {
   console.log("\nverify-tenant-isolation:\n");
-  const results = await verifyIsolation(tenantsFromOutputs(outputs, (username) => created.has(username)));
-  console.log(renderResults(results));
+  const { results, limits } = await verifyFleet(tenantsFromOutputs(outputs, (username) => created.has(username)));
+  console.log(renderResults(results, limits));
   return results.every((result) => result.ok);
 }
 
@@ -131,7 +131,7 @@ async function main(): Promise<number> {
     printSummary(fleet, shardOf);
     // Only the tenants this run created (tenant IDs not in the outputs before) must still have no users.
     const created = tenantsCreatedBetween(before, fleet);
-    return (await verifyFleet(fleet, created)) ? 0 : 1;
+    return (await verifyLocalFleet(fleet, created)) ? 0 : 1;
   } finally {
     await postgres.stop();
   }

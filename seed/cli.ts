@@ -1,6 +1,8 @@
 /**
- * `npm run seed -- --database-url URL [--tenant-id ID] [--force] [--json]`
+ * `npm run seed -- --database-url URL [--tenant-id ID] [--release N] [--force] [--json]`
  *
+ * With --release N it loads published seed release N (seed/releases/N, as the
+ * Pulumi seed hook does); without, the checkout's catalogue and migrations.
  * Seeds one tenant database. The URL may instead come from DATABASE_URL,
  * which keeps the password out of the process list. Without --tenant-id the
  * ID is read from a database named `drivergigspro_<id>`.
@@ -8,9 +10,10 @@
  */
 import { parseArgs } from "node:util";
 import { describeDatabaseUrl, redactSecrets } from "./redact";
+import { seedRelease } from "./releases";
 import { seedTenantDatabase, TenantId, type SeedReport } from "./seed";
 
-const USAGE = "usage: npm run seed -- --database-url URL [--tenant-id ID] [--force] [--json]";
+const USAGE = "usage: npm run seed -- --database-url URL [--tenant-id ID] [--release N] [--force] [--json]";
 
 class UsageError extends Error {}
 
@@ -19,6 +22,7 @@ interface CliOptions {
   readonly tenantId: string;
   readonly force: boolean;
   readonly json: boolean;
+  readonly release?: string;
 }
 
 /** The tenant ID from a database named `drivergigspro_a1b2c3d4`, if it is one. */
@@ -39,6 +43,7 @@ function parseCli(argv: readonly string[]): CliOptions {
       options: {
         "database-url": { type: "string" },
         "tenant-id": { type: "string" },
+        release: { type: "string" },
         force: { type: "boolean", default: false },
         json: { type: "boolean", default: false },
       },
@@ -53,7 +58,8 @@ function parseCli(argv: readonly string[]): CliOptions {
   const tenantId = values["tenant-id"] ?? tenantIdFromDatabaseUrl(databaseUrl);
   if (tenantId === null) throw new UsageError("--tenant-id is required when the database is not named drivergigspro_<id>");
   if (!TenantId.safeParse(tenantId).success) throw new UsageError(`--tenant-id ${JSON.stringify(tenantId)} must be 8 upper-case hex digits`);
-  return { databaseUrl, tenantId, force: values.force, json: values.json };
+  if (values.release !== undefined && values.force) throw new UsageError("--force applies to the checkout's catalogue, not to --release");
+  return { databaseUrl, tenantId, force: values.force, json: values.json, release: values.release };
 }
 
 function formatReport(report: SeedReport, target: string): string {
@@ -77,7 +83,10 @@ async function main(argv: readonly string[]): Promise<number> {
     return 2;
   }
   try {
-    const report = await seedTenantDatabase(options);
+    const report =
+      options.release === undefined
+        ? await seedTenantDatabase(options)
+        : await seedRelease({ databaseUrl: options.databaseUrl, tenantId: options.tenantId, version: options.release });
     console.log(options.json ? JSON.stringify(report) : formatReport(report, describeDatabaseUrl(options.databaseUrl)));
     return 0;
   } catch (error) {

@@ -110,6 +110,13 @@ export const tenantStatusSchema = z.enum(["active", "suspended", "removed"], {
   error: 'status must be "active", "suspended" or "removed"',
 });
 
+/**
+ * Rollout rings for new seed releases (infra/rollout.ts), earliest first. A
+ * tenant without `ring:` is in the stack's last wave.
+ */
+export const RINGS = ["canary", "early", "all"] as const;
+export const ringSchema = z.enum(RINGS, { error: 'ring must be "canary", "early" or "all"' });
+
 export const tenantEntrySchema = z.strictObject(
   {
     username: usernameSchema,
@@ -119,6 +126,10 @@ export const tenantEntrySchema = z.strictObject(
     /** Optional: a plan from the stack config (its limits); default: the stack's defaultPlan. */
     plan: planNameSchema.optional(),
     status: tenantStatusSchema.default("active"),
+    /** Which rollout wave gets a new seed release first; default: the last wave. */
+    ring: ringSchema.optional(),
+    /** Keep the tenant at its deployed seed release whatever the rollout says. */
+    hold: z.boolean({ error: "hold must be true or false" }).optional(),
   },
   { error: (issue) => (issue.code === "unrecognized_keys" ? undefined : "each tenant must be a mapping with a username") },
 );

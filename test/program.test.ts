@@ -9,6 +9,7 @@ import { beforeEach, describe, expect, it } from "vitest";
 import { parseFleetSettings, type FleetSettings } from "../infra/config";
 import { declareFleet } from "../infra/fleet";
 import { readLastUpdate, type DeployedTenant } from "../infra/last-update";
+import { listReleases } from "../seed/releases";
 import type { LocatedTenant } from "../tenants/schema";
 import { installMocks, isSecret, settle, valueOf, type DeclaredResource } from "./support/pulumi-mocks";
 
@@ -142,12 +143,13 @@ describe("one tenant", () => {
     }
   });
 
-  it("seeds the catalogue as the tenant's own role, keyed on the seed version", async () => {
+  it("seeds the catalogue as the tenant's own role, keyed on the seed release (the newest published without a rollout)", async () => {
     const fleet = await deploy(settings(), [tenant("john_driver")]);
     const [seed] = ofType(T.seed);
     const id = await valueOf(fleet.tenants.john_driver!.tenantId);
     expect(seed!.inputs).toMatchObject({ tenantId: id, database: `drivergigspro_${id.toLowerCase()}` });
-    expect(seed!.inputs.seedVersion).toMatch(/^[0-9a-f]{16}$/);
+    expect(seed!.inputs.seedVersion).toBe(listReleases().at(-1));
+    expect(seed!.inputs.releases).toBe("seed/releases");
     // The URL reaches the engine wrapped as a secret (Pulumi's secret signature).
     const { value: url, ...marker } = seed!.inputs.databaseUrl;
     expect(marker).toEqual({ [pulumi.runtime.specialSigKey]: pulumi.runtime.specialSecretSig });

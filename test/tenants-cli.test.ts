@@ -144,7 +144,7 @@ describe("list and show", () => {
 
   it("prints a table for people", () => {
     const result = run("list");
-    expect(result.stdout.split("\n")[0]).toMatch(/^USERNAME\s+TENANT ID\s+STATUS\s+SERVER\s+DATABASE\s+DOMAIN\s+SHARD$/);
+    expect(result.stdout.split("\n")[0]).toMatch(/^USERNAME\s+TENANT ID\s+STATUS\s+SERVER\s+DATABASE\s+DOMAIN\s+SEED\s+SHARD$/);
     expect(result.stdout).toMatch(/3 tenant\(s\)/);
   });
 });
