@@ -5,7 +5,6 @@
  */
 import type * as pulumi from "@pulumi/pulumi";
 import { Client } from "pg";
-import { seedTenantDatabase } from "../seed/seed";
 import path from "node:path";
 import { seedRelease } from "../seed/releases";
 import { projectRoot } from "./dynamic-module";

@@ -173,6 +173,6 @@ export function planSeedRollout(settings: FleetSettings, tenants: readonly Locat
   if (plan.configProblems.length > 0) throw new StackConfigError(plan.configProblems);
   const held = new Set(tenants.filter((tenant) => tenant.hold === true).map((tenant) => tenant.username));
   const line = plan.problems.length === 0 ? describeRollout(plan, versions, held) : undefined;
-  if (line !== undefined) pulumi.log.info(line);
+  if (line !== undefined) void pulumi.log.info(line);
   return plan;
 }
