@@ -107,7 +107,12 @@ export class ShardedFleet implements Fleet {
   }
 
   describe(): string {
-    return `${this.prefix}* (${readShards(this.options.dir).shards.length} shard(s) in ${join(this.options.dir, SHARDS_MANIFEST)})`;
+    const manifest = join(this.options.dir, SHARDS_MANIFEST);
+    try {
+      return `${this.prefix}* (${readShards(this.options.dir).shards.length} shard(s) in ${manifest})`;
+    } catch {
+      return `${this.prefix}* (${manifest} is not valid)`;
+    }
   }
 
   /** The manifest's lock: the CLI's choice of a shard and the git store's batches take it too. */

@@ -82,6 +82,8 @@ export interface SchedulerOptions {
   debounceMs?: number;
   /** Poll for due retries and abandoned work this often. */
   pollMs?: number;
+  /** After a launch that could not run at all, that stack waits this long (default 10 s) while others deploy. */
+  relaunchMs?: number;
   log?: (line: string) => void;
 }
 
@@ -91,6 +93,8 @@ export class DeploymentScheduler {
   private poller: NodeJS.Timeout | undefined;
   private stopped = true;
   private ticking = false;
+  /** Stacks whose last launch could not run, and until when they wait. */
+  private readonly heldUntil = new Map<string, number>();
   deploymentsLaunched = 0;
 
   constructor(
@@ -134,7 +138,15 @@ export class DeploymentScheduler {
       this.deploymentsLaunched += 1;
       this.running = this.options.launcher
         .launch(stack)
-        .catch((error) => this.options.log?.(`deployment: ${error instanceof Error ? error.message : String(error)}`))
+        .then(
+          () => void this.heldUntil.delete(stack),
+          (error) => {
+            // Could not run at all (its stack cannot be opened, the runner did not start): the other
+            // stacks go first for a while, and this one is not relaunched in a tight loop.
+            this.heldUntil.set(stack, Date.now() + (this.options.relaunchMs ?? 10_000));
+            this.options.log?.(`deployment of ${stack}: ${error instanceof Error ? error.message : String(error)}`);
+          },
+        )
         .finally(() => {
           this.running = undefined;
           // What arrived meanwhile is the next batch.
@@ -153,7 +165,8 @@ export class DeploymentScheduler {
       `SELECT stack FROM onboarding_signups WHERE stack LIKE $1 AND ${DUE} GROUP BY stack ORDER BY min(created_at), stack`,
       [this.options.stacks],
     );
-    for (const { stack } of rows) if (!(await this.lockedElsewhere(stack))) return stack;
+    const ready = rows.filter(({ stack }) => (this.heldUntil.get(stack) ?? 0) <= Date.now());
+    for (const { stack } of ready) if (!(await this.lockedElsewhere(stack))) return stack;
     return undefined;
   }
 

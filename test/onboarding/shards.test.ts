@@ -251,6 +251,44 @@ describe("a fleet of shards (FLEET_ENV)", () => {
     }
   }, 120_000);
 
+  it("a shard whose stack cannot be opened does not hold up the others", async () => {
+    const dir = join(root, "broken");
+    mkdirSync(join(dir, "tenants"), { recursive: true });
+    writeFileSync(join(dir, SHARDS_MANIFEST), "maxTenants: 1\nshards:\n  - name: s001\n    file: tenants/s001.yaml\n  - name: s002\n    file: tenants/s002.yaml\n");
+    for (const name of ["s001", "s002"]) writeFileSync(join(dir, "tenants", `${name}.yaml`), "tenants: []\n");
+    const database = `shards_${++databases}`;
+    const admin = await postgres.connect();
+    await admin.query(`CREATE DATABASE ${database}`);
+    await admin.end();
+    const fleet = new ShardedFleet({ environment: "test", dir, git: false });
+    const deployer = new FakeDeployer(join(dir, "tenants", "s002.yaml"));
+    const service = await startService({
+      databaseUrl: postgres.url(database),
+      fleet,
+      webhookSecret: SECRET,
+      apiToken: TOKEN,
+      mailFrom: "DriverGigsPro <welcome@drivergigspro.test>",
+      transport: createTransport({ host: "127.0.0.1", port: sink.port, secure: false, ignoreTLS: true }),
+      launcher: (pool) =>
+        new InProcessLauncher(pool, async (stack) => {
+          if (stack === "test-s001") throw new Error('stack "test-s001" not found');
+          return { stack, deployer, tenants: new LocalTenantsFile(deployer.tenantsFile) };
+        }),
+      debounceMs: 50,
+      pollMs: 50,
+      log: () => undefined,
+    });
+    running.push(service);
+    expect((await signup(service.url, { username: "stuck_one", email: "stuck@example.com" })).status).toBe(202);
+    expect((await signup(service.url, { username: "moving_one", email: "moving@example.com" })).status).toBe(202);
+    await waitFor("moving_one ready", async () => (await tenantStatus(service.url, "moving_one")).body.status === "ready", 30_000);
+    const rows = (await service.pool.query("SELECT username, stack, status FROM onboarding_signups ORDER BY username")).rows;
+    expect(rows).toEqual([
+      { username: "moving_one", stack: "test-s002", status: "ready" },
+      { username: "stuck_one", stack: "test-s001", status: "queued" },
+    ]);
+  }, 60_000);
+
   it("configuration: FLEET_ENV or PULUMI_STACK, one clear line per conflict", () => {
     const base = { DATABASE_URL: "postgresql://localhost/control" };
     expect(readRunnerConfig({ ...base, FLEET_ENV: "prod" })).toMatchObject({ fleetEnv: "prod", stack: undefined });
