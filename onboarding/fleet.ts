@@ -20,12 +20,12 @@
  * listed in the manifest by the commit that adds its first tenants
  * (tenants-repo.ts). A signup's shard (its `stack` column) never changes.
  */
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import type { PoolClient } from "pg";
 import { Document, parseDocument, type YAMLSeq } from "yaml";
 import { addTenants, withTenantsFileLock, writeFileAtomic } from "../tenants/edit";
-import { validateTenantsText } from "../tenants/load";
+import { validateTenantsText, type TenantsFileResult } from "../tenants/load";
 import { usernameToLabel } from "../tenants/schema";
 import { addShard, liveCount, readShards, shardStack, SHARDS_MANIFEST, type Shard } from "../tenants/shards";
 import { ROUTING_LOCK_CLASS } from "./db";
@@ -176,7 +176,25 @@ export function nextShardName(shards: readonly Shard[]): string {
   return `s${String(Math.max(0, ...shards.map((shard) => shardNumber(shard.name))) + 1).padStart(3, "0")}`;
 }
 
-const readText = (path: string) => (existsSync(path) ? readFileSync(path, "utf8") : "tenants: []\n");
+const EMPTY = "tenants: []\n";
+const parsedFiles = new Map<string, { key: string; text: string; parsed: TenantsFileResult }>();
+
+/**
+ * A shard's file, read and validated; kept while its inode, size and mtime
+ * stay the same (every writer replaces the file: atomic rename, git checkout),
+ * so a signup into a fleet of many shards re-reads only the files that changed.
+ */
+function readShardFile(path: string): { text: string; parsed: TenantsFileResult } {
+  const stat = statSync(path, { bigint: true, throwIfNoEntry: false });
+  if (stat === undefined) return { text: EMPTY, parsed: validateTenantsText(EMPTY) };
+  const key = `${stat.ino}:${stat.size}:${stat.mtimeNs}`;
+  const cached = parsedFiles.get(path);
+  if (cached?.key === key) return cached;
+  const text = readFileSync(path, "utf8");
+  const entry = { key, text, parsed: validateTenantsText(text) };
+  parsedFiles.set(path, entry);
+  return entry;
+}
 
 /**
  * The placement itself: refuse a username (or web address) that any shard's
@@ -192,7 +210,7 @@ async function placeIn(
   grow: () => FleetShard,
 ): Promise<FleetShard> {
   const label = usernameToLabel(signup.username);
-  const files = shards.map((shard) => ({ shard, text: readText(shard.path) })).map((entry) => ({ ...entry, parsed: validateTenantsText(entry.text) }));
+  const files = shards.map((shard) => ({ shard, ...readShardFile(shard.path) }));
   for (const { shard, parsed } of files) {
     if (!parsed.ok) continue;
     if (parsed.tenants.some((tenant) => tenant.username === signup.username)) throw new PlacementConflict(`username "${signup.username}" is already taken; choose another`);
