@@ -251,6 +251,53 @@ describe("a fleet of shards (FLEET_ENV)", () => {
     }
   }, 120_000);
 
+  it("two service instances on one control database place concurrent signups without overfilling a shard", async () => {
+    const dir = join(root, "two");
+    mkdirSync(join(dir, "tenants"), { recursive: true });
+    writeFileSync(join(dir, SHARDS_MANIFEST), MANIFEST);
+    writeFileSync(join(dir, "tenants", "s001.yaml"), S001);
+    const database = `shards_${++databases}`;
+    const admin = await postgres.connect();
+    await admin.query(`CREATE DATABASE ${database}`);
+    await admin.end();
+    const start = async () => {
+      const fleet = new ShardedFleet({ environment: "test", dir, git: false });
+      const deployers = new Map<string, FakeDeployer>();
+      const service = await startService({
+        databaseUrl: postgres.url(database),
+        fleet,
+        webhookSecret: SECRET,
+        apiToken: TOKEN,
+        mailFrom: "DriverGigsPro <welcome@drivergigspro.test>",
+        transport: createTransport({ host: "127.0.0.1", port: sink.port, secure: false, ignoreTLS: true }),
+        launcher: (pool) =>
+          new InProcessLauncher(pool, async (stack) => {
+            const path = fleet.shardOf(stack).path;
+            if (!deployers.has(stack)) deployers.set(stack, new FakeDeployer(path));
+            return { stack, deployer: deployers.get(stack)!, tenants: new LocalTenantsFile(path) };
+          }),
+        debounceMs: 50,
+        pollMs: 100,
+        log: () => undefined,
+      });
+      running.push(service);
+      return service;
+    };
+    const [a, b] = [await start(), await start()];
+    const names = Array.from({ length: 7 }, (_, i) => `racer_${i}`);
+    const answers = await Promise.all(names.map((username, i) => signup((i % 2 === 0 ? a : b).url, { username, email: `${username}@example.com` })));
+    expect(answers.map((answer) => answer.status)).toEqual(names.map(() => 202));
+    for (const username of names) await waitFor(`${username} ready`, async () => (await tenantStatus(a.url, username)).body.status === "ready", 60_000);
+
+    // 1 + 7 = 8 tenants in shards of 2: s001 (1 + 1), s002, s003, s004 (2 each), never more.
+    const shards = parse(readFileSync(join(dir, SHARDS_MANIFEST), "utf8")).shards as { name: string; file: string }[];
+    expect(shards.map((shard) => shard.name)).toEqual(["s001", "s002", "s003", "s004"]);
+    const counts = shards.map((shard) => usernames(readFileSync(join(dir, shard.file), "utf8")).length);
+    expect(counts).toEqual([2, 2, 2, 2]);
+    const all = shards.flatMap((shard) => usernames(readFileSync(join(dir, shard.file), "utf8")));
+    expect(all.sort()).toEqual(["first_driver", ...names].sort());
+  }, 120_000);
+
   it("a shard whose stack cannot be opened does not hold up the others", async () => {
     const dir = join(root, "broken");
     mkdirSync(join(dir, "tenants"), { recursive: true });
