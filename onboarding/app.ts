@@ -10,14 +10,12 @@
  * control database, which holds no database URL, password or session secret.
  */
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
 import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
 import { hasZodFastifySchemaValidationErrors, serializerCompiler, validatorCompiler, type ZodTypeProvider } from "fastify-type-provider-zod";
 import type { Pool } from "pg";
 import { z } from "zod";
-import { addTenants } from "../tenants/edit";
-import { validateTenantsText } from "../tenants/load";
 import { usernameSchema, usernameToLabel } from "../tenants/schema";
+import { PlacementConflict, type Fleet } from "./fleet";
 import { SIGNUP_LOCK_CLASS, transaction, type SignupRow } from "./db";
 import type { Registry } from "prom-client";
 import { ServiceMetrics } from "./metrics";
@@ -25,9 +23,8 @@ import { verifySignature, tokenMatches, DEFAULT_TOLERANCE_SECONDS } from "./sign
 
 export interface AppDeps {
   pool: Pool;
-  stack: string;
-  /** The tenants file of the stack: read (never written) to refuse usernames a person already added. */
-  tenantsFile: string;
+  /** The stacks new signups are placed on; their tenants files are read (never written) to refuse usernames a person already added. */
+  fleet: Fleet;
   webhookSecret: string;
   apiToken: string;
   /** Base of the status URL in answers; default: the request's own host. */
@@ -214,20 +211,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         if (clash.rows[0]) {
           throw new HttpError(409, `username "${username}" is taken: it gives the same web address as "${clash.rows[0].username}"; choose another`);
         }
-        // A person may have added the name to the tenants file by hand.
-        const text = existsSync(deps.tenantsFile) ? readFileSync(deps.tenantsFile, "utf8") : "tenants: []\n";
-        const file = validateTenantsText(text);
-        if (file.ok && file.tenants.some((tenant) => tenant.username === username)) {
-          throw new HttpError(409, `username "${username}" is already taken; choose another`);
-        }
-        if (file.ok) {
-          const edit = addTenants(text, [{ username, email }]);
-          if (!edit.ok) throw new HttpError(409, `username "${username}" cannot be used: ${edit.problems.map((p) => p.message).join("; ")}`);
-        }
+        // The shard, chosen once (fleet.ts); a person may have added the name to a tenants file by hand.
+        const shard = await deps.fleet.place(client, { username, email }).catch((error: unknown) => {
+          throw error instanceof PlacementConflict ? new HttpError(409, error.message) : error;
+        });
         const inserted = await client.query<SignupRow>(
           `INSERT INTO onboarding_signups (username, label, email, source, stack) VALUES ($1, $2, $3, $4, $5)
            ON CONFLICT DO NOTHING RETURNING *`,
-          [username, label, email, source ?? null, deps.stack],
+          [username, label, email, source ?? null, shard.stack],
         );
         if (!inserted.rows[0]) throw new HttpError(409, `username "${username}" was just taken; choose another`);
         return { row: inserted.rows[0], created: true };
@@ -279,11 +270,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   app.get("/metrics", async (_request, reply) => {
     const [statuses, deployments, durations, outbox] = await Promise.all([
-      deps.pool.query<{ status: string; n: string }>("SELECT status, count(*) AS n FROM onboarding_signups WHERE stack = $1 GROUP BY status", [deps.stack]),
-      deps.pool.query<{ status: string; n: string }>("SELECT status, count(*) AS n FROM onboarding_deployments WHERE stack = $1 GROUP BY status", [deps.stack]),
+      deps.pool.query<{ status: string; n: string }>("SELECT status, count(*) AS n FROM onboarding_signups WHERE stack LIKE $1 GROUP BY status", [deps.fleet.stackPattern]),
+      deps.pool.query<{ status: string; n: string }>("SELECT status, count(*) AS n FROM onboarding_deployments WHERE stack LIKE $1 GROUP BY status", [deps.fleet.stackPattern]),
       deps.pool.query<{ seconds: number }>(
-        "SELECT extract(epoch FROM finished_at - started_at)::float8 AS seconds FROM onboarding_deployments WHERE stack = $1 AND finished_at IS NOT NULL AND status IN ('succeeded', 'failed')",
-        [deps.stack],
+        "SELECT extract(epoch FROM finished_at - started_at)::float8 AS seconds FROM onboarding_deployments WHERE stack LIKE $1 AND finished_at IS NOT NULL AND status IN ('succeeded', 'failed')",
+        [deps.fleet.stackPattern],
       ),
       deps.pool.query<{ pending: string; sent: string }>(
         "SELECT count(*) FILTER (WHERE sent_at IS NULL) AS pending, count(*) FILTER (WHERE sent_at IS NOT NULL) AS sent FROM onboarding_outbox",

@@ -5,6 +5,7 @@
 import { isAbsolute, join, normalize, resolve } from "node:path";
 import { z } from "zod";
 import { PROJECT_DIR } from "../local/pulumi";
+import { SHARDS_MANIFEST } from "../tenants/shards";
 import { DEFAULT_BACKOFF, type Backoff } from "./deployment";
 
 const int = (name: string, fallback: number, min = 0) =>
@@ -52,16 +53,32 @@ const gitShape = {
 
 /** Checks across variables of the runner's (and so the service's) settings. */
 function runnerCrossProblems(env: NodeJS.ProcessEnv): string[] {
-  return env.TENANTS_FILE && env.TENANTS_GIT_URL
-    ? ["TENANTS_FILE and TENANTS_GIT_URL are both set: use one (with TENANTS_GIT_URL the file is TENANTS_GIT_PATH in the service's clone)"]
-    : [];
+  const problems =
+    env.TENANTS_FILE && env.TENANTS_GIT_URL
+      ? ["TENANTS_FILE and TENANTS_GIT_URL are both set: use one (with TENANTS_GIT_URL the file is TENANTS_GIT_PATH in the service's clone)"]
+      : [];
+  if (!env.PULUMI_STACK && !env.FLEET_ENV) {
+    problems.push("PULUMI_STACK or FLEET_ENV is required: the one stack new tenants go to, or the environment whose shards (tenants/shards.yaml) they are spread over");
+  }
+  if (env.PULUMI_STACK && env.FLEET_ENV) problems.push("PULUMI_STACK and FLEET_ENV are both set: use one (FLEET_ENV serves every shard's stack <env>-<shard>)");
+  if (env.FLEET_ENV && env.TENANTS_FILE) problems.push("TENANTS_FILE cannot be used with FLEET_ENV: each shard's file is the one tenants/shards.yaml lists");
+  if (env.FLEET_ENV && env.TENANTS_GIT_PATH) {
+    problems.push("TENANTS_GIT_PATH cannot be used with FLEET_ENV: the shards' files are those tenants/shards.yaml in the repository lists");
+  }
+  return problems;
 }
 
 const runnerShape = {
   DATABASE_URL: z.string({ error: "DATABASE_URL is required (the control database), or start with --embedded" }).regex(/^postgres(ql)?:\/\//, {
     error: "DATABASE_URL must be a postgresql:// URL",
   }),
-  PULUMI_STACK: z.string({ error: "PULUMI_STACK is required (the stack new tenants go to)" }).min(1, { error: "PULUMI_STACK is empty" }),
+  PULUMI_STACK: z.string().min(1).optional(),
+  FLEET_ENV: z
+    .string()
+    .regex(/^[a-z][a-z0-9-]{0,30}$/, { error: 'FLEET_ENV must be an environment name such as "prod" (a-z, 0-9, -; stacks are <env>-<shard>)' })
+    .optional(),
+  /** Runner only (set by the service in fleet mode): the shard's stack this runner deploys. */
+  DEPLOY_STACK: z.string().min(1).optional(),
   PULUMI_WORKDIR: z.string().default(PROJECT_DIR),
   TENANTS_FILE: z.string().min(1).optional(),
   ...gitShape,
@@ -125,7 +142,7 @@ export interface TenantsGitConfig {
   branch: string;
   /** The service's clone (absolute). */
   dir: string;
-  /** The tenants file inside the repository. */
+  /** The tenants file inside the repository (fleet mode: the shard manifest, tenants/shards.yaml). */
   path: string;
   author: { name: string; email: string };
   pushAttempts: number;
@@ -133,7 +150,12 @@ export interface TenantsGitConfig {
 
 export interface RunnerConfig {
   databaseUrl: string;
-  stack: string;
+  /** Single-stack mode (PULUMI_STACK): the one stack, a fleet of one shard without a size limit. */
+  stack?: string;
+  /** Fleet mode (FLEET_ENV): the environment; its shards are those of tenants/shards.yaml. */
+  fleetEnv?: string;
+  /** Runner in fleet mode: the stack to deploy. */
+  deployStack?: string;
   workDir: string;
   /** File mode: overrides the stack config `drivergigspro:tenantsFile`. */
   tenantsFile?: string;
@@ -148,6 +170,8 @@ export function readRunnerConfig(env: NodeJS.ProcessEnv): RunnerConfig {
   return {
     databaseUrl: value.DATABASE_URL,
     stack: value.PULUMI_STACK,
+    fleetEnv: value.FLEET_ENV,
+    deployStack: value.DEPLOY_STACK,
     workDir: value.PULUMI_WORKDIR,
     tenantsFile: value.TENANTS_FILE,
     git:
@@ -156,8 +180,8 @@ export function readRunnerConfig(env: NodeJS.ProcessEnv): RunnerConfig {
         : {
             url: value.TENANTS_GIT_URL,
             branch: value.TENANTS_GIT_BRANCH,
-            dir: resolve(value.TENANTS_GIT_DIR ?? join(PROJECT_DIR, ".state", "tenants-git", value.PULUMI_STACK)),
-            path: normalize(value.TENANTS_GIT_PATH),
+            dir: resolve(value.TENANTS_GIT_DIR ?? join(PROJECT_DIR, ".state", "tenants-git", (value.PULUMI_STACK ?? value.FLEET_ENV)!)),
+            path: value.FLEET_ENV ? SHARDS_MANIFEST : normalize(value.TENANTS_GIT_PATH),
             author: { name: author[1]!, email: author[2]! },
             pushAttempts: value.TENANTS_GIT_PUSH_ATTEMPTS,
           },

@@ -14,6 +14,8 @@ export const SCHEMA_VERSION = 1;
 export const LOCK_CLASS = 0x0d6b;
 /** Key space of the per-web-address locks that serialise signups (see app.ts). */
 export const SIGNUP_LOCK_CLASS = 0x0d6c;
+/** Key space of the fleet's routing lock: one registration at a time chooses a shard (see fleet.ts). */
+export const ROUTING_LOCK_CLASS = 0x0d6d;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS onboarding_signups (

@@ -6,10 +6,14 @@
  */
 import { existsSync } from "node:fs";
 import { basename, delimiter, dirname, isAbsolute, join, resolve } from "node:path";
-import { LocalWorkspace, PulumiCommand, type EngineEvent, type Stack } from "@pulumi/pulumi/automation";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { LocalWorkspace, PulumiCommand, Stack, type EngineEvent } from "@pulumi/pulumi/automation";
 import { z } from "zod";
 import { ENGINE_DEFAULTS } from "../local/pulumi";
 import { removableStaleLocks } from "../local/stale-lock";
+
+const execFileAsync = promisify(execFile);
 
 export interface DeployedTenant {
   tenantId: string;
@@ -50,6 +54,12 @@ export interface AutomationDeployerOptions {
    * its absolute path, so the program reads the file the service writes.
    */
   tenantsFile?: string;
+  /**
+   * A fleet's shard: when `stackName` does not exist yet it is created with
+   * this stack's config (`pulumi config cp`: servers, dns, databaseProvider,
+   * secrets re-encrypted for the new stack), then given its own tenantsFile.
+   */
+  createFrom?: string;
   onOutput?: (text: string) => void;
 }
 
@@ -61,10 +71,11 @@ export class AutomationDeployer implements Deployer {
   ) {}
 
   static async open(options: AutomationDeployerOptions): Promise<AutomationDeployer> {
-    const stack = await LocalWorkspace.selectStack(
-      { stackName: options.stackName, workDir: options.workDir },
-      { envVars: { ...ENGINE_DEFAULTS, ...options.envVars }, pulumiCommand: await pulumiCommandFor(options.envVars) },
-    );
+    const workspaceOptions = { envVars: { ...ENGINE_DEFAULTS, ...options.envVars }, pulumiCommand: await pulumiCommandFor(options.envVars) };
+    const stack =
+      options.createFrom === undefined || options.createFrom === options.stackName
+        ? await LocalWorkspace.selectStack({ stackName: options.stackName, workDir: options.workDir }, workspaceOptions)
+        : await selectOrCreateFrom(await LocalWorkspace.create({ workDir: options.workDir, ...workspaceOptions }), options.stackName, options.createFrom);
     // The program runs with the project folder as its working directory.
     const absolute = (file: string) => (isAbsolute(file) ? file : resolve(options.workDir, file));
     const configured = (await stack.getAllConfig())["drivergigspro:tenantsFile"]?.value;
@@ -117,6 +128,28 @@ export class AutomationDeployer implements Deployer {
     this.onOutput?.(`removing the lock left by an interrupted pulumi up (${stale})\n`);
     await this.stack.cancel();
   }
+}
+
+/** A shard's stack: selected when it exists, else created with the config of `template` (see `createFrom`). */
+async function selectOrCreateFrom(workspace: LocalWorkspace, stackName: string, template: string): Promise<Stack> {
+  const exists = async () => (await workspace.listStacks()).some((summary) => summary.name === stackName);
+  if (await exists()) return Stack.select(stackName, workspace);
+  if (!(await workspace.listStacks()).some((summary) => summary.name === template)) {
+    throw new Error(`cannot create stack "${stackName}": the stack "${template}" whose config a new shard copies does not exist; create it first (npm start, or CI)`);
+  }
+  let stack: Stack;
+  try {
+    stack = await Stack.create(stackName, workspace);
+  } catch (error) {
+    // Another process created it meanwhile: use that one.
+    if (await exists()) return Stack.select(stackName, workspace);
+    throw error;
+  }
+  await execFileAsync(workspace.pulumiCommand.command, ["config", "cp", "--stack", template, "--dest", stackName, "--non-interactive"], {
+    cwd: workspace.workDir,
+    env: { ...process.env, ...workspace.envVars },
+  });
+  return stack;
 }
 
 /**

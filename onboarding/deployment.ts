@@ -45,8 +45,10 @@ export interface DeploymentOptions {
   log?: (line: string) => void;
 }
 
+/** SQL condition for a signup a deployment should pick up, whatever its stack. */
+export const DUE = `(status IN ('queued', 'provisioning') OR (status = 'failed' AND retry AND next_attempt_at <= now()))`;
 /** SQL predicate for signups a deployment should pick up (parameter $1: stack). */
-export const DUE_SIGNUPS = `stack = $1 AND (status IN ('queued', 'provisioning') OR (status = 'failed' AND retry AND next_attempt_at <= now()))`;
+export const DUE_SIGNUPS = `stack = $1 AND ${DUE}`;
 
 async function tx<T>(client: PoolClient, body: () => Promise<T>): Promise<T> {
   await client.query("BEGIN");

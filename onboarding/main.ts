@@ -4,7 +4,7 @@
  *
  *   --embedded   start the project's embedded PostgreSQL (.data/postgres,
  *                port 55432, the one `npm start` uses) and keep the control
- *                database in it (database "onboarding"); PULUMI_STACK
+ *                database in it (database "onboarding"); FLEET_ENV
  *                defaults to "local".
  */
 import { join, resolve } from "node:path";
@@ -13,14 +13,14 @@ import type { Pool } from "pg";
 import { checkoutPostgresOptions, startLocalPostgres, type LocalPostgres } from "../local/embedded-postgres";
 import { ensureToolchain, LOCAL_ENVIRONMENT, LOCAL_STATE_DIR, onPath, PROJECT_DIR, pulumiContext } from "../local/pulumi";
 import { ensureStateDatabase } from "../local/state-backend";
-import { readShards, shardStack } from "../tenants/shards";
 import { ConfigError, readServiceConfig } from "./config";
 import { controlDatabaseExposure, createPool, createPrivateDatabase } from "./db";
-import { AutomationDeployer, engineEnvVars } from "./deployer";
+import { engineEnvVars } from "./deployer";
+import { openFleet } from "./fleet-setup";
 import { createTransport } from "./mailer";
 import { ChildProcessLauncher, InProcessLauncher } from "./scheduler";
 import { startService } from "./service";
-import { GitTenantsError, GitTenantsRepo } from "./tenants-repo";
+import { GitTenantsError } from "./tenants-repo";
 import { adminServers, stackTenants } from "../usage/stack";
 
 async function main(): Promise<void> {
@@ -32,7 +32,8 @@ async function main(): Promise<void> {
     // Private from the start: no tenant role can open the control database (or take its locks).
     await createPrivateDatabase(postgres.url(), "onboarding");
     env.DATABASE_URL = postgres.url("onboarding");
-    env.PULUMI_STACK ??= shardStack(LOCAL_ENVIRONMENT, readShards(PROJECT_DIR).shards[0]!);
+    // Every local shard (the stacks npm start deploys: local-s001, ...), unless one stack is asked for.
+    if (!env.PULUMI_STACK && !env.FLEET_ENV) env.FLEET_ENV = LOCAL_ENVIRONMENT;
     // npm start's state: the private pulumi_state database on the same server.
     env.PULUMI_BACKEND_URL ??= await ensureStateDatabase(postgres);
   }
@@ -46,29 +47,25 @@ async function main(): Promise<void> {
       ? env
       : pulumiContext(ensureToolchain(), resolve(config.pulumiStateDir ?? LOCAL_STATE_DIR), env.PULUMI_BACKEND_URL).env;
   const log = (line: string) => console.log(`${new Date().toISOString()} ${line}`);
-  // Git mode: the file in the service's clone of the tenants repository (cloned now if missing).
-  const git = config.git ? await GitTenantsRepo.open({ ...config.git, log }) : undefined;
-  const deployer = await AutomationDeployer.open({
-    stackName: config.stack,
-    workDir: config.workDir,
-    envVars: engineEnvVars(engineEnv),
-    tenantsFile: git?.file ?? config.tenantsFile,
-    onOutput: (text) => process.stdout.write(text),
-  });
-  // The runner finds the same file: TENANTS_FILE, or the same clone.
-  const tenantsEnv = config.git ? { TENANTS_GIT_DIR: config.git.dir } : { TENANTS_FILE: deployer.tenantsFile };
+  // The stacks served (one, or every shard of FLEET_ENV), their files, and what deploys each (fleet-setup.ts).
+  const opened = await openFleet(config, { envVars: engineEnvVars(engineEnv), onOutput: (text) => process.stdout.write(text), log });
+  const { fleet } = opened;
+  // Fleet mode: the first shard's stack must exist (its config is what new shards' stacks copy); opened now to fail early.
+  if (config.fleetEnv !== undefined) await opened.deployment(fleet.templateStack()!);
   const launcher = (pool: Pool) =>
     config.deployMode === "inprocess"
-      ? new InProcessLauncher(pool, { stack: config.stack, deployer, tenants: git, backoff: config.backoff, log })
+      ? new InProcessLauncher(pool, async (stack) => ({ stack, ...(await opened.deployment(stack)), backoff: config.backoff, log }))
       : new ChildProcessLauncher({
-          env: { ...engineEnv, DATABASE_URL: config.databaseUrl, PULUMI_STACK: config.stack, ...tenantsEnv },
+          env: (stack) => {
+            const { PULUMI_STACK: _single, ...rest } = engineEnv;
+            return { ...rest, DATABASE_URL: config.databaseUrl, ...opened.runnerEnv(stack) };
+          },
           logFile: config.runnerLog ?? join(PROJECT_DIR, ".state", "onboarding-runner.log"),
           cwd: PROJECT_DIR,
         });
   const service = await startService({
     databaseUrl: config.databaseUrl,
-    stack: config.stack,
-    tenantsFile: deployer.tenantsFile,
+    fleet,
     webhookSecret: config.webhookSecret,
     apiToken: config.apiToken,
     mailFrom: config.mailFrom,
@@ -85,15 +82,16 @@ async function main(): Promise<void> {
       config.usageIntervalSeconds > 0
         ? {
             intervalMs: config.usageIntervalSeconds * 1000,
+            // Every shard's tenants; the servers of the first shard's stack (new shards copy its config).
             source: async () => ({
-              tenants: await stackTenants({ stack: config.stack, env: engineEnv }),
-              servers: await adminServers({ stack: config.stack, env: engineEnv }),
+              tenants: (await Promise.all(fleet.stacks().map((stack) => stackTenants({ stack, env: engineEnv })))).flat(),
+              servers: await adminServers({ stack: fleet.stacks()[0]!, env: engineEnv }),
             }),
           }
         : undefined,
   });
   const source = config.git ? `, committed to branch ${config.git.branch} of the tenants repository` : "";
-  log(`onboarding service for stack "${config.stack}" listening on ${service.url} (tenants file ${deployer.tenantsFile}${source})`);
+  log(`onboarding service for ${fleet.describe()} listening on ${service.url} (tenants: ${opened.describeFiles()}${source})`);
 
   const shutdown = async (signal: string) => {
     log(`${signal}: stopping (a running deployment finishes in its own process)`);

@@ -4,26 +4,24 @@
  * deployment ran (successfully or not: the outcome is in the control
  * database) or had nothing to do, 1 when it could not run at all.
  */
-import { AutomationDeployer, engineEnvVars } from "./deployer";
+import { engineEnvVars } from "./deployer";
 import { createPool } from "./db";
 import { runDeployment } from "./deployment";
 import { ConfigError, readRunnerConfig } from "./config";
-import { GitTenantsError, GitTenantsRepo } from "./tenants-repo";
+import { openFleet } from "./fleet-setup";
+import { GitTenantsError } from "./tenants-repo";
 
 async function main(): Promise<number> {
   const config = readRunnerConfig(process.env);
   const pool = createPool(config.databaseUrl, 3);
   const log = (line: string) => console.log(`${new Date().toISOString()} [runner ${process.pid}] ${line}`);
   try {
-    const git = config.git ? await GitTenantsRepo.open({ ...config.git, log }) : undefined;
-    const deployer = await AutomationDeployer.open({
-      stackName: config.stack,
-      workDir: config.workDir,
-      envVars: engineEnvVars(process.env),
-      tenantsFile: git?.file ?? config.tenantsFile,
-      onOutput: (text) => process.stdout.write(text),
-    });
-    const outcome = await runDeployment(pool, { stack: config.stack, deployer, tenants: git, backoff: config.backoff, log });
+    // Fleet mode: the shard's stack the service launched this runner for.
+    const stack = config.stack ?? config.deployStack;
+    if (stack === undefined) throw new ConfigError(["DEPLOY_STACK is required with FLEET_ENV (the service sets it for each runner)"]);
+    const opened = await openFleet(config, { envVars: engineEnvVars(process.env), onOutput: (text) => process.stdout.write(text), log });
+    const { deployer, tenants } = await opened.deployment(stack);
+    const outcome = await runDeployment(pool, { stack, deployer, tenants, backoff: config.backoff, log });
     if (!outcome.ran) log(`not run: ${outcome.reason}`);
     return 0;
   } finally {

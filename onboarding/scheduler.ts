@@ -1,5 +1,10 @@
 /**
- * Decides when to deploy. One deployment at a time per stack:
+ * Decides when to deploy, and which stack. One deployment at a time per
+ * process: the stacks of a fleet (its shards) that have due signups are
+ * deployed one after another, the one whose oldest due signup waits longest
+ * first. Different shards never deploy concurrently from one service: in git
+ * mode they share one clone (each batch resets it), and one engine at a time
+ * keeps a small host's CPU for the deployment that runs. Per stack:
  *
  * - in this process, a simple "is one running" flag (the in-process mutex);
  * - across processes, the stack's advisory lock (see deployment.ts), checked
@@ -16,21 +21,26 @@ import { spawn } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
 import { join } from "node:path";
 import type { Pool } from "pg";
-import { DUE_SIGNUPS, runDeployment, tryStackLock, unlockStack, type DeploymentOptions } from "./deployment";
+import { DUE, runDeployment, tryStackLock, unlockStack, type DeploymentOptions } from "./deployment";
 
-/** Runs one deployment to its end (successful or not). */
+/** Runs one deployment of `stack` to its end (successful or not). */
 export interface Launcher {
-  launch(): Promise<void>;
+  launch(stack: string): Promise<void>;
 }
 
-/** Runs the deployment in this process: for tests with a fake deployer, and for small setups. */
+/**
+ * Runs the deployment in this process: for tests with a fake deployer, and for small setups.
+ * `options`: one stack's, or per stack (a fleet: each shard has its own deployer and tenants file).
+ */
 export class InProcessLauncher implements Launcher {
   constructor(
     private readonly pool: Pool,
-    private readonly options: DeploymentOptions,
+    private readonly options: DeploymentOptions | ((stack: string) => Promise<DeploymentOptions>),
   ) {}
-  async launch(): Promise<void> {
-    await runDeployment(this.pool, this.options);
+  async launch(stack: string): Promise<void> {
+    const options = typeof this.options === "function" ? await this.options(stack) : this.options;
+    if (options.stack !== stack) throw new Error(`this launcher deploys stack "${options.stack}", not "${stack}"`);
+    await runDeployment(this.pool, options);
   }
 }
 
@@ -43,14 +53,15 @@ export class InProcessLauncher implements Launcher {
  */
 export class ChildProcessLauncher implements Launcher {
   constructor(
-    private readonly options: { env: NodeJS.ProcessEnv; logFile: string; cwd: string },
+    /** `env`: the runner's environment, or per stack (a fleet's runner gets DEPLOY_STACK). */
+    private readonly options: { env: NodeJS.ProcessEnv | ((stack: string) => NodeJS.ProcessEnv); logFile: string; cwd: string },
   ) {}
-  launch(): Promise<void> {
+  launch(stack: string): Promise<void> {
     return new Promise((resolve, reject) => {
       const out = openSync(this.options.logFile, "a");
       const child = spawn(process.execPath, ["--import", "tsx", join(__dirname, "runner.ts")], {
         cwd: this.options.cwd,
-        env: this.options.env,
+        env: typeof this.options.env === "function" ? this.options.env(stack) : this.options.env,
         detached: true,
         stdio: ["ignore", out, out],
       });
@@ -64,12 +75,15 @@ export class ChildProcessLauncher implements Launcher {
 }
 
 export interface SchedulerOptions {
-  stack: string;
+  /** SQL LIKE pattern (escape \) of the stacks this scheduler deploys: one stack's name, or a fleet's "<env>-%". */
+  stacks: string;
   launcher: Launcher;
   /** Wait this long after a signup before deploying, so a burst becomes one batch. */
   debounceMs?: number;
   /** Poll for due retries and abandoned work this often. */
   pollMs?: number;
+  /** After a launch that could not run at all, that stack waits this long (default 10 s) while others deploy. */
+  relaunchMs?: number;
   log?: (line: string) => void;
 }
 
@@ -79,6 +93,8 @@ export class DeploymentScheduler {
   private poller: NodeJS.Timeout | undefined;
   private stopped = true;
   private ticking = false;
+  /** Stacks whose last launch could not run, and until when they wait. */
+  private readonly heldUntil = new Map<string, number>();
   deploymentsLaunched = 0;
 
   constructor(
@@ -117,11 +133,20 @@ export class DeploymentScheduler {
     if (this.stopped || this.running || this.ticking) return;
     this.ticking = true;
     try {
-      if (!(await this.hasDueWork()) || (await this.lockedElsewhere())) return;
+      const stack = await this.nextStack();
+      if (stack === undefined) return;
       this.deploymentsLaunched += 1;
       this.running = this.options.launcher
-        .launch()
-        .catch((error) => this.options.log?.(`deployment: ${error instanceof Error ? error.message : String(error)}`))
+        .launch(stack)
+        .then(
+          () => void this.heldUntil.delete(stack),
+          (error) => {
+            // Could not run at all (its stack cannot be opened, the runner did not start): the other
+            // stacks go first for a while, and this one is not relaunched in a tight loop.
+            this.heldUntil.set(stack, Date.now() + (this.options.relaunchMs ?? 10_000));
+            this.options.log?.(`deployment of ${stack}: ${error instanceof Error ? error.message : String(error)}`);
+          },
+        )
         .finally(() => {
           this.running = undefined;
           // What arrived meanwhile is the next batch.
@@ -134,17 +159,23 @@ export class DeploymentScheduler {
     }
   }
 
-  private async hasDueWork(): Promise<boolean> {
-    const { rows } = await this.pool.query(`SELECT 1 FROM onboarding_signups WHERE ${DUE_SIGNUPS} LIMIT 1`, [this.options.stack]);
-    return rows.length > 0;
+  /** The stack with due signups that waited longest and that no other process deploys now. */
+  private async nextStack(): Promise<string | undefined> {
+    const { rows } = await this.pool.query<{ stack: string }>(
+      `SELECT stack FROM onboarding_signups WHERE stack LIKE $1 AND ${DUE} GROUP BY stack ORDER BY min(created_at), stack`,
+      [this.options.stacks],
+    );
+    const ready = rows.filter(({ stack }) => (this.heldUntil.get(stack) ?? 0) <= Date.now());
+    for (const { stack } of ready) if (!(await this.lockedElsewhere(stack))) return stack;
+    return undefined;
   }
 
   /** True while another process (another instance, or a runner this process lost) deploys the stack. */
-  private async lockedElsewhere(): Promise<boolean> {
+  private async lockedElsewhere(stack: string): Promise<boolean> {
     const client = await this.pool.connect();
     try {
-      if (!(await tryStackLock(client, this.options.stack))) return true;
-      await unlockStack(client, this.options.stack);
+      if (!(await tryStackLock(client, stack))) return true;
+      await unlockStack(client, stack);
       return false;
     } finally {
       client.release();

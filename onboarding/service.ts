@@ -11,13 +11,17 @@ import { createPool, migrate } from "./db";
 import { Mailer } from "./mailer";
 import { ServiceMetrics } from "./metrics";
 import { DeploymentScheduler, type Launcher } from "./scheduler";
+import { SingleStackFleet, type Fleet } from "./fleet";
 import { UsageMetrics } from "../usage/metrics";
 import { UsageSampler, type UsageSource } from "../usage/sampler";
 
 export interface ServiceOptions {
   databaseUrl: string;
-  stack: string;
-  tenantsFile: string;
+  /** One stack and its tenants file (a fleet of one shard without a size limit) ... */
+  stack?: string;
+  tenantsFile?: string;
+  /** ... or a fleet of shards (fleet.ts); the launcher then deploys each shard's stack. */
+  fleet?: Fleet;
   webhookSecret: string;
   apiToken: string;
   mailFrom: string;
@@ -47,14 +51,21 @@ export interface RunningService {
   close(): Promise<void>;
 }
 
+function fleetOf(options: ServiceOptions): Fleet {
+  if (options.fleet) return options.fleet;
+  if (options.stack === undefined || options.tenantsFile === undefined) throw new Error("startService: give a fleet, or a stack and its tenants file");
+  return new SingleStackFleet(options.stack, options.tenantsFile);
+}
+
 export async function startService(options: ServiceOptions): Promise<RunningService> {
+  const fleet = fleetOf(options);
   const pool = createPool(options.databaseUrl);
   await migrate(pool);
   const metrics = new ServiceMetrics();
   const log = options.log ?? ((line: string) => console.log(`${new Date().toISOString()} ${line}`));
   const mailer = new Mailer(pool, options.transport, { from: options.mailFrom, pollMs: options.mailPollMs, backoff: options.mailBackoff, metrics, log });
   const scheduler = new DeploymentScheduler(pool, {
-    stack: options.stack,
+    stacks: fleet.stackPattern,
     launcher: options.launcher(pool),
     debounceMs: options.debounceMs,
     pollMs: options.pollMs,
@@ -66,8 +77,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     : undefined;
   const app = await buildApp({
     pool,
-    stack: options.stack,
-    tenantsFile: options.tenantsFile,
+    fleet,
     webhookSecret: options.webhookSecret,
     apiToken: options.apiToken,
     publicUrl: options.publicUrl,
@@ -75,7 +85,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     extraRegistries: usageMetrics ? [usageMetrics.registry] : [],
     onSignup: () => scheduler.nudge(),
     health: () => ({
-      stack: options.stack,
+      stack: fleet.describe(),
       deploying: scheduler.busy,
       // The reason stays in the log: /healthz answers anyone, and it names servers.
       ...(usage ? { usage: { readings: usage.readings, failing: usage.lastError !== undefined } } : {}),

@@ -15,10 +15,12 @@
  * git, pushed), so the engine deploys that.
  */
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { dirname, join, normalize, resolve } from "node:path";
 import { simpleGit, type SimpleGit } from "simple-git";
 import { addTenants, withTenantsFileLock, writeFileAtomic } from "../tenants/edit";
 import { formatProblem, validateTenantsText } from "../tenants/load";
+import { SHARDS_MANIFEST, type Shard } from "../tenants/shards";
+import { ensureShardListed, NEW_SHARD_FILE } from "./fleet";
 
 export interface Signup {
   username: string;
@@ -73,7 +75,7 @@ export function applySignups(text: string, file: string, signups: readonly Signu
   return { text, added, rejected };
 }
 
-const readOrEmpty = (file: string) => (existsSync(file) ? readFileSync(file, "utf8") : EMPTY_FILE);
+const readOrEmpty = (file: string, empty = EMPTY_FILE) => (existsSync(file) ? readFileSync(file, "utf8") : empty);
 
 export class LocalTenantsFile implements TenantsStore {
   readonly file: string;
@@ -106,6 +108,10 @@ export interface GitTenantsRepoOptions {
   log?: (line: string) => void;
   /** Called before each push with its attempt number (1, 2, ...); tests use it to race a push deterministically. */
   beforePush?: (attempt: number) => Promise<void>;
+  /** The lock every batch holds (default: the file's); a fleet's shards share one clone, so they share the manifest's. */
+  lockFile?: string;
+  /** A shard of a fleet: listed in tenants/shards.yaml by the commit that adds its first tenants (see fleet.ts). */
+  shard?: Shard;
 }
 
 export class GitTenantsError extends Error {}
@@ -150,12 +156,15 @@ function gitClient(baseDir: string, config: string[] = []): SimpleGit {
 
 export class GitTenantsRepo implements TenantsStore {
   readonly file: string;
+  /** The service's clone (absolute). */
+  readonly dir: string;
   private readonly git: SimpleGit;
   private readonly redact: (text: string) => string;
   private readonly log: (line: string) => void;
 
   private constructor(private readonly options: GitTenantsRepoOptions) {
     this.file = resolve(options.dir, options.path);
+    this.dir = resolve(options.dir);
     this.redact = redactor(options.url);
     this.log = options.log ?? (() => undefined);
     this.git = gitClient(options.dir, [`user.name=${options.author.name}`, `user.email=${options.author.email}`]);
@@ -191,6 +200,16 @@ export class GitTenantsRepo implements TenantsStore {
     return repo;
   }
 
+  /** The store of one shard of the fleet in this same clone: its file, listed in the manifest when it is new. */
+  forShard(shard: Shard): GitTenantsRepo {
+    return new GitTenantsRepo({ ...this.options, path: normalize(shard.file), shard, lockFile: join(this.dir, SHARDS_MANIFEST) });
+  }
+
+  /** Paths a batch may write (and so commits, and cleans when untracked). */
+  private get paths(): string[] {
+    return this.options.shard ? [this.options.path, SHARDS_MANIFEST] : [this.options.path];
+  }
+
   private async run(what: string, args: string[]): Promise<string> {
     try {
       return await this.git.raw(args);
@@ -216,20 +235,21 @@ export class GitTenantsRepo implements TenantsStore {
     await this.run("check out the remote branch", ["checkout", "--force", "-B", branch, `refs/remotes/origin/${branch}`]);
     await this.run("reset the clone", ["reset", "--hard", `refs/remotes/origin/${branch}`]);
     // A file the remote does not track (left by a killed run) must not be deployed.
-    await this.run("clean the tenants file", ["clean", "--force", "-x", "--", this.options.path]);
+    await this.run("clean the tenants file", ["clean", "--force", "-x", "--", ...this.paths]);
   }
 
   async addSignups(signups: readonly Signup[]): Promise<AddOutcome> {
     mkdirSync(dirname(this.file), { recursive: true });
-    return withTenantsFileLock(this.file, async () => {
+    return withTenantsFileLock(this.options.lockFile ?? this.file, async () => {
       for (let attempt = 1; ; attempt += 1) {
         await this.sync();
-        const result = applySignups(readOrEmpty(this.file), `${this.options.path} (${this.options.branch})`, signups);
+        const newShard = this.listShard();
+        const result = applySignups(readOrEmpty(this.file, this.options.shard ? NEW_SHARD_FILE : EMPTY_FILE), `${this.options.path} (${this.options.branch})`, signups);
         if (result.added.length === 0) {
           return { added: [], rejected: result.rejected, commit: (await this.run("read HEAD", ["rev-parse", "HEAD"])).trim() };
         }
         writeFileAtomic(this.file, result.text);
-        const commit = await this.commit(result.added);
+        const commit = await this.commit(result.added, newShard);
         await this.options.beforePush?.(attempt);
         try {
           await this.git.raw(["push", "--porcelain", "origin", `HEAD:refs/heads/${this.options.branch}`]);
@@ -250,12 +270,25 @@ export class GitTenantsRepo implements TenantsStore {
     });
   }
 
-  private async commit(usernames: string[]): Promise<string> {
+  /** A fleet's shard the manifest does not list yet is listed now (in this batch's commit); true when it is new. */
+  private listShard(): boolean {
+    if (!this.options.shard) return false;
+    try {
+      return ensureShardListed(this.dir, this.options.shard);
+    } catch (error) {
+      throw new TenantsFileInvalidError(`${SHARDS_MANIFEST} (${this.options.branch}): ${(error as Error).message}`);
+    }
+  }
+
+  private async commit(usernames: string[], newShard: boolean): Promise<string> {
     const { author, path } = this.options;
     const named = usernames.length > 20 ? `${usernames.slice(0, 20).join(", ")} and ${usernames.length - 20} more` : usernames.join(", ");
-    const message = `Add ${usernames.length} tenant(s) from signups: ${named}\n\nWritten by the DriverGigsPro signup service; the service deploys this commit.\n`;
-    await this.run("stage the tenants file", ["add", "--", path]);
-    await this.run("commit", ["commit", "--quiet", "--no-verify", `--author=${author.name} <${author.email}>`, "-m", message, "--", path]);
+    const shard = this.options.shard;
+    const listed = newShard && shard ? `New shard ${shard.name} (${shard.file}), listed in ${SHARDS_MANIFEST}.\n\n` : "";
+    const message = `Add ${usernames.length} tenant(s) from signups: ${named}\n\n${listed}Written by the DriverGigsPro signup service; the service deploys this commit.\n`;
+    const paths = newShard ? [path, SHARDS_MANIFEST] : [path];
+    await this.run("stage the tenants file", ["add", "--", ...paths]);
+    await this.run("commit", ["commit", "--quiet", "--no-verify", `--author=${author.name} <${author.email}>`, "-m", message, "--", ...paths]);
     return (await this.run("read HEAD", ["rev-parse", "HEAD"])).trim();
   }
 }
