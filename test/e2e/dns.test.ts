@@ -109,14 +109,14 @@ describe("a DNS record per tenant on a real BIND (RFC 2136 + TSIG)", () => {
   });
 
   it("suspending removes a tenant's record and removing a tenant deletes it; resuming brings the record back", () => {
-    // Removal is leaving the entry out of the file (or a `status: removed` tombstone, once the file has one).
-    writeTenants("username: john_driver\n    tenantId: A1B2C3D4", "username: maria_k\n    status: suspended");
+    // Removal is a `status: removed` tombstone (leaving the entry out fails the update).
+    writeTenants("username: john_driver\n    tenantId: A1B2C3D4", "username: maria_k\n    status: suspended", "username: sam-courier\n    status: removed");
     up();
     expect(resolve("john-driver-drivergigspro")).toEqual([TARGET]);
     expect(resolve("maria-k-drivergigspro")).toEqual([]);
     expect(resolve("sam-courier-drivergigspro")).toEqual([]);
 
-    writeTenants("username: john_driver\n    tenantId: A1B2C3D4", "username: maria_k");
+    writeTenants("username: john_driver\n    tenantId: A1B2C3D4", "username: maria_k", "username: sam-courier\n    status: removed");
     up();
     expect(resolve("maria-k-drivergigspro")).toEqual([TARGET]);
     expect(resolve("sam-courier-drivergigspro")).toEqual([]);
