@@ -10,6 +10,7 @@ import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { LocalWorkspace, PulumiCommand, Stack, type EngineEvent } from "@pulumi/pulumi/automation";
 import { z } from "zod";
+import { CONTROL_DATABASE_VARIABLE, SERVICE_SECRETS } from "./config";
 import { ENGINE_DEFAULTS } from "../local/pulumi";
 import { removableStaleLocks } from "../local/stale-lock";
 
@@ -157,7 +158,8 @@ async function selectOrCreateFrom(workspace: LocalWorkspace, stackName: string, 
  * repository's URL, which may carry a token the engine has no use for.
  */
 export function engineEnvVars(env: NodeJS.ProcessEnv): Record<string, string> {
-  return Object.fromEntries(Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined && entry[0] !== "TENANTS_GIT_URL"));
+  const withheld = new Set<string>(["TENANTS_GIT_URL", CONTROL_DATABASE_VARIABLE, ...SERVICE_SECRETS]);
+  return Object.fromEntries(Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined && !withheld.has(entry[0])));
 }
 
 /**

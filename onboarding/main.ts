@@ -13,7 +13,7 @@ import type { Pool } from "pg";
 import { checkoutPostgresOptions, startLocalPostgres, type LocalPostgres } from "../local/embedded-postgres";
 import { ensureToolchain, LOCAL_ENVIRONMENT, LOCAL_STATE_DIR, onPath, PROJECT_DIR, pulumiContext } from "../local/pulumi";
 import { ensureStateDatabase } from "../local/state-backend";
-import { ConfigError, readServiceConfig } from "./config";
+import { CONTROL_DATABASE_VARIABLE, ConfigError, readServiceConfig, SERVICE_SECRETS } from "./config";
 import { controlDatabaseExposure, createPool, createPrivateDatabase } from "./db";
 import { engineEnvVars } from "./deployer";
 import { openFleet } from "./fleet-setup";
@@ -38,6 +38,11 @@ async function main(): Promise<void> {
     env.PULUMI_BACKEND_URL ??= await ensureStateDatabase(postgres);
   }
   const config = readServiceConfig(env);
+  // Read once; from here on no child of this process (engine, runner, git) inherits them.
+  for (const name of [...SERVICE_SECRETS, CONTROL_DATABASE_VARIABLE]) {
+    delete process.env[name];
+    delete env[name];
+  }
   const exposure = await withPool(config.databaseUrl, (pool) => controlDatabaseExposure(pool));
   if (exposure !== undefined) throw new ControlDatabaseExposed(exposure);
 

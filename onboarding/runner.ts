@@ -7,12 +7,14 @@
 import { engineEnvVars } from "./deployer";
 import { createPool } from "./db";
 import { runDeployment } from "./deployment";
-import { ConfigError, readRunnerConfig } from "./config";
+import { CONTROL_DATABASE_VARIABLE, ConfigError, readRunnerConfig } from "./config";
 import { openFleet } from "./fleet-setup";
 import { GitTenantsError } from "./tenants-repo";
 
 async function main(): Promise<number> {
   const config = readRunnerConfig(process.env);
+  // Read once: the engine this runner starts inherits its environment and has no use for it.
+  delete process.env[CONTROL_DATABASE_VARIABLE];
   const pool = createPool(config.databaseUrl, 3);
   const log = (line: string) => console.log(`${new Date().toISOString()} [runner ${process.pid}] ${line}`);
   try {
