@@ -61,6 +61,27 @@ describe("builtin role and database", () => {
     expect(await query("SELECT 1 FROM pg_roles WHERE rolname = $1", [name])).toEqual([]);
   });
 
+  it("adopts an unmarked database of the admin only while it is empty (a run killed between CREATE DATABASE and its mark)", async () => {
+    const name = "drivergigspro_0c0ffee0";
+    await ops.createRole(adminUrl, { name, password: "pw", login: true });
+    // What CREATE DATABASE leaves when the run dies before COMMENT ON DATABASE: the admin's, unmarked, empty.
+    await query(`CREATE DATABASE ${name}`);
+    await ops.createDatabase(adminUrl, { name, tenantRole: name });
+    expect(await query("SELECT shobj_description(oid, 'pg_database') AS note FROM pg_database WHERE datname = $1", [name])).toEqual([
+      { note: `drivergigspro tenant database of role ${name}` },
+    ]);
+    await ops.dropDatabase(adminUrl, name);
+
+    // The same, but holding someone's table: not ours to take.
+    await query(`CREATE DATABASE ${name}`);
+    const admin = await server.connect(name);
+    await admin.query("CREATE TABLE someone_elses (id int)");
+    await admin.end();
+    await expect(ops.createDatabase(adminUrl, { name, tenantRole: name })).rejects.toThrow(/already exists and belongs to "postgres".*not made by this program/);
+    await ops.dropDatabase(adminUrl, name);
+    await ops.dropRole(adminUrl, name);
+  });
+
   it("adopts a role and database left behind (a killed pulumi up, a tenant brought back) and keeps its data", async () => {
     const name = "drivergigspro_0ddba11e";
     // As an interrupted run or a removed tenant leaves them: not in Pulumi's state, still in PostgreSQL.
@@ -85,12 +106,15 @@ describe("builtin role and database", () => {
 
   it("refuses a database of the tenant's name that another role owns, and leaves it alone", async () => {
     const name = "drivergigspro_0ff1ce00";
-    await query(`CREATE DATABASE ${name}`);
+    // (An empty one of the admin's own is what a killed run leaves: adopted, see above.)
+    await query("CREATE ROLE squatter NOLOGIN");
+    await query(`CREATE DATABASE ${name} OWNER squatter`);
     await expect(ops.createDatabase(adminUrl, { name, tenantRole: name })).rejects.toThrow(
-      /database "drivergigspro_0ff1ce00" already exists and belongs to "postgres", not to the tenant's role "drivergigspro_0ff1ce00" nor to this program/,
+      /database "drivergigspro_0ff1ce00" already exists and belongs to "squatter", not to the tenant's role "drivergigspro_0ff1ce00" nor to this program/,
     );
-    expect(await query("SELECT pg_get_userbyid(datdba) AS owner FROM pg_database WHERE datname = $1", [name])).toEqual([{ owner: "postgres" }]);
+    expect(await query("SELECT pg_get_userbyid(datdba) AS owner FROM pg_database WHERE datname = $1", [name])).toEqual([{ owner: "squatter" }]);
     await query(`DROP DATABASE ${name}`);
+    await query("DROP ROLE squatter");
   });
 
   it("treats a hostile name as one identifier, never as SQL", async () => {

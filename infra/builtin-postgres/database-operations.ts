@@ -52,7 +52,7 @@ const marker = (tenantRole: string) => `drivergigspro tenant database of role ${
  * of that name is not the tenant's: refuse.
  */
 export async function createDatabase(adminUrl: string, spec: DatabaseSpec): Promise<DatabaseReading> {
-  await asAdmin(adminUrl, async (client) => {
+  const unmarked = await asAdmin(adminUrl, async (client) => {
     const { rows } = await client.query<{ owner: string; note: string | null; admin: string }>(
       `SELECT pg_get_userbyid(datdba) AS owner, shobj_description(oid, 'pg_database') AS note, current_user AS admin
        FROM pg_database WHERE datname = $1`,
@@ -64,13 +64,37 @@ export async function createDatabase(adminUrl: string, spec: DatabaseSpec): Prom
       // Marked at once, so a run killed right here leaves a database the next one adopts.
       await client.query(`COMMENT ON DATABASE ${escapeIdentifier(spec.name)} IS ${escapeLiteral(marker(spec.tenantRole))}`);
     } else if (existing.owner !== spec.tenantRole && !(existing.owner === existing.admin && existing.note === marker(spec.tenantRole))) {
-      throw new Error(
-        `database "${spec.name}" already exists and belongs to "${existing.owner}", not to the tenant's role "${spec.tenantRole}" ` +
-          `nor to this program; it was not made by this program: rename or drop it by hand, or pin another tenantId`,
-      );
+      // The admin's, but unmarked: a run killed between CREATE DATABASE and COMMENT made it, if it is still empty.
+      return existing.owner === existing.admin && existing.note === null ? existing.owner : notTheTenants(spec, existing.owner);
     }
+    return undefined;
   });
+  if (unmarked !== undefined && !(await isEmptyDatabase(adminUrl, spec.name))) notTheTenants(spec, unmarked);
   return configureDatabase(adminUrl, spec);
+}
+
+function notTheTenants(spec: DatabaseSpec, owner: string): never {
+  throw new Error(
+    `database "${spec.name}" already exists and belongs to "${owner}", not to the tenant's role "${spec.tenantRole}" ` +
+      `nor to this program; it was not made by this program: rename or drop it by hand, or pin another tenantId`,
+  );
+}
+
+/** No table, view, sequence or function outside PostgreSQL's own schemas: nothing anyone could lose by adopting it. */
+async function isEmptyDatabase(adminUrl: string, name: string): Promise<boolean> {
+  return asAdmin(
+    adminUrl,
+    async (client) => {
+      const { rows } = await client.query(
+        `SELECT (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                  WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%')
+              + (SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+                  WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')) AS objects`,
+      );
+      return Number(rows[0]?.objects) === 0;
+    },
+    name,
+  );
 }
 
 /** Sets ownership, options, grants and schema owner as the design says, whatever they were; returns the result. */
