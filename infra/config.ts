@@ -5,6 +5,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { releaseVersionSchema } from "../seed/releases";
+import { DEFAULT_TENANTS_FILE } from "../tenants/paths";
 import { planNameSchema, RINGS, ringSchema, serverNameSchema, USERNAME_MAX } from "../tenants/schema";
 import { isDnsServer, isHostName, isIPv4Address, isTsigKeyName, isTsigSecret, RECORD_TYPES, TSIG_ALGORITHMS } from "./dns/rfc2136-operations";
 import { DEFAULT_APP_NAME, DEFAULT_RECORD_TEMPLATE, dnsLabel } from "./naming";
@@ -136,7 +137,7 @@ export const fleetSettingsSchema = z
       .string()
       .regex(/^[a-z][a-z0-9]{1,19}$/, { error: "appName must be 2-20 characters of a-z and 0-9, starting with a letter" })
       .default(DEFAULT_APP_NAME),
-    tenantsFile: z.string().min(1).default("tenants/tenants.yaml"),
+    tenantsFile: z.string().min(1).default(DEFAULT_TENANTS_FILE),
     servers: z.array(serverSchema).min(1, { error: "list at least one PostgreSQL server" }),
     /** Where entries without `server:` are placed; defaults to the first server. */
     defaultServer: serverNameSchema.optional(),

@@ -6,17 +6,16 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
+import { tenantSummarySchema } from "./outputs";
 
-/** The part of a tenant's summary output that later updates must respect. */
-const deployedTenantSchema = z.object({
-  server: z.string(),
-  tenantId: z.string(),
-  database: z.string(),
-  /** "removed" for a tombstone; outputs of older programs have no tombstones. */
-  status: z.string().optional(),
-  /** The seed release it runs (infra/rollout.ts); absent in outputs of older programs. */
-  seedVersion: z.string().optional(),
-});
+/**
+ * The part of a tenant's summary output (infra/outputs.ts) that later updates
+ * must respect; status and seedVersion are absent in outputs of older programs.
+ */
+const deployedTenantSchema = tenantSummarySchema
+  .pick({ server: true, tenantId: true, database: true, status: true, seedVersion: true })
+  .partial({ status: true })
+  .strip();
 export type DeployedTenant = z.infer<typeof deployedTenantSchema>;
 
 /** Username → what the last update recorded; empty for a stack never deployed. */

@@ -5,6 +5,7 @@
 import { isAbsolute, join, normalize, resolve } from "node:path";
 import { z } from "zod";
 import { PROJECT_DIR } from "../local/pulumi";
+import { DEFAULT_TENANTS_FILE } from "../tenants/paths";
 import { SHARDS_MANIFEST } from "../tenants/shards";
 import { DEFAULT_BACKOFF, type Backoff } from "./deployment";
 
@@ -31,7 +32,7 @@ const DEFAULT_AUTHOR = "DriverGigsPro signup service <signup-service@drivergigsp
 /** The tenants file inside the repository: relative, no way out of the clone. */
 const repoPath = z
   .string()
-  .default("tenants/tenants.yaml")
+  .default(DEFAULT_TENANTS_FILE)
   .refine((path) => !isAbsolute(path) && !normalize(path).split(/[\\/]/).includes("..") && !path.startsWith("-"), {
     error: 'TENANTS_GIT_PATH must be a path inside the repository, e.g. "tenants/tenants.yaml"',
   });

@@ -10,6 +10,8 @@ import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { LocalWorkspace, PulumiCommand, Stack, type EngineEvent } from "@pulumi/pulumi/automation";
 import { z } from "zod";
+import { tenantSummarySchema } from "../infra/outputs";
+import { DEFAULT_TENANTS_FILE } from "../tenants/paths";
 import { CONTROL_DATABASE_VARIABLE, SERVICE_SECRETS } from "./config";
 import { ENGINE_DEFAULTS } from "../local/pulumi";
 import { removableStaleLocks } from "../local/stale-lock";
@@ -38,10 +40,7 @@ export interface Deployer {
 }
 
 /** The part of the stack outputs the service reads; never the `connections` secret. */
-const tenantsOutputSchema = z.record(
-  z.string(),
-  z.object({ tenantId: z.string(), domain: z.string(), status: z.string() }).loose(),
-);
+const tenantsOutputSchema = z.record(z.string(), tenantSummarySchema.pick({ tenantId: true, domain: true, status: true }));
 
 export interface AutomationDeployerOptions {
   stackName: string;
@@ -81,7 +80,7 @@ export class AutomationDeployer implements Deployer {
     const absolute = (file: string) => (isAbsolute(file) ? file : resolve(options.workDir, file));
     const configured = (await stack.getAllConfig())["drivergigspro:tenantsFile"]?.value;
     if (options.tenantsFile === undefined) {
-      return new AutomationDeployer(stack, absolute(configured ?? "tenants/tenants.yaml"), options.onOutput);
+      return new AutomationDeployer(stack, absolute(configured ?? DEFAULT_TENANTS_FILE), options.onOutput);
     }
     // The file the service writes must be the file the program reads: the stack's config says so.
     const file = absolute(options.tenantsFile);

@@ -23,9 +23,9 @@ import { writeFileAtomic } from "./edit";
 import { loadTenantsFile, type TenantsProblem } from "./load";
 import { usernameToLabel, type LocatedTenant } from "./schema";
 
-/** Every path in the fleet's layout, relative to the project folder: the one place they are written. */
-export const SHARDS_MANIFEST = "tenants/shards.yaml";
-export const DEFAULT_TENANTS_FILE = "tenants/tenants.yaml";
+import { DEFAULT_TENANTS_FILE, SHARDS_MANIFEST } from "./paths";
+
+export { DEFAULT_TENANTS_FILE, SHARDS_MANIFEST };
 /**
  * Why 100: one signup's `pulumi up` grows with the tenants in its stack (6 s
  * at 10 tenants, 17-23 s at 100, 47 s at 300, 103-134 s at 1,000 on the
