@@ -8,7 +8,7 @@ import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { PROJECT_DIR, PROJECT_NAME, pulumi, type PulumiContext } from "../local/pulumi";
-import { withStackLockWait } from "../local/stack-lock-wait";
+import { isStackLockedError, withStackLockWait } from "../local/stack-lock-wait";
 import { DEFAULT_TENANTS_FILE, type Shard } from "../tenants/shards";
 import { previewJsonSchema, type PreviewJson } from "./preview-summary";
 
@@ -59,21 +59,24 @@ interface RunResult {
   stderr: string;
 }
 
-/** Runs pulumi; stderr is shown and kept (it carries "the stack is currently locked"); stdout is shown or kept. */
+/**
+ * Runs pulumi; stdout (Pulumi's display) is shown or kept. stderr is kept and
+ * shown when the run ends, unless it only says the stack is locked: the wait
+ * prints its own line for that.
+ */
 function runPulumi(context: PulumiContext, args: string[], keepStdout: boolean): Promise<RunResult> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn("pulumi", args, { cwd: PROJECT_DIR, env: context.env, stdio: ["inherit", keepStdout ? "pipe" : "inherit", "pipe"] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout?.on("data", (chunk: Buffer) => out.push(chunk));
-    child.stderr!.on("data", (chunk: Buffer) => {
-      err.push(chunk);
-      process.stderr.write(chunk);
-    });
+    child.stderr!.on("data", (chunk: Buffer) => err.push(chunk));
     child.on("error", reject);
-    child.on("close", (code, signal) =>
-      resolvePromise({ code: code ?? (signal ? 1 : 0), stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8") }),
-    );
+    child.on("close", (code, signal) => {
+      const result = { code: code ?? (signal ? 1 : 0), stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8") };
+      if (!(result.code !== 0 && isStackLockedError(result.stderr))) process.stderr.write(result.stderr);
+      resolvePromise(result);
+    });
   });
 }
 
