@@ -9,7 +9,9 @@
  *  2. the merge's `up` finds the stack held by another deployment (a lock
  *     row of a live process on this host, as the signup service's update
  *     would hold it): it says who holds it and waits; once that process is
- *     gone, it removes the stale lock and deploys.
+ *     gone, it removes the stale lock and deploys;
+ *  3. the other way round: the signup service's deployment (the onboarding
+ *     AutomationDeployer, Automation API) waits for CI's update of that shard.
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -19,6 +21,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startLocalPostgres, type LocalPostgres } from "../../local/embedded-postgres";
 import { ensureToolchain, PROJECT_NAME, pulumiContext, type PulumiContext } from "../../local/pulumi";
 import { ensureStateDatabase } from "../../local/state-backend";
+import { AutomationDeployer, engineEnvVars } from "../../onboarding/deployer";
 import { cloneCheckout } from "../support/checkout";
 import { plantLock } from "../support/state-lock";
 
@@ -116,5 +119,29 @@ describe("npm run deploy with the real engine", () => {
     expect(output).toMatch(/Resources:\s+\+ \d+ created/);
     const outputs = JSON.parse(pulumiIn(["stack", "output", "--json", "--stack", "ci-s002"])) as { tenants: Record<string, { status: string }> };
     expect(outputs.tenants.zoe_k?.status).toBe("active");
+  }, 600_000);
+
+  it("makes the signup service's deployment wait for CI's update of the same shard", async () => {
+    const holder = spawn(process.execPath, ["-e", "setInterval(() => {}, 1000)"], { stdio: "ignore" });
+    children.push(holder);
+    await plantLock(context.backendUrl, PROJECT_NAME, "ci-s002", { pid: holder.pid!, username: "ci", hostname: hostname(), timestamp: new Date().toISOString() }, "ci-runner");
+    let log = "";
+    let sawWait!: () => void;
+    const waiting = new Promise<void>((resolve) => (sawWait = resolve));
+    const deployer = await AutomationDeployer.open({
+      stackName: "ci-s002",
+      workDir: checkout,
+      envVars: engineEnvVars(context.env),
+      onOutput: (text) => {
+        log += text;
+        if (new RegExp(`stack ci-s002 is locked by another deployment \\(pid ${holder.pid} on [^)]+\\(ci\\)`).test(log)) sawWait();
+      },
+    });
+    const deploying = deployer.deploy();
+    await waiting;
+    holder.kill("SIGKILL");
+    const result = await deploying;
+    expect(result.tenants.zoe_k).toMatchObject({ status: "active" });
+    expect(log).toMatch(/stack ci-s002: removing the lock left by an interrupted pulumi up \(pid \d+/);
   }, 600_000);
 });
