@@ -14,5 +14,6 @@ export const UNIT_TEST_FILES: readonly string[] = [
   "test/deploy/preview-summary.test.ts",
   "test/deploy/select.test.ts",
   "test/toolchain-version.test.ts",
+  "test/stack-lock-wait.test.ts",
   "test/workflow.test.ts",
 ];
