@@ -61,7 +61,7 @@ export interface TenantChanges {
   removed: RemovedTenant[];
   /** Tenants the last update deployed that this preview leaves as they are. */
   unchanged: number;
-  /** Changes of resources that belong to no tenant (providers, ...). */
+  /** Changes of resources that belong to no tenant (providers, ...), the stack itself left out. */
   otherChanges: number;
 }
 
@@ -124,7 +124,8 @@ export function summarizePreview(preview: PreviewJson): TenantChanges {
   for (const step of preview.steps) {
     const username = tenantOf(step, parents);
     if (username === undefined) {
-      if (!NO_CHANGE.has(step.op)) otherChanges++;
+      // The stack itself is created with a new shard's stack: not a change anyone needs to review.
+      if (!NO_CHANGE.has(step.op) && urnParts(step.urn).type !== "pulumi:pulumi:Stack") otherChanges++;
       continue;
     }
     byTenant.set(username, [...(byTenant.get(username) ?? []), step]);

@@ -64,8 +64,12 @@ beforeAll(async () => {
   context = pulumiContext(bin, join(scratch, "state"), await ensureStateDatabase(server));
   checkout = cloneCheckout("deploy");
   // Two shards; s002 is new and empty until the "pull request" below.
-  writeFileSync(join(checkout, "tenants", "shards.yaml"), "maxTenants: 100\nshards:\n  - name: s001\n    file: tenants/tenants.yaml\n  - name: s002\n    file: tenants/s002.yaml\n");
+  writeFileSync(
+    join(checkout, "tenants", "shards.yaml"),
+    "maxTenants: 100\nshards:\n  - name: s001\n    file: tenants/tenants.yaml\n  - name: s002\n    file: tenants/s002.yaml\n  - name: s003\n    file: tenants/s003.yaml\n",
+  );
   writeFileSync(join(checkout, "tenants", "s002.yaml"), "tenants: []\n");
+  writeFileSync(join(checkout, "tenants", "s003.yaml"), "tenants: []\n");
   // The environment's first shard stack, as a team would have committed its Pulumi.ci-s001.yaml.
   pulumiIn(["stack", "init", "ci-s001"]);
   pulumiIn(["config", "set-all", "--path", "--stack", "ci-s001",
@@ -86,17 +90,23 @@ afterAll(async () => {
 });
 
 describe("npm run deploy with the real engine", () => {
-  it("previews the shard a change touched, creating its stack, and writes the comment", async () => {
+  it("previews the shards a change touched, creating their stacks, and writes the comment, failures included", async () => {
     writeFileSync(join(checkout, "tenants", "s002.yaml"), "tenants:\n  - username: zoe_k\n    email: zoe@example.com\n");
+    writeFileSync(join(checkout, "tenants", "s003.yaml"), "tenants:\n  - username: Max_Power\n");
     const comment = join(scratch, "preview.md");
     const { code, output } = await deploy(["preview", "--env", "ci", "--changed-since", "HEAD", "--comment-file", comment]).done;
-    expect(code, output).toBe(0);
-    expect(output).toContain("deploy: preview of 1 shard(s) changed since HEAD");
+    expect(code, output).toBe(1); // s003's file is wrong
+    expect(output).toContain("deploy: preview of 2 shard(s) changed since HEAD");
     expect(output).toContain("created stack ci-s002 for the new shard s002, config copied from ci-s001");
     const text = readFileSync(comment, "utf8");
-    expect(text).toContain("| s002 | `ci-s002` | 1 | 0 | 0 | 0 | 0 |");
+    expect(text).toContain("| s002 | `ci-s002` | 1 | 0 | 0 | 0 | 0 | 0 |");
     expect(text).toContain("- **Created (1):** `zoe_k`");
+    expect(text).toContain("| s003 | `ci-s003` | preview failed |");
+    expect(text).toMatch(/### s003: `tenants\/s003\.yaml`\n\n\*\*The preview failed\*\*[^]*tenants\/s003\.yaml:2: tenant "Max_Power"[^]*write "max_power"/);
     expect(text).not.toContain("s001:");
+    // The pull request is fixed by dropping s003's change before it merges.
+    writeFileSync(join(checkout, "tenants", "s003.yaml"), "tenants: []\n");
+    rmSync(join(checkout, "Pulumi.ci-s003.yaml"));
     git("add", "-A");
     git("commit", "-qm", "add zoe_k");
   }, 600_000);
@@ -110,7 +120,8 @@ describe("npm run deploy with the real engine", () => {
     const run = deploy(["up", "--env", "ci", "--changed-since", "HEAD~1"], (all) => {
       if (new RegExp(`stack ci-s002 is locked by another deployment \\(pid ${holder.pid} on [^)]+\\(onboarding\\)`).test(all)) sawWait();
     });
-    await waiting;
+    // A deployment that ends without waiting fails the test at once (with its output).
+    await Promise.race([waiting, run.done.then(({ output }) => Promise.reject(new Error(`deploy ended without waiting:\n${output}`)))]);
     holder.kill("SIGKILL");
     const { code, output } = await run.done;
     expect(code, output).toBe(0);
@@ -138,7 +149,7 @@ describe("npm run deploy with the real engine", () => {
       },
     });
     const deploying = deployer.deploy();
-    await waiting;
+    await Promise.race([waiting, deploying.then(() => Promise.reject(new Error(`deployed without waiting:\n${log}`)))]);
     holder.kill("SIGKILL");
     const result = await deploying;
     expect(result.tenants.zoe_k).toMatchObject({ status: "active" });
