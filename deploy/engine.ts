@@ -22,8 +22,14 @@ const TENANTS_FILE_KEY = `${PROJECT_NAME}:tenantsFile`;
  * stack must already reconcile that file: a stack that reads another file
  * would move tenants between shards, so that is refused.
  */
-export function prepareStack(context: PulumiContext, stack: string, shard: Shard, template: string | undefined, log: (line: string) => void): void {
-  const known = (JSON.parse(pulumi(context, ["stack", "ls", "--json"])) as { name: string }[]).some((existing) => existing.name === stack);
+export async function prepareStack(context: PulumiContext, stack: string, shard: Shard, template: string | undefined, wait: LockWait): Promise<void> {
+  // Removing a stack that was never deployed needs its lock: wait for it like a deployment.
+  await withStackLockWait(async () => prepareStackNow(context, stack, shard, template, wait.log), lockWaitOptions(context, stack, wait));
+}
+
+function prepareStackNow(context: PulumiContext, stack: string, shard: Shard, template: string | undefined, log: (line: string) => void): void {
+  let known = (JSON.parse(pulumi(context, ["stack", "ls", "--json"])) as { name: string }[]).some((existing) => existing.name === stack);
+  if (known && !existsSync(join(PROJECT_DIR, `Pulumi.${stack}.yaml`))) known = restoreConfigFile(context, stack, log);
   if (!known) {
     pulumi(context, ["stack", "init", stack, ...(template ? ["--copy-config-from", template] : [])]);
     pulumi(context, ["config", "set", "--stack", stack, TENANTS_FILE_KEY, shard.file]);
@@ -42,6 +48,32 @@ export function prepareStack(context: PulumiContext, stack: string, shard: Shard
       `stack ${stack} reconciles ${reads}, but tenants/shards.yaml says shard ${shard.name} is ${shard.file}; ` +
         `a tenant never moves between shards by accident: fix the manifest, or (when the stack is right to change) pulumi config set --stack ${stack} tenantsFile ${shard.file}`,
     );
+  }
+}
+
+/**
+ * A stack whose `Pulumi.<stack>.yaml` is not in this checkout (made by a CI
+ * run whose workspace is gone, never committed): its config comes back from
+ * its last deployment (`pulumi config refresh`). A stack never deployed has
+ * none to come back from, and nothing in it: it is removed, to be created
+ * again from the template. Returns whether the stack still exists.
+ */
+function restoreConfigFile(context: PulumiContext, stack: string, log: (line: string) => void): boolean {
+  try {
+    pulumi(context, ["config", "refresh", "--stack", stack]);
+    log(`restored Pulumi.${stack}.yaml from the stack's last deployment; commit it`);
+    return true;
+  } catch (error) {
+    const exported = JSON.parse(pulumi(context, ["stack", "export", "--stack", stack])) as { deployment?: { resources?: unknown[] } };
+    if ((exported.deployment?.resources ?? []).length > 0) {
+      throw new Error(
+        `stack ${stack} has no Pulumi.${stack}.yaml in this checkout and its config could not be restored ` +
+          `(${(error as Error).message.split("\n").find((line) => /error/i.test(line)) ?? "pulumi config refresh failed"}); commit that file from where the stack was set up`,
+      );
+    }
+    pulumi(context, ["stack", "rm", "--yes", "--stack", stack]); // refuses a stack that holds resources
+    log(`stack ${stack} was never deployed and its config file is not here: creating it again`);
+    return false;
   }
 }
 

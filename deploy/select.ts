@@ -76,5 +76,5 @@ export function namedShards(manifest: ShardsManifest, names: readonly string[]):
   if (unknown.length > 0) {
     throw new Error(`no shard ${unknown.map((name) => `"${name}"`).join(", ")} in ${SHARDS_MANIFEST} (shards: ${manifest.shards.map((shard) => shard.name).join(", ")})`);
   }
-  return { shards: manifest.shards.filter((shard) => names.includes(shard.name)), reason: `shard(s) ${names.join(", ")}` };
+  return { shards: manifest.shards.filter((shard) => names.includes(shard.name)), reason: "the named shard(s)" };
 }

@@ -98,7 +98,7 @@ async function main(): Promise<number> {
     const stack = shardStack(options.environment, shard);
     console.log(`\n== shard ${shard.name}: stack ${stack}, ${shard.file} ==`);
     try {
-      prepareStack(context, stack, shard, templateStack(options.environment, manifest.shards, shard), wait.log);
+      await prepareStack(context, stack, shard, templateStack(options.environment, manifest.shards, shard), wait);
       if (options.command === "up") await deployStack(context, stack, wait);
       else if (options.commentFile === undefined) await previewStack(context, stack, wait);
       else {
@@ -111,7 +111,8 @@ async function main(): Promise<number> {
       if (options.commentFile !== undefined && !previews.some((preview) => preview.stack === stack)) {
         previews.push({ shard: shard.name, stack, file: shard.file, error: error instanceof Error ? error.message : String(error) });
       }
-      console.error(`error: ${options.command} of stack ${stack} (shard ${shard.name}) failed: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}`);
+      const lines = (error instanceof Error ? error.message : String(error)).trim().split("\n");
+      console.error(`error: ${options.command} of stack ${stack} (shard ${shard.name}) failed: ${lines.slice(0, 20).join("\n")}${lines.length > 20 ? "\n..." : ""}`);
       if (options.command === "up") {
         const rest = selection.shards.slice(selection.shards.indexOf(shard) + 1).map((next) => next.name);
         if (rest.length > 0) console.error(`error: not deployed: ${rest.join(", ")} (fix the failure above, then run again)`);

@@ -10,6 +10,8 @@
  *     row of a live process on this host, as the signup service's update
  *     would hold it): it says who holds it and waits; once that process is
  *     gone, it removes the stale lock and deploys;
+ *     A new stack's config file that CI's workspace lost is made again (a
+ *     stack never deployed) or restored from its last deployment;
  *  3. the other way round: the signup service's deployment (the onboarding
  *     AutomationDeployer, Automation API) waits for CI's update of that shard.
  */
@@ -106,6 +108,7 @@ describe("npm run deploy with the real engine", () => {
     expect(text).not.toContain("s001:");
     // The pull request is fixed by dropping s003's change before it merges.
     writeFileSync(join(checkout, "tenants", "s003.yaml"), "tenants: []\n");
+    // CI's workspace is gone, and with it the stack config file the preview made (see the last test).
     rmSync(join(checkout, "Pulumi.ci-s003.yaml"));
     git("add", "-A");
     git("commit", "-qm", "add zoe_k");
@@ -118,18 +121,30 @@ describe("npm run deploy with the real engine", () => {
     let sawWait!: () => void;
     const waiting = new Promise<void>((resolve) => (sawWait = resolve));
     const run = deploy(["up", "--env", "ci", "--changed-since", "HEAD~1"], (all) => {
-      if (new RegExp(`stack ci-s002 is locked by another deployment \\(pid ${holder.pid} on [^)]+\\(onboarding\\)`).test(all)) sawWait();
+      if (new RegExp(`stack ci-s002 is locked by another deployment \\(pid ${holder.pid} on [^)]+ \\(onboarding\\)`).test(all)) sawWait();
     });
-    // A deployment that ends without waiting fails the test at once (with its output).
-    await Promise.race([waiting, run.done.then(({ output }) => Promise.reject(new Error(`deploy ended without waiting:\n${output}`)))]);
-    holder.kill("SIGKILL");
+    try {
+      // A deployment that ends without waiting fails the test at once (with its output).
+      await Promise.race([waiting, run.done.then(({ output }) => Promise.reject(new Error(`deploy ended without waiting:\n${output}`)))]);
+    } finally {
+      holder.kill("SIGKILL");
+    }
     const { code, output } = await run.done;
     expect(code, output).toBe(0);
-    expect(output).toContain("deploy: up of 1 shard(s) changed since HEAD~1"); // s002 only: its file and its new Pulumi.ci-s002.yaml
+    expect(output).toContain("deploy: up of 1 shard(s) changed since HEAD~1"); // s002 only
     expect(output).toMatch(/stack ci-s002: removing the lock left by an interrupted pulumi up \(pid \d+/);
     expect(output).toMatch(/Resources:\s+\+ \d+ created/);
     const outputs = JSON.parse(pulumiIn(["stack", "output", "--json", "--stack", "ci-s002"])) as { tenants: Record<string, { status: string }> };
     expect(outputs.tenants.zoe_k?.status).toBe("active");
+
+    // The next run's workspace has no Pulumi.ci-s002.yaml either: it comes back from the last deployment.
+    rmSync(join(checkout, "Pulumi.ci-s002.yaml"));
+    const again = await deploy(["preview", "--env", "ci", "--shard", "s002"]).done;
+    expect(again.code, again.output).toBe(0);
+    expect(again.output).toContain("restored Pulumi.ci-s002.yaml from the stack's last deployment; commit it");
+    const restored = readFileSync(join(checkout, "Pulumi.ci-s002.yaml"), "utf8");
+    expect(restored).toContain("drivergigspro:tenantsFile: tenants/s002.yaml");
+    expect(restored).toMatch(/adminPassword:\s+secure: v1:/);
   }, 600_000);
 
   it("makes the signup service's deployment wait for CI's update of the same shard", async () => {
@@ -145,14 +160,24 @@ describe("npm run deploy with the real engine", () => {
       envVars: engineEnvVars(context.env),
       onOutput: (text) => {
         log += text;
-        if (new RegExp(`stack ci-s002 is locked by another deployment \\(pid ${holder.pid} on [^)]+\\(ci\\)`).test(log)) sawWait();
+        if (new RegExp(`stack ci-s002 is locked by another deployment \\(.*pid ${holder.pid} on [^)]+ \\(ci\\)`).test(log)) sawWait();
       },
     });
     const deploying = deployer.deploy();
-    await Promise.race([waiting, deploying.then(() => Promise.reject(new Error(`deployed without waiting:\n${log}`)))]);
-    holder.kill("SIGKILL");
+    try {
+      await Promise.race([waiting, deploying.then(() => Promise.reject(new Error(`deployed without waiting:\n${log}`)))]);
+    } finally {
+      holder.kill("SIGKILL");
+    }
     const result = await deploying;
     expect(result.tenants.zoe_k).toMatchObject({ status: "active" });
     expect(log).toMatch(/stack ci-s002: removing the lock left by an interrupted pulumi up \(pid \d+/);
+  }, 600_000);
+
+  it("makes a never-deployed stack whose config file is lost again from the template", async () => {
+    const { code, output } = await deploy(["preview", "--env", "ci", "--shard", "s003"]).done;
+    expect(code, output).toBe(0);
+    expect(output).toContain("stack ci-s003 was never deployed and its config file is not here: creating it again");
+    expect(output).toContain("created stack ci-s003 for the new shard s003, config copied from ci-s001");
   }, 600_000);
 });
