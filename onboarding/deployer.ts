@@ -14,7 +14,7 @@ import { tenantSummarySchema } from "../infra/outputs";
 import { DEFAULT_TENANTS_FILE } from "../tenants/paths";
 import { CONTROL_DATABASE_VARIABLE, SERVICE_SECRETS } from "./config";
 import { ENGINE_DEFAULTS } from "../local/pulumi";
-import { removableStaleLocks } from "../local/stale-lock";
+import { withStackLockWait } from "../local/stack-lock-wait";
 
 const execFileAsync = promisify(execFile);
 
@@ -98,9 +98,8 @@ export class AutomationDeployer implements Deployer {
       if (pre && pre.urn.includes("CatalogueSeed") && pre.op !== "same") seeds.set(pre.urn, { start: Date.now() });
       if (done && seeds.has(done.urn)) seeds.get(done.urn)!.end = Date.now();
     };
-    await this.releaseStaleLock();
     const started = Date.now();
-    const result = await this.stack.up({ onOutput: this.onOutput, onEvent, color: "never" });
+    const result = await this.waitingForOtherDeployments(() => this.stack.up({ onOutput: this.onOutput, onEvent, color: "never" }));
     const engineSeconds = (Date.now() - started) / 1000;
     const tenants = tenantsOutputSchema.parse(result.outputs.tenants?.value ?? {});
     const spans = [...seeds.values()].filter((span) => span.start !== undefined && span.end !== undefined);
@@ -116,17 +115,16 @@ export class AutomationDeployer implements Deployer {
   }
 
   /**
-   * A runner killed outright (OOM, SIGKILL) leaves the engine's lock behind
-   * and every later deployment would fail on it. Only locks whose process is
-   * gone from this machine are removed (local/stale-lock.ts).
+   * CI deploying the same shard holds the stack's lock: wait for it rather
+   * than fail (local/stack-lock-wait.ts). A runner killed outright (OOM,
+   * SIGKILL) leaves its lock behind; only a lock whose process is gone from
+   * this machine is removed (local/stale-lock.ts).
    */
-  private async releaseStaleLock(): Promise<void> {
+  private async waitingForOtherDeployments<T>(run: () => Promise<T>): Promise<T> {
     const backendUrl = this.stack.workspace.envVars.PULUMI_BACKEND_URL ?? "";
     const project = (await this.stack.workspace.projectSettings()).name;
-    const stale = await removableStaleLocks(backendUrl, project, this.stack.name);
-    if (stale === undefined) return;
-    this.onOutput?.(`removing the lock left by an interrupted pulumi up (${stale})\n`);
-    await this.stack.cancel();
+    const log = (line: string) => this.onOutput?.(`${line}\n`);
+    return withStackLockWait(run, { backendUrl, project, stack: this.stack.name, cancel: () => this.stack.cancel(), log });
   }
 }
 

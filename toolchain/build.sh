@@ -29,16 +29,41 @@ esac
 log() { printf '[toolchain] %s\n' "$*" >&2; }
 die() { printf '[toolchain] ERROR: %s\n' "$*" >&2; exit 1; }
 
-# 1. A matching pulumi already on PATH wins (e.g. an official install).
+# version_at_least HAVE WANT: HAVE (e.g. v3.260.1) is a release of WANT or newer.
+# Pre-releases and builds (v3.260.0-alpha.1, +dirty) count as their release.
+version_at_least() {
+  local have="${1#v}" want="${2#v}"
+  have="${have%%[-+]*}"
+  [[ "$have" =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || return 1
+  [ "$(printf '%s\n%s\n' "$want" "$have" | sort -V | head -n1)" = "$want" ]
+}
+
+# 1. A pulumi on PATH of $PULUMI_VERSION or newer wins (e.g. an official
+#    install): used as is. Of what an engine run needs besides it, only what
+#    that install lacks is built: an official install ships the Node.js
+#    language host and the dynamic-provider script next to the binary; the
+#    random plugin is found on PATH or in PULUMI_HOME (`pulumi plugin install
+#    resource random <version>`), else the engine would try to download it.
+ONPATH_DIR=""
+ONPATH_MISSING=()
 if command -v pulumi >/dev/null 2>&1; then
   have="$(pulumi version 2>/dev/null || true)"
-  if [ "$have" = "$PULUMI_VERSION" ]; then
-    bindir="$(cd "$(dirname "$(command -v pulumi)")" && pwd)"
-    log "using pulumi $have already on PATH ($bindir)"
-    printf '%s\n' "$bindir"
-    exit 0
+  if version_at_least "$have" "$PULUMI_VERSION"; then
+    ONPATH_DIR="$(cd "$(dirname "$(command -v pulumi)")" && pwd)"
+    for plugin in pulumi-language-nodejs pulumi-resource-pulumi-nodejs pulumi-resource-random; do
+      [ -x "$ONPATH_DIR/$plugin" ] || command -v "$plugin" >/dev/null 2>&1 && continue
+      [ "$plugin" = pulumi-resource-random ] && [ -e "${PULUMI_HOME:-$HOME/.pulumi}/plugins/resource-random-v${RANDOM_VERSION}/pulumi-resource-random" ] && continue
+      ONPATH_MISSING+=("$plugin")
+    done
+    if [ ${#ONPATH_MISSING[@]} -eq 0 ]; then
+      log "using pulumi $have already on PATH ($ONPATH_DIR)"
+      printf '%s\n' "$ONPATH_DIR"
+      exit 0
+    fi
+    log "using pulumi $have already on PATH ($ONPATH_DIR); it lacks ${ONPATH_MISSING[*]}: adding our own"
+  else
+    log "pulumi on PATH is '${have:-unknown}', older than $PULUMI_VERSION (or unreadable): building our own"
   fi
-  log "pulumi on PATH is '${have:-unknown}', not $PULUMI_VERSION: building our own"
 fi
 
 if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then
@@ -48,7 +73,12 @@ command -v go >/dev/null 2>&1 || die "go not found on PATH (need Go >= 1.25; e.g
 command -v node >/dev/null 2>&1 || die "node not found on PATH (the language host and the dynamic provider run node)"
 
 gover="$(go env GOVERSION)"
-key="pulumi-${PULUMI_VERSION}_langhost-${LANGHOST_VERSION}_random-${RANDOM_VERSION}_${gover}_$(go env GOOS)-$(go env GOARCH)"
+platform="${gover}_$(go env GOOS)-$(go env GOARCH)"
+if [ -n "$ONPATH_DIR" ]; then
+  key="plugins_langhost-${LANGHOST_VERSION}_random-${RANDOM_VERSION}_${platform}"
+else
+  key="pulumi-${PULUMI_VERSION}_langhost-${LANGHOST_VERSION}_random-${RANDOM_VERSION}_${platform}"
+fi
 cache_root="${DGP_TOOLCHAIN_CACHE:-$HOME/.cache/drivergigspro-toolchain}"
 bindir="$cache_root/$key/bin"
 if $CACHED_ONLY && [ ! -d "$bindir" ]; then
@@ -115,6 +145,41 @@ EOF
   chmod 755 "$tmp"
   mv "$tmp" "$dyn"
 }
+
+# The pulumi on PATH plus what it lacks (step 1): the missing plugins are
+# built into a folder of their own (keyed like a full build, without the CLI),
+# and a folder of links puts them next to that pulumi on one PATH entry.
+link() { # link TARGET NAME: an atomic rename, so a concurrent run never sees it missing
+  local tmp="$2.$$.tmp"
+  ln -sfn "$1" "$tmp" && mv -fT "$tmp" "$2"
+}
+
+use_onpath_pulumi() {
+  local overlay plugin
+  for plugin in "${ONPATH_MISSING[@]}"; do
+    case "$plugin" in
+      pulumi-language-nodejs) build language-nodejs github.com/pulumi/pulumi/sdk/v3/nodejs/cmd/pulumi-language-nodejs pulumi-language-nodejs \
+        "github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$LANGHOST_VERSION" ;;
+      pulumi-resource-random) build provider-random drivergigspro.local/toolchain/provider-random pulumi-resource-random "main.version=$RANDOM_VERSION" ;;
+      pulumi-resource-pulumi-nodejs) write_dynamic_provider ;;
+    esac
+  done
+  overlay="$cache_root/onpath-$(printf '%s %s' "$ONPATH_DIR" "$have" | sha256sum | cut -c1-16)/bin"
+  mkdir -p "$overlay"
+  link "$ONPATH_DIR/pulumi" "$overlay/pulumi"
+  for plugin in "${ONPATH_MISSING[@]}"; do link "$bindir/$plugin" "$overlay/$plugin"; done
+  log "ready: $overlay (pulumi $have from $ONPATH_DIR, with our ${ONPATH_MISSING[*]})"
+  printf '%s\n' "$overlay"
+}
+
+if [ -n "$ONPATH_DIR" ]; then
+  if $CACHED_ONLY; then
+    use_onpath_pulumi
+  else
+    with_exclusive_lock "$cache_root/$key/build.lock" use_onpath_pulumi
+  fi
+  exit 0
+fi
 
 if $CACHED_ONLY; then
   build_all

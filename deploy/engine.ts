@@ -1,0 +1,173 @@
+/**
+ * The engine runs of `npm run deploy`: a shard's stack made ready (created
+ * when the shard is new), then `pulumi preview` / `pulumi up` with Pulumi's
+ * own display, waiting while another deployment (the signup service, a
+ * second CI run) holds the stack (local/stack-lock-wait.ts).
+ */
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { PROJECT_DIR, PROJECT_NAME, pulumi, type PulumiContext } from "../local/pulumi";
+import { isStackLockedError, withStackLockWait } from "../local/stack-lock-wait";
+import { DEFAULT_TENANTS_FILE, type Shard } from "../tenants/shards";
+import { previewJsonSchema, type PreviewJson } from "./preview-summary";
+
+const TENANTS_FILE_KEY = `${PROJECT_NAME}:tenantsFile`;
+
+/**
+ * Makes `stack` ready to deploy `shard`. A stack that does not exist yet (a
+ * new shard) is created with the config of `template` (another shard's stack
+ * of the same environment: servers, DNS, database provider, secrets
+ * re-encrypted), and its `tenantsFile` set to the shard's file. An existing
+ * stack must already reconcile that file: a stack that reads another file
+ * would move tenants between shards, so that is refused.
+ */
+export async function prepareStack(context: PulumiContext, stack: string, shard: Shard, template: string | undefined, wait: LockWait): Promise<void> {
+  // Removing a stack that was never deployed needs its lock: wait for it like a deployment.
+  await withStackLockWait(async () => prepareStackNow(context, stack, shard, template, wait.log), lockWaitOptions(context, stack, wait));
+}
+
+function prepareStackNow(context: PulumiContext, stack: string, shard: Shard, template: string | undefined, log: (line: string) => void): void {
+  let known = (JSON.parse(pulumi(context, ["stack", "ls", "--json"])) as { name: string }[]).some((existing) => existing.name === stack);
+  if (known && !existsSync(join(PROJECT_DIR, `Pulumi.${stack}.yaml`))) known = restoreConfigFile(context, stack, log);
+  if (!known) {
+    pulumi(context, ["stack", "init", stack, ...(template ? ["--copy-config-from", template] : [])]);
+    pulumi(context, ["config", "set", "--stack", stack, TENANTS_FILE_KEY, shard.file]);
+    log(
+      template
+        ? `created stack ${stack} for the new shard ${shard.name}, config copied from ${template}; commit Pulumi.${stack}.yaml`
+        : `created stack ${stack}; it has no config yet: set its servers (README, "Stack config") and commit Pulumi.${stack}.yaml`,
+    );
+    return;
+  }
+  const config = JSON.parse(pulumi(context, ["config", "--json", "--stack", stack])) as Record<string, { value?: unknown }>;
+  const configured = config[TENANTS_FILE_KEY]?.value;
+  const reads = typeof configured === "string" ? configured : DEFAULT_TENANTS_FILE;
+  if (resolve(PROJECT_DIR, reads) !== resolve(PROJECT_DIR, shard.file)) {
+    throw new Error(
+      `stack ${stack} reconciles ${reads}, but tenants/shards.yaml says shard ${shard.name} is ${shard.file}; ` +
+        `a tenant never moves between shards by accident: fix the manifest, or (when the stack is right to change) pulumi config set --stack ${stack} tenantsFile ${shard.file}`,
+    );
+  }
+}
+
+/**
+ * A stack whose `Pulumi.<stack>.yaml` is not in this checkout (made by a CI
+ * run whose workspace is gone, never committed): its config comes back from
+ * its last deployment (`pulumi config refresh`). A stack never deployed has
+ * none to come back from, and nothing in it: it is removed, to be created
+ * again from the template. Returns whether the stack still exists.
+ */
+function restoreConfigFile(context: PulumiContext, stack: string, log: (line: string) => void): boolean {
+  try {
+    pulumi(context, ["config", "refresh", "--stack", stack]);
+    log(`restored Pulumi.${stack}.yaml from the stack's last deployment; commit it`);
+    return true;
+  } catch (error) {
+    const exported = JSON.parse(pulumi(context, ["stack", "export", "--stack", stack])) as { deployment?: { resources?: unknown[] } };
+    if ((exported.deployment?.resources ?? []).length > 0) {
+      throw new Error(
+        `stack ${stack} has no Pulumi.${stack}.yaml in this checkout and its config could not be restored ` +
+          `(${(error as Error).message.split("\n").find((line) => /error/i.test(line)) ?? "pulumi config refresh failed"}); commit that file from where the stack was set up`,
+      );
+    }
+    pulumi(context, ["stack", "rm", "--yes", "--stack", stack]); // refuses a stack that holds resources
+    log(`stack ${stack} was never deployed and its config file is not here: creating it again`);
+    return false;
+  }
+}
+
+/** The stack whose config a new shard's stack starts from: the first other shard's stack of that environment with a config file. */
+export function templateStack(environment: string, shards: readonly Shard[], exclude: Shard): string | undefined {
+  return shards
+    .filter((shard) => shard.name !== exclude.name)
+    .map((shard) => `${environment}-${shard.name}`)
+    .find((stack) => existsSync(join(PROJECT_DIR, `Pulumi.${stack}.yaml`)));
+}
+
+interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs pulumi; stdout (Pulumi's display) is shown or kept. stderr is kept and
+ * shown when the run ends, unless it only says the stack is locked: the wait
+ * prints its own line for that.
+ */
+function runPulumi(context: PulumiContext, args: string[], keepStdout: boolean): Promise<RunResult> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn("pulumi", args, { cwd: PROJECT_DIR, env: context.env, stdio: ["inherit", keepStdout ? "pipe" : "inherit", "pipe"] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout?.on("data", (chunk: Buffer) => out.push(chunk));
+    child.stderr!.on("data", (chunk: Buffer) => err.push(chunk));
+    child.on("error", reject);
+    child.on("close", (code, signal) => {
+      const result = { code: code ?? (signal ? 1 : 0), stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8") };
+      if (!(result.code !== 0 && isStackLockedError(result.stderr))) process.stderr.write(result.stderr);
+      resolvePromise(result);
+    });
+  });
+}
+
+export interface LockWait {
+  timeoutMs?: number;
+  log: (line: string) => void;
+}
+
+function lockWaitOptions(context: PulumiContext, stack: string, wait: LockWait) {
+  return {
+    backendUrl: context.backendUrl,
+    project: PROJECT_NAME,
+    stack,
+    timeoutMs: wait.timeoutMs,
+    log: wait.log,
+    cancel: async () => void pulumi(context, ["cancel", "--yes", "--stack", stack]),
+  };
+}
+
+/** `pulumi up --yes` of one stack with Pulumi's display; throws (after waiting out other deployments) when it fails. */
+export async function deployStack(context: PulumiContext, stack: string, wait: LockWait): Promise<void> {
+  await withStackLockWait(async () => {
+    const result = await runPulumi(context, ["up", "--yes", "--stack", stack], false);
+    if (result.code !== 0) throw new Error(`pulumi up of stack ${stack} exited ${result.code}:\n${result.stderr}`);
+  }, lockWaitOptions(context, stack, wait));
+}
+
+/** `pulumi preview` of one stack with Pulumi's display. */
+export async function previewStack(context: PulumiContext, stack: string, wait: LockWait): Promise<void> {
+  await withStackLockWait(async () => {
+    const result = await runPulumi(context, ["preview", "--stack", stack], false);
+    if (result.code !== 0) throw new Error(`pulumi preview of stack ${stack} exited ${result.code}:\n${result.stderr}`);
+  }, lockWaitOptions(context, stack, wait));
+}
+
+/**
+ * `pulumi preview --json` of one stack, for the pull request comment. A
+ * failed preview comes back as its error lines (the engine's error
+ * diagnostics, else its stderr), so the comment can show them.
+ */
+export async function previewStackJson(context: PulumiContext, stack: string, wait: LockWait): Promise<{ preview?: PreviewJson; error?: string }> {
+  try {
+    return await withStackLockWait(async () => {
+      const result = await runPulumi(context, ["preview", "--json", "--stack", stack], true);
+      const parsed = parseJson(result.stdout);
+      if (result.code === 0 && parsed !== undefined) return { preview: parsed };
+      const errors = parsed?.diagnostics.filter((d) => d.severity === "error").map((d) => d.message.trim()) ?? [];
+      throw new Error(errors.length > 0 ? errors.join("\n") : `pulumi preview of stack ${stack} exited ${result.code}:\n${result.stderr.trim()}`);
+    }, lockWaitOptions(context, stack, wait));
+  } catch (error) {
+    return { error: error instanceof Error ? error.message : String(error) };
+  }
+}
+
+function parseJson(text: string): PreviewJson | undefined {
+  try {
+    const parsed = previewJsonSchema.safeParse(JSON.parse(text));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
+}

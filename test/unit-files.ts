@@ -1,0 +1,19 @@
+/**
+ * `npm run test:unit`: the tests that need no engine, no PostgreSQL and no
+ * other server, which the pull-request workflow (.github/workflows/tenants.yml)
+ * runs before its preview. `npm test` runs these and every other test.
+ * test/workflow.test.ts checks that each file here starts no engine or server.
+ */
+export const UNIT_TEST_FILES: readonly string[] = [
+  "test/program.test.ts",
+  "test/catalogue.test.ts",
+  "test/tenants-file.test.ts",
+  "test/tenants-cli.test.ts",
+  "test/tenants-lock.test.ts",
+  "test/usage/report.test.ts",
+  "test/deploy/preview-summary.test.ts",
+  "test/deploy/select.test.ts",
+  "test/toolchain-version.test.ts",
+  "test/stack-lock-wait.test.ts",
+  "test/workflow.test.ts",
+];
