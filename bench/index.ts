@@ -13,7 +13,10 @@ type Row = Record<string, number> & Record<string, any>;
 /** Runs one bench script in its own process; each stdout line is a JSON row. */
 function measureAll(script: string, args: string[] = []): Row[] {
   const output = execFileSync(TSX, [join(__dirname, script), ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
-  return output.trim().split("\n").map((line) => JSON.parse(line) as Row);
+  return output
+    .trim()
+    .split("\n")
+    .map((line) => JSON.parse(line) as Row);
 }
 
 function measure(script: string, args: string[]): Row {
@@ -100,7 +103,13 @@ function signupsAtFleetSize(): void {
   });
   printTable(
     ["existing tenants", "shards", "webhook to ready s (median)", "engine update s (median)", "vs smallest fleet"],
-    byTenants.map((row) => [String(row.tenants), String(Math.ceil(row.tenants / 100)), row.ready.toFixed(2), row.engine.toFixed(2), `${(row.ready / byTenants[0]!.ready).toFixed(2)}x`]),
+    byTenants.map((row) => [
+      String(row.tenants),
+      String(Math.ceil(row.tenants / 100)),
+      row.ready.toFixed(2),
+      row.engine.toFixed(2),
+      `${(row.ready / byTenants[0]!.ready).toFixed(2)}x`,
+    ]),
   );
   console.log("\nLevers: a bare pulumi up adding one tenant to that shard, interleaved, median of 3\n");
   const levers = rows.filter((row) => row.bench === "signup-lever");

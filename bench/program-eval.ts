@@ -14,10 +14,7 @@ async function main() {
   const count = Number(values.tenants);
   if (!Number.isInteger(count) || count < 1) throw new Error("--tenants N is required (a positive whole number)");
   const declared = installMocks();
-  const settings = parseFleetSettings(
-    { servers: [{ name: "local", host: "127.0.0.1", adminPassword: "x", sslmode: "disable" }] },
-    "drivergigspro",
-  );
+  const settings = parseFleetSettings({ servers: [{ name: "local", host: "127.0.0.1", adminPassword: "x", sslmode: "disable" }] }, "drivergigspro");
   const tenants = Array.from({ length: count }, (_, i) => ({ username: `driver_${i}`, status: "active" as const, line: i + 3 }));
   const started = performance.now();
   const fleet = declareFleet(settings, tenants);

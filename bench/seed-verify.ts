@@ -63,7 +63,9 @@ async function seedRows(server: LocalPostgres): Promise<void> {
     await client.end();
     psqlCopy.push(
       await timed(async () => {
-        const result = spawnSync("psql", [baseline.url, "-v", "ON_ERROR_STOP=1", "-qc", `\\copy companies (${columns}) FROM '${rowsFile}'`], { encoding: "utf8" });
+        const result = spawnSync("psql", [baseline.url, "-v", "ON_ERROR_STOP=1", "-qc", `\\copy companies (${columns}) FROM '${rowsFile}'`], {
+          encoding: "utf8",
+        });
         if (result.status !== 0) throw new Error(`psql failed: ${result.stderr}`);
       }),
     );

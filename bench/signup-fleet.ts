@@ -46,8 +46,14 @@ async function buildFleet(tenants: number, size: number): Promise<Fleet> {
   const server = await startLocalPostgres();
   const context = pulumiContext(ensureToolchain(), join(clone, ".state"), await ensureStateDatabase(server));
   const shardCount = Math.ceil(tenants / size);
-  const shards = Array.from({ length: shardCount }, (_, i) => ({ name: `b${String(i + 1).padStart(3, "0")}`, file: `tenants/b${String(i + 1).padStart(3, "0")}.yaml` }));
-  writeFileSync(join(clone, "tenants", "shards.yaml"), `maxTenants: ${size}\nshards:\n${shards.map((s) => `  - name: ${s.name}\n    file: ${s.file}\n`).join("")}`);
+  const shards = Array.from({ length: shardCount }, (_, i) => ({
+    name: `b${String(i + 1).padStart(3, "0")}`,
+    file: `tenants/b${String(i + 1).padStart(3, "0")}.yaml`,
+  }));
+  writeFileSync(
+    join(clone, "tenants", "shards.yaml"),
+    `maxTenants: ${size}\nshards:\n${shards.map((s) => `  - name: ${s.name}\n    file: ${s.file}\n`).join("")}`,
+  );
   let made = 0;
   let last = { stack: "", file: "", entries: [] as string[] };
   for (const [index, shard] of shards.entries()) {
@@ -96,11 +102,16 @@ async function signupToReady(fleet: Fleet, username: string) {
     const called = Date.now();
     const answer = await signup(service.url, { username, email: `${username}@example.com` });
     if (answer.status !== 202) throw new Error(`signup answered ${answer.status}: ${JSON.stringify(answer.body)}`);
-    await waitFor("ready", async () => {
-      const { rows } = await service.pool.query("SELECT status, ready_at FROM onboarding_signups WHERE username = $1", [username]);
-      if (rows[0]?.status === "failed") throw new Error(`signup failed: ${JSON.stringify(rows[0])}`);
-      return rows[0]?.status === "ready" ? rows[0] : undefined;
-    }, 30 * 60 * 1000, 50);
+    await waitFor(
+      "ready",
+      async () => {
+        const { rows } = await service.pool.query("SELECT status, ready_at FROM onboarding_signups WHERE username = $1", [username]);
+        if (rows[0]?.status === "failed") throw new Error(`signup failed: ${JSON.stringify(rows[0])}`);
+        return rows[0]?.status === "ready" ? rows[0] : undefined;
+      },
+      30 * 60 * 1000,
+      50,
+    );
     const { rows } = await service.pool.query(
       `SELECT s.ready_at, d.engine_seconds, d.seed_seconds FROM onboarding_signups s JOIN onboarding_deployments d ON d.id = s.deployment_id WHERE s.username = $1`,
       [username],
@@ -134,7 +145,11 @@ const LEVERS: Record<string, Record<string, string>> = {
 
 async function main() {
   const { values } = parseArgs({
-    options: { tenants: { type: "string", default: "100,1000" }, "shard-size": { type: "string", default: "100" }, levers: { type: "boolean", default: false } },
+    options: {
+      tenants: { type: "string", default: "100,1000" },
+      "shard-size": { type: "string", default: "100" },
+      levers: { type: "boolean", default: false },
+    },
     strict: true,
   });
   const size = Number(values["shard-size"]);
@@ -146,7 +161,10 @@ async function main() {
         const result = await signupToReady(fleet, username);
         console.log(JSON.stringify({ bench: "signup-fleet", tenants, shardSize: size, run, ...result }));
         // Offboard it again so every run lands in a shard of size - 1 live tenants.
-        writeFileSync(fleet.lastFile, `tenants:\n${fleet.lastEntries.join("")}  - username: ${username}\n    email: ${username}@example.com\n    status: removed\n`);
+        writeFileSync(
+          fleet.lastFile,
+          `tenants:\n${fleet.lastEntries.join("")}  - username: ${username}\n    email: ${username}@example.com\n    status: removed\n`,
+        );
         pulumi(fleet.context, ["up", "--yes", "--skip-preview", "--stack", fleet.lastStack], { cwd: fleet.clone });
         fleet.lastEntries.push(`  - username: ${username}\n    email: ${username}@example.com\n    status: removed\n`);
       }

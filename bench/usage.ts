@@ -15,7 +15,8 @@ import { Client, escapeIdentifier } from "pg";
 import { startLocalPostgres, type LocalPostgres } from "../local/embedded-postgres";
 
 const SIZES = (process.env.USAGE_BENCH_SIZES ?? "100,1000").split(",").map(Number);
-const TABLES = "CREATE TABLE users (id serial PRIMARY KEY, username text NOT NULL UNIQUE); CREATE TABLE sessions (sid varchar PRIMARY KEY, sess jsonb NOT NULL, expire timestamp NOT NULL)";
+const TABLES =
+  "CREATE TABLE users (id serial PRIMARY KEY, username text NOT NULL UNIQUE); CREATE TABLE sessions (sid varchar PRIMARY KEY, sess jsonb NOT NULL, expire timestamp NOT NULL)";
 
 /** Creates databases up to `count` (names drivergigspro_00000000, ...), each with the app's two tables. */
 async function growTo(postgres: LocalPostgres, from: number, count: number): Promise<void> {
@@ -47,19 +48,28 @@ async function main(): Promise<void> {
       const createSeconds = (performance.now() - started) / 1000;
       created = size;
       const tenants = Object.fromEntries(
-        Array.from({ length: size }, (_, i) => [`driver_${i}`, { tenantId: tenantId(i), username: `driver_${i}`, database: databaseName(i), server: "local", status: "active" }]),
+        Array.from({ length: size }, (_, i) => [
+          `driver_${i}`,
+          { tenantId: tenantId(i), username: `driver_${i}`, database: databaseName(i), server: "local", status: "active" },
+        ]),
       );
       const outputs = join(dir, "outputs.json");
       writeFileSync(outputs, JSON.stringify({ tenants }));
       const runStarted = performance.now();
-      const run = spawnSync(join(__dirname, "..", "node_modules", ".bin", "tsx"), [join(__dirname, "..", "usage", "cli.ts"), "--json", "--outputs", outputs, "--admin-url", `local=${postgres.url()}`], {
-        encoding: "utf8",
-        maxBuffer: 256 * 1024 * 1024,
-      });
+      const run = spawnSync(
+        join(__dirname, "..", "node_modules", ".bin", "tsx"),
+        [join(__dirname, "..", "usage", "cli.ts"), "--json", "--outputs", outputs, "--admin-url", `local=${postgres.url()}`],
+        {
+          encoding: "utf8",
+          maxBuffer: 256 * 1024 * 1024,
+        },
+      );
       const seconds = (performance.now() - runStarted) / 1000;
       if (run.status !== 0) throw new Error(`npm run usage failed over ${size} tenants: ${run.stderr}`);
       const result = JSON.parse(run.stdout) as { queries: number; connections: number; tenants: unknown[] };
-      console.log(JSON.stringify({ tenants: size, createSeconds, seconds, queries: result.queries, connections: result.connections, rows: result.tenants.length }));
+      console.log(
+        JSON.stringify({ tenants: size, createSeconds, seconds, queries: result.queries, connections: result.connections, rows: result.tenants.length }),
+      );
     }
   } finally {
     await postgres.stop();

@@ -95,7 +95,12 @@ function readDeployed(options: Options): Deployed {
   const deployed: Deployed = {};
   for (const stack of stacks) {
     try {
-      const json = execFileSync("pulumi", ["stack", "output", "--json", "--stack", stack], { env: engine, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 30_000 });
+      const json = execFileSync("pulumi", ["stack", "output", "--json", "--stack", stack], {
+        env: engine,
+        encoding: "utf8",
+        stdio: ["ignore", "pipe", "pipe"],
+        timeout: 30_000,
+      });
       Object.assign(deployed, parseDeployedTenants(JSON.parse(json)));
     } catch (error) {
       const reason = (error as { stderr?: string }).stderr?.trim().split("\n").pop() ?? messageOf(error);
@@ -144,7 +149,8 @@ function fileForNewTenants(options: Options, count: number): string {
   if (options.file !== undefined) return options.file;
   const manifest = readShards(PROJECT_DIR);
   const shard = shardWithRoom(PROJECT_DIR, manifest, count) ?? addShard(PROJECT_DIR, manifest);
-  if (!existsSync(shard.file)) writeFileAtomic(shard.file, "# A shard of the fleet (tenants/shards.yaml); see tenants/tenants.yaml for the format.\ntenants: []\n");
+  if (!existsSync(shard.file))
+    writeFileAtomic(shard.file, "# A shard of the fleet (tenants/shards.yaml); see tenants/tenants.yaml for the format.\ntenants: []\n");
   return shard.file;
 }
 
@@ -215,7 +221,11 @@ function addTo(file: string, positionals: string[], options: Options): void {
     const username = onePositional(positionals, "username");
     additions.push({ username, email: options.email, server: options.server, tenantId: options["tenant-id"] });
   }
-  const elsewhere = crossShardProblems(PROJECT_DIR, file, additions.map((addition) => ({ ...addition, status: "active" as const, line: 0 })));
+  const elsewhere = crossShardProblems(
+    PROJECT_DIR,
+    file,
+    additions.map((addition) => ({ ...addition, status: "active" as const, line: 0 })),
+  );
   if (elsewhere.length > 0) throw new ProblemsError(elsewhere.map((problem) => formatProblem(file, problem).replace(`${file}: tenant`, `${file}: new tenant`)));
   const after = apply(file, text, addTenants(text, additions));
   for (const addition of additions) {
@@ -331,7 +341,10 @@ function commandShow(positionals: string[], options: Options): void {
     console.log(JSON.stringify(row, null, 2));
     return;
   }
-  printTable(["field", "value"], Object.entries({ ...fields, line: `${file}:${line}` }).map(([field, value]) => [field, String(value)]));
+  printTable(
+    ["field", "value"],
+    Object.entries({ ...fields, line: `${file}:${line}` }).map(([field, value]) => [field, String(value)]),
+  );
 }
 
 export async function main(argv: string[]): Promise<number> {

@@ -130,18 +130,24 @@ function lockWaitOptions(context: PulumiContext, stack: string, wait: LockWait) 
 
 /** `pulumi up --yes` of one stack with Pulumi's display; throws (after waiting out other deployments) when it fails. */
 export async function deployStack(context: PulumiContext, stack: string, wait: LockWait): Promise<void> {
-  await withStackLockWait(async () => {
-    const result = await runPulumi(context, ["up", "--yes", "--stack", stack], false);
-    if (result.code !== 0) throw new Error(`pulumi up of stack ${stack} exited ${result.code}:\n${result.stderr}`);
-  }, lockWaitOptions(context, stack, wait));
+  await withStackLockWait(
+    async () => {
+      const result = await runPulumi(context, ["up", "--yes", "--stack", stack], false);
+      if (result.code !== 0) throw new Error(`pulumi up of stack ${stack} exited ${result.code}:\n${result.stderr}`);
+    },
+    lockWaitOptions(context, stack, wait),
+  );
 }
 
 /** `pulumi preview` of one stack with Pulumi's display. */
 export async function previewStack(context: PulumiContext, stack: string, wait: LockWait): Promise<void> {
-  await withStackLockWait(async () => {
-    const result = await runPulumi(context, ["preview", "--stack", stack], false);
-    if (result.code !== 0) throw new Error(`pulumi preview of stack ${stack} exited ${result.code}:\n${result.stderr}`);
-  }, lockWaitOptions(context, stack, wait));
+  await withStackLockWait(
+    async () => {
+      const result = await runPulumi(context, ["preview", "--stack", stack], false);
+      if (result.code !== 0) throw new Error(`pulumi preview of stack ${stack} exited ${result.code}:\n${result.stderr}`);
+    },
+    lockWaitOptions(context, stack, wait),
+  );
 }
 
 /**
@@ -151,13 +157,16 @@ export async function previewStack(context: PulumiContext, stack: string, wait: 
  */
 export async function previewStackJson(context: PulumiContext, stack: string, wait: LockWait): Promise<{ preview?: PreviewJson; error?: string }> {
   try {
-    return await withStackLockWait(async () => {
-      const result = await runPulumi(context, ["preview", "--json", "--stack", stack], true);
-      const parsed = parseJson(result.stdout);
-      if (result.code === 0 && parsed !== undefined) return { preview: parsed };
-      const errors = parsed?.diagnostics.filter((d) => d.severity === "error").map((d) => d.message.trim()) ?? [];
-      throw new Error(errors.length > 0 ? errors.join("\n") : `pulumi preview of stack ${stack} exited ${result.code}:\n${result.stderr.trim()}`);
-    }, lockWaitOptions(context, stack, wait));
+    return await withStackLockWait(
+      async () => {
+        const result = await runPulumi(context, ["preview", "--json", "--stack", stack], true);
+        const parsed = parseJson(result.stdout);
+        if (result.code === 0 && parsed !== undefined) return { preview: parsed };
+        const errors = parsed?.diagnostics.filter((d) => d.severity === "error").map((d) => d.message.trim()) ?? [];
+        throw new Error(errors.length > 0 ? errors.join("\n") : `pulumi preview of stack ${stack} exited ${result.code}:\n${result.stderr.trim()}`);
+      },
+      lockWaitOptions(context, stack, wait),
+    );
   } catch (error) {
     return { error: error instanceof Error ? error.message : String(error) };
   }

@@ -104,7 +104,15 @@ function describe(step: Step): { what: string; kind: string } {
                 : /:RandomPassword$/.test(type)
                   ? "role password"
                   : type;
-  const verb: Record<string, string> = { create: "created", update: "updated", delete: "deleted", replace: "replaced", "create-replacement": "replaced", "delete-replaced": "replaced", import: "imported" };
+  const verb: Record<string, string> = {
+    create: "created",
+    update: "updated",
+    delete: "deleted",
+    replace: "replaced",
+    "create-replacement": "replaced",
+    "delete-replaced": "replaced",
+    import: "imported",
+  };
   return { kind, what: `${kind} ${verb[step.op] ?? step.op}` };
 }
 
@@ -147,7 +155,8 @@ function classifyTenant(result: TenantChanges, username: string, steps: readonly
     return;
   }
   if (component?.op === "delete") {
-    const kept = (kind: string) => steps.filter((step) => step.op === "delete" && describe(step).kind === kind).every((step) => step.oldState?.retainOnDelete === true);
+    const kept = (kind: string) =>
+      steps.filter((step) => step.op === "delete" && describe(step).kind === kind).every((step) => step.oldState?.retainOnDelete === true);
     result.removed.push({ username, tenantId: tenantId ?? stringOutput(component, "tenantId"), databaseKept: kept("database"), roleKept: kept("role") });
     return;
   }
@@ -186,10 +195,15 @@ export function renderPreviewComment(environment: string, shards: readonly Shard
     return `${lines.join("\n")}\n`;
   }
   const summaries = shards.map((shard) => ({ shard, changes: shard.preview && !shard.error ? summarizePreview(shard.preview) : undefined }));
-  lines.push("| shard | stack | created | resumed | changed | suspended | removed | other changes |", "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+  lines.push(
+    "| shard | stack | created | resumed | changed | suspended | removed | other changes |",
+    "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+  );
   for (const { shard, changes } of summaries) {
     const counts = changes
-      ? [changes.created.length, changes.resumed.length, changes.changed.length, changes.suspended.length, changes.removed.length, changes.otherChanges].join(" | ")
+      ? [changes.created.length, changes.resumed.length, changes.changed.length, changes.suspended.length, changes.removed.length, changes.otherChanges].join(
+          " | ",
+        )
       : "preview failed | | | | | ";
     lines.push(`| ${shard.shard} | \`${shard.stack}\` | ${counts} |`);
   }
@@ -215,7 +229,11 @@ function renderShard(shard: ShardPreview, changes: TenantChanges | undefined): s
   const bullet = (title: string, count: number, body: string) => (count > 0 ? [`- **${title} (${count}):** ${body}`] : []);
   const withChanges = (tenant: ChangedTenant) => `${tenantLabel(tenant)}${tenant.dataAtRisk ? " **⚠ data at risk**" : ""}: ${tenant.changes.join(", ")}`;
   lines.push(
-    ...bullet("Created", changes.created.length, listed(changes.created, (username) => `\`${username}\``)),
+    ...bullet(
+      "Created",
+      changes.created.length,
+      listed(changes.created, (username) => `\`${username}\``),
+    ),
     ...bullet("Resumed", changes.resumed.length, `${listed(changes.resumed, tenantLabel)}: can log in again, DNS record back, catalogue checked`),
     ...bullet("Changed", changes.changed.length, listed(changes.changed, withChanges, "; ")),
     ...bullet("Suspended", changes.suspended.length, `${listed(changes.suspended, tenantLabel)}: cannot log in, DNS record removed, data kept`),

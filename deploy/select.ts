@@ -52,7 +52,8 @@ export function shardsChangedSince(projectDir: string, manifest: ShardsManifest,
   const changed = new Set(files.map((file) => resolve(projectDir, file)));
   const added = files.includes(SHARDS_MANIFEST) ? shardsAddedSince(projectDir, manifest, base) : new Set<string>();
   const shards = manifest.shards.filter(
-    (shard) => changed.has(resolve(projectDir, shard.file)) || changed.has(resolve(projectDir, `Pulumi.${environment}-${shard.name}.yaml`)) || added.has(shard.name),
+    (shard) =>
+      changed.has(resolve(projectDir, shard.file)) || changed.has(resolve(projectDir, `Pulumi.${environment}-${shard.name}.yaml`)) || added.has(shard.name),
   );
   return { shards, reason: `${shards.length} shard(s) changed since ${ref} (${files.length} file(s) changed)` };
 }
@@ -74,7 +75,9 @@ export function namedShards(manifest: ShardsManifest, names: readonly string[]):
   if (names.length === 0) return { shards: manifest.shards, reason: "every shard" };
   const unknown = names.filter((name) => !manifest.shards.some((shard) => shard.name === name));
   if (unknown.length > 0) {
-    throw new Error(`no shard ${unknown.map((name) => `"${name}"`).join(", ")} in ${SHARDS_MANIFEST} (shards: ${manifest.shards.map((shard) => shard.name).join(", ")})`);
+    throw new Error(
+      `no shard ${unknown.map((name) => `"${name}"`).join(", ")} in ${SHARDS_MANIFEST} (shards: ${manifest.shards.map((shard) => shard.name).join(", ")})`,
+    );
   }
   return { shards: manifest.shards.filter((shard) => names.includes(shard.name)), reason: "the named shard(s)" };
 }

@@ -81,4 +81,3 @@ export const seedProvider: pulumi.dynamic.ResourceProvider = {
   // the Database resource (kept unless purging is allowed): nothing to undo.
   async delete() {},
 };
-

@@ -31,8 +31,8 @@ export interface CatalogueSeedArgs {
 const seedProvider = forwardingProvider("infra/catalogue-seed-provider.ts", "seedProvider", ["diff", "update", "delete", "read"]);
 
 export class CatalogueSeed extends pulumi.dynamic.Resource {
-  public declare readonly catalogueVersion: pulumi.Output<string>;
-  public declare readonly seedVersion: pulumi.Output<string>;
+  declare public readonly catalogueVersion: pulumi.Output<string>;
+  declare public readonly seedVersion: pulumi.Output<string>;
 
   constructor(name: string, args: CatalogueSeedArgs, opts?: pulumi.CustomResourceOptions) {
     super(

@@ -197,7 +197,19 @@ export type DnsSettings = z.output<typeof dnsSchema>;
 export type RolloutSettings = z.output<typeof rolloutSchema>;
 
 /** The config keys this program reads; everything else in the namespace is ignored. */
-const KEYS = ["appName", "tenantsFile", "servers", "defaultServer", "dns", "allowPurge", "databaseProvider", "plans", "defaultPlan", "seedReleases", "rollout"] as const;
+const KEYS = [
+  "appName",
+  "tenantsFile",
+  "servers",
+  "defaultServer",
+  "dns",
+  "allowPurge",
+  "databaseProvider",
+  "plans",
+  "defaultPlan",
+  "seedReleases",
+  "rollout",
+] as const;
 
 export class StackConfigError extends Error {
   constructor(readonly problems: readonly string[]) {
@@ -212,7 +224,10 @@ export function parseFleetSettings(raw: Record<string, unknown>, namespace: stri
   if (parsed.success) return parsed.data;
   throw new StackConfigError(
     parsed.error.issues.map((issue) => {
-      const path = issue.path.map((part) => (typeof part === "number" ? `[${part}]` : `.${String(part)}`)).join("").slice(1);
+      const path = issue.path
+        .map((part) => (typeof part === "number" ? `[${part}]` : `.${String(part)}`))
+        .join("")
+        .slice(1);
       const key = path.length > 0 ? `${namespace}:${path}` : namespace;
       return `  ${key}: ${issue.message}`;
     }),

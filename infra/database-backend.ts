@@ -60,11 +60,7 @@ export function postgresqlProviderBackend(server: ServerSettings): DatabaseBacke
     hardenServer: () =>
       ["postgres", "template1"].map(
         (database) =>
-          new postgresql.Grant(
-            `harden-${server.name}-${database}`,
-            { database, role: "public", objectType: "database", privileges: [] },
-            { provider },
-          ),
+          new postgresql.Grant(`harden-${server.name}-${database}`, { database, role: "public", objectType: "database", privileges: [] }, { provider }),
       ),
     declare(prefix, spec, keepData) {
       const onServer = { ...keepData, provider };
@@ -147,11 +143,7 @@ export function builtinBackend(server: ServerSettings): DatabaseBackend {
       );
       // Owned by the admin; grants, options and schema owner are the Database resource's (builtin-postgres/database-operations.ts).
       const database = new BuiltinDatabase(`${prefix}-database`, { adminUrl, name: spec.name, tenantRole: role.name, connectionLimit }, keepData);
-      const revokePublic = new BuiltinPublicRevoke(
-        `${prefix}-revoke-public`,
-        { adminUrl, database: database.name },
-        { parent: keepData.parent },
-      );
+      const revokePublic = new BuiltinPublicRevoke(`${prefix}-revoke-public`, { adminUrl, database: database.name }, { parent: keepData.parent });
       return {
         role,
         database,

@@ -73,9 +73,7 @@ export function declareFleet(
   // reachable) server in the config costs nothing.
   const used = new Set(placement.servers.values());
   const backendFor = settings.databaseProvider === "builtin" ? builtinBackend : postgresqlProviderBackend;
-  const backends = new Map(
-    settings.servers.filter((server) => used.has(server.name)).map((server) => [server.name, backendFor(server)]),
-  );
+  const backends = new Map(settings.servers.filter((server) => used.has(server.name)).map((server) => [server.name, backendFor(server)]));
   // Once per used server: CONNECT and TEMPORARY taken from PUBLIC on every non-tenant database.
   for (const backend of backends.values()) backend.hardenServer(settings.appName);
 

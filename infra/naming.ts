@@ -32,14 +32,7 @@ export function tenantIdFromHex(hex: string): string {
 }
 
 /** A libpq URL; every part is percent-encoded, so no value can break out of its slot. */
-export function databaseUrl(parts: {
-  user: string;
-  password: string;
-  host: string;
-  port: number;
-  database: string;
-  sslmode: string;
-}): string {
+export function databaseUrl(parts: { user: string; password: string; host: string; port: number; database: string; sslmode: string }): string {
   const host = parts.host.includes(":") ? `[${parts.host}]` : parts.host;
   return (
     `postgresql://${encodeURIComponent(parts.user)}:${encodeURIComponent(parts.password)}` +

@@ -68,7 +68,9 @@ function resolveRecord(input: RolloutInput): { record?: RolloutRecord; configPro
   const { releases, rollout, namespace } = input;
   const newest = releases[releases.length - 1];
   if (newest === undefined) {
-    return { configProblems: [`  ${namespace}:seedReleases: no seed release is published in ${input.releasesDirectory}; publish one with: npm run seed:publish -- 1`] };
+    return {
+      configProblems: [`  ${namespace}:seedReleases: no seed release is published in ${input.releasesDirectory}; publish one with: npm run seed:publish -- 1`],
+    };
   }
   const target = rollout?.target ?? newest;
   if (!releases.includes(target)) {
@@ -106,7 +108,9 @@ export function planRollout(input: RolloutInput): RolloutPlan {
     const wave = record.waves.indexOf(ring);
     const current = input.deployed[tenant.username];
     if (wave < 0) {
-      problem(`ring "${ring}" is not one of the rollout waves in ${input.namespace}:rollout.waves (${record.waves.join(", ")}); add it there or change the ring`);
+      problem(
+        `ring "${ring}" is not one of the rollout waves in ${input.namespace}:rollout.waves (${record.waves.join(", ")}); add it there or change the ring`,
+      );
       continue;
     }
     if (tenant.hold === true && current === undefined) {
@@ -123,7 +127,9 @@ export function planRollout(input: RolloutInput): RolloutPlan {
           ? record.target
           : (current ?? record.stable);
     if (!input.releases.includes(version)) {
-      problem(`runs seed release ${version}, which is no longer published in ${input.releasesDirectory}; restore it (a release is kept while any tenant runs it)`);
+      problem(
+        `runs seed release ${version}, which is no longer published in ${input.releasesDirectory}; restore it (a release is kept while any tenant runs it)`,
+      );
       continue;
     }
     versions.set(tenant.username, version);
@@ -158,7 +164,12 @@ export function describeRollout(plan: RolloutPlan, deployed: Readonly<Record<str
  * `seedReleases` folder, plans, logs the plan and throws on config problems.
  * Tenant problems are returned, for the caller to report with its own.
  */
-export function planSeedRollout(settings: FleetSettings, tenants: readonly LocatedTenant[], deployed: LastUpdate, previous?: Partial<RolloutRecord>): RolloutPlan {
+export function planSeedRollout(
+  settings: FleetSettings,
+  tenants: readonly LocatedTenant[],
+  deployed: LastUpdate,
+  previous?: Partial<RolloutRecord>,
+): RolloutPlan {
   const releasesDirectory = path.resolve(projectRoot(), settings.seedReleases);
   const versions = Object.fromEntries(Object.entries(deployed).map(([username, tenant]) => [username, tenant.seedVersion]));
   const plan = planRollout({

@@ -63,9 +63,7 @@ export class Tenant extends pulumi.ComponentResource {
     this.tenantId =
       args.pinnedTenantId !== undefined
         ? pulumi.output(args.pinnedTenantId)
-        : new random.RandomId(`${name}-id`, { byteLength: 4, keepers: { username: args.username } }, parent).hex.apply(
-            tenantIdFromHex,
-          );
+        : new random.RandomId(`${name}-id`, { byteLength: 4, keepers: { username: args.username } }, parent).hex.apply(tenantIdFromHex);
     const dbName = this.tenantId.apply((id) => databaseName(args.appName, id));
 
     const password = new random.RandomPassword(`${name}-db-password`, { length: 40, special: false }, parent);
@@ -78,9 +76,11 @@ export class Tenant extends pulumi.ComponentResource {
     this.database = created.database;
 
     const url = pulumi.secret(
-      pulumi.all([created.roleName, rolePassword, created.databaseName]).apply(([user, pw, database]) =>
-        databaseUrl({ user, password: pw, host: args.server.host, port: args.server.port, database, sslmode: args.server.sslmode }),
-      ),
+      pulumi
+        .all([created.roleName, rolePassword, created.databaseName])
+        .apply(([user, pw, database]) =>
+          databaseUrl({ user, password: pw, host: args.server.host, port: args.server.port, database, sslmode: args.server.sslmode }),
+        ),
     );
 
     // A suspended role cannot log in, so it cannot be seeded; resuming seeds

@@ -278,7 +278,14 @@ async function startOnce(options: LocalPostgresOptions): Promise<LocalPostgres> 
     // Machines often lack en_US.UTF-8 (the package's default); C.UTF-8 is always there.
     initdbFlags: ["--lc-messages=C", "--encoding=UTF8", "--locale=C.UTF-8"],
     // A throw-away test server skips fsync for speed; a data folder that is kept never does.
-    postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-c", "max_connections=300", ...(temporary ? ["-c", "fsync=off"] : []), ...(options.postgresFlags ?? [])],
+    postgresFlags: [
+      "-c",
+      "listen_addresses=127.0.0.1",
+      "-c",
+      "max_connections=300",
+      ...(temporary ? ["-c", "fsync=off"] : []),
+      ...(options.postgresFlags ?? []),
+    ],
     onLog: logs.push,
     onError: logs.push,
   });
@@ -303,8 +310,7 @@ async function startOnce(options: LocalPostgresOptions): Promise<LocalPostgres> 
     throw error;
   }
 
-  const url = (database = "postgres") =>
-    `postgresql://${adminUser}:${encodeURIComponent(adminPassword)}@127.0.0.1:${port}/${database}?sslmode=disable`;
+  const url = (database = "postgres") => `postgresql://${adminUser}:${encodeURIComponent(adminPassword)}@127.0.0.1:${port}/${database}?sslmode=disable`;
   return {
     host: "127.0.0.1",
     port,

@@ -69,7 +69,9 @@ function pidOwning(inode: string): number | undefined {
 
 function commandOf(pid: number): string[] {
   try {
-    return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter((part) => part !== "");
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8")
+      .split("\0")
+      .filter((part) => part !== "");
   } catch {
     return [];
   }
@@ -94,7 +96,9 @@ export function portHolders(port: number): PortHolder[] {
 
 function userName(uid: number): string {
   try {
-    const line = readFileSync("/etc/passwd", "utf8").split("\n").find((entry) => entry.split(":")[2] === String(uid));
+    const line = readFileSync("/etc/passwd", "utf8")
+      .split("\n")
+      .find((entry) => entry.split(":")[2] === String(uid));
     return line?.split(":")[0] ?? `uid ${uid}`;
   } catch {
     return `uid ${uid}`;
@@ -106,7 +110,8 @@ export function describePortHolders(port: number, holders: readonly PortHolder[]
   if (holders.length === 0) return `port ${port} is in use (no listener visible in /proc/net/tcp: maybe a process of another network namespace)`;
   const described = holders.map((holder) => {
     if (holder.pid === undefined) return `a process of user ${userName(holder.uid)} (its pid is not visible to this user)`;
-    if (holder.postgresDataDir !== undefined) return `the PostgreSQL server of data folder ${holder.postgresDataDir} (pid ${holder.pid}, user ${userName(holder.uid)})`;
+    if (holder.postgresDataDir !== undefined)
+      return `the PostgreSQL server of data folder ${holder.postgresDataDir} (pid ${holder.pid}, user ${userName(holder.uid)})`;
     return `pid ${holder.pid} (user ${userName(holder.uid)}): ${holder.command}`;
   });
   return `port ${port} is held by ${[...new Set(described)].join("; ")}`;

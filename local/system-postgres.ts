@@ -122,11 +122,16 @@ export async function startSystemPostgres(options: SystemPostgresOptions): Promi
   const port = await freePort();
   // pg_ctl hands -o to a shell: every value here is ours (numbers, a mkdtemp path), never user input.
   const settings = [
-    "-p", String(port),
-    "-c", "listen_addresses=127.0.0.1",
-    "-c", `unix_socket_directories=${home}`,
-    "-c", "max_connections=300",
-    "-c", "fsync=off",
+    "-p",
+    String(port),
+    "-c",
+    "listen_addresses=127.0.0.1",
+    "-c",
+    `unix_socket_directories=${home}`,
+    "-c",
+    "max_connections=300",
+    "-c",
+    "fsync=off",
     ...(options.postgresFlags ?? []),
   ];
   try {
@@ -138,8 +143,7 @@ export async function startSystemPostgres(options: SystemPostgresOptions): Promi
   }
   running.set(dataDir, prefix);
 
-  const url = (database = "postgres") =>
-    `postgresql://${adminUser}:${encodeURIComponent(adminPassword)}@127.0.0.1:${port}/${database}?sslmode=disable`;
+  const url = (database = "postgres") => `postgresql://${adminUser}:${encodeURIComponent(adminPassword)}@127.0.0.1:${port}/${database}?sslmode=disable`;
   return {
     host: "127.0.0.1",
     port,

@@ -44,16 +44,22 @@ export const MAX_BODY_BYTES = 16 * 1024;
 
 export const signupBodySchema = z.strictObject(
   {
-    username: z.string({ error: "username is required and must be a string" }).max(64, {
-      error: "username is too long: at most 40 characters",
-    }).pipe(usernameSchema),
+    username: z
+      .string({ error: "username is required and must be a string" })
+      .max(64, {
+        error: "username is too long: at most 40 characters",
+      })
+      .pipe(usernameSchema),
     email: z
       .string({ error: "email is required and must be a string" })
       .max(254, { error: "email is too long: at most 254 characters" })
       .pipe(z.email({ error: "email must be a valid e-mail address" })),
     source: z.string({ error: "source must be a string" }).max(100, { error: "source is too long: at most 100 characters" }).optional(),
   },
-  { error: (issue) => (issue.code === "unrecognized_keys" ? `unknown field(s): ${issue.keys.join(", ")}; allowed: username, email, source` : "the body must be a JSON object") },
+  {
+    error: (issue) =>
+      issue.code === "unrecognized_keys" ? `unknown field(s): ${issue.keys.join(", ")}; allowed: username, email, source` : "the body must be a JSON object",
+  },
 );
 
 const statusSchema = z.enum(["queued", "provisioning", "ready", "failed", "suspended"]);
@@ -270,8 +276,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   app.get("/metrics", async (_request, reply) => {
     const [statuses, deployments, durations, outbox] = await Promise.all([
-      deps.pool.query<{ status: string; n: string }>("SELECT status, count(*) AS n FROM onboarding_signups WHERE stack LIKE $1 GROUP BY status", [deps.fleet.stackPattern]),
-      deps.pool.query<{ status: string; n: string }>("SELECT status, count(*) AS n FROM onboarding_deployments WHERE stack LIKE $1 GROUP BY status", [deps.fleet.stackPattern]),
+      deps.pool.query<{ status: string; n: string }>("SELECT status, count(*) AS n FROM onboarding_signups WHERE stack LIKE $1 GROUP BY status", [
+        deps.fleet.stackPattern,
+      ]),
+      deps.pool.query<{ status: string; n: string }>("SELECT status, count(*) AS n FROM onboarding_deployments WHERE stack LIKE $1 GROUP BY status", [
+        deps.fleet.stackPattern,
+      ]),
       deps.pool.query<{ seconds: number }>(
         "SELECT extract(epoch FROM finished_at - started_at)::float8 AS seconds FROM onboarding_deployments WHERE stack LIKE $1 AND finished_at IS NOT NULL AND status IN ('succeeded', 'failed')",
         [deps.fleet.stackPattern],

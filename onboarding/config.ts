@@ -17,9 +17,7 @@ const int = (name: string, fallback: number, min = 0) =>
     .default(fallback);
 
 const secret = (name: string) =>
-  z
-    .string({ error: `${name} is required` })
-    .min(16, { error: `${name} must be at least 16 characters (e.g. openssl rand -hex 32)` });
+  z.string({ error: `${name} is required` }).min(16, { error: `${name} must be at least 16 characters (e.g. openssl rand -hex 32)` });
 
 const backoffShape = {
   RETRY_BASE_MS: int("RETRY_BASE_MS", DEFAULT_BACKOFF.baseMs),
@@ -59,7 +57,9 @@ function runnerCrossProblems(env: NodeJS.ProcessEnv): string[] {
       ? ["TENANTS_FILE and TENANTS_GIT_URL are both set: use one (with TENANTS_GIT_URL the file is TENANTS_GIT_PATH in the service's clone)"]
       : [];
   if (!env.PULUMI_STACK && !env.FLEET_ENV) {
-    problems.push("PULUMI_STACK or FLEET_ENV is required: the one stack new tenants go to, or the environment whose shards (tenants/shards.yaml) they are spread over");
+    problems.push(
+      "PULUMI_STACK or FLEET_ENV is required: the one stack new tenants go to, or the environment whose shards (tenants/shards.yaml) they are spread over",
+    );
   }
   if (env.PULUMI_STACK && env.FLEET_ENV) problems.push("PULUMI_STACK and FLEET_ENV are both set: use one (FLEET_ENV serves every shard's stack <env>-<shard>)");
   if (env.FLEET_ENV && env.TENANTS_FILE) problems.push("TENANTS_FILE cannot be used with FLEET_ENV: each shard's file is the one tenants/shards.yaml lists");
@@ -86,30 +86,29 @@ const runnerShape = {
   ...backoffShape,
 };
 
-const serviceSchema = z
-  .object({
-    ...runnerShape,
-    WEBHOOK_SECRET: secret("WEBHOOK_SECRET"),
-    API_TOKEN: secret("API_TOKEN"),
-    SMTP_URL: z.url({ error: "SMTP_URL must be a URL such as smtp://user:pass@host:587" }).optional(),
-    SMTP_HOST: z.string().min(1).optional(),
-    SMTP_PORT: int("SMTP_PORT", 587, 1),
-    SMTP_USER: z.string().optional(),
-    SMTP_PASS: z.string().optional(),
-    SMTP_SECURE: z.enum(["true", "false"], { error: "SMTP_SECURE must be true or false" }).default("false"),
-    MAIL_FROM: z.string({ error: 'MAIL_FROM is required, e.g. "DriverGigsPro <welcome@drivergigspro.com>"' }).regex(/@/, {
-      error: "MAIL_FROM must contain an e-mail address",
-    }),
-    HOST: z.string().default("127.0.0.1"),
-    PORT: int("PORT", 8080),
-    PUBLIC_URL: z.url({ error: "PUBLIC_URL must be a URL" }).optional(),
-    DEPLOY_MODE: z.enum(["child", "inprocess"], { error: "DEPLOY_MODE must be child or inprocess" }).default("child"),
-    DEBOUNCE_MS: int("DEBOUNCE_MS", 500),
-    POLL_MS: int("POLL_MS", 2000, 50),
-    RUNNER_LOG: z.string().optional(),
-    PULUMI_STATE_DIR: z.string().optional(),
-    USAGE_INTERVAL_S: int("USAGE_INTERVAL_S", 0),
-  });
+const serviceSchema = z.object({
+  ...runnerShape,
+  WEBHOOK_SECRET: secret("WEBHOOK_SECRET"),
+  API_TOKEN: secret("API_TOKEN"),
+  SMTP_URL: z.url({ error: "SMTP_URL must be a URL such as smtp://user:pass@host:587" }).optional(),
+  SMTP_HOST: z.string().min(1).optional(),
+  SMTP_PORT: int("SMTP_PORT", 587, 1),
+  SMTP_USER: z.string().optional(),
+  SMTP_PASS: z.string().optional(),
+  SMTP_SECURE: z.enum(["true", "false"], { error: "SMTP_SECURE must be true or false" }).default("false"),
+  MAIL_FROM: z.string({ error: 'MAIL_FROM is required, e.g. "DriverGigsPro <welcome@drivergigspro.com>"' }).regex(/@/, {
+    error: "MAIL_FROM must contain an e-mail address",
+  }),
+  HOST: z.string().default("127.0.0.1"),
+  PORT: int("PORT", 8080),
+  PUBLIC_URL: z.url({ error: "PUBLIC_URL must be a URL" }).optional(),
+  DEPLOY_MODE: z.enum(["child", "inprocess"], { error: "DEPLOY_MODE must be child or inprocess" }).default("child"),
+  DEBOUNCE_MS: int("DEBOUNCE_MS", 500),
+  POLL_MS: int("POLL_MS", 2000, 50),
+  RUNNER_LOG: z.string().optional(),
+  PULUMI_STATE_DIR: z.string().optional(),
+  USAGE_INTERVAL_S: int("USAGE_INTERVAL_S", 0),
+});
 
 /** Checks across variables; reported together with the schema's problems. */
 function crossProblems(env: NodeJS.ProcessEnv): string[] {

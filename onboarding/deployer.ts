@@ -103,8 +103,7 @@ export class AutomationDeployer implements Deployer {
     const engineSeconds = (Date.now() - started) / 1000;
     const tenants = tenantsOutputSchema.parse(result.outputs.tenants?.value ?? {});
     const spans = [...seeds.values()].filter((span) => span.start !== undefined && span.end !== undefined);
-    const seedSeconds =
-      spans.length > 0 ? (Math.max(...spans.map((s) => s.end!)) - Math.min(...spans.map((s) => s.start!))) / 1000 : undefined;
+    const seedSeconds = spans.length > 0 ? (Math.max(...spans.map((s) => s.end!)) - Math.min(...spans.map((s) => s.start!))) / 1000 : undefined;
     return {
       tenants: Object.fromEntries(
         Object.entries(tenants).map(([username, tenant]) => [username, { tenantId: tenant.tenantId, domain: tenant.domain, status: tenant.status }]),
@@ -133,7 +132,9 @@ async function selectOrCreateFrom(workspace: LocalWorkspace, stackName: string, 
   const exists = async () => (await workspace.listStacks()).some((summary) => summary.name === stackName);
   if (await exists()) return Stack.select(stackName, workspace);
   if (!(await workspace.listStacks()).some((summary) => summary.name === template)) {
-    throw new Error(`cannot create stack "${stackName}": the stack "${template}" whose config a new shard copies does not exist; create it first (npm start, or CI)`);
+    throw new Error(
+      `cannot create stack "${stackName}": the stack "${template}" whose config a new shard copies does not exist; create it first (npm start, or CI)`,
+    );
   }
   let stack: Stack;
   try {
@@ -179,7 +180,10 @@ async function pulumiCommandFor(envVars: Record<string, string>): Promise<Pulumi
  */
 export function failureReason(error: unknown): string {
   const text = error instanceof Error ? error.message : String(error);
-  const lines = text.split("\n").map((line) => line.trim()).filter(Boolean);
+  const lines = text
+    .split("\n")
+    .map((line) => line.trim())
+    .filter(Boolean);
   const interesting = lines.filter((line) => /error|failed|refused|denied|invalid|problem/i.test(line) && !/^at /.test(line));
   const chosen = (interesting.length > 0 ? interesting : lines).slice(0, 8).join("\n");
   return chosen.length > 2000 ? `${chosen.slice(0, 1997)}...` : chosen;

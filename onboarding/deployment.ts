@@ -33,8 +33,7 @@ export function retryDelayMs(backoff: Backoff, attempts: number): number {
 }
 
 export type DeploymentOutcome =
-  | { ran: false; reason: "locked" | "nothing to do" }
-  | { ran: true; deploymentId: string; ok: boolean; usernames: string[]; error?: string };
+  { ran: false; reason: "locked" | "nothing to do" } | { ran: true; deploymentId: string; ok: boolean; usernames: string[]; error?: string };
 
 export interface DeploymentOptions {
   stack: string;
@@ -142,10 +141,10 @@ export async function runDeployment(pool: Pool, options: DeploymentOptions): Pro
       return await fail(error instanceof TenantsFileInvalidError ? message : `the tenants file could not be updated, nothing was deployed: ${message}`, true);
     }
     for (const { username, reason } of added.rejected) {
-      await client.query(
-        "UPDATE onboarding_signups SET status = 'failed', retry = false, last_error = $2, updated_at = now() WHERE username = $1",
-        [username, reason],
-      );
+      await client.query("UPDATE onboarding_signups SET status = 'failed', retry = false, last_error = $2, updated_at = now() WHERE username = $1", [
+        username,
+        reason,
+      ]);
     }
     if (added.commit) log(`deployment ${deploymentId}: deploying tenants commit ${added.commit}`);
 
@@ -186,10 +185,11 @@ export async function runDeployment(pool: Pool, options: DeploymentOptions): Pro
          ON CONFLICT (idempotency_key) DO NOTHING`,
         [stack],
       );
-      await client.query(
-        "UPDATE onboarding_deployments SET status = 'succeeded', finished_at = now(), engine_seconds = $2, seed_seconds = $3 WHERE id = $1",
-        [deploymentId, result.engineSeconds, result.seedSeconds ?? null],
-      );
+      await client.query("UPDATE onboarding_deployments SET status = 'succeeded', finished_at = now(), engine_seconds = $2, seed_seconds = $3 WHERE id = $1", [
+        deploymentId,
+        result.engineSeconds,
+        result.seedSeconds ?? null,
+      ]);
     });
     log(`deployment ${deploymentId} succeeded in ${result.engineSeconds.toFixed(1)} s`);
     return { ran: true, deploymentId, ok: true, usernames };

@@ -148,12 +148,19 @@ export class ShardedFleet implements Fleet {
         if (!existsSync(path)) writeFileAtomic(path, NEW_SHARD_FILE);
         return this.fleetShard(shard);
       };
-      return placeIn(client, known.map((shard) => this.fleetShard(shard)), manifest.maxTenants, signup, grow);
+      return placeIn(
+        client,
+        known.map((shard) => this.fleetShard(shard)),
+        manifest.maxTenants,
+        signup,
+        grow,
+      );
     });
   }
 
   shardOf(stack: string): FleetShard {
-    if (!stack.startsWith(this.prefix)) throw new Error(`stack "${stack}" is not of environment "${this.options.environment}" (stacks "${this.prefix}<shard>")`);
+    if (!stack.startsWith(this.prefix))
+      throw new Error(`stack "${stack}" is not of environment "${this.options.environment}" (stacks "${this.prefix}<shard>")`);
     const name = stack.slice(this.prefix.length);
     const listed = readShards(this.options.dir).shards.find((shard) => shard.name === name);
     if (listed) return this.fleetShard(listed);
@@ -213,10 +220,13 @@ async function placeIn(
   const files = shards.map((shard) => ({ shard, ...readShardFile(shard.path) }));
   for (const { shard, parsed } of files) {
     if (!parsed.ok) continue;
-    if (parsed.tenants.some((tenant) => tenant.username === signup.username)) throw new PlacementConflict(`username "${signup.username}" is already taken; choose another`);
+    if (parsed.tenants.some((tenant) => tenant.username === signup.username))
+      throw new PlacementConflict(`username "${signup.username}" is already taken; choose another`);
     const twin = parsed.tenants.find((tenant) => usernameToLabel(tenant.username) === label);
     if (twin && shards.length > 1) {
-      throw new PlacementConflict(`username "${signup.username}" is taken: it gives the same web address as "${twin.username}" (shard ${shard.name}); choose another`);
+      throw new PlacementConflict(
+        `username "${signup.username}" is taken: it gives the same web address as "${twin.username}" (shard ${shard.name}); choose another`,
+      );
     }
   }
   const { rows } = await client.query<{ stack: string; username: string }>(
@@ -249,7 +259,9 @@ export function ensureShardListed(dir: string, shard: Shard): boolean {
   const listed = manifest.shards.find((entry) => entry.name === shard.name);
   if (listed) {
     if (resolve(dir, listed.file) === resolve(dir, shard.file)) return false;
-    throw new Error(`${SHARDS_MANIFEST} lists shard ${shard.name} with file ${listed.file}, but its signups were written for ${shard.file}; list it with ${shard.file}`);
+    throw new Error(
+      `${SHARDS_MANIFEST} lists shard ${shard.name} with file ${listed.file}, but its signups were written for ${shard.file}; list it with ${shard.file}`,
+    );
   }
   const path = join(dir, SHARDS_MANIFEST);
   const doc = existsSync(path) ? parseDocument(readFileSync(path, "utf8")) : new Document({ maxTenants: manifest.maxTenants, shards: manifest.shards });

@@ -110,7 +110,7 @@ async function main(): Promise<void> {
 
 main().catch((error) => {
   const known = error instanceof ConfigError || error instanceof GitTenantsError || error instanceof ControlDatabaseExposed;
-  console.error(known ? error.message : `error: ${error instanceof Error ? error.stack ?? error.message : String(error)}`);
+  console.error(known ? error.message : `error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
   process.exit(1);
 });
 

@@ -33,7 +33,12 @@ export class ServiceMetrics {
     labelNames: ["result"],
     registers: this.registers,
   });
-  readonly emails = new Counter({ name: "onboarding_emails_total", help: "Welcome e-mail send attempts by result (sent, failed).", labelNames: ["result"], registers: this.registers });
+  readonly emails = new Counter({
+    name: "onboarding_emails_total",
+    help: "Welcome e-mail send attempts by result (sent, failed).",
+    labelNames: ["result"],
+    registers: this.registers,
+  });
   readonly http = new Histogram({
     name: "onboarding_http_request_duration_seconds",
     help: "HTTP request duration by route and status.",
@@ -41,7 +46,12 @@ export class ServiceMetrics {
     buckets: [...HTTP_BUCKETS],
     registers: this.registers,
   });
-  private readonly tenants = new Gauge({ name: "onboarding_tenants", help: "Signups by status (control database).", labelNames: ["status"], registers: this.registers });
+  private readonly tenants = new Gauge({
+    name: "onboarding_tenants",
+    help: "Signups by status (control database).",
+    labelNames: ["status"],
+    registers: this.registers,
+  });
   private readonly deployments = new Counter({
     name: "onboarding_deployments_total",
     help: "Deployments by outcome (control database, all instances).",

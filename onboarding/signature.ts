@@ -47,7 +47,10 @@ export function verifySignature(
   if (Math.abs(now - timestamp) > tolerance) {
     return { ok: false, reason: `stale signature: ${TIMESTAMP_HEADER} is more than ${tolerance} s from the server's clock` };
   }
-  const given = rawSignature.trim().replace(/^sha256=/i, "").toLowerCase();
+  const given = rawSignature
+    .trim()
+    .replace(/^sha256=/i, "")
+    .toLowerCase();
   if (!/^[0-9a-f]{64}$/.test(given)) return { ok: false, reason: `${SIGNATURE_HEADER} must be 64 hex digits (optionally prefixed sha256=)` };
   const expected = Buffer.from(sign(secret, timestamp, payload), "hex");
   if (!timingSafeEqual(expected, Buffer.from(given, "hex"))) return { ok: false, reason: "wrong signature" };

@@ -244,7 +244,11 @@ export class GitTenantsRepo implements TenantsStore {
       for (let attempt = 1; ; attempt += 1) {
         await this.sync();
         const newShard = this.listShard();
-        const result = applySignups(readOrEmpty(this.file, this.options.shard ? NEW_SHARD_FILE : EMPTY_FILE), `${this.options.path} (${this.options.branch})`, signups);
+        const result = applySignups(
+          readOrEmpty(this.file, this.options.shard ? NEW_SHARD_FILE : EMPTY_FILE),
+          `${this.options.path} (${this.options.branch})`,
+          signups,
+        );
         if (result.added.length === 0) {
           return { added: [], rejected: result.rejected, commit: (await this.run("read HEAD", ["rev-parse", "HEAD"])).trim() };
         }
@@ -260,7 +264,9 @@ export class GitTenantsRepo implements TenantsStore {
           if (attempt >= this.options.pushAttempts) {
             // Leave the clone as the remote is, not with the commit that was never pushed.
             await this.sync().catch(() => undefined);
-            throw new GitTenantsError(`git: the push to ${this.redact(this.options.url)} (${this.options.branch}) failed ${attempt} time(s); the batch is retried later. Last: ${reason}`);
+            throw new GitTenantsError(
+              `git: the push to ${this.redact(this.options.url)} (${this.options.branch}) failed ${attempt} time(s); the batch is retried later. Last: ${reason}`,
+            );
           }
           this.log(`tenants repository: push attempt ${attempt} rejected (${reason}); fetching and adding again`);
           const base = (this.options.pushBackoffMs ?? 250) * 2 ** (attempt - 1);

@@ -52,18 +52,30 @@ function parseOptions(argv: string[]): Options {
   });
   const command = positionals[0];
   if ((command !== "preview" && command !== "up") || positionals.length !== 1) throw new Error(`say preview or up, once\n${USAGE}`);
-  if (values.env === undefined || !/^[a-z][a-z0-9-]{0,30}$/.test(values.env)) throw new Error(`--env NAME is required: 1-31 of a-z 0-9 -, starting with a letter (e.g. prod)\n${USAGE}`);
+  if (values.env === undefined || !/^[a-z][a-z0-9-]{0,30}$/.test(values.env))
+    throw new Error(`--env NAME is required: 1-31 of a-z 0-9 -, starting with a letter (e.g. prod)\n${USAGE}`);
   if (values.shard.length > 0 && values["changed-since"] !== undefined) throw new Error(`give --shard or --changed-since, not both\n${USAGE}`);
   if (values["comment-file"] !== undefined && command !== "preview") throw new Error(`--comment-file goes with preview\n${USAGE}`);
   const seconds = Number(values["lock-timeout"]);
-  if (!Number.isInteger(seconds) || seconds < 0) throw new Error(`--lock-timeout takes whole seconds (e.g. 1800), not "${values["lock-timeout"].slice(0, 20)}"`);
-  return { command, environment: values.env, shards: values.shard, changedSince: values["changed-since"], commentFile: values["comment-file"], lockTimeoutMs: seconds * 1000 };
+  if (!Number.isInteger(seconds) || seconds < 0)
+    throw new Error(`--lock-timeout takes whole seconds (e.g. 1800), not "${values["lock-timeout"].slice(0, 20)}"`);
+  return {
+    command,
+    environment: values.env,
+    shards: values.shard,
+    changedSince: values["changed-since"],
+    commentFile: values["comment-file"],
+    lockTimeoutMs: seconds * 1000,
+  };
 }
 
 /** The engine's environment: the state server and passphrase must come from the caller (CI's secrets), never be made up here. */
 function engineContext(): PulumiContext {
   const backendUrl = process.env.PULUMI_BACKEND_URL;
-  if (!backendUrl) throw new Error("set PULUMI_BACKEND_URL to the state server (postgres://user:password@host:5432/pulumi_state?sslmode=require); see README, \"Deploying from CI\"");
+  if (!backendUrl)
+    throw new Error(
+      'set PULUMI_BACKEND_URL to the state server (postgres://user:password@host:5432/pulumi_state?sslmode=require); see README, "Deploying from CI"',
+    );
   if (process.env.PULUMI_CONFIG_PASSPHRASE === undefined) {
     const file = process.env.PULUMI_CONFIG_PASSPHRASE_FILE;
     if (!file) throw new Error("set PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE): the passphrase the stacks' secrets are encrypted with");
@@ -73,7 +85,9 @@ function engineContext(): PulumiContext {
 }
 
 function selectShards(manifest: ShardsManifest, options: Options): Selection {
-  return options.changedSince !== undefined ? shardsChangedSince(PROJECT_DIR, manifest, options.environment, options.changedSince) : namedShards(manifest, options.shards);
+  return options.changedSince !== undefined
+    ? shardsChangedSince(PROJECT_DIR, manifest, options.environment, options.changedSince)
+    : namedShards(manifest, options.shards);
 }
 
 async function main(): Promise<number> {
@@ -112,7 +126,9 @@ async function main(): Promise<number> {
         previews.push({ shard: shard.name, stack, file: shard.file, error: error instanceof Error ? error.message : String(error) });
       }
       const lines = (error instanceof Error ? error.message : String(error)).trim().split("\n");
-      console.error(`error: ${options.command} of stack ${stack} (shard ${shard.name}) failed: ${lines.slice(0, 20).join("\n")}${lines.length > 20 ? "\n..." : ""}`);
+      console.error(
+        `error: ${options.command} of stack ${stack} (shard ${shard.name}) failed: ${lines.slice(0, 20).join("\n")}${lines.length > 20 ? "\n..." : ""}`,
+      );
       if (options.command === "up") {
         const rest = selection.shards.slice(selection.shards.indexOf(shard) + 1).map((next) => next.name);
         if (rest.length > 0) console.error(`error: not deployed: ${rest.join(", ")} (fix the failure above, then run again)`);

@@ -18,7 +18,17 @@ import { parseArgs } from "node:util";
 import { printTable } from "../cli/table";
 import { mergeOutputs, parseDeployedTenants, parseStackOutputs, type StackOutputs } from "../infra/outputs";
 import { checkoutPostgresOptions, startLocalPostgres } from "../local/embedded-postgres";
-import { configureLocalStack, ensureToolchain, LOCAL_ENVIRONMENT, PROJECT_DIR, pulumi, LOCAL_STATE_DIR, pulumiContext, releaseStaleLock, type PulumiContext } from "../local/pulumi";
+import {
+  configureLocalStack,
+  ensureToolchain,
+  LOCAL_ENVIRONMENT,
+  PROJECT_DIR,
+  pulumi,
+  LOCAL_STATE_DIR,
+  pulumiContext,
+  releaseStaleLock,
+  type PulumiContext,
+} from "../local/pulumi";
 import { ensureStateDatabase } from "../local/state-backend";
 import { readShards, shardStack, type Shard } from "../tenants/shards";
 import { tenantsCreatedBetween, tenantsFromOutputs, verifyFleet } from "../verify/probes";
@@ -46,9 +56,19 @@ function printSummary(outputs: StackOutputs, shardOf: Map<string, string>): void
   console.log("");
   printTable(
     ["tenant ID", "username", "status", "database", "domain", "server", "shard"],
-    tenants.map((tenant) => [tenant.tenantId, tenant.username, tenant.status, tenant.database, tenant.domain, tenant.server, shardOf.get(tenant.username) ?? ""]),
+    tenants.map((tenant) => [
+      tenant.tenantId,
+      tenant.username,
+      tenant.status,
+      tenant.database,
+      tenant.domain,
+      tenant.server,
+      shardOf.get(tenant.username) ?? "",
+    ]),
   );
-  console.log(`\n${tenants.length} tenant(s) in ${new Set(shardOf.values()).size} shard(s). Secrets: pulumi stack output connections --show-secrets --stack local-<shard>.`);
+  console.log(
+    `\n${tenants.length} tenant(s) in ${new Set(shardOf.values()).size} shard(s). Secrets: pulumi stack output connections --show-secrets --stack local-<shard>.`,
+  );
 }
 
 /** verify-tenant-isolation while the embedded server is still up; only tenants this run created must be empty. */
@@ -82,7 +102,12 @@ function parseFlags(): Flags {
 }
 
 /** Runs the command on each shard's stack in turn; stops at the first failure. */
-async function eachShard(context: PulumiContext, shards: readonly Shard[], server: Parameters<typeof configureLocalStack>[2], command: string[]): Promise<number> {
+async function eachShard(
+  context: PulumiContext,
+  shards: readonly Shard[],
+  server: Parameters<typeof configureLocalStack>[2],
+  command: string[],
+): Promise<number> {
   for (const shard of shards) {
     const stack = shardStack(LOCAL_ENVIRONMENT, shard);
     console.log(`\n== shard ${shard.name}: stack ${stack}, ${shard.file} ==`);

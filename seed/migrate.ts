@@ -79,8 +79,7 @@ function checkHistory(applied: readonly AppliedMigration[], migrations: readonly
     const migration = byVersion.get(row.version);
     if (!migration) {
       throw new MigrationError(
-        `the database has migration ${row.name} applied but no such file exists; ` +
-          "it was migrated by a newer seeder, so this one must not touch it",
+        `the database has migration ${row.name} applied but no such file exists; ` + "it was migrated by a newer seeder, so this one must not touch it",
       );
     }
     if (migration.checksum !== row.checksum) {
@@ -98,11 +97,7 @@ async function applyOne(client: ClientBase, migration: Migration): Promise<void>
   try {
     // Migration files are trusted code from this repository, never input.
     await client.query(migration.sql);
-    await client.query("INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)", [
-      migration.version,
-      migration.name,
-      migration.checksum,
-    ]);
+    await client.query("INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)", [migration.version, migration.name, migration.checksum]);
     await client.query("COMMIT");
   } catch (error) {
     await client.query("ROLLBACK");
@@ -112,10 +107,7 @@ async function applyOne(client: ClientBase, migration: Migration): Promise<void>
 }
 
 /** Applies the pending migrations in order; safe to call concurrently on one database. */
-export async function applyMigrations(
-  client: ClientBase,
-  migrations: readonly Migration[] = readMigrations(),
-): Promise<MigrationReport> {
+export async function applyMigrations(client: ClientBase, migrations: readonly Migration[] = readMigrations()): Promise<MigrationReport> {
   // The tenant can hold locks in its own database: never wait for them unboundedly.
   await boundSessionWaits(client);
   return withSeedLock(client, async () => {

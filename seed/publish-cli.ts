@@ -15,7 +15,9 @@ function list(): void {
   for (const version of listReleases()) {
     const release = loadRelease(version);
     const migrations = release.migrations.map((migration) => migration.name);
-    console.log(`${version}  ${release.catalogue.companies.length} companies  catalogue ${release.catalogue.version.slice(0, 12)}  migrations ${migrations.at(-1) ?? "none"} (${migrations.length})`);
+    console.log(
+      `${version}  ${release.catalogue.companies.length} companies  catalogue ${release.catalogue.version.slice(0, 12)}  migrations ${migrations.at(-1) ?? "none"} (${migrations.length})`,
+    );
   }
 }
 

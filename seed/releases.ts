@@ -114,7 +114,8 @@ export function publishRelease(version: string, options: PublishOptions = {}): R
   const directory = options.directory ?? RELEASES_DIRECTORY;
   const published = listReleases(directory);
   const newest = published[published.length - 1];
-  if (!releaseVersionSchema.safeParse(version).success) throw new ReleaseError(`"${version}" is not a release version: use a whole number such as ${Number(newest ?? 0) + 1}`);
+  if (!releaseVersionSchema.safeParse(version).success)
+    throw new ReleaseError(`"${version}" is not a release version: use a whole number such as ${Number(newest ?? 0) + 1}`);
   if (newest !== undefined && Number(version) <= Number(newest)) {
     throw new ReleaseError(`release ${version} is not newer than the newest published release ${newest}; publish ${Number(newest) + 1}`);
   }

@@ -77,8 +77,7 @@ export async function seedTenantDatabase(options: SeedOptions): Promise<SeedRepo
   let catalogue: Catalogue;
   let migrations: Migration[];
   try {
-    catalogue =
-      options.catalogue === undefined ? loadCommittedCatalogue() : verifiedCatalogue(options.catalogue, "the given catalogue");
+    catalogue = options.catalogue === undefined ? loadCommittedCatalogue() : verifiedCatalogue(options.catalogue, "the given catalogue");
     migrations = readMigrations(options.migrationsDirectory);
   } catch (error) {
     return fail(error);
@@ -100,23 +99,20 @@ export async function seedTenantDatabase(options: SeedOptions): Promise<SeedRepo
     return await withSeedLock(
       client,
       async () => {
-      const migrationReport = await applyMigrations(client, migrations);
-      const previousCatalogueVersion = await recordedCatalogueVersion(client);
-      // A migration may add a column the load fills, so any migration forces a load.
-      const upToDate =
-        previousCatalogueVersion === catalogue.version && migrationReport.applied.length === 0 && options.force !== true;
-      const counts = upToDate
-        ? { inserted: 0, updated: 0, deactivated: 0, unchanged: catalogue.companies.length }
-        : await upsertCatalogue(client, catalogue);
-      return SeedReport.parse({
-        tenantId,
-        catalogueVersion: catalogue.version,
-        previousCatalogueVersion,
-        migrationsApplied: migrationReport.applied,
-        skipped: upToDate,
-        ...counts,
-        durationMs: Math.round(performance.now() - started),
-      });
+        const migrationReport = await applyMigrations(client, migrations);
+        const previousCatalogueVersion = await recordedCatalogueVersion(client);
+        // A migration may add a column the load fills, so any migration forces a load.
+        const upToDate = previousCatalogueVersion === catalogue.version && migrationReport.applied.length === 0 && options.force !== true;
+        const counts = upToDate ? { inserted: 0, updated: 0, deactivated: 0, unchanged: catalogue.companies.length } : await upsertCatalogue(client, catalogue);
+        return SeedReport.parse({
+          tenantId,
+          catalogueVersion: catalogue.version,
+          previousCatalogueVersion,
+          migrationsApplied: migrationReport.applied,
+          skipped: upToDate,
+          ...counts,
+          durationMs: Math.round(performance.now() - started),
+        });
       },
       lockTimeoutMs,
     );

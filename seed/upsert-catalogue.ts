@@ -17,9 +17,9 @@ const STAGING_TABLE = escapeIdentifier("catalogue_staging");
 const COMPANIES = escapeIdentifier("companies");
 const COLUMNS = COMPANY_COLUMNS.map(({ column }) => escapeIdentifier(column));
 
-const CREATE_STAGING = `CREATE TEMPORARY TABLE ${STAGING_TABLE} (${COMPANY_COLUMNS.map(
-  ({ column, sqlType }) => `${escapeIdentifier(column)} ${sqlType}`,
-).join(", ")}) ON COMMIT DROP`;
+const CREATE_STAGING = `CREATE TEMPORARY TABLE ${STAGING_TABLE} (${COMPANY_COLUMNS.map(({ column, sqlType }) => `${escapeIdentifier(column)} ${sqlType}`).join(
+  ", ",
+)}) ON COMMIT DROP`;
 
 const COPY_INTO_STAGING = `COPY ${STAGING_TABLE} (${COLUMNS.join(", ")}) FROM STDIN (FORMAT text)`;
 

@@ -13,8 +13,7 @@ import type { LocatedTenant, TenantEntry, TenantStatus } from "./schema";
 export { withTenantsFileLock } from "./lock";
 
 export type EditResult =
-  | { readonly ok: true; readonly text: string; readonly tenants: LocatedTenant[] }
-  | { readonly ok: false; readonly problems: TenantsProblem[] };
+  { readonly ok: true; readonly text: string; readonly tenants: LocatedTenant[] } | { readonly ok: false; readonly problems: TenantsProblem[] };
 
 /** Fields a person may set when adding a tenant. */
 export type NewTenant = Pick<TenantEntry, "username"> & Partial<Pick<TenantEntry, "email" | "server" | "tenantId">>;
@@ -62,9 +61,7 @@ export function addTenants(text: string, additions: readonly NewTenant[]): EditR
   for (const addition of additions) {
     // Keys in a fixed order, and no undefined values, so entries look hand-written.
     const entry = Object.fromEntries(
-      (["username", "email", "tenantId", "server"] as const)
-        .filter((key) => addition[key] !== undefined)
-        .map((key) => [key, addition[key]]),
+      (["username", "email", "tenantId", "server"] as const).filter((key) => addition[key] !== undefined).map((key) => [key, addition[key]]),
     );
     seq.add(doc.createNode(entry));
   }
@@ -116,4 +113,3 @@ export function writeFileAtomic(path: string, text: string): void {
 export function readText(path: string): string {
   return readFileSync(path, "utf8");
 }
-

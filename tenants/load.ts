@@ -15,9 +15,7 @@ export interface TenantsProblem {
   readonly message: string;
 }
 
-export type TenantsFileResult =
-  | { readonly ok: true; readonly tenants: LocatedTenant[] }
-  | { readonly ok: false; readonly problems: TenantsProblem[] };
+export type TenantsFileResult = { readonly ok: true; readonly tenants: LocatedTenant[] } | { readonly ok: false; readonly problems: TenantsProblem[] };
 
 /** Thrown by `requireValidTenants`; its message lists every problem, one per line. */
 export class TenantsFileError extends Error {
@@ -48,8 +46,7 @@ export interface ParsedTenantsDocument {
 export function parseTenantsDocument(text: string): ParsedTenantsDocument {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: true });
-  const lineOf = (node: Node | null | undefined) =>
-    node?.range ? lineCounter.linePos(node.range[0]).line : 0;
+  const lineOf = (node: Node | null | undefined) => (node?.range ? lineCounter.linePos(node.range[0]).line : 0);
   return { doc, lineOf };
 }
 
@@ -198,7 +195,10 @@ function crossEntryProblems(tenants: readonly LocatedTenant[]): TenantsProblem[]
 
 /** At most five unknown keys, each cut to a readable length. */
 function listKeys(keys: readonly string[]): string {
-  const shown = keys.slice(0, 5).map((key) => `"${clipForMessage(key)}"`).join(", ");
+  const shown = keys
+    .slice(0, 5)
+    .map((key) => `"${clipForMessage(key)}"`)
+    .join(", ");
   return keys.length > 5 ? `${shown} and ${keys.length - 5} more` : shown;
 }
 

@@ -7,11 +7,44 @@ import { z } from "zod";
 
 /** Words that would shadow system databases, roles or well-known host names. */
 export const RESERVED_USERNAMES: ReadonlySet<string> = new Set([
-  "admin", "administrator", "api", "app", "apps", "assets", "auth", "billing",
-  "cdn", "dashboard", "default", "dev", "docs", "ftp", "help", "localhost",
-  "mail", "metrics", "ns1", "ns2", "pg", "pgbouncer", "postgres", "postmaster",
-  "public", "replication", "root", "signup", "smtp", "staging", "static",
-  "status", "superuser", "support", "system", "template0", "template1", "test",
+  "admin",
+  "administrator",
+  "api",
+  "app",
+  "apps",
+  "assets",
+  "auth",
+  "billing",
+  "cdn",
+  "dashboard",
+  "default",
+  "dev",
+  "docs",
+  "ftp",
+  "help",
+  "localhost",
+  "mail",
+  "metrics",
+  "ns1",
+  "ns2",
+  "pg",
+  "pgbouncer",
+  "postgres",
+  "postmaster",
+  "public",
+  "replication",
+  "root",
+  "signup",
+  "smtp",
+  "staging",
+  "static",
+  "status",
+  "superuser",
+  "support",
+  "system",
+  "template0",
+  "template1",
+  "test",
   "www",
 ]);
 
@@ -35,7 +68,9 @@ export function clipForMessage(value: string, max = ECHO_MAX_CHARACTERS): string
   let length = 0;
   for (const _ of value) length++; // code points, as people count characters
   if (length <= max) return value;
-  return `${Array.from(value.slice(0, 2 * max)).slice(0, max).join("")}... (${length} characters)`;
+  return `${Array.from(value.slice(0, 2 * max))
+    .slice(0, max)
+    .join("")}... (${length} characters)`;
 }
 
 function describeChar(ch: string): string {
@@ -86,14 +121,10 @@ export const usernameSchema = z.string().superRefine((value, ctx) => {
 });
 
 /** 8 upper-case hex digits: the support handle and the suffix of every name. */
-export const tenantIdSchema = z
-  .string()
-  .regex(/^[0-9A-F]{8}$/, { error: "tenantId must be exactly 8 upper-case hex digits, e.g. A1B2C3D4" });
+export const tenantIdSchema = z.string().regex(/^[0-9A-F]{8}$/, { error: "tenantId must be exactly 8 upper-case hex digits, e.g. A1B2C3D4" });
 
 /** A server name as listed in the stack config. */
-export const serverNameSchema = z
-  .string()
-  .regex(/^[a-z][a-z0-9-]{0,30}$/, { error: "server must be a server name from the stack config (a-z, 0-9, -)" });
+export const serverNameSchema = z.string().regex(/^[a-z][a-z0-9-]{0,30}$/, { error: "server must be a server name from the stack config (a-z, 0-9, -)" });
 
 /** A plan name as listed in the stack config's `plans`. */
 export const planNameSchema = z

@@ -40,7 +40,15 @@ const shardNameSchema = z.string().regex(/^[a-z][a-z0-9-]{0,30}$/, { error: "a s
 export const shardsManifestSchema = z.strictObject({
   maxTenants: z.number().int().min(1).max(5000).default(DEFAULT_MAX_TENANTS),
   shards: z
-    .array(z.strictObject({ name: shardNameSchema, file: z.string().min(1).regex(/\.ya?ml$/, { error: "a shard's file must end in .yaml" }) }))
+    .array(
+      z.strictObject({
+        name: shardNameSchema,
+        file: z
+          .string()
+          .min(1)
+          .regex(/\.ya?ml$/, { error: "a shard's file must end in .yaml" }),
+      }),
+    )
     .min(1, { error: "list at least one shard" }),
 });
 
@@ -79,7 +87,10 @@ export function shardStack(environment: string, shard: Shard): string {
  * initialises a stack it does not find).
  */
 export function addShard(projectDir: string, manifest: ShardsManifest): Shard {
-  const numbers = manifest.shards.map((shard) => /^s(\d+)$/.exec(shard.name)?.[1]).filter((n): n is string => n !== undefined).map(Number);
+  const numbers = manifest.shards
+    .map((shard) => /^s(\d+)$/.exec(shard.name)?.[1])
+    .filter((n): n is string => n !== undefined)
+    .map(Number);
   const name = `s${String(Math.max(0, ...numbers) + 1).padStart(3, "0")}`;
   const shard = { name, file: `tenants/${name}.yaml` };
   const path = join(projectDir, SHARDS_MANIFEST);

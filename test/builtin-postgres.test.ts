@@ -38,7 +38,11 @@ describe("builtin role and database", () => {
     await ops.createDatabase(adminUrl, { name, tenantRole: name });
     await ops.revokePublic(adminUrl, name);
 
-    expect(await query("SELECT rolcanlogin, rolsuper, rolcreatedb, rolcreaterole, rolreplication, rolbypassrls, rolinherit FROM pg_roles WHERE rolname = $1", [name])).toEqual([
+    expect(
+      await query("SELECT rolcanlogin, rolsuper, rolcreatedb, rolcreaterole, rolreplication, rolbypassrls, rolinherit FROM pg_roles WHERE rolname = $1", [
+        name,
+      ]),
+    ).toEqual([
       { rolcanlogin: true, rolsuper: false, rolcreatedb: false, rolcreaterole: false, rolreplication: false, rolbypassrls: false, rolinherit: false },
     ]);
     const [database] = await query<{ owner: string; acl: string }>(
@@ -77,7 +81,9 @@ describe("builtin role and database", () => {
     const admin = await server.connect(name);
     await admin.query("CREATE TABLE someone_elses (id int)");
     await admin.end();
-    await expect(ops.createDatabase(adminUrl, { name, tenantRole: name })).rejects.toThrow(/already exists and belongs to "postgres".*not made by this program/);
+    await expect(ops.createDatabase(adminUrl, { name, tenantRole: name })).rejects.toThrow(
+      /already exists and belongs to "postgres".*not made by this program/,
+    );
     await ops.dropDatabase(adminUrl, name);
     await ops.dropRole(adminUrl, name);
   });
@@ -128,7 +134,9 @@ describe("builtin role and database", () => {
   it("says which server it cannot reach and what to check, without the password", async () => {
     const url = `postgresql://postgres:s3cret-pw@127.0.0.1:${await freePort()}/postgres?sslmode=disable`;
     const failure = ops.createRole(url, { name: "drivergigspro_00000000", password: "pw", login: true });
-    await expect(failure).rejects.toThrow(/cannot reach PostgreSQL at 127\.0\.0\.1:\d+ as postgres .*check the server's host, port, adminUser and adminPassword/);
+    await expect(failure).rejects.toThrow(
+      /cannot reach PostgreSQL at 127\.0\.0\.1:\d+ as postgres .*check the server's host, port, adminUser and adminPassword/,
+    );
     await expect(failure).rejects.not.toThrow(/s3cret-pw/);
   });
 });
@@ -164,7 +172,9 @@ describe("role passwords reach PostgreSQL only as SCRAM-SHA-256 verifiers", () =
       const sent = [...log.matchAll(/ALTER ROLE "drivergigspro_5c7a3000" .*PASSWORD '(SCRAM-SHA-256\$[^']+)'/g)].map((match) => match[1]);
       expect(sent.length).toBeGreaterThan(0);
       expect(rolpassword).toBe(sent.at(-1));
-      expect(log).toMatch(/role "drivergigspro_deadbeef" does not exist[\s\S]*STATEMENT: +ALTER ROLE "drivergigspro_deadbeef" .*PASSWORD 'SCRAM-SHA-256\$4096:/);
+      expect(log).toMatch(
+        /role "drivergigspro_deadbeef" does not exist[\s\S]*STATEMENT: +ALTER ROLE "drivergigspro_deadbeef" .*PASSWORD 'SCRAM-SHA-256\$4096:/,
+      );
       expect(log).toMatch(/CREATE ROLE "drivergigspro_5c7a3000" .*PASSWORD 'SCRAM-SHA-256\$4096:/);
       expect(log).not.toContain(password);
 

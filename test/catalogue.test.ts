@@ -95,9 +95,7 @@ describe.skipIf(!rawAvailable)("building from the raw export", () => {
     expect(catalogue.companies.length).toBe(raw.length);
     expect([...warnings.unknownContractTypes]).toEqual([]);
     expect([...warnings.unknownVehicles]).toEqual([]);
-    expect([...warnings.websiteNotes.values()]).toEqual([
-      'source value "https://Getloaded.com (Comdata)" is not a URL; dropped the remark "(Comdata)"',
-    ]);
+    expect([...warnings.websiteNotes.values()]).toEqual(['source value "https://Getloaded.com (Comdata)" is not a URL; dropped the remark "(Comdata)"']);
   });
 
   it("drops every templated description and keeps prose", () => {
@@ -178,9 +176,7 @@ describe("field mappings", () => {
   });
 
   it("maps unknown spellings to other and reports them", () => {
-    const { catalogue, warnings } = normaliseCatalogue([
-      rawCompany({ contractType: "Volunteer", vehicles: ["Hovercraft", "Car"] }),
-    ]);
+    const { catalogue, warnings } = normaliseCatalogue([rawCompany({ contractType: "Volunteer", vehicles: ["Hovercraft", "Car"] })]);
     expect(catalogue.companies[0]).toMatchObject({ contractType: "other", vehicleTypes: ["car", "other"] });
     expect(warnings.unknownContractTypes.get("Volunteer")).toBe(1);
     expect(warnings.unknownVehicles.get("Hovercraft")).toBe(1);

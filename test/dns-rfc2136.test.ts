@@ -64,7 +64,10 @@ describe("rfc2136 record operations on a real BIND", () => {
   it("fails naming the tenant and the record when no DNS server listens", async () => {
     const port = await freePort();
     await expect(upsertRecord(spec({ port }))).rejects.toThrow(
-      new RegExp(`^tenant A1B2C3D4: could not create or update the DNS record john-driver-drivergigspro\\.fleet\\.test \\(A\\) on DNS server 127\\.0\\.0\\.1 port ${port}: nsupdate exited \\d+: .*(connection refused|timed out)`, "s"),
+      new RegExp(
+        `^tenant A1B2C3D4: could not create or update the DNS record john-driver-drivergigspro\\.fleet\\.test \\(A\\) on DNS server 127\\.0\\.0\\.1 port ${port}: nsupdate exited \\d+: .*(connection refused|timed out)`,
+        "s",
+      ),
     );
     await expect(deleteRecord(spec({ port }))).rejects.toThrow(/^tenant A1B2C3D4: could not delete the DNS record/);
   });
@@ -74,8 +77,12 @@ describe("rfc2136 record operations on a real BIND", () => {
     await expect(upsertRecord(spec({ name: smuggled }))).rejects.toThrow(
       /^tenant A1B2C3D4: could not create or update the DNS record: the record name is not a host name inside the zone; fix drivergigspro:dns/,
     );
-    await expect(upsertRecord(spec({ target: "10.0.0.1\nupdate add evil.fleet.test 300 A 10.6.6.6" }))).rejects.toThrow(/the target does not fit the record type/);
-    await expect(upsertRecord(spec({ keySecret: `${bind.keySecret}\nupdate add evil.fleet.test 300 A 10.6.6.6` }))).rejects.toThrow(/the key secret is not base64/);
+    await expect(upsertRecord(spec({ target: "10.0.0.1\nupdate add evil.fleet.test 300 A 10.6.6.6" }))).rejects.toThrow(
+      /the target does not fit the record type/,
+    );
+    await expect(upsertRecord(spec({ keySecret: `${bind.keySecret}\nupdate add evil.fleet.test 300 A 10.6.6.6` }))).rejects.toThrow(
+      /the key secret is not base64/,
+    );
     await expect(upsertRecord(spec({ name: "john.other.test" }))).rejects.toThrow(/not a host name inside the zone/);
     expect(bind.dig("evil.fleet.test")).toEqual([]);
   });

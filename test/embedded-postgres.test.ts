@@ -183,7 +183,9 @@ describe("a fixed port someone else holds", () => {
     const options = { ...checkoutPostgresOptions("/nonexistent-checkout", { DGP_LOCAL_PG_PORT: String(port) }), dataDir: undefined, passwordFile: undefined };
     const failure = startLocalPostgres(options);
     await expect(failure).rejects.toThrow(
-      new RegExp(`^cannot start the embedded PostgreSQL: port ${port} is held by pid ${holder.pid} \\(user \\S+\\): \\S*node -e .*DGP_LOCAL_PG_PORT=${port + 1} npm start$`),
+      new RegExp(
+        `^cannot start the embedded PostgreSQL: port ${port} is held by pid ${holder.pid} \\(user \\S+\\): \\S*node -e .*DGP_LOCAL_PG_PORT=${port + 1} npm start$`,
+      ),
     );
     await expect(failure).rejects.not.toThrow(/undefined/);
   });
@@ -220,11 +222,15 @@ describe("a fixed port someone else holds", () => {
       rmSync(root, { recursive: true, force: true });
     };
     await expect(startLocalPostgres(options)).rejects.toThrow(
-      new RegExp(`^cannot start the embedded PostgreSQL: its data folder ${options.dataDir} is already served on port ${options.port} by pid \\d+ .*stop that first$`),
+      new RegExp(
+        `^cannot start the embedded PostgreSQL: its data folder ${options.dataDir} is already served on port ${options.port} by pid \\d+ .*stop that first$`,
+      ),
     );
   });
 
   it("refuses a bad DGP_LOCAL_PG_PORT", () => {
-    expect(() => checkoutPostgresOptions("/x", { DGP_LOCAL_PG_PORT: "55432; rm -rf /" })).toThrow(/DGP_LOCAL_PG_PORT=.* is not a port; use a number from 1024 to 65535/);
+    expect(() => checkoutPostgresOptions("/x", { DGP_LOCAL_PG_PORT: "55432; rm -rf /" })).toThrow(
+      /DGP_LOCAL_PG_PORT=.* is not a port; use a number from 1024 to 65535/,
+    );
   });
 });

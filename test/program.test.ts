@@ -113,7 +113,12 @@ describe("one tenant", () => {
       objectType: "database",
       privileges: ["CONNECT", "TEMPORARY"],
     });
-    expect(ofType(T.schema)[0]!.inputs).toMatchObject({ name: "public", database: `drivergigspro_${id.toLowerCase()}`, owner: role!.inputs.name, dropCascade: false });
+    expect(ofType(T.schema)[0]!.inputs).toMatchObject({
+      name: "public",
+      database: `drivergigspro_${id.toLowerCase()}`,
+      owner: role!.inputs.name,
+      dropCascade: false,
+    });
     expect(fleet.tenants.john_driver!.domain).toBe("john-driver-drivergigspro.localhost");
   });
 
@@ -166,7 +171,10 @@ describe("one tenant", () => {
 describe("many tenants", () => {
   it("declares N of each resource for N tenants", async () => {
     const names = Array.from({ length: 7 }, (_, i) => `driver_${i}`);
-    await deploy(settings(), names.map((name) => tenant(name)));
+    await deploy(
+      settings(),
+      names.map((name) => tenant(name)),
+    );
     for (const type of [T.tenant, T.randomId, T.role, T.database, T.schema, T.seed]) expect(ofType(type)).toHaveLength(7);
     // Two per tenant (PUBLIC revoked, the role's CONNECT), two per server (the hardening of postgres and template1).
     expect(ofType(T.grant)).toHaveLength(7 * 2 + 2);
@@ -250,7 +258,11 @@ describe("placement", () => {
 
   it("declares one provider per server and gives each tenant its server's provider", async () => {
     const fleet = await deploy(settings(twoServers), [tenant("ann_driver", { server: "us-1" }), tenant("bob_driver")]);
-    expect(ofType(T.provider).map((provider) => provider.name).sort()).toEqual(["postgres-eu-1", "postgres-us-1"]);
+    expect(
+      ofType(T.provider)
+        .map((provider) => provider.name)
+        .sort(),
+    ).toEqual(["postgres-eu-1", "postgres-us-1"]);
     const providerOf = (name: string) => declared.find((resource) => resource.name === name)!.provider!;
     expect(providerOf("ann_driver-database")).toContain("postgres-us-1");
     expect(providerOf("bob_driver-database")).toContain("postgres-eu-1");
@@ -336,7 +348,14 @@ describe("DNS", () => {
 describe("DNS with provider rfc2136", () => {
   const RFC2136 = "pulumi-nodejs:dynamic/drivergigspro-dns:Rfc2136Record";
   const KEY = Buffer.alloc(32, 9).toString("base64");
-  const rfc2136 = { provider: "rfc2136", zone: "fleet.example", server: "ns1.fleet.example", keyName: "dgp-fleet", keySecret: KEY, target: "ingress.fleet.example" };
+  const rfc2136 = {
+    provider: "rfc2136",
+    zone: "fleet.example",
+    server: "ns1.fleet.example",
+    keyName: "dgp-fleet",
+    keySecret: KEY,
+    target: "ingress.fleet.example",
+  };
 
   it("declares one record per active tenant, none while suspended, with the TSIG secret as a secret input", async () => {
     const fleet = await deploy(settings({ dns: rfc2136 }), [tenant("john_driver"), tenant("maria_k", { status: "suspended" })]);
@@ -366,11 +385,29 @@ describe("DNS with provider rfc2136", () => {
   it("takes an A record, port and ttl given as strings by pulumi config set --path", async () => {
     const dns = { ...rfc2136, server: "192.0.2.53", port: "5353", recordType: "A", target: "203.0.113.10", ttl: "60", recordTemplate: "{user}" };
     await deploy(settings({ dns }), [tenant("john_driver")]);
-    expect(ofType(RFC2136)[0]!.inputs).toMatchObject({ name: "john-driver.fleet.example", server: "192.0.2.53", port: 5353, type: "A", target: "203.0.113.10", ttl: 60 });
+    expect(ofType(RFC2136)[0]!.inputs).toMatchObject({
+      name: "john-driver.fleet.example",
+      server: "192.0.2.53",
+      port: 5353,
+      type: "A",
+      target: "203.0.113.10",
+      ttl: 60,
+    });
   });
 
   it("names every bad rfc2136 key, never echoing the secret", () => {
-    const bad = { ...rfc2136, zone: "Fleet.Example.", server: "ns1;rm", keyName: "bad key", keyAlgorithm: "hmac-md4", keySecret: "not base64!\nsend", recordType: "A", target: "ingress.fleet.example", ttl: 0, port: 70000 };
+    const bad = {
+      ...rfc2136,
+      zone: "Fleet.Example.",
+      server: "ns1;rm",
+      keyName: "bad key",
+      keyAlgorithm: "hmac-md4",
+      keySecret: "not base64!\nsend",
+      recordType: "A",
+      target: "ingress.fleet.example",
+      ttl: 0,
+      port: 70000,
+    };
     const run = () => settings({ dns: bad });
     expect(run).toThrow(
       new RegExp(
@@ -387,7 +424,9 @@ describe("DNS with provider rfc2136", () => {
     );
     expect(run).not.toThrow(/not base64!/);
     expect(() => settings({ dns: { ...rfc2136, keySecret: undefined } })).toThrow(/drivergigspro:dns\.keySecret: keySecret must be/);
-    expect(() => settings({ dns: { ...rfc2136, recordType: "A" } })).toThrow(/drivergigspro:dns\.target: target must be an IPv4 address such as 203\.0\.113\.10 for recordType A/);
+    expect(() => settings({ dns: { ...rfc2136, recordType: "A" } })).toThrow(
+      /drivergigspro:dns\.target: target must be an IPv4 address such as 203\.0\.113\.10 for recordType A/,
+    );
     expect(() => settings({ dns: { ...rfc2136, target: "10.0.0.1\nsend" } })).toThrow(/drivergigspro:dns\.target: target must be a lower-case host name/);
   });
 });
@@ -410,7 +449,13 @@ describe("builtin database provider", () => {
     expect(ofType(T.provider)).toEqual([]);
     expect(ofType(T.role)).toEqual([]);
     const [role] = ofType(B.role);
-    expect(role!.inputs).toMatchObject({ name: `drivergigspro_${id}`, login: false, connectionLimit: 10, statementTimeoutMs: 30000, idleInTransactionTimeoutMs: 60000 });
+    expect(role!.inputs).toMatchObject({
+      name: `drivergigspro_${id}`,
+      login: false,
+      connectionLimit: 10,
+      statementTimeoutMs: 30000,
+      idleInTransactionTimeoutMs: 60000,
+    });
     expect(unwrapSecret(role!.inputs.password)).toHaveLength(40);
     const adminUrl = new URL(unwrapSecret(role!.inputs.adminUrl));
     expect([adminUrl.hostname, adminUrl.port, adminUrl.password]).toEqual(["127.0.0.1", "5432", "admin-pw"]);
@@ -443,8 +488,15 @@ describe("plans", () => {
     const roles = Object.fromEntries(ofType(B.role).map((role) => [role.name, role.inputs]));
     expect(roles["ann_driver-role"]).toMatchObject({ connectionLimit: 3, statementTimeoutMs: 1000, idleInTransactionTimeoutMs: 2000 });
     expect(roles["bob_driver-role"]).toMatchObject({ connectionLimit: 20, statementTimeoutMs: 60000, idleInTransactionTimeoutMs: 0 });
-    expect(ofType(B.database).map((database) => database.inputs.connectionLimit).sort()).toEqual([20, 3]);
-    expect(fleet.tenants.ann_driver).toMatchObject({ plan: "starter", limits: { connectionLimit: 3, statementTimeoutMs: 1000, idleInTransactionTimeoutMs: 2000, storageQuotaMb: 10 } });
+    expect(
+      ofType(B.database)
+        .map((database) => database.inputs.connectionLimit)
+        .sort(),
+    ).toEqual([20, 3]);
+    expect(fleet.tenants.ann_driver).toMatchObject({
+      plan: "starter",
+      limits: { connectionLimit: 3, statementTimeoutMs: 1000, idleInTransactionTimeoutMs: 2000, storageQuotaMb: 10 },
+    });
     expect(fleet.tenants.bob_driver).toMatchObject({ plan: "pro", limits: plans.pro });
   });
 
@@ -460,7 +512,9 @@ describe("plans", () => {
     );
     expect(declared).toHaveLength(0);
     expect(() => settings({ defaultPlan: "gold" })).toThrow(/drivergigspro:defaultPlan: defaultPlan "gold" is not one of the plans \(starter, pro\)/);
-    expect(() => settings({ plans: { free: { connectionLimit: 0 } } })).toThrow(/drivergigspro:plans\.free\.connectionLimit: [\s\S]*drivergigspro:plans\.free\.statementTimeoutMs/);
+    expect(() => settings({ plans: { free: { connectionLimit: 0 } } })).toThrow(
+      /drivergigspro:plans\.free\.connectionLimit: [\s\S]*drivergigspro:plans\.free\.statementTimeoutMs/,
+    );
   });
 
   it("hardens each server that holds tenants once, whatever the number of tenants", async () => {
@@ -471,10 +525,19 @@ describe("plans", () => {
     ];
     const tenants = [tenant("ann_driver"), tenant("bob_driver"), tenant("cy_driver", { server: "us-1" }), tenant("di_driver", { server: "us-1" })];
     await deploy(settings({ servers, databaseProvider: "builtin" }), tenants);
-    expect(ofType(HARDENING).map((resource) => resource.name).sort()).toEqual(["harden-eu-1", "harden-us-1"]);
+    expect(
+      ofType(HARDENING)
+        .map((resource) => resource.name)
+        .sort(),
+    ).toEqual(["harden-eu-1", "harden-us-1"]);
     declared.length = 0;
     await deploy(settings({ servers }), tenants);
-    expect(ofType(T.grant).filter((grant) => grant.name.startsWith("harden-")).map((grant) => `${grant.name} ${grant.inputs.database} ${grant.inputs.role}`).sort()).toEqual([
+    expect(
+      ofType(T.grant)
+        .filter((grant) => grant.name.startsWith("harden-"))
+        .map((grant) => `${grant.name} ${grant.inputs.database} ${grant.inputs.role}`)
+        .sort(),
+    ).toEqual([
       "harden-eu-1-postgres postgres public",
       "harden-eu-1-template1 template1 public",
       "harden-us-1-postgres postgres public",
@@ -487,10 +550,7 @@ describe("plans", () => {
 describe("stack config", () => {
   it("reports every bad key with its full config path", () => {
     expect(() =>
-      parseFleetSettings(
-        { servers: [{ name: "Bad Name", host: "", port: 70000 }], dns: { provider: "route53" }, allowPurge: "yes" },
-        "drivergigspro",
-      ),
+      parseFleetSettings({ servers: [{ name: "Bad Name", host: "", port: 70000 }], dns: { provider: "route53" }, allowPurge: "yes" }, "drivergigspro"),
     ).toThrow(/drivergigspro:servers\[0\]\.name: .*\n.*drivergigspro:servers\[0\]\.host/s);
   });
 
@@ -537,5 +597,4 @@ describe("explicit offboarding", () => {
     expect(ofType(T.randomId)).toHaveLength(0);
     expect(await valueOf(fleet.tenants.ann_driver!.database)).toBe("drivergigspro_0a0a0a0a");
   });
-
 });

@@ -44,7 +44,11 @@ describe("which release each tenant gets", () => {
   });
 
   it("a hold never moves a tenant, not even backwards or when its wave is promoted", () => {
-    const result = plan({ tenants: [tenant("cat", { ring: "canary", hold: true })], deployed: { cat: "1" }, rollout: rollout({ target: "3", promoted: "canary" }) });
+    const result = plan({
+      tenants: [tenant("cat", { ring: "canary", hold: true })],
+      deployed: { cat: "1" },
+      rollout: rollout({ target: "3", promoted: "canary" }),
+    });
     expect(versions(result)).toEqual({ cat: "1" });
   });
 
@@ -87,7 +91,11 @@ describe("which release each tenant gets", () => {
   });
 
   it("custom waves: a tenant without a ring is in the last wave", () => {
-    const result = plan({ tenants: [tenant("cat", { ring: "canary" }), tenant("def")], deployed: { cat: "2", def: "2" }, rollout: rollout({ target: "3", waves: "canary,all", promoted: "canary" }) });
+    const result = plan({
+      tenants: [tenant("cat", { ring: "canary" }), tenant("def")],
+      deployed: { cat: "2", def: "2" },
+      rollout: rollout({ target: "3", waves: "canary,all", promoted: "canary" }),
+    });
     expect(versions(result)).toEqual({ cat: "3", def: "2" });
   });
 });
@@ -105,7 +113,9 @@ describe("rollout validation", () => {
     const check = (value: Record<string, unknown>) => () => rollout(value);
     expect(check({ waves: ["canary", "beta"] })).toThrow(/drivergigspro:rollout\.waves\[1\]: ring must be "canary", "early" or "all"/);
     expect(check({ waves: "canary,canary,all" })).toThrow(/drivergigspro:rollout\.waves\[1\]: wave "canary" is listed twice/);
-    expect(check({ waves: ["canary", "all"], promoted: "early" })).toThrow(/drivergigspro:rollout\.promoted: promoted "early" is not one of the waves \(canary, all\)/);
+    expect(check({ waves: ["canary", "all"], promoted: "early" })).toThrow(
+      /drivergigspro:rollout\.promoted: promoted "early" is not one of the waves \(canary, all\)/,
+    );
     expect(check({ target: "latest" })).toThrow(/drivergigspro:rollout\.target: a seed release version is a whole number/);
     expect(check({ promoted: "everyone" })).toThrow(/drivergigspro:rollout\.promoted: ring must be/);
   });
@@ -118,7 +128,11 @@ describe("rollout validation", () => {
 
     const result = plan({ tenants: [tenant("ear", { ring: "early" }, 7)], rollout: rollout({ waves: ["canary", "all"] }) });
     expect(result.problems).toEqual([
-      { line: 7, username: "ear", message: 'ring "early" is not one of the rollout waves in drivergigspro:rollout.waves (canary, all); add it there or change the ring' },
+      {
+        line: 7,
+        username: "ear",
+        message: 'ring "early" is not one of the rollout waves in drivergigspro:rollout.waves (canary, all); add it there or change the ring',
+      },
     ]);
   });
 

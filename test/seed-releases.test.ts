@@ -53,7 +53,8 @@ async function state(tenant: TestTenant) {
   return { companies: Number(row!.companies), active: Number(row!.active), two: Number(row!.two), version: row!.version, migrations: row!.migrations };
 }
 
-const seed = (tenant: TestTenant, version: string) => seedRelease({ databaseUrl: tenant.url, tenantId: tenant.tenantId, version, directory: releases.directory });
+const seed = (tenant: TestTenant, version: string) =>
+  seedRelease({ databaseUrl: tenant.url, tenantId: tenant.tenantId, version, directory: releases.directory });
 const manifest = (version: string) => readReleaseManifest(releases.directory, version);
 
 describe("seeding a given release", () => {
@@ -92,7 +93,9 @@ describe("seeding a given release", () => {
     await seed(ahead, "3");
     const before = await state(ahead);
     await expect(seed(ahead, "2")).rejects.toThrow(
-      new RegExp(`^tenant ${ahead.tenantId}: seeding failed: the database has migration 005_company_rating applied but no such file exists.*\\(seed release 2\\)$`),
+      new RegExp(
+        `^tenant ${ahead.tenantId}: seeding failed: the database has migration 005_company_rating applied but no such file exists.*\\(seed release 2\\)$`,
+      ),
     );
     expect(await state(ahead)).toEqual(before);
   });
@@ -103,14 +106,18 @@ describe("seeding a given release", () => {
     await seed(tenant, "3");
     const before = await state(tenant);
     await expect(seed(tenant, "4")).rejects.toThrow(
-      new RegExp(`^tenant ${tenant.tenantId}: seeding failed: migration 006_broken failed and was rolled back: relation "no_such_table" does not exist \\(seed release 4\\)$`),
+      new RegExp(
+        `^tenant ${tenant.tenantId}: seeding failed: migration 006_broken failed and was rolled back: relation "no_such_table" does not exist \\(seed release 4\\)$`,
+      ),
     );
     expect(await state(tenant)).toEqual(before);
   });
 
   it("an edited or unpublished release is refused before the database is touched", async () => {
     const tenant = await createTenantDatabase(server);
-    await expect(seed(tenant, "9")).rejects.toThrow(new RegExp(`^tenant ${tenant.tenantId}: seeding failed: seed release 9 is not published in .* \\(published: 1, 2, 3, 4\\)$`));
+    await expect(seed(tenant, "9")).rejects.toThrow(
+      new RegExp(`^tenant ${tenant.tenantId}: seeding failed: seed release 9 is not published in .* \\(published: 1, 2, 3, 4\\)$`),
+    );
     const edited = mkdtempSync(path.join(tmpdir(), "dgp-edited-"));
     try {
       cpSync(releases.directory, edited, { recursive: true });
@@ -119,7 +126,9 @@ describe("seeding a given release", () => {
       writeFileSync(path.join(edited, "3", "migrations", "002_users.sql"), "CREATE TABLE users (id serial);\n");
       for (const version of ["2", "3"]) {
         await expect(seedRelease({ databaseUrl: tenant.url, tenantId: tenant.tenantId, version, directory: edited })).rejects.toThrow(
-          new RegExp(`^tenant ${tenant.tenantId}: seeding failed: seed release ${version} was changed after it was published \\((companies\\.json|migrations/)\\); restore`),
+          new RegExp(
+            `^tenant ${tenant.tenantId}: seeding failed: seed release ${version} was changed after it was published \\((companies\\.json|migrations/)\\); restore`,
+          ),
         );
       }
       expect(await queryAsAdmin(tenant, "SELECT to_regclass('companies') AS t")).toEqual([{ t: null }]);
@@ -134,10 +143,15 @@ describe("publishing", () => {
     expect(() => releases.publish("2", {})).toThrow(/release 2 is not newer than the newest published release 4; publish 5/);
     const three = manifest("3");
     const migrations = loadRelease("3", releases.directory).migrations;
-    expect(migrationHistoryProblems(three, migrations.slice(0, -1))).toEqual(["migration 005_company_rating of release 3 is missing; migrations are never removed"]);
-    expect(migrationHistoryProblems(three, migrations.map((m) => (m.name === "002_users" ? { ...m, checksum: "0".repeat(64) } : m)))).toEqual([
-      "migration 002_users differs from release 3's; never edit a published migration, add a new one",
+    expect(migrationHistoryProblems(three, migrations.slice(0, -1))).toEqual([
+      "migration 005_company_rating of release 3 is missing; migrations are never removed",
     ]);
+    expect(
+      migrationHistoryProblems(
+        three,
+        migrations.map((m) => (m.name === "002_users" ? { ...m, checksum: "0".repeat(64) } : m)),
+      ),
+    ).toEqual(["migration 002_users differs from release 3's; never edit a published migration, add a new one"]);
     expect(() => publishRelease("latest", { directory: releases.directory })).toThrow(/"latest" is not a release version/);
   });
 
@@ -166,11 +180,20 @@ describe("publishing", () => {
     expect(again).toMatchObject({ status: 1 });
     expect(again.stderr).toMatch(/release 1 is not newer than the newest published release/);
     expect(await cli("publish-cli.ts", ["1", "2"])).toMatchObject({ status: 2 });
-    expect(listReleases(RELEASES_DIRECTORY)).toEqual(listed.stdout.trim().split("\n").map((line) => line.split(" ")[0]));
+    expect(listReleases(RELEASES_DIRECTORY)).toEqual(
+      listed.stdout
+        .trim()
+        .split("\n")
+        .map((line) => line.split(" ")[0]),
+    );
 
     const tenant = await createTenantDatabase(server);
     const seeded = await cli("cli.ts", ["--release", "1", "--tenant-id", tenant.tenantId, "--json"], { DATABASE_URL: tenant.url });
     expect(seeded).toMatchObject({ status: 0 });
-    expect(JSON.parse(seeded.stdout)).toMatchObject({ tenantId: tenant.tenantId, catalogueVersion: readReleaseManifest(RELEASES_DIRECTORY, "1").catalogueVersion, inserted: COMMITTED_COMPANIES });
+    expect(JSON.parse(seeded.stdout)).toMatchObject({
+      tenantId: tenant.tenantId,
+      catalogueVersion: readReleaseManifest(RELEASES_DIRECTORY, "1").catalogueVersion,
+      inserted: COMMITTED_COMPANIES,
+    });
   });
 });

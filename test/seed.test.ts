@@ -47,10 +47,7 @@ async function tableExists(tenant: TestTenant, table: string): Promise<boolean> 
 }
 
 async function publicTables(tenant: TestTenant): Promise<string[]> {
-  const rows = await queryAsAdmin<{ tablename: string }>(
-    tenant,
-    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename",
-  );
+  const rows = await queryAsAdmin<{ tablename: string }>(tenant, "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename");
   return rows.map((row) => row.tablename);
 }
 
@@ -116,9 +113,7 @@ describe("migrations", () => {
       cpSync(MIGRATIONS_DIRECTORY, directory, { recursive: true });
       await seedTenantDatabase({ databaseUrl: tenant.url, tenantId: tenant.tenantId, migrationsDirectory: directory });
       writeFileSync(path.join(directory, "002_users.sql"), "CREATE TABLE users (id serial);\n");
-      await expect(
-        seedTenantDatabase({ databaseUrl: tenant.url, tenantId: tenant.tenantId, migrationsDirectory: directory }),
-      ).rejects.toThrow(
+      await expect(seedTenantDatabase({ databaseUrl: tenant.url, tenantId: tenant.tenantId, migrationsDirectory: directory })).rejects.toThrow(
         new RegExp(`^tenant ${tenant.tenantId}: seeding failed: migration 002_users was changed after it was applied`),
       );
     } finally {
@@ -169,9 +164,7 @@ describe("a tenant database after seeding", () => {
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
         WHERE n.nspname = 'public' AND c.relkind IN ('r', 'S')`,
     );
-    expect(owners.map((row) => row.name).sort()).toEqual(
-      expect.arrayContaining(["catalogue_version", "companies", "schema_migrations", "sessions", "users"]),
-    );
+    expect(owners.map((row) => row.name).sort()).toEqual(expect.arrayContaining(["catalogue_version", "companies", "schema_migrations", "sessions", "users"]));
     for (const row of owners) expect(row).toEqual({ name: row.name, owner: tenant.role });
   });
 
@@ -264,9 +257,9 @@ describe("a failing seed", () => {
     if (!first || !second) throw new Error("catalogue too small");
     const duplicated = { version: catalogue.version, companies: [first, { ...second, slug: first.slug }, ...rest] };
 
-    await expect(
-      seedTenantDatabase({ databaseUrl: tenant.url, tenantId: tenant.tenantId, catalogue: duplicated }),
-    ).rejects.toThrow(new RegExp(`^tenant ${tenant.tenantId}: seeding failed: .*duplicate slug`));
+    await expect(seedTenantDatabase({ databaseUrl: tenant.url, tenantId: tenant.tenantId, catalogue: duplicated })).rejects.toThrow(
+      new RegExp(`^tenant ${tenant.tenantId}: seeding failed: .*duplicate slug`),
+    );
     expect(await snapshotCompanies(tenant)).toEqual(before);
     expect(await recordedVersion(tenant)).toBe(catalogue.version);
   });
@@ -289,15 +282,10 @@ describe("a failing seed", () => {
     );
     await queryAsAdmin(tenant, "CREATE TRIGGER refuse_poisoned BEFORE INSERT OR UPDATE ON companies FOR EACH ROW EXECUTE FUNCTION refuse_poisoned()");
 
-    const changed = withCompanies([
-      { ...kept, pay: "changed" },
-      { ...poisoned, pay: "poison" },
-      company("brand-new-company"),
-      ...rest,
-    ]);
-    await expect(
-      seedTenantDatabase({ databaseUrl: tenant.url, tenantId: tenant.tenantId, catalogue: changed }),
-    ).rejects.toThrow(new RegExp(`^tenant ${tenant.tenantId}: seeding failed: poisoned row ${poisoned.slug}`));
+    const changed = withCompanies([{ ...kept, pay: "changed" }, { ...poisoned, pay: "poison" }, company("brand-new-company"), ...rest]);
+    await expect(seedTenantDatabase({ databaseUrl: tenant.url, tenantId: tenant.tenantId, catalogue: changed })).rejects.toThrow(
+      new RegExp(`^tenant ${tenant.tenantId}: seeding failed: poisoned row ${poisoned.slug}`),
+    );
 
     expect(await snapshotCompanies(tenant)).toEqual(before);
     expect(await recordedVersion(tenant)).toBe(catalogue.version);
@@ -318,13 +306,13 @@ describe("a failing seed", () => {
 
 describe("hostile text", () => {
   const hostile = [
-    "O'Brien \"the\" courier",
+    'O\'Brien "the" courier',
     "back\\slash \\N \\\\ \\t",
     "tab\there",
     "line\nbreak\r\nand CR\r",
     "\\N",
     "NULL",
-    "{braces}, [brackets], \"quotes\", commas",
+    '{braces}, [brackets], "quotes", commas',
     "Ünïcödé — ×’‘ 日本語 עברית",
     "emoji 🚚📦👩🏽‍🚒",
     "\\.",
@@ -377,9 +365,7 @@ describe("hostile text", () => {
   it("is refused when it holds a NUL character, which PostgreSQL text cannot store", async () => {
     const tenant = await createTenantDatabase(server);
     const withNul = { version: "0".repeat(64), companies: [company("nul", { description: "a\u0000b" })] };
-    await expect(seedTenantDatabase({ databaseUrl: tenant.url, tenantId: tenant.tenantId, catalogue: withNul })).rejects.toThrow(
-      /NUL character/,
-    );
+    await expect(seedTenantDatabase({ databaseUrl: tenant.url, tenantId: tenant.tenantId, catalogue: withNul })).rejects.toThrow(/NUL character/);
     expect(await publicTables(tenant)).toEqual([]);
   });
 });

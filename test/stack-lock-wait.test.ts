@@ -27,7 +27,8 @@ const options = (extra: { timeoutMs?: number } = {}) => ({
   ...extra,
 });
 const lock = (pid: number) => ({ pid, username: "onboarding", hostname: hostname(), timestamp: "2026-11-25T15:00:00Z" });
-const locked = () => new Error("error: the stack is currently locked by 1 lock(s). Either wait for the other process(es) to end or delete the lock file with `pulumi cancel`.");
+const locked = () =>
+  new Error("error: the stack is currently locked by 1 lock(s). Either wait for the other process(es) to end or delete the lock file with `pulumi cancel`.");
 
 beforeEach(() => {
   stateDir = mkdtempSync(join(tmpdir(), "dgp-lock-wait-"));
@@ -41,7 +42,7 @@ describe("withStackLockWait", () => {
     expect(isStackLockedError(locked())).toBe(true);
     expect(isStackLockedError(Object.assign(new Error("stderr: ..."), { name: "ConcurrentUpdateError" }))).toBe(true);
     expect(isStackLockedError(new Error("conflict: Another update is currently in progress."))).toBe(true);
-    expect(isStackLockedError(new Error("tenants/tenants.yaml line 3: write \"john_driver\""))).toBe(false);
+    expect(isStackLockedError(new Error('tenants/tenants.yaml line 3: write "john_driver"'))).toBe(false);
   });
 
   it("runs again after a locked attempt, saying who holds the stack", async () => {
@@ -53,7 +54,11 @@ describe("withStackLockWait", () => {
     }, options());
     expect(result).toBe("deployed");
     expect(lines).toHaveLength(2);
-    expect(lines[0]).toMatch(new RegExp(`^stack prod-s001 is locked by another deployment \\(pid ${process.pid} on .* \\(onboarding\\) since 2026-11-25T15:00:00Z\\); waiting 0 s before trying again$`));
+    expect(lines[0]).toMatch(
+      new RegExp(
+        `^stack prod-s001 is locked by another deployment \\(pid ${process.pid} on .* \\(onboarding\\) since 2026-11-25T15:00:00Z\\); waiting 0 s before trying again$`,
+      ),
+    );
     expect(cancels).toBe(0);
   });
 

@@ -126,7 +126,15 @@ describe("list and show", () => {
       outputs,
       JSON.stringify({
         tenants: {
-          john_driver: { username: "john_driver", tenantId: "0A1B2C3D", database: "drivergigspro_0a1b2c3d", role: "drivergigspro_0a1b2c3d", domain: "john-driver-drivergigspro.example.com", server: "local", status: "active" },
+          john_driver: {
+            username: "john_driver",
+            tenantId: "0A1B2C3D",
+            database: "drivergigspro_0a1b2c3d",
+            role: "drivergigspro_0a1b2c3d",
+            domain: "john-driver-drivergigspro.example.com",
+            server: "local",
+            status: "active",
+          },
         },
         connections: "[secret]",
       }),

@@ -115,7 +115,11 @@ describe("the tenants file", () => {
     ["tennants: []", /unknown top-level key "tennants"/],
     ["tenants: john_driver", /must be a list/],
   ])("rejects malformed file %j", (text, message) => {
-    expect(problemsOf(text).map((problem) => problem.message).join("\n")).toMatch(message);
+    expect(
+      problemsOf(text)
+        .map((problem) => problem.message)
+        .join("\n"),
+    ).toMatch(message);
   });
 
   it("accepts an empty list in either spelling", () => {
@@ -134,7 +138,9 @@ describe("limits on hostile input", () => {
   it("refuses a 5 MB file before parsing it, in one line, also when read from disk", () => {
     const text = `tenants:\n${"  - username: user_abc\n".repeat(230_000)}`;
     expect(Buffer.byteLength(text)).toBeGreaterThan(5_000_000);
-    expect(oneLine(problemsOf(text))).toMatch(/^the file is 5\.\d MiB \(\d+ bytes\); a tenants file may be at most 2 MiB \(10,000 entries\): split the fleet into shards/);
+    expect(oneLine(problemsOf(text))).toMatch(
+      /^the file is 5\.\d MiB \(\d+ bytes\); a tenants file may be at most 2 MiB \(10,000 entries\): split the fleet into shards/,
+    );
 
     const dir = mkdtempSync(join(tmpdir(), "dgp-big-tenants-"));
     try {
@@ -155,18 +161,28 @@ describe("limits on hostile input", () => {
 
   it("cuts values echoed in errors to 60 characters and says how long they were", () => {
     const huge = "Y".repeat(1_000_000);
-    const problems = problemsOf(fileWith(`username: ${huge}`, `username: ok_one\n    email: ${"e".repeat(500_000)}`, `username: ok_two\n    ${"k".repeat(1_000)}: 1`));
+    const problems = problemsOf(
+      fileWith(`username: ${huge}`, `username: ok_one\n    email: ${"e".repeat(500_000)}`, `username: ok_two\n    ${"k".repeat(1_000)}: 1`),
+    );
     const lines = problems.map((problem) => formatProblem("tenants.yaml", problem));
     for (const line of lines) expect(line.length).toBeLessThan(300);
-    expect(lines[0]).toBe(`tenants.yaml:3: tenant "${"Y".repeat(60)}... (1000000 characters)": username must be lower case; write "${"y".repeat(60)}... (1000000 characters)"`);
+    expect(lines[0]).toBe(
+      `tenants.yaml:3: tenant "${"Y".repeat(60)}... (1000000 characters)": username must be lower case; write "${"y".repeat(60)}... (1000000 characters)"`,
+    );
     expect(lines).toContain(`tenants.yaml:5: tenant "ok_one": email: email must be a valid e-mail address (got "${"e".repeat(59)}... (500002 characters))`);
-    expect(lines).toContain(`tenants.yaml:6: tenant "ok_two": unknown key "${"k".repeat(60)}... (1000 characters)"; allowed: username, email, tenantId, server, status`);
-    expect(usernameProblems("Z".repeat(5_000_000)).join("; ")).toMatch(/^username must be lower case; write "z{60}\.\.\. \(5000000 characters\)"; username must be 3 to 40 characters long; it has 5000000$/);
+    expect(lines).toContain(
+      `tenants.yaml:6: tenant "ok_two": unknown key "${"k".repeat(60)}... (1000 characters)"; allowed: username, email, tenantId, server, status`,
+    );
+    expect(usernameProblems("Z".repeat(5_000_000)).join("; ")).toMatch(
+      /^username must be lower case; write "z{60}\.\.\. \(5000000 characters\)"; username must be 3 to 40 characters long; it has 5000000$/,
+    );
   });
 
   it("refuses more than 10,000 entries, and more than 100,000 lines or flow items, before validating them", () => {
     const entries = `tenants:\n${Array.from({ length: 10_001 }, (_, i) => `  - username: u${i.toString(36)}xx\n`).join("")}`;
-    expect(oneLine(problemsOf(entries))).toBe("the file has 10001 entries; a tenants file may have at most 10,000: split the fleet into shards, one tenants file per stack (stack config tenantsFile)");
+    expect(oneLine(problemsOf(entries))).toBe(
+      "the file has 10001 entries; a tenants file may have at most 10,000: split the fleet into shards, one tenants file per stack (stack config tenantsFile)",
+    );
     const flow = `tenants: [${"a,".repeat(400_000)}]`;
     expect(oneLine(problemsOf(flow))).toMatch(/^the file has 400001 lines and flow items; a tenants file may have at most 100000 \(10,000 entries\)/);
     const lines = `tenants:\n${"  - a\n".repeat(150_000)}`;

@@ -55,12 +55,7 @@ describe("concurrent edits of one tenants file", () => {
   it("add, suspend, resume and remove racing each other all land", async () => {
     await run(["add", "base_one"]);
     await run(["add", "base_two"]);
-    const results = await Promise.all([
-      run(["add", "mixed_a"]),
-      run(["suspend", "base_one"]),
-      run(["remove", "base_two"]),
-      run(["add", "mixed_b"]),
-    ]);
+    const results = await Promise.all([run(["add", "mixed_a"]), run(["suspend", "base_one"]), run(["remove", "base_two"]), run(["add", "mixed_b"])]);
     expect(results.map((r) => r.status)).toEqual([0, 0, 0, 0]);
     const names = usernames();
     expect(names).toEqual(expect.arrayContaining(["mixed_a", "mixed_b", "base_one", "base_two"]));
@@ -75,7 +70,12 @@ describe("a lock left behind", () => {
     // A real holder: takes the lock through the same code, says so, then waits forever.
     const holder = spawn(
       process.execPath,
-      ["--import", "tsx", "-e", `require(${JSON.stringify(join(ROOT, "tenants", "lock.ts"))}).withTenantsFileLock(${JSON.stringify(file)}, () => { console.log("locked"); setInterval(() => {}, 1000); return new Promise(() => {}); })`],
+      [
+        "--import",
+        "tsx",
+        "-e",
+        `require(${JSON.stringify(join(ROOT, "tenants", "lock.ts"))}).withTenantsFileLock(${JSON.stringify(file)}, () => { console.log("locked"); setInterval(() => {}, 1000); return new Promise(() => {}); })`,
+      ],
       { env: ENV, cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] },
     );
     await new Promise<void>((resolve, reject) => {

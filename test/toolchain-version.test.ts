@@ -90,7 +90,9 @@ describe("toolchain/build.sh with a pulumi on PATH", () => {
     const result = run(dir);
     expect(result.status, result.stderr).toBe(0);
     expect(result.built).toHaveLength(1);
-    expect(result.built[0]).toMatch(/\/plugins_langhost-v3\.68\.0_random-4\.21\.2_go1\.99-fake_linux-amd64\/bin\/\.pulumi-resource-random\.\w+\/pulumi-resource-random$/);
+    expect(result.built[0]).toMatch(
+      /\/plugins_langhost-v3\.68\.0_random-4\.21\.2_go1\.99-fake_linux-amd64\/bin\/\.pulumi-resource-random\.\w+\/pulumi-resource-random$/,
+    );
     expect(result.stderr).toContain("it lacks pulumi-resource-random: adding our own");
     expect(readlinkSync(join(result.bin!, "pulumi"))).toBe(join(dir, "pulumi"));
     expect(spawnSync(join(result.bin!, "pulumi"), ["version"], { encoding: "utf8" }).stdout.trim()).toBe("v3.260.1");

@@ -122,10 +122,12 @@ describe("each breakage is caught, naming the tenant", () => {
   it("a reused session secret", async () => {
     underTest[2] = { ...underTest[2]!, sessionSecret: underTest[0]!.sessionSecret };
     const failed = failures(await verifyIsolation(underTest));
-    expect(failed).toEqual([
-      `${tenants[0]!.tenantId} session secret unique: shared with ${tenants[2]!.tenantId}`,
-      `${tenants[2]!.tenantId} session secret unique: shared with ${tenants[0]!.tenantId}`,
-    ].sort());
+    expect(failed).toEqual(
+      [
+        `${tenants[0]!.tenantId} session secret unique: shared with ${tenants[2]!.tenantId}`,
+        `${tenants[2]!.tenantId} session secret unique: shared with ${tenants[0]!.tenantId}`,
+      ].sort(),
+    );
   });
 
   it("a users row in a new tenant, but not in one that has been live", async () => {
@@ -137,9 +139,12 @@ describe("each breakage is caught, naming the tenant", () => {
     const live = underTest.map((tenant) => ({ ...tenant, isNew: tenant.tenantId !== victim.tenantId }));
     const results = await verifyIsolation(live);
     expect(failures(results)).toEqual([]);
-    expect(results.filter((result) => result.probe === "new tenant has no users").map((result) => result.tenantId).sort()).toEqual(
-      [tenants[0]!.tenantId, tenants[2]!.tenantId].sort(),
-    );
+    expect(
+      results
+        .filter((result) => result.probe === "new tenant has no users")
+        .map((result) => result.tenantId)
+        .sort(),
+    ).toEqual([tenants[0]!.tenantId, tenants[2]!.tenantId].sort());
   });
 
   it("a tenant whose password no longer works", async () => {
@@ -198,8 +203,13 @@ describe("attack probes, run as each tenant", () => {
     await asAdmin(`ALTER ROLE ${escapeIdentifier(unlimited!.role)} CONNECTION LIMIT -1`);
     const { results, limits } = await verifyFleet(underTest);
     const limitProbe = (tenant: TestTenant) => results.find((result) => result.tenantId === tenant.tenantId && result.probe === "connection limit enforced")!;
-    expect(limitProbe(limited!)).toMatchObject({ ok: true, detail: expect.stringMatching(/^limit 3: held [0-3], the next was refused \(.*too many connections for role/) });
-    expect(failures(results)).toEqual([`${unlimited!.tenantId} connection limit enforced: no limit set (rolconnlimit -1): this tenant can take every connection of the server`]);
+    expect(limitProbe(limited!)).toMatchObject({
+      ok: true,
+      detail: expect.stringMatching(/^limit 3: held [0-3], the next was refused \(.*too many connections for role/),
+    });
+    expect(failures(results)).toEqual([
+      `${unlimited!.tenantId} connection limit enforced: no limit set (rolconnlimit -1): this tenant can take every connection of the server`,
+    ]);
     expect(limits.find((limit) => limit.tenantId === limited!.tenantId)).toMatchObject({ connectionLimit: 3 });
     expect(limits.find((limit) => limit.tenantId === unlimited!.tenantId)).toMatchObject({ connectionLimit: null });
     // Every connection the probe opened is closed again.
@@ -217,7 +227,9 @@ describe("attack probes, run as each tenant", () => {
 
 describe("tenantsCreatedBetween (which tenants npm start's update created)", () => {
   const outputs = (...ids: [string, string][]) => ({
-    tenants: Object.fromEntries(ids.map(([username, tenantId]) => [username, { tenantId, username, database: "d", role: "r", domain: "", server: "local", status: "active" }])),
+    tenants: Object.fromEntries(
+      ids.map(([username, tenantId]) => [username, { tenantId, username, database: "d", role: "r", domain: "", server: "local", status: "active" }]),
+    ),
     connections: {},
   });
 
@@ -240,7 +252,12 @@ describe("npm run verify", () => {
 
   function outputsOf(list: TenantUnderTest[]) {
     return {
-      tenants: Object.fromEntries(list.map((t) => [t.username, { tenantId: t.tenantId, username: t.username, database: t.database, role: t.database, domain: "", server: "local", status: "active" }])),
+      tenants: Object.fromEntries(
+        list.map((t) => [
+          t.username,
+          { tenantId: t.tenantId, username: t.username, database: t.database, role: t.database, domain: "", server: "local", status: "active" },
+        ]),
+      ),
       connections: Object.fromEntries(list.map((t) => [t.username, { databaseUrl: t.databaseUrl, sessionSecret: t.sessionSecret }])),
     };
   }

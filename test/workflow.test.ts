@@ -25,7 +25,10 @@ const scripts = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as
 
 describe("the GitHub Actions workflows", () => {
   it("pass actionlint with no finding", () => {
-    const actionlint = execFileSync("bash", [join(ROOT, "toolchain", "actionlint.sh")], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] }).trim().split("\n").pop()!;
+    const actionlint = execFileSync("bash", [join(ROOT, "toolchain", "actionlint.sh")], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] })
+      .trim()
+      .split("\n")
+      .pop()!;
     const result = spawnSync(actionlint, ["-no-color", ...WORKFLOW_FILES.map((file) => join(".github", "workflows", file))], { cwd: ROOT, encoding: "utf8" });
     expect(`${result.stdout}${result.stderr}`).toBe("");
     expect(result.status).toBe(0);
@@ -47,7 +50,9 @@ describe("the GitHub Actions workflows", () => {
       expect(existsSync(join(ROOT, file)), file).toBe(true);
       if (file === "test/workflow.test.ts") continue; // it names them below
       const text = readFileSync(join(ROOT, file), "utf8");
-      expect(text, file).not.toMatch(/startLocalPostgres|ensureToolchain|findBuiltToolchain|spawnPulumi|setUpEngineStack|startBind|startUsageFleet|startService|LocalWorkspace/);
+      expect(text, file).not.toMatch(
+        /startLocalPostgres|ensureToolchain|findBuiltToolchain|spawnPulumi|setUpEngineStack|startBind|startUsageFleet|startService|LocalWorkspace/,
+      );
     }
   });
 

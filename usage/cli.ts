@@ -72,8 +72,13 @@ function printBilling(lines: BillingLine[], values: Values, period: string): voi
     renderTable(
       ["tenant ID", "username", "days active", "avg storage MB", "peak storage MB", "peak connections", "transactions"],
       lines.map((line) => [
-        line.tenantId, line.username, String(line.daysActive), (line.averageStorageBytes / MIB).toFixed(1),
-        (line.peakStorageBytes / MIB).toFixed(1), String(line.peakConnections), String(line.transactions),
+        line.tenantId,
+        line.username,
+        String(line.daysActive),
+        (line.averageStorageBytes / MIB).toFixed(1),
+        (line.peakStorageBytes / MIB).toFixed(1),
+        String(line.peakConnections),
+        String(line.transactions),
       ]),
     ),
   );

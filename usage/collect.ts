@@ -142,23 +142,53 @@ async function slowStatements(client: Client, databases: string[], thresholdMs: 
 }
 
 type ServerRow = {
-  datname: string; size_bytes: number; xact_commit: number; xact_rollback: number; deadlocks: number; temp_bytes: number;
-  stats_reset: Date | null; datconnlimit: number | null; rolconnlimit: number | null; connections: number; last_activity: Date | null; sampled_at: Date;
+  datname: string;
+  size_bytes: number;
+  xact_commit: number;
+  xact_rollback: number;
+  deadlocks: number;
+  temp_bytes: number;
+  stats_reset: Date | null;
+  datconnlimit: number | null;
+  rolconnlimit: number | null;
+  connections: number;
+  last_activity: Date | null;
+  sampled_at: Date;
 };
 
 function figuresFrom(tenant: UsageTenant, row: ServerRow | undefined, slow: Map<string, number> | undefined, at: Date): TenantFigures {
   const base = { tenantId: tenant.tenantId, database: tenant.database, server: tenant.server, users: null, sessions: null, ownTransactions: 0 };
   if (row === undefined) {
     return {
-      ...base, sampledAt: at, exists: false, sizeBytes: 0, connections: 0, serverConnectionLimit: null, xactCommit: 0, xactRollback: 0,
-      deadlocks: 0, tempBytes: 0, statsReset: null, lastActivity: null, slowStatements: null,
+      ...base,
+      sampledAt: at,
+      exists: false,
+      sizeBytes: 0,
+      connections: 0,
+      serverConnectionLimit: null,
+      xactCommit: 0,
+      xactRollback: 0,
+      deadlocks: 0,
+      tempBytes: 0,
+      statsReset: null,
+      lastActivity: null,
+      slowStatements: null,
       problem: `database ${tenant.database} does not exist on server "${tenant.server}"`,
     };
   }
   return {
-    ...base, sampledAt: row.sampled_at, exists: true, sizeBytes: row.size_bytes, connections: row.connections,
-    serverConnectionLimit: row.datconnlimit ?? row.rolconnlimit, xactCommit: row.xact_commit, xactRollback: row.xact_rollback,
-    deadlocks: row.deadlocks, tempBytes: row.temp_bytes, statsReset: row.stats_reset, lastActivity: row.last_activity,
+    ...base,
+    sampledAt: row.sampled_at,
+    exists: true,
+    sizeBytes: row.size_bytes,
+    connections: row.connections,
+    serverConnectionLimit: row.datconnlimit ?? row.rolconnlimit,
+    xactCommit: row.xact_commit,
+    xactRollback: row.xact_rollback,
+    deadlocks: row.deadlocks,
+    tempBytes: row.temp_bytes,
+    statsReset: row.stats_reset,
+    lastActivity: row.last_activity,
     slowStatements: slow === undefined ? null : (slow.get(tenant.database) ?? 0),
   };
 }
@@ -220,14 +250,22 @@ export async function collectUsage(servers: readonly AdminServer[], tenants: rea
   for (const tenant of tenants) {
     if (!servers.some((server) => server.name === tenant.server)) {
       const known = servers.map((server) => server.name).join(", ") || "none";
-      throw new Error(`tenant ${tenant.tenantId} (${tenant.username}) lives on server "${tenant.server}", which has no admin connection (known: ${known}); pass --admin-url ${tenant.server}=postgresql://...`);
+      throw new Error(
+        `tenant ${tenant.tenantId} (${tenant.username}) lives on server "${tenant.server}", which has no admin connection (known: ${known}); pass --admin-url ${tenant.server}=postgresql://...`,
+      );
     }
     const group = byServer.get(tenant.server);
     if (group) group.push(tenant);
     else byServer.set(tenant.server, [tenant]);
   }
   const readings = await Promise.all(
-    [...byServer].map(([name, group]) => collectServer(servers.find((server) => server.name === name)!, group, options)),
+    [...byServer].map(([name, group]) =>
+      collectServer(
+        servers.find((server) => server.name === name)!,
+        group,
+        options,
+      ),
+    ),
   );
   const figures = readings.flatMap((reading) => reading.figures).sort((a, b) => a.tenantId.localeCompare(b.tenantId));
   return {

@@ -38,10 +38,16 @@ export class UsageMetrics {
       quota: gauge("drivergigspro_tenant_storage_quota_bytes", "Storage quota of the tenant's plan (absent when the plan sets none)."),
       overQuota: gauge("drivergigspro_tenant_over_quota", "1 when the tenant's database is larger than its plan's storage quota."),
       connections: gauge("drivergigspro_tenant_connections", "Client connections to the tenant's database now (the usage reader's own excluded)."),
-      connectionLimit: gauge("drivergigspro_tenant_connection_limit", "Connection limit of the tenant (plan, else database or role limit; absent when unlimited)."),
+      connectionLimit: gauge(
+        "drivergigspro_tenant_connection_limit",
+        "Connection limit of the tenant (plan, else database or role limit; absent when unlimited).",
+      ),
       users: gauge("drivergigspro_tenant_users", "Rows in the tenant's users table (statistics live-tuple count)."),
       sessions: gauge("drivergigspro_tenant_sessions", "Rows in the tenant's sessions table (statistics live-tuple count)."),
-      slow: gauge("drivergigspro_tenant_slow_statements", "Statements of the tenant in pg_stat_statements with a mean time over the slow threshold (absent without pg_stat_statements)."),
+      slow: gauge(
+        "drivergigspro_tenant_slow_statements",
+        "Statements of the tenant in pg_stat_statements with a mean time over the slow threshold (absent without pg_stat_statements).",
+      ),
     };
     this.counters = {
       transactions: counter("drivergigspro_tenant_transactions_total", "Committed transactions in the tenant's database (pg_stat_database.xact_commit)."),
@@ -50,7 +56,11 @@ export class UsageMetrics {
       tempBytes: counter("drivergigspro_tenant_temp_bytes_total", "Bytes written to temporary files by the tenant's queries."),
     };
     this.exported = new Gauge({ name: "drivergigspro_usage_tenants_exported", help: "Tenants with per-tenant series in this exporter.", registers });
-    this.truncated = new Gauge({ name: "drivergigspro_usage_tenants_truncated", help: "Tenants left out because of the per-process cap (maxTenants).", registers });
+    this.truncated = new Gauge({
+      name: "drivergigspro_usage_tenants_truncated",
+      help: "Tenants left out because of the per-process cap (maxTenants).",
+      registers,
+    });
     this.lastReading = new Gauge({ name: "drivergigspro_usage_last_reading_timestamp_seconds", help: "When the exported usage was read.", registers });
   }
 

@@ -73,8 +73,23 @@ const mb = (bytes: number) => (bytes / MIB).toFixed(1);
 const orDash = (value: number | string | null) => (value === null ? "-" : String(value));
 
 const HEAD = [
-  "tenant ID", "username", "plan", "server", "seed", "size MB", "quota MB", "connections", "transactions", "rollbacks",
-  "deadlocks", "temp MB", "users", "sessions", "slow stmts", "last activity", "note",
+  "tenant ID",
+  "username",
+  "plan",
+  "server",
+  "seed",
+  "size MB",
+  "quota MB",
+  "connections",
+  "transactions",
+  "rollbacks",
+  "deadlocks",
+  "temp MB",
+  "users",
+  "sessions",
+  "slow stmts",
+  "last activity",
+  "note",
 ];
 
 export function renderUsageTable(rows: readonly UsageRow[]): string {
@@ -114,7 +129,25 @@ export function renderCsv<T extends object>(rows: readonly T[], columns: readonl
 }
 
 export const USAGE_CSV_COLUMNS: readonly (keyof UsageRow & string)[] = [
-  "tenantId", "username", "plan", "server", "status", "seedVersion", "sizeBytes", "storageQuotaMb", "overQuota", "connections",
-  "connectionLimit", "transactions", "rollbacks", "deadlocks", "tempBytes", "users", "sessions", "slowStatements", "lastActivity",
-  "statsReset", "problem",
+  "tenantId",
+  "username",
+  "plan",
+  "server",
+  "status",
+  "seedVersion",
+  "sizeBytes",
+  "storageQuotaMb",
+  "overQuota",
+  "connections",
+  "connectionLimit",
+  "transactions",
+  "rollbacks",
+  "deadlocks",
+  "tempBytes",
+  "users",
+  "sessions",
+  "slowStatements",
+  "lastActivity",
+  "statsReset",
+  "problem",
 ];

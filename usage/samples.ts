@@ -67,11 +67,25 @@ export async function recordUsage(pool: Pool, tenants: readonly UsageTenant[], r
       const rows = reading.figures.map((figure) => {
         const tenant = byId.get(figure.tenantId)!;
         return {
-          tenant_id: figure.tenantId, username: tenant.username, server: figure.server, database: figure.database, status: tenant.status,
-          plan: tenant.plan ?? null, sampled_at: figure.sampledAt.toISOString(), db_exists: figure.exists, size_bytes: figure.sizeBytes,
-          connections: figure.connections, xact_commit: figure.xactCommit, xact_rollback: figure.xactRollback, deadlocks: figure.deadlocks,
-          temp_bytes: figure.tempBytes, stats_reset: figure.statsReset?.toISOString() ?? null, users: figure.users, sessions: figure.sessions,
-          slow_statements: figure.slowStatements, own_transactions: figure.ownTransactions,
+          tenant_id: figure.tenantId,
+          username: tenant.username,
+          server: figure.server,
+          database: figure.database,
+          status: tenant.status,
+          plan: tenant.plan ?? null,
+          sampled_at: figure.sampledAt.toISOString(),
+          db_exists: figure.exists,
+          size_bytes: figure.sizeBytes,
+          connections: figure.connections,
+          xact_commit: figure.xactCommit,
+          xact_rollback: figure.xactRollback,
+          deadlocks: figure.deadlocks,
+          temp_bytes: figure.tempBytes,
+          stats_reset: figure.statsReset?.toISOString() ?? null,
+          users: figure.users,
+          sessions: figure.sessions,
+          slow_statements: figure.slowStatements,
+          own_transactions: figure.ownTransactions,
         };
       });
       await insertSamples(client, rows);
@@ -91,13 +105,23 @@ const COLUMNS = `tenant_id text, username text, server text, database text, stat
 /** One statement for any number of rows (the values travel as one JSON parameter). */
 export async function insertSamples(client: { query: Pool["query"] }, rows: readonly Record<string, unknown>[]): Promise<void> {
   if (rows.length === 0) return;
-  const names = COLUMNS.split(",").map((column) => column.trim().split(/\s+/)[0]!).join(", ");
+  const names = COLUMNS.split(",")
+    .map((column) => column.trim().split(/\s+/)[0]!)
+    .join(", ");
   await client.query(`INSERT INTO usage_samples (${names}) SELECT * FROM json_to_recordset($1::json) AS r(${COLUMNS})`, [JSON.stringify(rows)]);
 }
 
 type SampleRow = {
-  tenant_id: string; username: string; sampled_at: Date; status: string; db_exists: boolean; size_bytes: string;
-  connections: number; xact_commit: string; stats_reset: Date | null; own_transactions: number;
+  tenant_id: string;
+  username: string;
+  sampled_at: Date;
+  status: string;
+  db_exists: boolean;
+  size_bytes: string;
+  connections: number;
+  xact_commit: string;
+  stats_reset: Date | null;
+  own_transactions: number;
 };
 
 /** The samples of the period, plus each tenant's last sample before it (the baseline of its first delta). */

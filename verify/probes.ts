@@ -9,15 +9,7 @@ import { Client, type ClientConfig } from "pg";
 import { z } from "zod";
 
 import { stackOutputsSchema, type StackOutputs } from "../infra/outputs";
-import {
-  ATTACK_PROBES,
-  limitsOf,
-  probeConnectionLimit,
-  probeOtherDatabases,
-  readTenantView,
-  type TenantLimits,
-  type TenantView,
-} from "./attack-probes";
+import { ATTACK_PROBES, limitsOf, probeConnectionLimit, probeOtherDatabases, readTenantView, type TenantLimits, type TenantView } from "./attack-probes";
 
 /** The outputs' contract lives in infra/outputs.ts; re-exported for verify's callers. */
 export { stackOutputsSchema, type StackOutputs };
@@ -64,7 +56,11 @@ export function tenantsFromOutputs(outputs: StackOutputs, isNew: (username: stri
 export function tenantsCreatedBetween(before: unknown, after: StackOutputs): Set<string> {
   const earlier = z.object({ tenants: z.record(z.string(), z.object({ tenantId: z.string() })) }).safeParse(before);
   const known = new Set(earlier.success ? Object.values(earlier.data.tenants).map((tenant) => tenant.tenantId) : []);
-  return new Set(Object.values(after.tenants).filter((tenant) => !known.has(tenant.tenantId)).map((tenant) => tenant.username));
+  return new Set(
+    Object.values(after.tenants)
+      .filter((tenant) => !known.has(tenant.tenantId))
+      .map((tenant) => tenant.username),
+  );
 }
 
 function configFor(url: string, database?: string): ClientConfig {
@@ -109,12 +105,11 @@ async function ownDatabaseProbes(tenant: TenantUnderTest, record: (probe: string
     await withClient(configFor(tenant.databaseUrl), async (client) => {
       record("connects to own database", true, tenant.database);
 
-      const role = (
-        await client.query(
-          "SELECT rolsuper, rolcreatedb, rolcreaterole, rolreplication, rolbypassrls FROM pg_roles WHERE rolname = current_user",
-        )
-      ).rows[0] as Record<string, boolean>;
-      const powers = Object.entries(role).filter(([, granted]) => granted).map(([name]) => name);
+      const role = (await client.query("SELECT rolsuper, rolcreatedb, rolcreaterole, rolreplication, rolbypassrls FROM pg_roles WHERE rolname = current_user"))
+        .rows[0] as Record<string, boolean>;
+      const powers = Object.entries(role)
+        .filter(([, granted]) => granted)
+        .map(([name]) => name);
       record("role has no special powers", powers.length === 0, powers.length === 0 ? "none" : `has ${powers.join(", ")}`);
 
       // NULL datacl means the defaults, which give PUBLIC CONNECT.
@@ -213,7 +208,10 @@ async function crossTenantProbes(tenants: readonly TenantUnderTest[], concurrenc
   }
 
   await inPool(tenants, concurrency, async (tenant) => {
-    const others = byServer.get(serverOf(tenant))!.filter((other) => other !== tenant).map((other) => other.database);
+    const others = byServer
+      .get(serverOf(tenant))!
+      .filter((other) => other !== tenant)
+      .map((other) => other.database);
     try {
       const reachable = await withClient(configFor(tenant.databaseUrl), async (client) =>
         (
@@ -274,8 +272,7 @@ export async function verifyIsolation(tenants: readonly TenantUnderTest[], optio
 export async function verifyFleet(tenants: readonly TenantUnderTest[], options: VerifyOptions = {}): Promise<VerifyReport> {
   const concurrency = options.concurrency ?? 8;
   const results: ProbeResult[] = [];
-  const recorder: Recorder = (tenant) => (probe, ok, detail) =>
-    results.push({ tenantId: tenant.tenantId, username: tenant.username, probe, ok, detail });
+  const recorder: Recorder = (tenant) => (probe, ok, detail) => results.push({ tenantId: tenant.tenantId, username: tenant.username, probe, ok, detail });
 
   await inPool(tenants, concurrency, (tenant) => ownDatabaseProbes(tenant, recorder(tenant)));
 
@@ -291,7 +288,11 @@ export async function verifyFleet(tenants: readonly TenantUnderTest[], options: 
     recorder(tenant)(
       "session secret unique",
       sharing.length === 0 && long,
-      !long ? `only ${tenant.sessionSecret.length} characters` : sharing.length === 0 ? "unique" : `shared with ${sharing.map((other) => other.tenantId).join(", ")}`,
+      !long
+        ? `only ${tenant.sessionSecret.length} characters`
+        : sharing.length === 0
+          ? "unique"
+          : `shared with ${sharing.map((other) => other.tenantId).join(", ")}`,
     );
   }
   return {

@@ -50,4 +50,3 @@ export async function inTransaction<T>(client: Client, work: () => Promise<T>): 
     throw error;
   }
 }
-

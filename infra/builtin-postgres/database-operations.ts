@@ -170,8 +170,7 @@ export async function readDatabase(adminUrl: string, name: string): Promise<Data
     reading.publicSchemaOwner = await asAdmin(
       adminUrl,
       async (client) =>
-        (await client.query<{ owner: string }>("SELECT pg_get_userbyid(nspowner) AS owner FROM pg_namespace WHERE nspname = 'public'")).rows[0]
-          ?.owner ?? null,
+        (await client.query<{ owner: string }>("SELECT pg_get_userbyid(nspowner) AS owner FROM pg_namespace WHERE nspname = 'public'")).rows[0]?.owner ?? null,
       name,
     );
   }

@@ -32,4 +32,3 @@ export const recordProvider: pulumi.dynamic.ResourceProvider = {
     await operations.deleteRecord(props);
   },
 };
-

@@ -5,14 +5,7 @@
  */
 import { z } from "zod";
 
-export const CONTRACT_TYPES = [
-  "independent_contractor",
-  "employee",
-  "both",
-  "agency_or_facility",
-  "platform_or_job_board",
-  "other",
-] as const;
+export const CONTRACT_TYPES = ["independent_contractor", "employee", "both", "agency_or_facility", "platform_or_job_board", "other"] as const;
 export const ContractType = z.enum(CONTRACT_TYPES);
 export type ContractType = z.infer<typeof ContractType>;
 
@@ -35,23 +28,7 @@ export const VEHICLE_TYPES = [
 export const VehicleType = z.enum(VEHICLE_TYPES);
 export type VehicleType = z.infer<typeof VehicleType>;
 
-export const PAY_UNITS = [
-  "hour",
-  "trip",
-  "delivery",
-  "mile",
-  "pound",
-  "day",
-  "week",
-  "month",
-  "year",
-  "load",
-  "task",
-  "run",
-  "move",
-  "bag",
-  "pet",
-] as const;
+export const PAY_UNITS = ["hour", "trip", "delivery", "mile", "pound", "day", "week", "month", "year", "load", "task", "run", "move", "bag", "pet"] as const;
 export const PayUnit = z.enum(PAY_UNITS);
 export type PayUnit = z.infer<typeof PayUnit>;
 

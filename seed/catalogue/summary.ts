@@ -20,14 +20,35 @@ export function formatSummary(catalogue: Catalogue): string {
   const levels = [...new Set(companies.map((company) => company.level))].sort();
   return [
     `catalogue version ${catalogue.version}: ${companies.length} companies`,
-    table("contract type", countBy(companies.map((c) => c.contractType), CONTRACT_TYPES)),
-    table("vehicle type (companies listing it)", countBy(companies.flatMap((c) => c.vehicleTypes), VEHICLE_TYPES)),
+    table(
+      "contract type",
+      countBy(
+        companies.map((c) => c.contractType),
+        CONTRACT_TYPES,
+      ),
+    ),
+    table(
+      "vehicle type (companies listing it)",
+      countBy(
+        companies.flatMap((c) => c.vehicleTypes),
+        VEHICLE_TYPES,
+      ),
+    ),
     table("pay unit", [
-      ...countBy(companies.flatMap((c) => (c.payUnit === null ? [] : [c.payUnit])), PAY_UNITS),
+      ...countBy(
+        companies.flatMap((c) => (c.payUnit === null ? [] : [c.payUnit])),
+        PAY_UNITS,
+      ),
       ["(pay text, no unit)", companies.filter((c) => c.pay !== null && c.payUnit === null).length],
       ["(no pay text)", companies.filter((c) => c.pay === null).length],
     ]),
-    table("level", countBy(companies.map((c) => c.level), levels)),
+    table(
+      "level",
+      countBy(
+        companies.map((c) => c.level),
+        levels,
+      ),
+    ),
     table("other", [
       ["with website", companies.filter((c) => c.website !== null).length],
       ["with description (prose)", companies.filter((c) => c.description !== null).length],

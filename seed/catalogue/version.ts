@@ -32,8 +32,7 @@ export function verifiedCatalogue(value: unknown, source: string): Catalogue {
   const expected = catalogueVersion(result.data.companies);
   if (result.data.version !== expected) {
     throw new Error(
-      `${source} says version ${result.data.version} but its companies hash to ${expected}; ` +
-        "it was edited by hand: rebuild it with `npm run catalogue`",
+      `${source} says version ${result.data.version} but its companies hash to ${expected}; ` + "it was edited by hand: rebuild it with `npm run catalogue`",
     );
   }
   return result.data;

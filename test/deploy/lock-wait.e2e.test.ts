@@ -42,7 +42,10 @@ function git(...args: string[]): void {
 }
 
 /** `npm run deploy -- ARGS` in the checkout; resolves with its exit code and output, `onOutput` sees it as it comes. */
-function deploy(args: string[], onOutput: (all: string) => void = () => undefined): { child: ChildProcess; done: Promise<{ code: number | null; output: string }> } {
+function deploy(
+  args: string[],
+  onOutput: (all: string) => void = () => undefined,
+): { child: ChildProcess; done: Promise<{ code: number | null; output: string }> } {
   const child = spawn("npm", ["run", "--silent", "deploy", "--", ...args], {
     cwd: checkout,
     env: { ...context.env, PATH: `${dirname(process.execPath)}:${context.env.PATH}` },
@@ -74,10 +77,29 @@ beforeAll(async () => {
   writeFileSync(join(checkout, "tenants", "s003.yaml"), "tenants: []\n");
   // The environment's first shard stack, as a team would have committed its Pulumi.ci-s001.yaml.
   pulumiIn(["stack", "init", "ci-s001"]);
-  pulumiIn(["config", "set-all", "--path", "--stack", "ci-s001",
-    "--plaintext", "servers[0].name=local", "--plaintext", `servers[0].host=${server.host}`, "--plaintext", `servers[0].port=${server.port}`,
-    "--plaintext", "servers[0].sslmode=disable", "--plaintext", "databaseProvider=builtin", "--plaintext", "dns.provider=none",
-    "--plaintext", "dns.zone=localhost", "--plaintext", "tenantsFile=tenants/tenants.yaml"]);
+  pulumiIn([
+    "config",
+    "set-all",
+    "--path",
+    "--stack",
+    "ci-s001",
+    "--plaintext",
+    "servers[0].name=local",
+    "--plaintext",
+    `servers[0].host=${server.host}`,
+    "--plaintext",
+    `servers[0].port=${server.port}`,
+    "--plaintext",
+    "servers[0].sslmode=disable",
+    "--plaintext",
+    "databaseProvider=builtin",
+    "--plaintext",
+    "dns.provider=none",
+    "--plaintext",
+    "dns.zone=localhost",
+    "--plaintext",
+    "tenantsFile=tenants/tenants.yaml",
+  ]);
   pulumiIn(["config", "set", "--path", "--secret", "--stack", "ci-s001", "servers[0].adminPassword"], server.adminPassword);
   git("init", "-q", "-b", "main");
   git("add", "-A");
@@ -117,7 +139,13 @@ describe("npm run deploy with the real engine", () => {
   it("waits while another deployment holds the stack, then deploys", async () => {
     const holder = spawn(process.execPath, ["-e", "setInterval(() => {}, 1000)"], { stdio: "ignore" });
     children.push(holder);
-    await plantLock(context.backendUrl, PROJECT_NAME, "ci-s002", { pid: holder.pid!, username: "onboarding", hostname: hostname(), timestamp: new Date().toISOString() }, "signup-service");
+    await plantLock(
+      context.backendUrl,
+      PROJECT_NAME,
+      "ci-s002",
+      { pid: holder.pid!, username: "onboarding", hostname: hostname(), timestamp: new Date().toISOString() },
+      "signup-service",
+    );
     let sawWait!: () => void;
     const waiting = new Promise<void>((resolve) => (sawWait = resolve));
     const run = deploy(["up", "--env", "ci", "--changed-since", "HEAD~1"], (all) => {
@@ -150,7 +178,13 @@ describe("npm run deploy with the real engine", () => {
   it("makes the signup service's deployment wait for CI's update of the same shard", async () => {
     const holder = spawn(process.execPath, ["-e", "setInterval(() => {}, 1000)"], { stdio: "ignore" });
     children.push(holder);
-    await plantLock(context.backendUrl, PROJECT_NAME, "ci-s002", { pid: holder.pid!, username: "ci", hostname: hostname(), timestamp: new Date().toISOString() }, "ci-runner");
+    await plantLock(
+      context.backendUrl,
+      PROJECT_NAME,
+      "ci-s002",
+      { pid: holder.pid!, username: "ci", hostname: hostname(), timestamp: new Date().toISOString() },
+      "ci-runner",
+    );
     let log = "";
     let sawWait!: () => void;
     const waiting = new Promise<void>((resolve) => (sawWait = resolve));

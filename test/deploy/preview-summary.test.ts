@@ -46,7 +46,12 @@ describe("summarizePreview on a recorded preview", () => {
     const database = preview.steps.find((step) => step.urn.endsWith("::bob-database"))!;
     preview.steps = preview.steps.filter((step) => !step.urn.includes("::bob"));
     preview.steps.push(
-      { ...database, op: "replace", urn: database.urn.replace("bob-database", "alice-database"), oldState: { ...database.oldState, parent: database.oldState!.parent!.replace("::bob", "::alice") } },
+      {
+        ...database,
+        op: "replace",
+        urn: database.urn.replace("bob-database", "alice-database"),
+        oldState: { ...database.oldState, parent: database.oldState!.parent!.replace("::bob", "::alice") },
+      },
       { op: "create", urn: "urn:pulumi:prod-s001::drivergigspro::pulumi:providers:random::default_4_22_0", newState: { type: "pulumi:providers:random" } },
     );
     const changes = summarizePreview(preview);
@@ -60,7 +65,7 @@ describe("renderPreviewComment", () => {
   it("renders one comment with the marker, a table and a section per shard", () => {
     const comment = renderPreviewComment("prod", [
       { shard: "s001", stack: "prod-s001", file: "tenants/tenants.yaml", preview: recorded() },
-      { shard: "s002", stack: "prod-s002", file: "tenants/s002.yaml", error: "tenants/s002.yaml line 4 (maria_k): write \"maria_k\"\n```oops```" },
+      { shard: "s002", stack: "prod-s002", file: "tenants/s002.yaml", error: 'tenants/s002.yaml line 4 (maria_k): write "maria_k"\n```oops```' },
     ]);
     expect(comment.startsWith(`${PREVIEW_COMMENT_MARKER}\n## Tenants preview (\`prod\`)`)).toBe(true);
     expect(comment).toContain("| s001 | `prod-s001` | 1 | 1 | 0 | 1 | 1 | 0 |");

@@ -47,24 +47,27 @@ function setKeySecret(secret: string): void {
 /** What BIND answers for NAME's A record: [TARGET] while the record exists, [] once it is gone. */
 const resolve = (name: string) => bind.dig(`${name}.${ZONE}`, "A");
 
-beforeAll(async () => {
-  const bin = ensureToolchain();
-  workDir = mkdtempSync(join(tmpdir(), "dgp-e2e-dns-"));
-  context = pulumiContext(bin, join(workDir, "state"));
-  bind = await startBind(ZONE);
-  server = await startLocalPostgres();
-  configureLocalStack(context, stack, server, {
-    tenantsFile: tenantsFile(),
-    "dns.provider": "rfc2136",
-    "dns.zone": ZONE,
-    "dns.server": bind.host,
-    "dns.port": String(bind.port),
-    "dns.keyName": bind.keyName,
-    "dns.recordType": "A",
-    "dns.target": TARGET,
-    "dns.ttl": "60",
-  });
-}, 60 * 60 * 1000);
+beforeAll(
+  async () => {
+    const bin = ensureToolchain();
+    workDir = mkdtempSync(join(tmpdir(), "dgp-e2e-dns-"));
+    context = pulumiContext(bin, join(workDir, "state"));
+    bind = await startBind(ZONE);
+    server = await startLocalPostgres();
+    configureLocalStack(context, stack, server, {
+      tenantsFile: tenantsFile(),
+      "dns.provider": "rfc2136",
+      "dns.zone": ZONE,
+      "dns.server": bind.host,
+      "dns.port": String(bind.port),
+      "dns.keyName": bind.keyName,
+      "dns.recordType": "A",
+      "dns.target": TARGET,
+      "dns.ttl": "60",
+    });
+  },
+  60 * 60 * 1000,
+);
 
 afterAll(async () => {
   try {

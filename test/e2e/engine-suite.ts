@@ -90,11 +90,13 @@ export function defineEngineSuite(kind: PostgresKind): void {
      */
     function previewChanges(cwd?: string): string[] {
       const preview = JSON.parse(run("preview", "--json", "--diff", ...(cwd ? [{ cwd }] : []))) as { steps?: PreviewStep[] };
-      return (preview.steps ?? [])
-        // "read" is the program looking up its own last outputs (infra/placement.ts): it changes nothing.
-        .filter((step) => step.op !== "same" && step.op !== "read")
-        .map((step) => `${step.op} ${step.urn.split("::").pop()}${step.op === "delete" && step.oldState?.retainOnDelete ? " [retain]" : ""}`)
-        .sort();
+      return (
+        (preview.steps ?? [])
+          // "read" is the program looking up its own last outputs (infra/placement.ts): it changes nothing.
+          .filter((step) => step.op !== "same" && step.op !== "read")
+          .map((step) => `${step.op} ${step.urn.split("::").pop()}${step.op === "delete" && step.oldState?.retainOnDelete ? " [retain]" : ""}`)
+          .sort()
+      );
     }
 
     function outputs() {
@@ -122,15 +124,18 @@ export function defineEngineSuite(kind: PostgresKind): void {
       return canLogIn(url.toString());
     }
 
-    beforeAll(async () => {
-      const bin = ensureToolchain();
-      workDir = mkdtempSync(join(tmpdir(), "dgp-e2e-"));
-      server = await startTestPostgres(kind);
-      expect(await serverMajor(server)).toBe(major);
-      // State in PostgreSQL, on the tenants' server but in a database no tenant can open.
-      context = pulumiContext(bin, join(workDir, "state"), await ensureStateDatabase(server));
-      configureLocalStack(context, stack, server, { tenantsFile: tenantsFile() });
-    }, 60 * 60 * 1000);
+    beforeAll(
+      async () => {
+        const bin = ensureToolchain();
+        workDir = mkdtempSync(join(tmpdir(), "dgp-e2e-"));
+        server = await startTestPostgres(kind);
+        expect(await serverMajor(server)).toBe(major);
+        // State in PostgreSQL, on the tenants' server but in a database no tenant can open.
+        context = pulumiContext(bin, join(workDir, "state"), await ensureStateDatabase(server));
+        configureLocalStack(context, stack, server, { tenantsFile: tenantsFile() });
+      },
+      60 * 60 * 1000,
+    );
 
     afterAll(async () => {
       try {
@@ -207,13 +212,20 @@ export function defineEngineSuite(kind: PostgresKind): void {
 
       it("npm run tenants -- list and show read the deployed stack through the built toolchain, with no pulumi on PATH", () => {
         const cli = (...args: string[]) =>
-          execFileSync(join(PROJECT_DIR, "node_modules", ".bin", "tsx"), [join(PROJECT_DIR, "cli", "tenants.ts"), ...args, "--file", tenantsFile(), "--stack", stack], {
-            encoding: "utf8",
-            env: {
-              ...context.env,
-              PATH: (process.env.PATH ?? "").split(":").filter((dir) => !existsSync(join(dir, "pulumi"))).join(":"),
+          execFileSync(
+            join(PROJECT_DIR, "node_modules", ".bin", "tsx"),
+            [join(PROJECT_DIR, "cli", "tenants.ts"), ...args, "--file", tenantsFile(), "--stack", stack],
+            {
+              encoding: "utf8",
+              env: {
+                ...context.env,
+                PATH: (process.env.PATH ?? "")
+                  .split(":")
+                  .filter((dir) => !existsSync(join(dir, "pulumi")))
+                  .join(":"),
+              },
             },
-          });
+          );
         const deployed = outputs().tenants;
         const listed = JSON.parse(cli("list", "--json")) as { username: string; tenantId: string; database: string }[];
         expect(listed.map((row) => [row.username, row.tenantId, row.database])).toEqual(
@@ -280,7 +292,9 @@ export function defineEngineSuite(kind: PostgresKind): void {
         const missing = outputs().tenants.new_driver!;
         writeTenants("username: john_driver", "username: maria_k", "username: sam-courier");
         expect(() => up()).toThrow(
-          new RegExp(`tenant "new_driver": tenant ${missing.tenantId} \\(database ${missing.database}\\) was deployed by the last update but has no entry in this file`),
+          new RegExp(
+            `tenant "new_driver": tenant ${missing.tenantId} \\(database ${missing.database}\\) was deployed by the last update but has no entry in this file`,
+          ),
         );
         expect(await tenantDatabases()).toEqual(before);
         expect(Object.keys(outputs().tenants)).toContain("new_driver");
@@ -303,7 +317,11 @@ export function defineEngineSuite(kind: PostgresKind): void {
 
       it("setting a tombstoned tenant active again with its tenant ID brings it back on its kept database, data and all", async () => {
         writeTenants("username: john_driver", "username: maria_k", "username: sam-courier", "username: new_driver");
-        expect(() => up()).toThrow(new RegExp(`tenant "new_driver": was offboarded as tenant ${removed.tenantId}; to bring it back onto its kept database write tenantId: ${removed.tenantId}`));
+        expect(() => up()).toThrow(
+          new RegExp(
+            `tenant "new_driver": was offboarded as tenant ${removed.tenantId}; to bring it back onto its kept database write tenantId: ${removed.tenantId}`,
+          ),
+        );
         writeTenants("username: john_driver", "username: maria_k", "username: sam-courier", `username: new_driver\n    tenantId: ${removed.tenantId}`);
         up();
         const back = outputs();
@@ -359,7 +377,10 @@ export function defineEngineSuite(kind: PostgresKind): void {
         up();
         const serverOf = () =>
           Object.fromEntries(
-            Object.entries(JSON.parse(run("stack", "output", "tenants", "--json")) as Record<string, { server: string }>).map(([username, t]) => [username, t.server]),
+            Object.entries(JSON.parse(run("stack", "output", "tenants", "--json")) as Record<string, { server: string }>).map(([username, t]) => [
+              username,
+              t.server,
+            ]),
           );
         expect(serverOf()).toEqual({ john_driver: "local", maria_k: "local", placed_driver: "second", "sam-courier": "local", new_driver: "local" });
 
@@ -375,10 +396,14 @@ export function defineEngineSuite(kind: PostgresKind): void {
         const before = await tenantDatabases();
         const maria = outputs().tenants.maria_k!;
         setConfig("appName", "dgp");
-        expect(() => up()).toThrow(/tenant "john_driver": its database is "drivergigspro_[0-9a-f]{8}"; appName "dgp" would make it "dgp_[0-9a-f]{8}", a new, empty one: put appName back/);
+        expect(() => up()).toThrow(
+          /tenant "john_driver": its database is "drivergigspro_[0-9a-f]{8}"; appName "dgp" would make it "dgp_[0-9a-f]{8}", a new, empty one: put appName back/,
+        );
         setConfig("appName", "drivergigspro");
         writeTenants("username: john_driver", "username: maria_k\n    tenantId: 0BADF00D", "username: placed_driver", ...TOMBSTONES);
-        expect(() => up()).toThrow(new RegExp(`tenants\\.yaml:3: tenant "maria_k": was deployed as tenant ${maria.tenantId}; pinning 0BADF00D would give it a new, empty database`));
+        expect(() => up()).toThrow(
+          new RegExp(`tenants\\.yaml:3: tenant "maria_k": was deployed as tenant ${maria.tenantId}; pinning 0BADF00D would give it a new, empty database`),
+        );
         expect(await tenantDatabases()).toEqual(before);
         // Pinning the ID it already has is accepted: only its RandomId, no longer needed, goes.
         writeTenants("username: john_driver", `username: maria_k\n    tenantId: ${maria.tenantId}`, "username: placed_driver", ...TOMBSTONES);
@@ -386,7 +411,9 @@ export function defineEngineSuite(kind: PostgresKind): void {
       });
 
       it("destroy with purging enabled, from the clone, leaves no tenant database or role of the stack behind", async () => {
-        const managed = Object.values(outputs().tenants).filter((tenant) => tenant.status !== "removed").map((tenant) => tenant.database);
+        const managed = Object.values(outputs().tenants)
+          .filter((tenant) => tenant.status !== "removed")
+          .map((tenant) => tenant.database);
         copyStackConfig(stack, clone);
         run("destroy", "--yes", "--skip-preview", { cwd: clone });
         const remaining = await tenantDatabases();
@@ -427,57 +454,65 @@ export function defineEngineSuite(kind: PostgresKind): void {
         expect(results.filter((result) => !result.ok)).toEqual([]);
       });
 
-      it("converges after the engine and everything it started are killed outright (SIGKILL) at 10 moments of an update", async () => {
-        const base = Array.from({ length: 6 }, (_, i) => `burst_${i}`);
-        const keeper = outputs().tenants.burst_0!;
-        await sql("INSERT INTO sessions (sid, sess, expire) VALUES ('before-kills', '{}', now())", [], keeper.database);
-        const names = [...base];
-        const figures: string[] = [];
-        // Moment k: as soon as the update has reported k created resources (0: right after it starts).
-        for (let moment = 0; moment < 10; moment++) {
-          // One new tenant gives about 8 "created" lines; the late moments need a second one to reach them.
-          names.push(`kill${moment}_a`, ...(moment >= 7 ? [`kill${moment}_b`] : []));
-          writeTenants(...names.map((name) => `username: ${name}`));
-          const child = spawnPulumi(context, ["up", "--yes", "--skip-preview", "--stack", stack, "--non-interactive"], { stdio: ["ignore", "pipe", "ignore"] });
-          const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on("exit", (_code, signal) => resolve(signal)));
-          let output = "";
-          const reached = new Promise<void>((resolve) => {
-            child.stdout!.on("data", (chunk: Buffer) => {
-              output += chunk.toString();
-              if ((output.match(/ created/g) ?? []).length >= moment && /Updating|\+ /.test(output)) resolve();
+      it(
+        "converges after the engine and everything it started are killed outright (SIGKILL) at 10 moments of an update",
+        async () => {
+          const base = Array.from({ length: 6 }, (_, i) => `burst_${i}`);
+          const keeper = outputs().tenants.burst_0!;
+          await sql("INSERT INTO sessions (sid, sess, expire) VALUES ('before-kills', '{}', now())", [], keeper.database);
+          const names = [...base];
+          const figures: string[] = [];
+          // Moment k: as soon as the update has reported k created resources (0: right after it starts).
+          for (let moment = 0; moment < 10; moment++) {
+            // One new tenant gives about 8 "created" lines; the late moments need a second one to reach them.
+            names.push(`kill${moment}_a`, ...(moment >= 7 ? [`kill${moment}_b`] : []));
+            writeTenants(...names.map((name) => `username: ${name}`));
+            const child = spawnPulumi(context, ["up", "--yes", "--skip-preview", "--stack", stack, "--non-interactive"], {
+              stdio: ["ignore", "pipe", "ignore"],
             });
-            child.on("exit", () => resolve());
-          });
-          await reached;
-          // The CLI, the language host, the program and the providers at once, as a lost CI runner would.
-          const killed = killTree(child.pid!);
-          const signal = await exited;
-          // SIGKILL is final, but a big process (the CLI, the language host) may take a moment
-          // to tear down on a loaded machine: its state is not "gone" until then.
-          await waitFor(async () => stillRunning(killed).length === 0, 30_000).catch(() => undefined);
-          expect(stillRunning(killed)).toEqual([]);
+            const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on("exit", (_code, signal) => resolve(signal)));
+            let output = "";
+            const reached = new Promise<void>((resolve) => {
+              child.stdout!.on("data", (chunk: Buffer) => {
+                output += chunk.toString();
+                if ((output.match(/ created/g) ?? []).length >= moment && /Updating|\+ /.test(output)) resolve();
+              });
+              child.on("exit", () => resolve());
+            });
+            await reached;
+            // The CLI, the language host, the program and the providers at once, as a lost CI runner would.
+            const killed = killTree(child.pid!);
+            const signal = await exited;
+            // SIGKILL is final, but a big process (the CLI, the language host) may take a moment
+            // to tear down on a loaded machine: its state is not "gone" until then.
+            await waitFor(async () => stillRunning(killed).length === 0, 30_000).catch(() => undefined);
+            expect(stillRunning(killed)).toEqual([]);
 
-          // The stack still loads; the killed run's lock is removed because its process is gone.
-          expect(() => run("stack", "export")).not.toThrow();
-          // Every moment is reached while the update still runs: the kill is real, and so is its lock.
-          expect(signal).toBe("SIGKILL");
-          const released = await releaseStaleLock(context, stack);
-          expect(released).toMatch(/removed the lock left by an interrupted pulumi up \(pid \d+/);
-          expect(await releaseStaleLock(context, stack)).toBeUndefined();
-          up();
-          const out = outputs();
-          expect(Object.keys(out.tenants).sort()).toEqual([...names].sort());
-          const databases = await tenantDatabases();
-          for (const tenant of Object.values(out.tenants)) expect(databases).toContain(tenant.database);
-          expect(await sql("SELECT sid FROM sessions", [], keeper.database)).toEqual([{ sid: "before-kills" }]);
-          figures.push(`moment ${moment}: ${signal ?? "exited"} after ${(output.match(/ created/g) ?? []).length} created, ${killed.length} processes killed, converged`);
-        }
-        expect(previewChanges()).toEqual([]);
-        const results = await verifyIsolation(tenantsFromOutputs(outputs(), () => true));
-        expect(results.filter((result) => !result.ok)).toEqual([]);
-        console.log(figures.join("\n"));
-        // Twenty real `pulumi up`s: on a loaded 2-core machine (load 12) they took longer than the suite's 5 minutes.
-      }, 20 * 60 * 1000);
+            // The stack still loads; the killed run's lock is removed because its process is gone.
+            expect(() => run("stack", "export")).not.toThrow();
+            // Every moment is reached while the update still runs: the kill is real, and so is its lock.
+            expect(signal).toBe("SIGKILL");
+            const released = await releaseStaleLock(context, stack);
+            expect(released).toMatch(/removed the lock left by an interrupted pulumi up \(pid \d+/);
+            expect(await releaseStaleLock(context, stack)).toBeUndefined();
+            up();
+            const out = outputs();
+            expect(Object.keys(out.tenants).sort()).toEqual([...names].sort());
+            const databases = await tenantDatabases();
+            for (const tenant of Object.values(out.tenants)) expect(databases).toContain(tenant.database);
+            expect(await sql("SELECT sid FROM sessions", [], keeper.database)).toEqual([{ sid: "before-kills" }]);
+            figures.push(
+              `moment ${moment}: ${signal ?? "exited"} after ${(output.match(/ created/g) ?? []).length} created, ${killed.length} processes killed, converged`,
+            );
+          }
+          expect(previewChanges()).toEqual([]);
+          const results = await verifyIsolation(tenantsFromOutputs(outputs(), () => true));
+          expect(results.filter((result) => !result.ok)).toEqual([]);
+          console.log(figures.join("\n"));
+          // Twenty real `pulumi up`s: on a loaded 2-core machine (load 12) they took longer than the suite's 5 minutes.
+        },
+        20 * 60 * 1000,
+      );
 
       it("a plain up after a kill names the lock and pulumi cancel", async () => {
         const names = Object.keys(outputs().tenants);
@@ -498,7 +533,7 @@ export function defineEngineSuite(kind: PostgresKind): void {
 }
 
 async function waitFor(condition: () => Promise<boolean>, timeoutMs = 120_000): Promise<void> {
-  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; ) {
+  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline;) {
     if (await condition()) return;
     await new Promise((resolve) => setTimeout(resolve, 10));
   }

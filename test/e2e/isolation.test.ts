@@ -69,15 +69,18 @@ function logIn(databaseUrl: string, database?: string): Promise<true | string> {
   return canLogIn(url.toString());
 }
 
-beforeAll(async () => {
-  const bin = ensureToolchain();
-  workDir = mkdtempSync(join(tmpdir(), "dgp-iso-"));
-  server = await startLocalPostgres();
-  context = pulumiContext(bin, join(workDir, "state"), await ensureStateDatabase(server));
-  const tenantsFile = join(workDir, "tenants.yaml");
-  writeFileSync(tenantsFile, "tenants:\n  - username: ann_driver\n  - username: bob_driver\n    plan: pro\n");
-  builtin = configureLocalStack(context, stack, server, { tenantsFile }).databaseProvider === "builtin";
-}, 60 * 60 * 1000);
+beforeAll(
+  async () => {
+    const bin = ensureToolchain();
+    workDir = mkdtempSync(join(tmpdir(), "dgp-iso-"));
+    server = await startLocalPostgres();
+    context = pulumiContext(bin, join(workDir, "state"), await ensureStateDatabase(server));
+    const tenantsFile = join(workDir, "tenants.yaml");
+    writeFileSync(tenantsFile, "tenants:\n  - username: ann_driver\n  - username: bob_driver\n    plan: pro\n");
+    builtin = configureLocalStack(context, stack, server, { tenantsFile }).databaseProvider === "builtin";
+  },
+  60 * 60 * 1000,
+);
 
 afterAll(async () => {
   try {
@@ -115,7 +118,11 @@ describe("a tenant's own changes are caught by refresh and repaired by up --refr
     const [ann, bob] = [out.tenants.ann_driver!, out.tenants.bob_driver!];
     const annUrl = out.connections.ann_driver!.databaseUrl;
     // As the tenant: its own password and session defaults (PostgreSQL lets a role change both).
-    await asTenant(annUrl, `ALTER ROLE ${escapeIdentifier(ann.role)} SET statement_timeout = 0`, `ALTER ROLE ${escapeIdentifier(ann.role)} PASSWORD 'mine-now'`);
+    await asTenant(
+      annUrl,
+      `ALTER ROLE ${escapeIdentifier(ann.role)} SET statement_timeout = 0`,
+      `ALTER ROLE ${escapeIdentifier(ann.role)} PASSWORD 'mine-now'`,
+    );
     expect(await logIn(annUrl)).toMatch(/password authentication failed/);
     // As the admin (or an old-design owner): the database opened to everyone, connections refused, a new open database.
     await sql(`GRANT CONNECT ON DATABASE ${escapeIdentifier(bob.database)} TO PUBLIC`);

@@ -88,7 +88,10 @@ describe("npm start", () => {
   it("exits 1 when verify finds a broken tenant, naming its tenant ID", async () => {
     const [tenant] = await asAdmin("pulumi_state", "SELECT 1 AS ok"); // the state database exists and is private
     expect(tenant).toEqual({ ok: 1 });
-    const databases = await asAdmin("postgres", "SELECT datname FROM pg_database WHERE datname LIKE 'drivergigspro\\_%' AND datname <> 'drivergigspro_0badcafe' ORDER BY 1");
+    const databases = await asAdmin(
+      "postgres",
+      "SELECT datname FROM pg_database WHERE datname LIKE 'drivergigspro\\_%' AND datname <> 'drivergigspro_0badcafe' ORDER BY 1",
+    );
     const victim = String(databases[0]!.datname);
     await asAdmin(victim, "UPDATE companies SET is_active = false");
     const run = npmStart();

@@ -114,14 +114,17 @@ async function snapshot() {
   return { resources: seedResources(), data };
 }
 
-beforeAll(async () => {
-  const bin = ensureToolchain();
-  workDir = mkdtempSync(join(tmpdir(), "dgp-rollout-"));
-  releases = testReleases();
-  server = await startLocalPostgres();
-  context = pulumiContext(bin, join(workDir, "state"), await ensureStateDatabase(server));
-  configureLocalStack(context, stack, server, { tenantsFile: tenantsFile(), seedReleases: releases.directory });
-}, 60 * 60 * 1000);
+beforeAll(
+  async () => {
+    const bin = ensureToolchain();
+    workDir = mkdtempSync(join(tmpdir(), "dgp-rollout-"));
+    releases = testReleases();
+    server = await startLocalPostgres();
+    context = pulumiContext(bin, join(workDir, "state"), await ensureStateDatabase(server));
+    configureLocalStack(context, stack, server, { tenantsFile: tenantsFile(), seedReleases: releases.directory });
+  },
+  60 * 60 * 1000,
+);
 
 afterAll(async () => {
   try {
@@ -155,7 +158,9 @@ describe("rolling out a new seed release in waves", () => {
     setStackConfig(context, stack, { "rollout.target": "2", "rollout.promoted": "canary" });
     const { changes, log } = preview();
     expect(changes).toEqual(["update canary_driver-catalogue"]);
-    expect(log).toMatch(/seed rollout: target release 2, promoted through wave "canary", stable 1; 1 tenant\(s\) move \(canary_driver 1->2\); 2 not on the target \(held_driver \(held\) at 1, plain_driver at 1\)/);
+    expect(log).toMatch(
+      /seed rollout: target release 2, promoted through wave "canary", stable 1; 1 tenant\(s\) move \(canary_driver 1->2\); 2 not on the target \(held_driver \(held\) at 1, plain_driver at 1\)/,
+    );
   });
 
   it("up: the canary has the new company; the others' seed resources and data are untouched", async () => {
@@ -174,7 +179,11 @@ describe("rolling out a new seed release in waves", () => {
     const saved = join(workDir, "outputs.json");
     writeFileSync(saved, run("stack", "output", "--json"));
     const listed = JSON.parse(
-      execFileSync(join(PROJECT_DIR, "node_modules", ".bin", "tsx"), [join(PROJECT_DIR, "cli", "tenants.ts"), "list", "--json", "--file", tenantsFile(), "--outputs", saved], { encoding: "utf8" }),
+      execFileSync(
+        join(PROJECT_DIR, "node_modules", ".bin", "tsx"),
+        [join(PROJECT_DIR, "cli", "tenants.ts"), "list", "--json", "--file", tenantsFile(), "--outputs", saved],
+        { encoding: "utf8" },
+      ),
     ) as { username: string; seed: string; ring: string; hold: boolean }[];
     expect(listed.map(({ username, seed, ring, hold }) => ({ username, seed, ring, hold }))).toEqual([
       { username: "canary_driver", seed: "2", ring: "canary", hold: false },
@@ -204,7 +213,9 @@ describe("rolling out a new seed release in waves", () => {
     before = await snapshot();
     const canaryId = outputs().tenants.canary_driver!.tenantId;
     expect(() => up()).toThrow(
-      new RegExp(`tenant ${canaryId}: seeding failed: migration 005_broken failed and was rolled back: relation "no_such_table" does not exist \\(seed release 3\\)`),
+      new RegExp(
+        `tenant ${canaryId}: seeding failed: migration 005_broken failed and was rolled back: relation "no_such_table" does not exist \\(seed release 3\\)`,
+      ),
     );
     const after = await snapshot();
     expect(after.resources).toEqual(before.resources);

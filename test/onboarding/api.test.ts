@@ -93,10 +93,14 @@ async function untouched(h: Harness, fileBefore: Buffer) {
 }
 
 const waitReady = (h: Harness, username: string, timeoutMs = 20_000) =>
-  waitFor(`${username} ready`, async () => {
-    const { body } = await tenantStatus(h.url, username);
-    return body.status === "ready" ? body : undefined;
-  }, timeoutMs);
+  waitFor(
+    `${username} ready`,
+    async () => {
+      const { body } = await tenantStatus(h.url, username);
+      return body.status === "ready" ? body : undefined;
+    },
+    timeoutMs,
+  );
 
 describe("signatures", () => {
   it("sign/verify: prefix optional, wrong, stale and future timestamps rejected", () => {
@@ -105,9 +109,18 @@ describe("signatures", () => {
     const signature = sign(SECRET, ts, "{}");
     expect(verifySignature(SECRET, { "x-signature-timestamp": String(ts), "x-signature": signature }, "{}", { now }).ok).toBe(true);
     expect(verifySignature(SECRET, { "x-signature-timestamp": String(ts), "x-signature": `sha256=${signature}` }, "{}", { now }).ok).toBe(true);
-    expect(verifySignature(SECRET, { "x-signature-timestamp": String(ts), "x-signature": signature }, "{ }", { now })).toMatchObject({ ok: false, reason: "wrong signature" });
-    expect(verifySignature(SECRET, { "x-signature-timestamp": String(ts), "x-signature": signature }, "{}", { now: now + 301_000 })).toMatchObject({ ok: false, reason: expect.stringMatching(/stale/) });
-    expect(verifySignature(SECRET, { "x-signature-timestamp": String(ts), "x-signature": signature }, "{}", { now: now - 301_000 })).toMatchObject({ ok: false, reason: expect.stringMatching(/stale/) });
+    expect(verifySignature(SECRET, { "x-signature-timestamp": String(ts), "x-signature": signature }, "{ }", { now })).toMatchObject({
+      ok: false,
+      reason: "wrong signature",
+    });
+    expect(verifySignature(SECRET, { "x-signature-timestamp": String(ts), "x-signature": signature }, "{}", { now: now + 301_000 })).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/stale/),
+    });
+    expect(verifySignature(SECRET, { "x-signature-timestamp": String(ts), "x-signature": signature }, "{}", { now: now - 301_000 })).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/stale/),
+    });
     expect(verifySignature(SECRET, {}, "{}")).toMatchObject({ ok: false, reason: expect.stringMatching(/missing/) });
   });
 
@@ -172,11 +185,19 @@ describe("bad requests get 400 with a clear message and change nothing", () => {
   const cases: [string, string, RegExp][] = [
     ["malformed JSON", '{"username": "new_driver", "email": ', /malformed JSON body/],
     ["upper-case username", JSON.stringify({ username: "John_Driver", email: "j@example.com" }), /username must be lower case; write "john_driver"/],
-    ["username with a space", JSON.stringify({ username: "john driver", email: "j@example.com" }), /username may only contain a-z, 0-9, _ and -; found " " \(U\+0020\)/],
+    [
+      "username with a space",
+      JSON.stringify({ username: "john driver", email: "j@example.com" }),
+      /username may only contain a-z, 0-9, _ and -; found " " \(U\+0020\)/,
+    ],
     ["reserved username", JSON.stringify({ username: "admin", email: "j@example.com" }), /username "admin" is reserved/],
     ["over-long username", JSON.stringify({ username: `a${"b".repeat(44)}`, email: "j@example.com" }), /username must be 3 to 40 characters long; it has 45/],
     ["over-long email", JSON.stringify({ username: "new_driver", email: `${"x".repeat(250)}@example.com` }), /email is too long: at most 254 characters/],
-    ["over-long source", JSON.stringify({ username: "new_driver", email: "j@example.com", source: "s".repeat(101) }), /source is too long: at most 100 characters/],
+    [
+      "over-long source",
+      JSON.stringify({ username: "new_driver", email: "j@example.com", source: "s".repeat(101) }),
+      /source is too long: at most 100 characters/,
+    ],
     ["invalid email", JSON.stringify({ username: "new_driver", email: "not-an-address" }), /email must be a valid e-mail address/],
     ["missing email", JSON.stringify({ username: "new_driver" }), /email is required/],
     ["unknown field", JSON.stringify({ username: "new_driver", email: "j@example.com", password: "x" }), /unknown field\(s\): password/],
@@ -223,7 +244,9 @@ describe("idempotency and conflicts", () => {
   it("duplicate signups, even concurrent ones, make one tenant and one e-mail", async () => {
     const h = await harness((d) => (d.delayMs = 300));
     // Different sources, so each call has its own signature (identical calls within a second are replays).
-    const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => signup(h.url, { username: "dup_driver", email: "dup@example.com", source: `try-${i}` })));
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => signup(h.url, { username: "dup_driver", email: "dup@example.com", source: `try-${i}` })),
+    );
     expect(answers.map((a) => a.status)).toEqual(Array(20).fill(202));
     expect(new Set(answers.map((a) => a.body.statusUrl)).size).toBe(1);
     await waitReady(h, "dup_driver");
@@ -257,7 +280,12 @@ describe("status API", () => {
     const h = await harness();
     await signup(h.url, { username: "new_driver", email: "new@example.com" });
     const ready = await waitReady(h, "new_driver");
-    expect(ready).toMatchObject({ username: "new_driver", status: "ready", domain: "new-driver-drivergigspro.test", appUrl: "https://new-driver-drivergigspro.test" });
+    expect(ready).toMatchObject({
+      username: "new_driver",
+      status: "ready",
+      domain: "new-driver-drivergigspro.test",
+      appUrl: "https://new-driver-drivergigspro.test",
+    });
     expect(ready.tenantId).toMatch(/^[0-9A-F]{8}$/);
     expect(ready.createdAt).toBeTruthy();
     expect(ready.readyAt).toBeTruthy();
@@ -302,7 +330,10 @@ describe("deployments", () => {
     expect(h.deployer.maxConcurrent).toBe(1);
     expect(h.deployer.calls[1]).toEqual(expect.arrayContaining(Array.from({ length: 6 }, (_, i) => `batch_${i}`)));
     const deployments = await h.sql("SELECT status, usernames FROM onboarding_deployments ORDER BY id");
-    expect(deployments.map((d) => [d.status, d.usernames.length])).toEqual([["succeeded", 1], ["succeeded", 6]]);
+    expect(deployments.map((d) => [d.status, d.usernames.length])).toEqual([
+      ["succeeded", 1],
+      ["succeeded", 6],
+    ]);
     await waitFor("7 welcome mails", async () => sink.mails.length === 7);
   });
 

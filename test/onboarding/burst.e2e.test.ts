@@ -20,25 +20,36 @@ let engine: EngineStack;
 let sink: MailSink;
 let service: RunningService;
 
-beforeAll(async () => {
-  engine = await setUpEngineStack("onb-burst");
-  // What a runner killed outright (OOM) leaves behind: the engine's lock, held by a process that is gone.
-  const deadPid = spawnSync(process.execPath, ["-e", ""]).pid!;
-  await plantLock(engine.context.backendUrl, PROJECT_NAME, engine.stack, { pid: deadPid, username: "root", hostname: hostname(), timestamp: new Date().toISOString() });
-  sink = await startMailSink();
-  service = await startServiceOnEngine(engine, sink.url, {
-    launcher: () => new ChildProcessLauncher({ env: engine.serviceEnv(), logFile: engine.serviceEnv().RUNNER_LOG!, cwd: PROJECT_DIR }),
-    debounceMs: 500,
-    pollMs: 1000,
-    mailPollMs: 500,
-  });
-}, 30 * 60 * 1000);
+beforeAll(
+  async () => {
+    engine = await setUpEngineStack("onb-burst");
+    // What a runner killed outright (OOM) leaves behind: the engine's lock, held by a process that is gone.
+    const deadPid = spawnSync(process.execPath, ["-e", ""]).pid!;
+    await plantLock(engine.context.backendUrl, PROJECT_NAME, engine.stack, {
+      pid: deadPid,
+      username: "root",
+      hostname: hostname(),
+      timestamp: new Date().toISOString(),
+    });
+    sink = await startMailSink();
+    service = await startServiceOnEngine(engine, sink.url, {
+      launcher: () => new ChildProcessLauncher({ env: engine.serviceEnv(), logFile: engine.serviceEnv().RUNNER_LOG!, cwd: PROJECT_DIR }),
+      debounceMs: 500,
+      pollMs: 1000,
+      mailPollMs: 500,
+    });
+  },
+  30 * 60 * 1000,
+);
 
-afterAll(async () => {
-  await service?.close();
-  await sink?.close();
-  await engine?.cleanup();
-}, 30 * 60 * 1000);
+afterAll(
+  async () => {
+    await service?.close();
+    await sink?.close();
+    await engine?.cleanup();
+  },
+  30 * 60 * 1000,
+);
 
 describe("a burst of 20 signups (real engine)", { timeout: 30 * 60 * 1000 }, () => {
   const usernames = Array.from({ length: 20 }, (_, i) => `burst_driver_${i}`);

@@ -35,8 +35,12 @@ async function exposure(database: string): Promise<string | undefined> {
 
 describe("the control database", () => {
   it("is reported open while PUBLIC can connect, and a tenant can in fact log in to it", async () => {
-    expect(await exposure("open_control")).toMatch(/control database "open_control" can be opened by every role \(PUBLIC has CONNECT\).*REVOKE ALL ON DATABASE open_control FROM PUBLIC/);
-    expect(await canLogIn({ host: server.host, port: server.port, user: "drivergigspro_0a0a0a0a", password: "tenant-pw", database: "open_control" })).toBe(true);
+    expect(await exposure("open_control")).toMatch(
+      /control database "open_control" can be opened by every role \(PUBLIC has CONNECT\).*REVOKE ALL ON DATABASE open_control FROM PUBLIC/,
+    );
+    expect(await canLogIn({ host: server.host, port: server.port, user: "drivergigspro_0a0a0a0a", password: "tenant-pw", database: "open_control" })).toBe(
+      true,
+    );
   });
 
   it("made by createPrivateDatabase (as --embedded does) refuses tenants and passes the check", async () => {

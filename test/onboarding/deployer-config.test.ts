@@ -34,7 +34,12 @@ afterAll(() => {
 it("sets the stack's tenantsFile to the file the service writes, and reads it back", async () => {
   const file = join(workDir, "clone", "tenants", "tenants.yaml");
   const open = (tenantsFile?: string) =>
-    AutomationDeployer.open({ stackName: stack, workDir: PROJECT_DIR, envVars: engineEnvVars({ ...context.env, TENANTS_GIT_URL: "https://t:secret@x/r.git" }), tenantsFile });
+    AutomationDeployer.open({
+      stackName: stack,
+      workDir: PROJECT_DIR,
+      envVars: engineEnvVars({ ...context.env, TENANTS_GIT_URL: "https://t:secret@x/r.git" }),
+      tenantsFile,
+    });
   expect((await open()).tenantsFile).toBe(join(PROJECT_DIR, "tenants", "tenants.yaml"));
   expect((await open(file)).tenantsFile).toBe(file);
   expect(pulumi(context, ["config", "get", "drivergigspro:tenantsFile", "--stack", stack]).trim()).toBe(file);

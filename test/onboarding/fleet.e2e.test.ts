@@ -28,70 +28,94 @@ let clone: string;
 let output = "";
 
 const git = (dir: string, ...args: string[]) =>
-  execFileSync("git", ["-c", "user.name=A Person", "-c", "user.email=person@example.com", "-c", "commit.gpgsign=false", ...args], { cwd: dir, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
-
-beforeAll(async () => {
-  engine = await setUpEngineStack("onb-fleet");
-  configureLocalStack(engine.context, FIRST, engine.server, { tenantsFile: "tenants/s001.yaml" });
-  remote = join(engine.workDir, "remote.git");
-  clone = join(engine.workDir, "service-clone");
-  const person = join(engine.workDir, "person");
-  mkdirSync(remote);
-  git(remote, "init", "--quiet", "--bare", "--initial-branch=main");
-  git(engine.workDir, "clone", "--quiet", remote, person);
-  mkdirSync(join(person, "tenants"));
-  writeFileSync(join(person, "tenants", "shards.yaml"), "# the e2e fleet\nmaxTenants: 1\nshards:\n  - name: s001\n    file: tenants/s001.yaml\n");
-  writeFileSync(join(person, "tenants", "s001.yaml"), "tenants:\n  - username: held_tenant\n");
-  git(person, "add", ".");
-  git(person, "commit", "--quiet", "-m", "The fleet: one full shard");
-  git(person, "push", "--quiet", "origin", "HEAD:main");
-
-  sink = await startMailSink();
-  const port = await freePort();
-  baseUrl = `http://127.0.0.1:${port}`;
-  const env = engine.serviceEnv({
-    FLEET_ENV: ENV,
-    TENANTS_GIT_URL: remote,
-    TENANTS_GIT_DIR: clone,
-    WEBHOOK_SECRET: SECRET,
-    API_TOKEN: TOKEN,
-    SMTP_URL: sink.url,
-    MAIL_FROM: "DriverGigsPro <welcome@drivergigspro.test>",
-    PORT: String(port),
-    DEBOUNCE_MS: "300",
-    POLL_MS: "1000",
+  execFileSync("git", ["-c", "user.name=A Person", "-c", "user.email=person@example.com", "-c", "commit.gpgsign=false", ...args], {
+    cwd: dir,
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "pipe"],
   });
-  delete env.PULUMI_STACK;
-  delete env.TENANTS_FILE;
-  child = spawn(process.execPath, ["--import", "tsx", join(PROJECT_DIR, "onboarding", "main.ts")], { cwd: PROJECT_DIR, env, stdio: ["ignore", "pipe", "pipe"] });
-  child.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString()));
-  await waitFor(`the service (output so far:\n${output.slice(-2000)})`, async () => (await fetch(`${baseUrl}/healthz`).catch(() => undefined))?.ok, 180_000, 250);
-}, 30 * 60 * 1000);
 
-afterAll(async () => {
-  child?.kill("SIGTERM");
-  await sink?.close();
-  for (const stack of [NEW, FIRST]) {
-    try {
-      pulumi(engine.context, ["destroy", "--yes", "--skip-preview", "--stack", stack]);
-      pulumi(engine.context, ["stack", "rm", "--yes", "--force", stack]);
-    } catch {
-      // Not created, or already gone.
+beforeAll(
+  async () => {
+    engine = await setUpEngineStack("onb-fleet");
+    configureLocalStack(engine.context, FIRST, engine.server, { tenantsFile: "tenants/s001.yaml" });
+    remote = join(engine.workDir, "remote.git");
+    clone = join(engine.workDir, "service-clone");
+    const person = join(engine.workDir, "person");
+    mkdirSync(remote);
+    git(remote, "init", "--quiet", "--bare", "--initial-branch=main");
+    git(engine.workDir, "clone", "--quiet", remote, person);
+    mkdirSync(join(person, "tenants"));
+    writeFileSync(join(person, "tenants", "shards.yaml"), "# the e2e fleet\nmaxTenants: 1\nshards:\n  - name: s001\n    file: tenants/s001.yaml\n");
+    writeFileSync(join(person, "tenants", "s001.yaml"), "tenants:\n  - username: held_tenant\n");
+    git(person, "add", ".");
+    git(person, "commit", "--quiet", "-m", "The fleet: one full shard");
+    git(person, "push", "--quiet", "origin", "HEAD:main");
+
+    sink = await startMailSink();
+    const port = await freePort();
+    baseUrl = `http://127.0.0.1:${port}`;
+    const env = engine.serviceEnv({
+      FLEET_ENV: ENV,
+      TENANTS_GIT_URL: remote,
+      TENANTS_GIT_DIR: clone,
+      WEBHOOK_SECRET: SECRET,
+      API_TOKEN: TOKEN,
+      SMTP_URL: sink.url,
+      MAIL_FROM: "DriverGigsPro <welcome@drivergigspro.test>",
+      PORT: String(port),
+      DEBOUNCE_MS: "300",
+      POLL_MS: "1000",
+    });
+    delete env.PULUMI_STACK;
+    delete env.TENANTS_FILE;
+    child = spawn(process.execPath, ["--import", "tsx", join(PROJECT_DIR, "onboarding", "main.ts")], {
+      cwd: PROJECT_DIR,
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    child.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    await waitFor(
+      `the service (output so far:\n${output.slice(-2000)})`,
+      async () => (await fetch(`${baseUrl}/healthz`).catch(() => undefined))?.ok,
+      180_000,
+      250,
+    );
+  },
+  30 * 60 * 1000,
+);
+
+afterAll(
+  async () => {
+    child?.kill("SIGTERM");
+    await sink?.close();
+    for (const stack of [NEW, FIRST]) {
+      try {
+        pulumi(engine.context, ["destroy", "--yes", "--skip-preview", "--stack", stack]);
+        pulumi(engine.context, ["stack", "rm", "--yes", "--force", stack]);
+      } catch {
+        // Not created, or already gone.
+      }
+      rmSync(join(PROJECT_DIR, `Pulumi.${stack}.yaml`), { force: true });
     }
-    rmSync(join(PROJECT_DIR, `Pulumi.${stack}.yaml`), { force: true });
-  }
-  await engine?.cleanup();
-}, 30 * 60 * 1000);
+    await engine?.cleanup();
+  },
+  30 * 60 * 1000,
+);
 
 describe("a fleet with the real engine", { timeout: 30 * 60 * 1000 }, () => {
   it("a signup into a full fleet makes a new shard: stack created from the first one's config, deployed, listed in the manifest", async () => {
     expect((await signup(baseUrl, { username: "fleet_e2e_one", email: "one@example.com" })).status).toBe(202);
-    const ready = await waitFor("fleet_e2e_one ready", async () => {
-      const { body } = await tenantStatus(baseUrl, "fleet_e2e_one");
-      if (body.status === "failed") throw new Error(`failed: ${body.reason}\n${output.slice(-3000)}`);
-      return body.status === "ready" ? body : undefined;
-    }, 15 * 60 * 1000, 1000);
+    const ready = await waitFor(
+      "fleet_e2e_one ready",
+      async () => {
+        const { body } = await tenantStatus(baseUrl, "fleet_e2e_one");
+        if (body.status === "failed") throw new Error(`failed: ${body.reason}\n${output.slice(-3000)}`);
+        return body.status === "ready" ? body : undefined;
+      },
+      15 * 60 * 1000,
+      1000,
+    );
 
     const manifest = git(remote, "show", "main:tenants/shards.yaml");
     expect(manifest.startsWith("# the e2e fleet\n")).toBe(true);
@@ -103,11 +127,14 @@ describe("a fleet with the real engine", { timeout: 30 * 60 * 1000 }, () => {
     expect(git(remote, "show", "main:tenants/s001.yaml")).not.toMatch(/fleet_e2e_one/);
 
     // The new stack: the first shard's config, its own file (the service's clone), the tenant in its outputs.
-    const config = (stack: string) => JSON.parse(pulumi(engine.context, ["config", "--json", "--show-secrets", "--stack", stack])) as Record<string, { value?: string }>;
+    const config = (stack: string) =>
+      JSON.parse(pulumi(engine.context, ["config", "--json", "--show-secrets", "--stack", stack])) as Record<string, { value?: string }>;
     const [first, created] = [config(FIRST), config(NEW)];
     expect(created["drivergigspro:tenantsFile"]?.value).toBe(join(clone, "tenants", "s002.yaml"));
     for (const key of ["drivergigspro:servers", "drivergigspro:dns", "drivergigspro:databaseProvider"]) expect(created[key]?.value).toBe(first[key]?.value);
-    const outputs = JSON.parse(pulumi(engine.context, ["stack", "output", "--json", "--stack", NEW])) as { tenants: Record<string, { tenantId: string; database: string }> };
+    const outputs = JSON.parse(pulumi(engine.context, ["stack", "output", "--json", "--stack", NEW])) as {
+      tenants: Record<string, { tenantId: string; database: string }>;
+    };
     expect(Object.keys(outputs.tenants)).toEqual(["fleet_e2e_one"]);
     expect(outputs.tenants.fleet_e2e_one!.tenantId).toBe(ready.tenantId);
     const admin = await engine.server.connect();

@@ -26,53 +26,68 @@ let person: string;
 let clone: string;
 
 const git = (dir: string, ...args: string[]) =>
-  execFileSync("git", ["-c", "user.name=A Person", "-c", "user.email=person@example.com", "-c", "commit.gpgsign=false", ...args], { cwd: dir, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
-
-beforeAll(async () => {
-  engine = await setUpEngineStack("onb-git");
-  remote = join(engine.workDir, "remote.git");
-  person = join(engine.workDir, "person");
-  clone = join(engine.workDir, "service-clone");
-  mkdirSync(remote);
-  git(remote, "init", "--quiet", "--bare", "--initial-branch=main");
-  git(engine.workDir, "clone", "--quiet", remote, person);
-  mkdirSync(join(person, "shard"));
-  writeFileSync(join(person, FILE), TENANTS_HEADER);
-  git(person, "add", FILE);
-  git(person, "commit", "--quiet", "-m", "The shard's tenants file");
-  git(person, "push", "--quiet", "origin", "HEAD:main");
-
-  const env = engine.serviceEnv({ TENANTS_GIT_URL: remote, TENANTS_GIT_DIR: clone, TENANTS_GIT_PATH: FILE });
-  delete env.TENANTS_FILE;
-  const repo = await GitTenantsRepo.open({ url: remote, branch: "main", dir: clone, path: FILE, author: { name: "x", email: "x@x.x" }, pushAttempts: 5 });
-  sink = await startMailSink();
-  service = await startService({
-    databaseUrl: engine.controlUrl,
-    stack: engine.stack,
-    tenantsFile: repo.file,
-    webhookSecret: SECRET,
-    apiToken: TOKEN,
-    mailFrom: "DriverGigsPro <welcome@drivergigspro.test>",
-    transport: createTransport(sink.url),
-    launcher: () => new ChildProcessLauncher({ env, logFile: env.RUNNER_LOG!, cwd: PROJECT_DIR }),
-    debounceMs: 500,
-    pollMs: 1000,
-    mailPollMs: 500,
-    log: () => undefined,
+  execFileSync("git", ["-c", "user.name=A Person", "-c", "user.email=person@example.com", "-c", "commit.gpgsign=false", ...args], {
+    cwd: dir,
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "pipe"],
   });
-}, 30 * 60 * 1000);
 
-afterAll(async () => {
-  await service?.close();
-  await sink?.close();
-  await engine?.cleanup();
-}, 30 * 60 * 1000);
+beforeAll(
+  async () => {
+    engine = await setUpEngineStack("onb-git");
+    remote = join(engine.workDir, "remote.git");
+    person = join(engine.workDir, "person");
+    clone = join(engine.workDir, "service-clone");
+    mkdirSync(remote);
+    git(remote, "init", "--quiet", "--bare", "--initial-branch=main");
+    git(engine.workDir, "clone", "--quiet", remote, person);
+    mkdirSync(join(person, "shard"));
+    writeFileSync(join(person, FILE), TENANTS_HEADER);
+    git(person, "add", FILE);
+    git(person, "commit", "--quiet", "-m", "The shard's tenants file");
+    git(person, "push", "--quiet", "origin", "HEAD:main");
+
+    const env = engine.serviceEnv({ TENANTS_GIT_URL: remote, TENANTS_GIT_DIR: clone, TENANTS_GIT_PATH: FILE });
+    delete env.TENANTS_FILE;
+    const repo = await GitTenantsRepo.open({ url: remote, branch: "main", dir: clone, path: FILE, author: { name: "x", email: "x@x.x" }, pushAttempts: 5 });
+    sink = await startMailSink();
+    service = await startService({
+      databaseUrl: engine.controlUrl,
+      stack: engine.stack,
+      tenantsFile: repo.file,
+      webhookSecret: SECRET,
+      apiToken: TOKEN,
+      mailFrom: "DriverGigsPro <welcome@drivergigspro.test>",
+      transport: createTransport(sink.url),
+      launcher: () => new ChildProcessLauncher({ env, logFile: env.RUNNER_LOG!, cwd: PROJECT_DIR }),
+      debounceMs: 500,
+      pollMs: 1000,
+      mailPollMs: 500,
+      log: () => undefined,
+    });
+  },
+  30 * 60 * 1000,
+);
+
+afterAll(
+  async () => {
+    await service?.close();
+    await sink?.close();
+    await engine?.cleanup();
+  },
+  30 * 60 * 1000,
+);
 
 const waitReady = (username: string) =>
-  waitFor(`${username} ready`, async () => {
-    const { body } = await tenantStatus(service.url, username);
-    return body.status === "ready" ? body : undefined;
-  }, 15 * 60 * 1000, 1000);
+  waitFor(
+    `${username} ready`,
+    async () => {
+      const { body } = await tenantStatus(service.url, username);
+      return body.status === "ready" ? body : undefined;
+    },
+    15 * 60 * 1000,
+    1000,
+  );
 
 describe("git mode with the real engine", { timeout: 30 * 60 * 1000 }, () => {
   it("deploys the commit it pushed, and a person's commit with the next batch", async () => {

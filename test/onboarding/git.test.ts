@@ -141,10 +141,14 @@ async function harness(name: string, beforePush?: (attempt: number) => Promise<v
 }
 
 const waitReady = (h: Harness, username: string) =>
-  waitFor(`${username} ready`, async () => {
-    const { body } = await tenantStatus(h.url, username);
-    return body.status === "ready" ? body : undefined;
-  }, 60_000);
+  waitFor(
+    `${username} ready`,
+    async () => {
+      const { body } = await tenantStatus(h.url, username);
+      return body.status === "ready" ? body : undefined;
+    },
+    60_000,
+  );
 
 async function signUp(h: Harness, username: string) {
   const result = await signup(h.url, { username, email: `${username}@example.com` });
@@ -206,7 +210,10 @@ describe("git mode", () => {
   it("a stale clone never removes anyone; a signup a person already added is not added twice", async () => {
     const h = await harness("stale");
     // The remote moves on (a person adds two tenants, one of them a pending signup's name) ...
-    personCommits((text) => edited(addTenants(text, [{ username: "newer_entry" }, { username: "hand_added", email: "hand_added@example.com" }])), "Add newer_entry, hand_added");
+    personCommits(
+      (text) => edited(addTenants(text, [{ username: "newer_entry" }, { username: "hand_added", email: "hand_added@example.com" }])),
+      "Add newer_entry, hand_added",
+    );
     // ... while the service's clone is stale and even has a local commit that drops everyone.
     const clone = join(root, "clone-stale");
     writeFileSync(join(clone, FILE), "tenants: []\n");
@@ -232,10 +239,14 @@ describe("git mode", () => {
     writeFileSync(hook, "#!/bin/sh\necho 'branch main is protected' >&2\nexit 1\n", { mode: 0o755 });
     const h = await harness("refused");
     await signUp(h, "blocked_driver");
-    const failed = await waitFor("a failed attempt", async () => {
-      const { body } = await tenantStatus(h.url, "blocked_driver");
-      return body.status === "failed" ? body : undefined;
-    }, 60_000);
+    const failed = await waitFor(
+      "a failed attempt",
+      async () => {
+        const { body } = await tenantStatus(h.url, "blocked_driver");
+        return body.status === "failed" ? body : undefined;
+      },
+      60_000,
+    );
     expect(failed.reason).toMatch(/push .* failed 5 time\(s\).*protected/);
     expect(h.deployer.calls).toEqual([]);
     expect(usernames(remoteFile())).toEqual(ORIGINAL);
@@ -261,7 +272,14 @@ describe("git mode", () => {
       author: { name: SERVICE, email: "signup-service@drivergigspro.com" },
       pushAttempts: 5,
     });
-    const bad = { ...base, TENANTS_GIT_URL: remote, TENANTS_FILE: "x.yaml", TENANTS_GIT_BRANCH: "-x", TENANTS_GIT_PATH: "../../etc/passwd", TENANTS_GIT_AUTHOR: "bot" };
+    const bad = {
+      ...base,
+      TENANTS_GIT_URL: remote,
+      TENANTS_FILE: "x.yaml",
+      TENANTS_GIT_BRANCH: "-x",
+      TENANTS_GIT_PATH: "../../etc/passwd",
+      TENANTS_GIT_AUTHOR: "bot",
+    };
     expect(() => readRunnerConfig(bad)).toThrow(
       /TENANTS_GIT_BRANCH must be a branch name[\s\S]*TENANTS_GIT_PATH must be a path inside the repository[\s\S]*TENANTS_GIT_AUTHOR must look like[\s\S]*TENANTS_FILE and TENANTS_GIT_URL are both set/,
     );

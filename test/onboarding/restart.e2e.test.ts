@@ -42,13 +42,18 @@ function startServiceProcess(): ChildProcess {
 }
 
 async function healthy(): Promise<void> {
-  await waitFor(`the service on ${baseUrl} (output so far:\n${output.slice(-2000)})`, async () => {
-    try {
-      return (await fetch(`${baseUrl}/healthz`)).ok;
-    } catch {
-      return false;
-    }
-  }, 120_000, 250);
+  await waitFor(
+    `the service on ${baseUrl} (output so far:\n${output.slice(-2000)})`,
+    async () => {
+      try {
+        return (await fetch(`${baseUrl}/healthz`)).ok;
+      } catch {
+        return false;
+      }
+    },
+    120_000,
+    250,
+  );
 }
 
 async function control<T = Record<string, any>>(query: string, values: unknown[] = []): Promise<T[]> {
@@ -61,22 +66,33 @@ async function control<T = Record<string, any>>(query: string, values: unknown[]
   }
 }
 
-beforeAll(async () => {
-  engine = await setUpEngineStack("onb-restart");
-  sink = await startMailSink();
-  port = await freePort();
-  baseUrl = `http://127.0.0.1:${port}`;
-}, 30 * 60 * 1000);
+beforeAll(
+  async () => {
+    engine = await setUpEngineStack("onb-restart");
+    sink = await startMailSink();
+    port = await freePort();
+    baseUrl = `http://127.0.0.1:${port}`;
+  },
+  30 * 60 * 1000,
+);
 
-afterAll(async () => {
-  child?.kill("SIGKILL");
-  // A runner the killed service left behind finishes on its own; wait for it before destroying the stack.
-  if (engine) {
-    await waitFor("no running deployment", async () => (await control("SELECT 1 FROM onboarding_deployments WHERE status = 'running'")).length === 0, 20 * 60 * 1000, 1000).catch(() => undefined);
-  }
-  await sink?.close();
-  await engine?.cleanup();
-}, 30 * 60 * 1000);
+afterAll(
+  async () => {
+    child?.kill("SIGKILL");
+    // A runner the killed service left behind finishes on its own; wait for it before destroying the stack.
+    if (engine) {
+      await waitFor(
+        "no running deployment",
+        async () => (await control("SELECT 1 FROM onboarding_deployments WHERE status = 'running'")).length === 0,
+        20 * 60 * 1000,
+        1000,
+      ).catch(() => undefined);
+    }
+    await sink?.close();
+    await engine?.cleanup();
+  },
+  30 * 60 * 1000,
+);
 
 describe("killing the service mid-deployment (real engine)", { timeout: 40 * 60 * 1000 }, () => {
   it("loses no signup and sends no duplicate mail after a restart", async () => {
@@ -86,14 +102,19 @@ describe("killing the service mid-deployment (real engine)", { timeout: 40 * 60 
     for (const u of firstWave) expect((await signup(baseUrl, { username: u, email: `${u}@example.com` })).status).toBe(202);
 
     // Mid-deployment: the engine has started and created at least one tenant database.
-    await waitFor("a running deployment with a database created", async () => {
-      const running = await control("SELECT id FROM onboarding_deployments WHERE status = 'running' AND engine_started_at IS NOT NULL");
-      if (running.length === 0) return false;
-      const admin = await engine.server.connect();
-      const { rows } = await admin.query("SELECT 1 FROM pg_database WHERE datname LIKE 'drivergigspro\\_%'");
-      await admin.end();
-      return rows.length > 0;
-    }, 20 * 60 * 1000, 200);
+    await waitFor(
+      "a running deployment with a database created",
+      async () => {
+        const running = await control("SELECT id FROM onboarding_deployments WHERE status = 'running' AND engine_started_at IS NOT NULL");
+        if (running.length === 0) return false;
+        const admin = await engine.server.connect();
+        const { rows } = await admin.query("SELECT 1 FROM pg_database WHERE datname LIKE 'drivergigspro\\_%'");
+        await admin.end();
+        return rows.length > 0;
+      },
+      20 * 60 * 1000,
+      200,
+    );
     child.kill("SIGKILL");
     await new Promise((resolve) => child!.once("exit", resolve));
 
@@ -107,10 +128,15 @@ describe("killing the service mid-deployment (real engine)", { timeout: 40 * 60 
     expect((await signup(baseUrl, { username: firstWave[0], email: `${firstWave[0]}@example.com` })).status).toBe(202);
 
     const all = [...firstWave, ...secondWave];
-    await waitFor("every tenant ready", async () => {
-      const statuses = await Promise.all(all.map((u) => tenantStatus(baseUrl, u)));
-      return statuses.every((s) => s.body.status === "ready");
-    }, 25 * 60 * 1000, 2000);
+    await waitFor(
+      "every tenant ready",
+      async () => {
+        const statuses = await Promise.all(all.map((u) => tenantStatus(baseUrl, u)));
+        return statuses.every((s) => s.body.status === "ready");
+      },
+      25 * 60 * 1000,
+      2000,
+    );
     await waitFor("6 welcome mails", async () => sink.mails.length >= 6, 60_000);
     await new Promise((resolve) => setTimeout(resolve, 3000));
 
@@ -123,7 +149,11 @@ describe("killing the service mid-deployment (real engine)", { timeout: 40 * 60 
     const admin = await engine.server.connect();
     const { rows } = await admin.query("SELECT datname FROM pg_database WHERE datname LIKE 'drivergigspro\\_%'");
     await admin.end();
-    expect(rows.map((r) => r.datname).sort()).toEqual(Object.values(outputs.tenants).map((t) => t.database).sort());
+    expect(rows.map((r) => r.datname).sort()).toEqual(
+      Object.values(outputs.tenants)
+        .map((t) => t.database)
+        .sort(),
+    );
 
     const text = readFileSync(engine.tenantsFile, "utf8");
     expect(text).toMatch(/^# tenants of the onboarding e2e stack/);

@@ -40,7 +40,11 @@ afterAll(() => {
   }
 });
 
-const config = (stack: string) => JSON.parse(pulumi(context, ["config", "--json", "--show-secrets", "--stack", stack])) as Record<string, { value?: string; objectValue?: unknown; secret?: boolean }>;
+const config = (stack: string) =>
+  JSON.parse(pulumi(context, ["config", "--json", "--show-secrets", "--stack", stack])) as Record<
+    string,
+    { value?: string; objectValue?: unknown; secret?: boolean }
+  >;
 
 it("creates a missing shard stack with the first shard's config and its own tenants file; an existing one is only selected", async () => {
   const file = join(workDir, "tenants", "s002.yaml");
@@ -65,6 +69,12 @@ it("creates a missing shard stack with the first shard's config and its own tena
 
   // A template stack that does not exist: a clear error, nothing created.
   await expect(
-    AutomationDeployer.open({ stackName: `${env}-s009`, workDir: PROJECT_DIR, envVars: engineEnvVars(context.env), tenantsFile: file, createFrom: `${env}-missing` }),
+    AutomationDeployer.open({
+      stackName: `${env}-s009`,
+      workDir: PROJECT_DIR,
+      envVars: engineEnvVars(context.env),
+      tenantsFile: file,
+      createFrom: `${env}-missing`,
+    }),
   ).rejects.toThrow(/the stack "onbshard\d+-missing" whose config a new shard copies does not exist/);
 }, 180_000);

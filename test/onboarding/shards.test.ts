@@ -79,7 +79,12 @@ interface Harness {
 }
 
 /** A service for environment "test" on the manifest in `dir`; `store` gives each shard's tenants store. */
-async function harness(dir: string, git: boolean, store: (name: string, file: string, path: string) => TenantsStore, failFirst: string[] = []): Promise<Harness> {
+async function harness(
+  dir: string,
+  git: boolean,
+  store: (name: string, file: string, path: string) => TenantsStore,
+  failFirst: string[] = [],
+): Promise<Harness> {
   const database = `shards_${++databases}`;
   const admin = await postgres.connect();
   await admin.query(`CREATE DATABASE ${database}`);
@@ -112,7 +117,12 @@ async function harness(dir: string, git: boolean, store: (name: string, file: st
           };
           deployers.set(stack, deployer);
         }
-        return { stack, deployer: deployers.get(stack)!, tenants: store(shard.name, shard.file, shard.path), backoff: { baseMs: 200, capMs: 1000, maxAttempts: 5 } };
+        return {
+          stack,
+          deployer: deployers.get(stack)!,
+          tenants: store(shard.name, shard.file, shard.path),
+          backoff: { baseMs: 200, capMs: 1000, maxAttempts: 5 },
+        };
       }),
     debounceMs: 50,
     pollMs: 100,
@@ -140,7 +150,11 @@ async function signUpAll(h: Harness): Promise<void> {
  */
 async function expectSpread(h: Harness, files: Record<string, string>): Promise<void> {
   const rows = await h.sql<{ username: string; stack: string }>("SELECT username, stack FROM onboarding_signups ORDER BY username");
-  const byStack = (stack: string) => rows.filter((row) => row.stack === stack).map((row) => row.username).sort();
+  const byStack = (stack: string) =>
+    rows
+      .filter((row) => row.stack === stack)
+      .map((row) => row.username)
+      .sort();
   expect(byStack("test-s001")).toHaveLength(1);
   expect(byStack("test-s002")).toHaveLength(2);
   expect(byStack("test-s003")).toHaveLength(2);
@@ -163,7 +177,9 @@ async function expectSpread(h: Harness, files: Record<string, string>): Promise<
 
 /** The failed first deployment of test-s002 was retried on test-s002: its signups never moved. */
 async function expectRetriedInPlace(h: Harness): Promise<void> {
-  const s002 = await h.sql<{ status: string; usernames: string[] }>("SELECT status, usernames FROM onboarding_deployments WHERE stack = 'test-s002' ORDER BY id");
+  const s002 = await h.sql<{ status: string; usernames: string[] }>(
+    "SELECT status, usernames FROM onboarding_deployments WHERE stack = 'test-s002' ORDER BY id",
+  );
   expect(s002[0]!.status).toBe("failed");
   expect(s002.at(-1)!.status).toBe("succeeded");
   const retried = s002[0]!.usernames;
@@ -238,7 +254,11 @@ describe("a fleet of shards (FLEET_ENV)", () => {
     const show = (path: string) => git(remote, "show", `main:${path}`);
     const manifest = show(SHARDS_MANIFEST);
     expect(manifest.startsWith("# the test fleet: this comment must survive")).toBe(true);
-    expect(parse(manifest).shards.map((shard: { name: string }) => shard.name).sort()).toEqual(["s001", "s002", "s003"]);
+    expect(
+      parse(manifest)
+        .shards.map((shard: { name: string }) => shard.name)
+        .sort(),
+    ).toEqual(["s001", "s002", "s003"]);
     await expectSpread(h, { s001: show("tenants/s001.yaml"), s002: show("tenants/s002.yaml"), s003: show("tenants/s003.yaml") });
     await expectRetriedInPlace(h);
     // Each new shard was listed by a commit that also added its first tenants.
@@ -301,7 +321,10 @@ describe("a fleet of shards (FLEET_ENV)", () => {
   it("a shard whose stack cannot be opened does not hold up the others", async () => {
     const dir = join(root, "broken");
     mkdirSync(join(dir, "tenants"), { recursive: true });
-    writeFileSync(join(dir, SHARDS_MANIFEST), "maxTenants: 1\nshards:\n  - name: s001\n    file: tenants/s001.yaml\n  - name: s002\n    file: tenants/s002.yaml\n");
+    writeFileSync(
+      join(dir, SHARDS_MANIFEST),
+      "maxTenants: 1\nshards:\n  - name: s001\n    file: tenants/s001.yaml\n  - name: s002\n    file: tenants/s002.yaml\n",
+    );
     for (const name of ["s001", "s002"]) writeFileSync(join(dir, "tenants", `${name}.yaml`), "tenants: []\n");
     const database = `shards_${++databases}`;
     const admin = await postgres.connect();
@@ -348,6 +371,8 @@ describe("a fleet of shards (FLEET_ENV)", () => {
       /PULUMI_STACK and FLEET_ENV are both set[\s\S]*TENANTS_FILE cannot be used with FLEET_ENV/,
     );
     expect(() => readRunnerConfig({ ...base, FLEET_ENV: "Prod!" })).toThrow(/FLEET_ENV must be an environment name/);
-    expect(() => readRunnerConfig({ ...base, FLEET_ENV: "prod", TENANTS_GIT_URL: "/srv/t.git", TENANTS_GIT_PATH: "a.yaml" })).toThrow(/TENANTS_GIT_PATH cannot be used with FLEET_ENV/);
+    expect(() => readRunnerConfig({ ...base, FLEET_ENV: "prod", TENANTS_GIT_URL: "/srv/t.git", TENANTS_GIT_PATH: "a.yaml" })).toThrow(
+      /TENANTS_GIT_PATH cannot be used with FLEET_ENV/,
+    );
   });
 });

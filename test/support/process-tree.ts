@@ -19,7 +19,7 @@ export function processTree(root: number): number[] {
     children.set(parent, [...(children.get(parent) ?? []), Number(entry)]);
   }
   const tree: number[] = [];
-  for (const queue = [root]; queue.length > 0; ) {
+  for (const queue = [root]; queue.length > 0;) {
     const pid = queue.shift()!;
     tree.push(pid);
     queue.push(...(children.get(pid) ?? []));
@@ -43,7 +43,7 @@ function signal(pid: number, name: NodeJS.Signals): void {
  */
 export function killTree(root: number): number[] {
   const frozen = new Set<number>();
-  for (let grew = true; grew; ) {
+  for (let grew = true; grew;) {
     grew = false;
     for (const pid of processTree(root)) {
       if (frozen.has(pid)) continue;

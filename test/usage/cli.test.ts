@@ -48,12 +48,16 @@ describe("npm run usage", () => {
 
     const json = JSON.parse(usage([...admin(), "--json"]).stdout) as { queries: number; tenants: Record<string, unknown>[] };
     expect(json.queries).toBe(4);
-    expect(json.tenants.map((row) => [row.tenantId, row.overQuota, row.users])).toEqual([
-      [a!.tenantId, true, 0],
-      [b!.tenantId, false, 0],
-    ].sort((x, y) => String(x[0]).localeCompare(String(y[0]))));
+    expect(json.tenants.map((row) => [row.tenantId, row.overQuota, row.users])).toEqual(
+      [
+        [a!.tenantId, true, 0],
+        [b!.tenantId, false, 0],
+      ].sort((x, y) => String(x[0]).localeCompare(String(y[0]))),
+    );
 
-    const csv = usage([...admin(), "--csv"], { USAGE_ADMIN_URLS: `local=${fleet.servers[0]!.url}` }).stdout.trim().split("\n");
+    const csv = usage([...admin(), "--csv"], { USAGE_ADMIN_URLS: `local=${fleet.servers[0]!.url}` })
+      .stdout.trim()
+      .split("\n");
     expect(csv[0]).toMatch(/^tenantId,username,plan,server,status,seedVersion,sizeBytes,/);
     expect(csv).toHaveLength(3);
   }, 60_000);
@@ -68,7 +72,8 @@ describe("npm run usage", () => {
     const lines = bill.stdout.trim().split("\n");
     expect(lines[0]).toBe("tenantId,username,daysActive,averageStorageBytes,peakStorageBytes,peakConnections,transactions,samples");
     // Nothing but the sampler touched the tenants between the two samples: nothing to bill.
-    for (const tenant of fleet.usageTenants) expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^${tenant.tenantId},driver_\\d,1,\\d+,\\d+,0,0,2$`)));
+    for (const tenant of fleet.usageTenants)
+      expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^${tenant.tenantId},driver_\\d,1,\\d+,\\d+,0,0,2$`)));
     expect(usage(["--period", "1999-01"], env).stdout).toMatch(/no samples in 1999-01/);
   }, 60_000);
 
@@ -108,7 +113,8 @@ describe("npm run usage", () => {
     try {
       const url = await waitFor(`the exporter to listen (output: ${output})`, async () => /metrics on (http:\/\/\S+)\/metrics/.exec(output)?.[1], 30_000);
       const text = await (await fetch(`${url}/metrics`)).text();
-      for (const tenant of fleet.usageTenants) expect(text).toContain(`drivergigspro_tenant_database_size_bytes{tenant_id="${tenant.tenantId}",server="local"}`);
+      for (const tenant of fleet.usageTenants)
+        expect(text).toContain(`drivergigspro_tenant_database_size_bytes{tenant_id="${tenant.tenantId}",server="local"}`);
       expect((await fetch(`${url}/other`)).status).toBe(404);
     } finally {
       child.kill("SIGTERM");

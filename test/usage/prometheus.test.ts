@@ -79,11 +79,9 @@ describe("per-tenant metrics on the service's /metrics", () => {
       config,
       `global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: drivergigspro\n    scrape_interval: 1s\n    static_configs:\n      - targets: ["${target}"]\n`,
     );
-    prometheus = spawn(
-      "prometheus",
-      [`--config.file=${config}`, `--storage.tsdb.path=${join(workDir, "tsdb")}`, `--web.listen-address=127.0.0.1:${port}`],
-      { stdio: ["ignore", "pipe", "pipe"] },
-    );
+    prometheus = spawn("prometheus", [`--config.file=${config}`, `--storage.tsdb.path=${join(workDir, "tsdb")}`, `--web.listen-address=127.0.0.1:${port}`], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     prometheus.on("error", (error) => (prometheusLog += `\n${error.message}`));
     prometheus.stdout!.on("data", (chunk) => (prometheusLog += String(chunk)));
     prometheus.stderr!.on("data", (chunk) => (prometheusLog += String(chunk)));
@@ -98,21 +96,32 @@ describe("per-tenant metrics on the service's /metrics", () => {
         const body = (await response.json()) as { data: { result: { metric: Record<string, string>; value: [number, string] }[] } };
         return body.data.result.length > 0 ? body.data.result : undefined;
       };
-      const size = await waitFor(`Prometheus to scrape tenant ${a!.tenantId} (log: ${prometheusLog.slice(-500)})`, () =>
-        query(`drivergigspro_tenant_database_size_bytes{tenant_id="${a!.tenantId}"}`), 60_000, 250);
+      const size = await waitFor(
+        `Prometheus to scrape tenant ${a!.tenantId} (log: ${prometheusLog.slice(-500)})`,
+        () => query(`drivergigspro_tenant_database_size_bytes{tenant_id="${a!.tenantId}"}`),
+        60_000,
+        250,
+      );
       expect(size).toHaveLength(1);
       expect(size[0]!.metric).toMatchObject({ tenant_id: a!.tenantId, server: "local", job: "drivergigspro" });
       expect(Object.keys(size[0]!.metric).sort()).toEqual(["__name__", "instance", "job", "server", "tenant_id"]);
       expect(Number(size[0]!.value[1])).toBeGreaterThan(1024 * 1024);
-      await waitFor("A's held connection in Prometheus", async () => {
-        const result = await query(`drivergigspro_tenant_connections{tenant_id="${a!.tenantId}"} == 1`);
-        return result?.length === 1 ? result : undefined;
-      }, 60_000, 250);
+      await waitFor(
+        "A's held connection in Prometheus",
+        async () => {
+          const result = await query(`drivergigspro_tenant_connections{tenant_id="${a!.tenantId}"} == 1`);
+          return result?.length === 1 ? result : undefined;
+        },
+        60_000,
+        250,
+      );
       const others = await query(`drivergigspro_tenant_connections{tenant_id="${b!.tenantId}"}`);
       expect(others?.map((series) => series.value[1])).toEqual(["0"]);
 
       // Every query of the Grafana dashboard is valid PromQL for this Prometheus.
-      const dashboard = JSON.parse(readFileSync(join(PROJECT_DIR, "usage", "grafana-dashboard.json"), "utf8")) as { panels: { targets?: { expr: string }[] }[] };
+      const dashboard = JSON.parse(readFileSync(join(PROJECT_DIR, "usage", "grafana-dashboard.json"), "utf8")) as {
+        panels: { targets?: { expr: string }[] }[];
+      };
       for (const { expr } of dashboard.panels.flatMap((panel) => panel.targets ?? [])) {
         const response = await fetch(`http://127.0.0.1:${port}/api/v1/query?query=${encodeURIComponent(expr.replaceAll("$tenant", a!.tenantId))}`);
         expect(response.status, expr).toBe(200);

@@ -12,23 +12,61 @@ const MIB = 1024 * 1024;
 
 function figures(tenantId: string, overrides: Partial<TenantFigures> = {}): TenantFigures {
   return {
-    tenantId, database: `drivergigspro_${tenantId.toLowerCase()}`, server: "eu-1", sampledAt: new Date("2026-11-05T10:00:00Z"), exists: true,
-    sizeBytes: 8 * MIB, connections: 2, serverConnectionLimit: 10, xactCommit: 1234, xactRollback: 5, deadlocks: 0, tempBytes: 0,
-    statsReset: null, lastActivity: new Date("2026-11-05T09:59:00.123Z"), users: 1, sessions: 3, slowStatements: null, ownTransactions: 2,
+    tenantId,
+    database: `drivergigspro_${tenantId.toLowerCase()}`,
+    server: "eu-1",
+    sampledAt: new Date("2026-11-05T10:00:00Z"),
+    exists: true,
+    sizeBytes: 8 * MIB,
+    connections: 2,
+    serverConnectionLimit: 10,
+    xactCommit: 1234,
+    xactRollback: 5,
+    deadlocks: 0,
+    tempBytes: 0,
+    statsReset: null,
+    lastActivity: new Date("2026-11-05T09:59:00.123Z"),
+    users: 1,
+    sessions: 3,
+    slowStatements: null,
+    ownTransactions: 2,
     ...overrides,
   };
 }
 
 const tenants: UsageTenant[] = [
-  { tenantId: "A1B2C3D4", username: "john_driver", database: "drivergigspro_a1b2c3d4", server: "eu-1", status: "active", plan: "pro", limits: { connectionLimit: 20, storageQuotaMb: 5 }, seedVersion: "7" },
+  {
+    tenantId: "A1B2C3D4",
+    username: "john_driver",
+    database: "drivergigspro_a1b2c3d4",
+    server: "eu-1",
+    status: "active",
+    plan: "pro",
+    limits: { connectionLimit: 20, storageQuotaMb: 5 },
+    seedVersion: "7",
+  },
   { tenantId: "0F0F0F0F", username: "maria_k", database: "drivergigspro_0f0f0f0f", server: "eu-1", status: "suspended" },
 ];
 
 describe("usage rows", () => {
   it("joins figures to plans and limits, flags storage over quota", () => {
     const rows = usageRows(tenants, [figures("0F0F0F0F", { problem: "database drivergigspro_0f0f0f0f does not exist" }), figures("A1B2C3D4")]);
-    expect(rows[0]).toMatchObject({ tenantId: "A1B2C3D4", plan: "pro", seedVersion: "7", overQuota: true, storageQuotaMb: 5, connectionLimit: 20, transactions: 1234 });
-    expect(rows[1]).toMatchObject({ tenantId: "0F0F0F0F", plan: null, overQuota: false, connectionLimit: 10, problem: expect.stringContaining("does not exist") });
+    expect(rows[0]).toMatchObject({
+      tenantId: "A1B2C3D4",
+      plan: "pro",
+      seedVersion: "7",
+      overQuota: true,
+      storageQuotaMb: 5,
+      connectionLimit: 20,
+      transactions: 1234,
+    });
+    expect(rows[1]).toMatchObject({
+      tenantId: "0F0F0F0F",
+      plan: null,
+      overQuota: false,
+      connectionLimit: 10,
+      problem: expect.stringContaining("does not exist"),
+    });
     const table = renderUsageTable(rows);
     expect(table.split("\n")[0]).toMatch(/^TENANT ID\s+USERNAME\s+PLAN\s+SERVER/);
     expect(table).toMatch(/A1B2C3D4\s+john_driver\s+pro\s+eu-1\s+7\s+8\.0\s+5\s+2\/20\s+1234/);
@@ -48,8 +86,17 @@ describe("usage rows", () => {
 
 describe("billing arithmetic", () => {
   const sample = (xactCommit: number, statsReset: string | null, overrides: Partial<UsageSample> = {}): UsageSample => ({
-    tenantId: "A1B2C3D4", username: "john_driver", sampledAt: new Date(), status: "active", exists: true, sizeBytes: 0, connections: 0,
-    xactCommit, statsReset: statsReset ? new Date(statsReset) : null, ownTransactions: 2, ...overrides,
+    tenantId: "A1B2C3D4",
+    username: "john_driver",
+    sampledAt: new Date(),
+    status: "active",
+    exists: true,
+    sizeBytes: 0,
+    connections: 0,
+    xactCommit,
+    statsReset: statsReset ? new Date(statsReset) : null,
+    ownTransactions: 2,
+    ...overrides,
   });
   it("counts deltas in an epoch, whole values after a reset or a drop, nothing negative", () => {
     expect(transactionsBetween(sample(100, null), sample(150, null))).toBe(48);
@@ -87,7 +134,12 @@ describe("per-tenant metrics", () => {
   it("label tenants by ID and server only, and cap the exported tenants with a truncated gauge", async () => {
     const many = Array.from({ length: 5 }, (_, i) => ({ ...tenants[0]!, tenantId: `0000000${i}`, username: `secret_user_${i}` }));
     const metrics = new UsageMetrics({ maxTenants: 3 });
-    metrics.update(usageRows(many, many.map((tenant) => figures(tenant.tenantId))));
+    metrics.update(
+      usageRows(
+        many,
+        many.map((tenant) => figures(tenant.tenantId)),
+      ),
+    );
     const text = await metrics.registry.metrics();
     expect(text).not.toMatch(/secret_user|john_driver|@/);
     expect(text).toMatch(/^drivergigspro_tenant_database_size_bytes\{tenant_id="00000000",server="eu-1"\} 8388608$/m);
@@ -109,7 +161,12 @@ describe("the Grafana dashboard", () => {
     const tenant = dashboard.templating.list.find((variable: { name: string }) => variable.name === "tenant");
     expect(tenant.definition).toBe("label_values(drivergigspro_tenant_database_size_bytes, tenant_id)");
     const panels = dashboard.panels as { type: string; title: string; targets?: { expr: string }[] }[];
-    expect(panels.filter((panel) => panel.type === "row").map((panel) => panel.title)).toEqual(["Size", "Connections", "Transactions and rollbacks", "Slow statements"]);
+    expect(panels.filter((panel) => panel.type === "row").map((panel) => panel.title)).toEqual([
+      "Size",
+      "Connections",
+      "Transactions and rollbacks",
+      "Slow statements",
+    ]);
     const known = new Set(new UsageMetrics().registry.getMetricsAsArray().map((metric) => metric.name));
     const used = panels.flatMap((panel) => panel.targets ?? []).flatMap((target) => target.expr.match(/drivergigspro_[a-z_]+/g) ?? []);
     expect(used.length).toBeGreaterThan(10);

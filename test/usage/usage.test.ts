@@ -17,7 +17,10 @@ let pool: Pool;
 const ALL_TIME: Period = { label: "all", start: new Date(0), end: new Date(Date.UTC(2100, 0, 1)) };
 
 beforeAll(async () => {
-  fleet = await startUsageFleet(2, [{ plan: "pro", limits: { storageQuotaMb: 1 } }, { plan: "free", limits: { connectionLimit: 5, storageQuotaMb: 500 } }]);
+  fleet = await startUsageFleet(2, [
+    { plan: "pro", limits: { storageQuotaMb: 1 } },
+    { plan: "free", limits: { connectionLimit: 5, storageQuotaMb: 500 } },
+  ]);
   pool = createPool(fleet.controlUrl, 4);
   await ensureUsageSchema(pool);
 }, 120_000);
@@ -58,7 +61,9 @@ describe("reading usage", () => {
     const failure = await collectUsage(down, fleet.usageTenants).catch((error: Error) => error);
     expect(String(failure)).toMatch(/cannot reach server "local" \(127\.0\.0\.1:1\)/);
     expect(String(failure)).not.toContain("s3cret-pw");
-    await expect(collectUsage([], fleet.usageTenants)).rejects.toThrow(/tenant [0-9A-F]{8} \(driver_0\) lives on server "local", which has no admin connection/);
+    await expect(collectUsage([], fleet.usageTenants)).rejects.toThrow(
+      /tenant [0-9A-F]{8} \(driver_0\) lives on server "local", which has no admin connection/,
+    );
   });
 });
 
@@ -121,9 +126,26 @@ describe("billing a period from stored samples", () => {
     const reset1 = "2026-10-01T00:00:00Z";
     const reset2 = "2026-11-10T12:00:00Z";
     const row = (tenant: string, at: string, size: number, connections: number, commits: number, statsReset: string, extra: object = {}) => ({
-      tenant_id: tenant, username: tenant === "AAAA0001" ? "alice" : "bob", server: "local", database: `drivergigspro_${tenant.toLowerCase()}`,
-      status: "active", plan: null, sampled_at: at, db_exists: true, size_bytes: size, connections, xact_commit: commits, xact_rollback: 0,
-      deadlocks: 0, temp_bytes: 0, stats_reset: statsReset, users: 0, sessions: 0, slow_statements: null, own_transactions: 2, ...extra,
+      tenant_id: tenant,
+      username: tenant === "AAAA0001" ? "alice" : "bob",
+      server: "local",
+      database: `drivergigspro_${tenant.toLowerCase()}`,
+      status: "active",
+      plan: null,
+      sampled_at: at,
+      db_exists: true,
+      size_bytes: size,
+      connections,
+      xact_commit: commits,
+      xact_rollback: 0,
+      deadlocks: 0,
+      temp_bytes: 0,
+      stats_reset: statsReset,
+      users: 0,
+      sessions: 0,
+      slow_statements: null,
+      own_transactions: 2,
+      ...extra,
     });
     await insertSamples(pool, [
       // Baseline in October: only its counter is used.
@@ -140,8 +162,26 @@ describe("billing a period from stored samples", () => {
     const period = parsePeriod("2026-11");
     const lines = billPeriod(await readSamples(pool, period.start, period.end), period);
     expect(lines).toEqual([
-      { tenantId: "AAAA0001", username: "alice", daysActive: 3, averageStorageBytes: 300, peakStorageBytes: 500, peakConnections: 4, transactions: 370, samples: 5 },
-      { tenantId: "BBBB0002", username: "bob", daysActive: 2, averageStorageBytes: 2000, peakStorageBytes: 3000, peakConnections: 2, transactions: 3, samples: 2 },
+      {
+        tenantId: "AAAA0001",
+        username: "alice",
+        daysActive: 3,
+        averageStorageBytes: 300,
+        peakStorageBytes: 500,
+        peakConnections: 4,
+        transactions: 370,
+        samples: 5,
+      },
+      {
+        tenantId: "BBBB0002",
+        username: "bob",
+        daysActive: 2,
+        averageStorageBytes: 2000,
+        peakStorageBytes: 3000,
+        peakConnections: 2,
+        transactions: 3,
+        samples: 2,
+      },
     ]);
     // October and November add up: October's last sample is November's baseline.
     const october = billPeriod(await readSamples(pool, parsePeriod("2026-10").start, parsePeriod("2026-10").end), parsePeriod("2026-10"));

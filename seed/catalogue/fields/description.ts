@@ -18,17 +18,11 @@ function escapeRegExp(value: string): string {
 export function isTemplatedDescription(description: string, contractTypeRaw: string, vehiclesRaw: readonly string[]): boolean {
   const contract = escapeRegExp(contractTypeRaw);
   const vehicles = escapeRegExp(vehiclesRaw.join(", "));
-  const template = new RegExp(
-    `^(?:[^.]+ service|Service type: [^.]+)\\. Contract type: ${contract}(?:\\. Vehicles: ${vehicles})?\\.?$`,
-  );
+  const template = new RegExp(`^(?:[^.]+ service|Service type: [^.]+)\\. Contract type: ${contract}(?:\\. Vehicles: ${vehicles})?\\.?$`);
   return template.test(description.trim());
 }
 
-export function normaliseDescription(
-  description: string | null,
-  contractTypeRaw: string,
-  vehiclesRaw: readonly string[],
-): string | null {
+export function normaliseDescription(description: string | null, contractTypeRaw: string, vehiclesRaw: readonly string[]): string | null {
   const value = description?.trim() ?? "";
   if (value === "" || isTemplatedDescription(value, contractTypeRaw, vehiclesRaw)) return null;
   return value;

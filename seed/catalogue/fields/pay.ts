@@ -60,10 +60,7 @@ const NUMBER = String.raw`(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d+))?(?:\s?([kK])\b)?`;
 const CURRENCY = String.raw`(\$|€|CHF\s*)`;
 // An optional qualifier, a currency, an amount, an optional "+", then an
 // optional second amount after "-" or "to".
-const LEADING_AMOUNT = new RegExp(
-  String.raw`^(~|up to\s+|starts at\s+|starting at\s+)?${CURRENCY}${NUMBER}(\+)?(?:\s*(?:-|to)\s*\$?${NUMBER}(\+)?)?`,
-  "i",
-);
+const LEADING_AMOUNT = new RegExp(String.raw`^(~|up to\s+|starts at\s+|starting at\s+)?${CURRENCY}${NUMBER}(\+)?(?:\s*(?:-|to)\s*\$?${NUMBER}(\+)?)?`, "i");
 // A value that is nothing but an amount or a range: "15", "14.50", "22 to 25", "15€".
 const BARE_AMOUNT = new RegExp(String.raw`^${NUMBER}(?:\s*(?:-|to)\s*${NUMBER})?\s*(€)?$`, "i");
 
@@ -111,8 +108,7 @@ export function parsePay(pay: string | null): StructuredPay {
 
   const leading = LEADING_AMOUNT.exec(text);
   if (!leading) return NO_STRUCTURE;
-  const [matched, qualifier, symbol, minDigits, minDecimals, minThousands, openEnded, maxDigits, maxDecimals, maxThousands] =
-    leading;
+  const [matched, qualifier, symbol, minDigits, minDecimals, minThousands, openEnded, maxDigits, maxDecimals, maxThousands] = leading;
   const rest = text.slice(matched.length);
   // "$200-500 per camera" is fine, but "$50%" or "$6pm" is not an amount.
   if (/^[a-z%]/i.test(rest)) return NO_STRUCTURE;
