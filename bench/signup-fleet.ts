@@ -12,11 +12,11 @@
  * --levers also times a bare `pulumi up` adding one tenant to that shard with
  * each lever on and off, interleaved (promise stack traces, skipped checkpoints).
  */
-import { writeFileSync } from "node:fs";
+import { readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { startLocalPostgres } from "../local/embedded-postgres";
-import { configureLocalStack, ensureToolchain, pulumi, pulumiContext, type PulumiContext } from "../local/pulumi";
+import { configureLocalStack, ensureToolchain, PROJECT_DIR, pulumi, pulumiContext, type PulumiContext } from "../local/pulumi";
 import { ensureStateDatabase } from "../local/state-backend";
 import { createPrivateDatabase } from "../onboarding/db";
 import { AutomationDeployer } from "../onboarding/deployer";
@@ -178,6 +178,8 @@ async function main() {
       }
     } finally {
       await fleet.stop();
+      // configureLocalStack writes each stack's config beside the program; none of it belongs to the checkout.
+      for (const file of readdirSync(PROJECT_DIR).filter((name) => /^Pulumi\.bench-b\d+\.yaml$/.test(name))) rmSync(join(PROJECT_DIR, file));
     }
   }
 }
