@@ -12,7 +12,7 @@ import { LocalWorkspace, PulumiCommand, Stack, type EngineEvent } from "@pulumi/
 import { z } from "zod";
 import { tenantSummarySchema } from "../infra/outputs";
 import { DEFAULT_TENANTS_FILE } from "../tenants/paths";
-import { CONTROL_DATABASE_VARIABLE, SERVICE_SECRETS } from "./config";
+import { CONTROL_DATABASE_VARIABLE, SERVICE_SECRETS } from "./secrets";
 import { ENGINE_DEFAULTS } from "../local/pulumi";
 import { withStackLockWait } from "../local/stack-lock-wait";
 

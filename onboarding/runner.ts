@@ -7,7 +7,8 @@
 import { engineEnvVars } from "./deployer";
 import { createPool } from "./db";
 import { runDeployment } from "./deployment";
-import { CONTROL_DATABASE_VARIABLE, ConfigError, readRunnerConfig } from "./config";
+import { ConfigError, readRunnerConfig } from "./config";
+import { CONTROL_DATABASE_VARIABLE } from "./secrets";
 import { openFleet } from "./fleet-setup";
 import { GitTenantsError } from "./tenants-repo";
 

@@ -123,7 +123,8 @@ describe("npm run deploy with the real engine", () => {
     expect(output).toContain("deploy: preview of 2 shard(s) changed since HEAD");
     expect(output).toContain("created stack ci-s002 for the new shard s002, config copied from ci-s001");
     const text = readFileSync(comment, "utf8");
-    expect(text).toContain("| s002 | `ci-s002` | 1 | 0 | 0 | 0 | 0 | 0 |");
+    // The one other change: the new stack's server hardening (harden-<server>), made once per server.
+    expect(text).toContain("| s002 | `ci-s002` | 1 | 0 | 0 | 0 | 0 | 1 |");
     expect(text).toContain("- **Created (1):** `zoe_k`");
     expect(text).toContain("| s003 | `ci-s003` | preview failed |");
     expect(text).toMatch(/### s003: `tenants\/s003\.yaml`\n\n\*\*The preview failed\*\*[^]*tenants\/s003\.yaml:2: tenant "Max_Power"[^]*write "max_power"/);

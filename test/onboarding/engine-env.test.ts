@@ -5,7 +5,7 @@
  * carry credentials).
  */
 import { describe, expect, it } from "vitest";
-import { SERVICE_SECRETS } from "../../onboarding/config";
+import { SERVICE_SECRETS } from "../../onboarding/secrets";
 import { engineEnvVars } from "../../onboarding/deployer";
 
 describe("the engine's environment", () => {
