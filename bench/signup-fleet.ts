@@ -156,6 +156,7 @@ async function main() {
       tenants: { type: "string", default: "100,1000" },
       "shard-size": { type: "string", default: "100" },
       levers: { type: "boolean", default: false },
+      "deploy-all": { type: "boolean", default: false },
     },
     strict: true,
   });
