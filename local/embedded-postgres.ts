@@ -92,6 +92,22 @@ function keepExitCodes(): void {
   });
 }
 
+/** The parts of a `LocalPostgres` every loopback server shares: its address, its admin URL and a connect. */
+export function loopbackServer(server: { port: number; adminUser: string; adminPassword: string; dataDir: string }) {
+  const url = (database = "postgres") =>
+    `postgresql://${server.adminUser}:${encodeURIComponent(server.adminPassword)}@127.0.0.1:${server.port}/${database}?sslmode=disable`;
+  return {
+    host: "127.0.0.1",
+    ...server,
+    url,
+    async connect(database?: string): Promise<Client> {
+      const client = new Client({ connectionString: url(database) });
+      await client.connect();
+      return client;
+    },
+  };
+}
+
 /** Asks the kernel for a free loopback port. */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -310,19 +326,8 @@ async function startOnce(options: LocalPostgresOptions): Promise<LocalPostgres> 
     throw error;
   }
 
-  const url = (database = "postgres") => `postgresql://${adminUser}:${encodeURIComponent(adminPassword)}@127.0.0.1:${port}/${database}?sslmode=disable`;
   return {
-    host: "127.0.0.1",
-    port,
-    adminUser,
-    adminPassword,
-    dataDir,
-    url,
-    async connect(database) {
-      const client = new Client({ connectionString: url(database) });
-      await client.connect();
-      return client;
-    },
+    ...loopbackServer({ port, adminUser, adminPassword, dataDir }),
     serverLog: () => logs.text(),
     async stop() {
       await server.stop();

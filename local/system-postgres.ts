@@ -16,8 +16,7 @@ import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, rmSync, wr
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { Client } from "pg";
-import { freePort, type LocalPostgres } from "./embedded-postgres";
+import { freePort, loopbackServer, type LocalPostgres } from "./embedded-postgres";
 
 const run = promisify(execFile);
 
@@ -143,19 +142,8 @@ export async function startSystemPostgres(options: SystemPostgresOptions): Promi
   }
   running.set(dataDir, prefix);
 
-  const url = (database = "postgres") => `postgresql://${adminUser}:${encodeURIComponent(adminPassword)}@127.0.0.1:${port}/${database}?sslmode=disable`;
   return {
-    host: "127.0.0.1",
-    port,
-    adminUser,
-    adminPassword,
-    dataDir,
-    url,
-    async connect(database) {
-      const client = new Client({ connectionString: url(database) });
-      await client.connect();
-      return client;
-    },
+    ...loopbackServer({ port, adminUser, adminPassword, dataDir }),
     serverLog: () => (existsSync(logFile) ? readFileSync(logFile, "utf8").split("\n").slice(-2000).join("\n").trim() : ""),
     async stop() {
       if (!running.has(dataDir)) return;
