@@ -11,6 +11,7 @@
  *   tenants/         the tenant list people edit, and its schema
  */
 import * as pulumi from "@pulumi/pulumi";
+import { AdoptionError, adoptionCandidates, findAdoptions } from "./infra/adoption";
 import { readFleetSettings, StackConfigError } from "./infra/config";
 import { declareFleet } from "./infra/fleet";
 import { databaseProviderProblem } from "./infra/identity";
@@ -29,11 +30,19 @@ async function run() {
     const fresh = tenants.filter((tenant) => record.tenants[tenant.username] === undefined);
     const elsewhere = fresh.length > 0 ? crossShardProblems(process.cwd(), settings.tenantsFile, fresh) : [];
     if (elsewhere.length > 0) throw new TenantsFileError(settings.tenantsFile, elsewhere);
-    const fleet = withoutPromiseStackTraces(() => declareFleet(settings, tenants, record.tenants, record.seedRollout));
-    return { tenants: fleet.tenants, connections: fleet.connections, databaseProvider: settings.databaseProvider, seedRollout: fleet.seedRollout };
+    // postgresql provider: what a pinned tenant already has on its server is imported, after an ownership check.
+    const adoptions = await findAdoptions(adoptionCandidates(settings, tenants, record.tenants));
+    const fleet = withoutPromiseStackTraces(() => declareFleet(settings, tenants, record.tenants, record.seedRollout, adoptions));
+    return {
+      tenants: fleet.tenants,
+      connections: fleet.connections,
+      databaseProvider: settings.databaseProvider,
+      seedRollout: fleet.seedRollout,
+      adopted: fleet.adopted,
+    };
   } catch (error) {
     // Validation errors are for people: show the list, not a stack trace.
-    if (error instanceof TenantsFileError || error instanceof StackConfigError) {
+    if (error instanceof TenantsFileError || error instanceof StackConfigError || error instanceof AdoptionError) {
       throw new pulumi.RunError(error.message);
     }
     throw error;

@@ -16,6 +16,7 @@
 import * as postgresql from "@pulumi/postgresql";
 import * as pulumi from "@pulumi/pulumi";
 import { BuiltinDatabase, BuiltinPublicRevoke, BuiltinRole, BuiltinServerHardening } from "./builtin-postgres/resources";
+import type { Adoption } from "./adoption";
 import type { PlanLimits, ServerSettings } from "./config";
 import { databaseUrl } from "./naming";
 
@@ -24,6 +25,8 @@ export interface TenantDatabaseSpec {
   password: pulumi.Output<string>;
   login: boolean;
   limits: PlanLimits;
+  /** Import the role or database that already exists under this name (infra/adoption.ts); postgresql provider only. */
+  adopt?: { readonly name: string } & Adoption;
 }
 
 export interface TenantDatabaseResources {
@@ -81,7 +84,7 @@ export function postgresqlProviderBackend(server: ServerSettings): DatabaseBacke
           statementTimeout: spec.limits.statementTimeoutMs,
           idleInTransactionSessionTimeout: spec.limits.idleInTransactionTimeoutMs,
         },
-        onServer,
+        { ...onServer, ...importing(spec.adopt?.role ? spec.adopt.name : undefined, ROLE_SETTINGS) },
       );
       // Owned by the admin, so the tenant cannot ALTER, DROP or GRANT on it.
       const database = new postgresql.Database(
@@ -95,7 +98,7 @@ export function postgresqlProviderBackend(server: ServerSettings): DatabaseBacke
           isTemplate: false,
           connectionLimit: spec.limits.connectionLimit,
         },
-        { ...onServer, dependsOn: [role] },
+        { ...onServer, dependsOn: [role], ...importing(spec.adopt?.database ? spec.adopt.name : undefined, DATABASE_SETTINGS) },
       );
       // An empty privilege list revokes everything PUBLIC has on the database,
       // CONNECT and TEMPORARY included; the owner keeps its implicit rights.
@@ -104,10 +107,12 @@ export function postgresqlProviderBackend(server: ServerSettings): DatabaseBacke
         { database: database.name, role: "public", objectType: "database", privileges: [] },
         { parent: keepData.parent, provider },
       );
+      // After the revoke, not beside it: both rewrite the database's ACL, and two grants on one
+      // object at once fail with "tuple concurrently updated" (cyrilgdn/terraform-provider-postgresql#178).
       const connect = new postgresql.Grant(
         `${prefix}-connect`,
         { database: database.name, role: role.name, objectType: "database", privileges: ["CONNECT", "TEMPORARY"] },
-        { parent: keepData.parent, provider },
+        { parent: keepData.parent, provider, dependsOn: [revokePublic] },
       );
       // The tenant's tables live in public: the tenant owns it (and may create there on PostgreSQL 15+).
       const publicSchema = new postgresql.Schema(
@@ -119,6 +124,31 @@ export function postgresqlProviderBackend(server: ServerSettings): DatabaseBacke
       return { role, database, ready: [revokePublic, connect, publicSchema], roleName: role.name, databaseName: database.name };
     },
   };
+}
+
+/** Every property the program sets on a Role besides its name: what an import takes as it finds it. */
+const ROLE_SETTINGS = [
+  "password",
+  "login",
+  "superuser",
+  "createDatabase",
+  "createRole",
+  "replication",
+  "bypassRowLevelSecurity",
+  "inherit",
+  "connectionLimit",
+  "statementTimeout",
+  "idleInTransactionSessionTimeout",
+];
+const DATABASE_SETTINGS = ["owner", "template", "encoding", "allowConnections", "isTemplate", "connectionLimit", "lcCollate", "lcCtype", "tablespaceName"];
+
+/**
+ * Pulumi's import option for an object that exists (adoption.ts). An import
+ * must match what it finds, so the settings are left as found for this one
+ * update; the next update (engine/converge.ts runs it) makes them as declared.
+ */
+function importing(name: string | undefined, settings: string[]): pulumi.CustomResourceOptions {
+  return name === undefined ? {} : { import: name, ignoreChanges: settings };
 }
 
 export function builtinBackend(server: ServerSettings): DatabaseBackend {

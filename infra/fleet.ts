@@ -10,6 +10,7 @@ import { builtinBackend, postgresqlProviderBackend } from "./database-backend";
 import { missingTenantProblems } from "./continuity";
 import { identityProblems } from "./identity";
 import type { DeployedTenant, LastUpdate } from "./last-update";
+import type { Adoption } from "./adoption";
 import { placeTenants } from "./placement";
 import { planSeedRollout, type RolloutRecord } from "./rollout";
 import { Tenant } from "./tenant";
@@ -44,6 +45,8 @@ export interface FleetOutputs {
   components: Record<string, Tenant>;
   /** The `seedRollout` stack output: target, waves, promoted wave, stable release. */
   seedRollout: RolloutRecord;
+  /** The `adopted` stack output: tenants imported by this update, whose settings and seed the next update completes. */
+  adopted: string[];
 }
 
 /**
@@ -56,6 +59,8 @@ export function declareFleet(
   tenants: readonly LocatedTenant[],
   deployed: LastUpdate = {},
   previousRollout?: Partial<RolloutRecord>,
+  /** Per username: what exists on its server and is imported (adoption.ts; postgresql provider only). */
+  adoptions: ReadonlyMap<string, Adoption> = new Map(),
 ): FleetOutputs {
   const live = tenants.filter((entry) => entry.status !== "removed");
   const placement = placeTenants(settings, live, deployed);
@@ -97,6 +102,7 @@ export function declareFleet(
       username: entry.username,
       status: entry.status,
       pinnedTenantId: entry.tenantId,
+      ...(adoptions.has(entry.username) ? { adopt: adoptions.get(entry.username)! } : {}),
       appName: settings.appName,
       server,
       backend: backends.get(serverName)!,
@@ -128,7 +134,7 @@ export function declareFleet(
       .apply(([databaseUrl, sessionSecret]): [string, TenantConnection] => [username, { databaseUrl, sessionSecret }]),
   );
   const connections = pulumi.secret(pulumi.all(perTenant).apply((pairs) => Object.fromEntries(pairs)));
-  return { tenants: summaries, connections, components, seedRollout: rollout.record };
+  return { tenants: summaries, connections, components, seedRollout: rollout.record, adopted: [...adoptions.keys()].sort() };
 }
 
 /** A `plan:` that the stack config does not define. */

@@ -62,3 +62,13 @@ export function parseStackOutputs(json: unknown): StackOutputs {
   const value = json as { tenants?: unknown; connections?: unknown } | null;
   return stackOutputsSchema.parse({ tenants: value?.tenants ?? {}, connections: value?.connections ?? {} });
 }
+
+/**
+ * The `adopted` output: tenants whose existing role or database this update
+ * imported (infra/adoption.ts). Their password, limits and seed come with the
+ * next update, which the deployment paths run at once (engine/converge.ts).
+ */
+export function adoptedTenants(json: unknown): string[] {
+  const parsed = z.array(z.string()).safeParse((json as { adopted?: unknown } | null)?.adopted);
+  return parsed.success ? parsed.data : [];
+}

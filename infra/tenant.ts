@@ -8,6 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import type { TenantStatus } from "../tenants/schema";
 import { CatalogueSeed } from "./catalogue-seed";
+import type { Adoption } from "./adoption";
 import type { DnsSettings, PlanLimits, ServerSettings } from "./config";
 import type { DatabaseBackend } from "./database-backend";
 import { Rfc2136Record, rfc2136RecordArgs } from "./dns/rfc2136-record";
@@ -25,6 +26,8 @@ export interface TenantArgs {
   readonly dns: DnsSettings;
   /** Keep the database and role when the tenant leaves the program (the default). */
   readonly retainOnDelete: boolean;
+  /** Import the existing role/database (postgresql provider, infra/adoption.ts); the seed waits for the next update. */
+  readonly adopt?: Adoption;
   /** The seed release the seed hook loads (infra/rollout.ts); a change re-seeds the tenant. */
   readonly seedVersion: string;
   /** The tenant's plan's limits, set on its role and database. */
@@ -71,7 +74,12 @@ export class Tenant extends pulumi.ComponentResource {
 
     // Secret already by the provider's schema; said again so no code path can drop it.
     const rolePassword = pulumi.secret(password.result);
-    const created = args.backend.declare(name, { name: dbName, password: rolePassword, login: args.status === "active", limits: args.limits }, keepData);
+    const adopt = args.adopt && args.pinnedTenantId !== undefined ? { ...args.adopt, name: databaseName(args.appName, args.pinnedTenantId) } : undefined;
+    const created = args.backend.declare(
+      name,
+      { name: dbName, password: rolePassword, login: args.status === "active", limits: args.limits, ...(adopt ? { adopt } : {}) },
+      keepData,
+    );
     this.role = created.role;
     this.database = created.database;
 
@@ -84,8 +92,9 @@ export class Tenant extends pulumi.ComponentResource {
     );
 
     // A suspended role cannot log in, so it cannot be seeded; resuming seeds
-    // again, which is a no-op when the catalogue is already there.
-    if (args.status === "active") {
+    // again, which is a no-op when the catalogue is already there. An adopted role
+    // keeps its old password until the next update sets it: the seed waits for that.
+    if (args.status === "active" && adopt === undefined) {
       this.seed = new CatalogueSeed(
         `${name}-catalogue`,
         {

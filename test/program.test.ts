@@ -6,6 +6,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { resolve } from "node:path";
 import { beforeEach, describe, expect, it } from "vitest";
+import { adoptionCandidates } from "../infra/adoption";
 import { parseFleetSettings, type FleetSettings } from "../infra/config";
 import { declareFleet } from "../infra/fleet";
 import { readLastUpdate, type DeployedTenant } from "../infra/last-update";
@@ -596,5 +597,59 @@ describe("explicit offboarding", () => {
     await settle();
     expect(ofType(T.randomId)).toHaveLength(0);
     expect(await valueOf(fleet.tenants.ann_driver!.database)).toBe("drivergigspro_0a0a0a0a");
+  });
+});
+
+describe("adoption with the postgresql provider (infra/adoption.ts)", () => {
+  it("imports the kept role and database of a returning tenant, settings as found, and leaves its seed to the next update", async () => {
+    const deployed = { ann_driver: { ...deployedOn("local", "0A0A0A0A"), status: "removed" } };
+    const adoptions = new Map([["ann_driver", { role: true, database: true }]]);
+    const fleet = declareFleet(settings(), [tenant("ann_driver", { tenantId: "0A0A0A0A" }), tenant("bob_driver")], deployed, undefined, adoptions);
+    await valueOf(fleet.connections);
+    await settle();
+    const [role] = ofType(T.role).filter((resource) => resource.name === "ann_driver-role");
+    const [database] = ofType(T.database).filter((resource) => resource.name === "ann_driver-database");
+    expect(role).toMatchObject({ importId: "drivergigspro_0a0a0a0a", retainOnDelete: true });
+    expect(role!.ignoreChanges).toEqual(expect.arrayContaining(["password", "login", "connectionLimit"]));
+    expect(role!.ignoreChanges).not.toContain("name");
+    expect(database).toMatchObject({ importId: "drivergigspro_0a0a0a0a" });
+    expect(database!.ignoreChanges).toEqual(expect.arrayContaining(["owner", "connectionLimit"]));
+    // The other tenant is created as usual and seeded; the adopted one waits for the next update.
+    expect(ofType(T.role).find((resource) => resource.name === "bob_driver-role")).toMatchObject({ importId: "" });
+    expect(ofType(T.seed).map((resource) => resource.name)).toEqual(["bob_driver-catalogue"]);
+    expect(fleet.adopted).toEqual(["ann_driver"]);
+  });
+
+  it("imports only what exists (a database without its role)", async () => {
+    const adoptions = new Map([["ann_driver", { role: false, database: true }]]);
+    await valueOf(declareFleet(settings(), [tenant("ann_driver", { tenantId: "0A0A0A0A" })], {}, undefined, adoptions).connections);
+    await settle();
+    expect(ofType(T.role)[0]).toMatchObject({ importId: "" });
+    expect(ofType(T.database)[0]).toMatchObject({ importId: "drivergigspro_0a0a0a0a" });
+  });
+
+  it("grants on one database run one after the other, never at once (tuple concurrently updated)", async () => {
+    await deploy(settings(), [tenant("john_driver")]);
+    const grants = ofType(T.grant).filter((resource) => resource.name.startsWith("john_driver-"));
+    const revoke = grants.find((resource) => resource.name === "john_driver-revoke-public")!;
+    const connect = grants.find((resource) => resource.name === "john_driver-connect")!;
+    expect(connect.dependencies).toEqual(expect.arrayContaining([expect.stringMatching(/::john_driver-revoke-public$/)]));
+    expect(revoke.dependencies ?? []).not.toEqual(expect.arrayContaining([expect.stringMatching(/::john_driver-connect$/)]));
+  });
+
+  it("has no candidates for the builtin provider, or for tenants the last update deployed, or without a pinned ID", () => {
+    const deployed = { kept: deployedOn("local", "0C0C0C0C"), gone: { ...deployedOn("local", "0D0D0D0D"), status: "removed" } };
+    const tenants = [
+      tenant("kept", { tenantId: "0C0C0C0C" }),
+      tenant("gone", { tenantId: "0D0D0D0D" }),
+      tenant("pinned", { tenantId: "0E0E0E0E" }),
+      tenant("fresh"),
+      tenant("leaving", { status: "removed", tenantId: "0F0F0F0F" }),
+    ];
+    expect(adoptionCandidates(settings(), tenants, deployed).map((candidate) => [candidate.username, candidate.name, candidate.server.name])).toEqual([
+      ["gone", "drivergigspro_0d0d0d0d", "local"],
+      ["pinned", "drivergigspro_0e0e0e0e", "local"],
+    ]);
+    expect(adoptionCandidates(settings({ databaseProvider: "builtin" }), tenants, deployed)).toEqual([]);
   });
 });

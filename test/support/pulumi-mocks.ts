@@ -14,6 +14,11 @@ export interface DeclaredResource {
   /** Options as sent to the engine in the RegisterResource request. */
   retainOnDelete?: boolean;
   protect?: boolean;
+  /** The `import` option: the ID of an existing object to adopt ("" when absent). */
+  importId?: string;
+  ignoreChanges?: string[];
+  /** URNs of `dependsOn` (and input) dependencies. */
+  dependencies?: string[];
 }
 
 /** Deterministic fake outputs for the random provider, so names can be asserted. */
@@ -62,7 +67,13 @@ export function installMocks(config: Record<string, unknown> = {}, options: Mock
   const monitor = pulumi.runtime.getMonitor() as unknown as { registerResource: (req: any, cb: any) => void };
   const register = monitor.registerResource.bind(monitor);
   monitor.registerResource = (req, callback) => {
-    const options = { retainOnDelete: req.getRetainondelete?.(), protect: req.getProtect?.() };
+    const options = {
+      retainOnDelete: req.getRetainondelete?.(),
+      protect: req.getProtect?.(),
+      importId: req.getImportid?.(),
+      ignoreChanges: req.getIgnorechangesList?.(),
+      dependencies: req.getDependenciesList?.(),
+    };
     register(req, (err: unknown, resp: unknown) => {
       const entry = [...declared].reverse().find((resource) => resource.name === req.getName());
       if (entry) Object.assign(entry, options);
