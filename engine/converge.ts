@@ -1,0 +1,50 @@
+/**
+ * One `pulumi up` as every deployment path runs it (npm start, npm run deploy,
+ * the signup service, the end-to-end suite), so that the upstream
+ * `@pulumi/postgresql` provider keeps the same promises as the builtin one:
+ *
+ * 1. before: what an interrupted update created but never recorded is
+ *    imported (pending-creates.ts);
+ * 2. the update itself, run by the caller (its display, its lock waits);
+ * 3. after: when the update adopted an existing role or database (the
+ *    `adopted` output, infra/adoption.ts), a second update sets what the
+ *    import had to take as found (password, login, limits) and seeds.
+ *
+ * A stack on the builtin provider needs neither: its provider adopts in its
+ * own create. That is read from the stack's config file, so it costs nothing.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { parse } from "yaml";
+import { adoptedTenants } from "../infra/outputs";
+import { PROJECT_NAME, pulumi, type PulumiContext } from "../local/pulumi";
+import { importPendingCreates } from "./pending-creates";
+
+export interface ConvergeOptions {
+  /** The checkout the engine runs in (its Pulumi.<stack>.yaml says the provider). */
+  readonly projectDir: string;
+  /** Runs one `pulumi up` of the stack, the caller's way. */
+  readonly up: () => Promise<void> | void;
+  /** Progress lines for the caller's log. */
+  readonly log?: (line: string) => void;
+}
+
+export async function convergeUp(context: PulumiContext, stack: string, options: ConvergeOptions): Promise<void> {
+  const log = options.log ?? (() => undefined);
+  const upstream = usesUpstreamProvider(options.projectDir, stack);
+  if (upstream) for (const line of await importPendingCreates(context, stack)) log(line);
+  await options.up();
+  if (!upstream) return;
+  const adopted = adoptedTenants(JSON.parse(pulumi(context, ["stack", "output", "--json", "--stack", stack], { cwd: options.projectDir })));
+  if (adopted.length === 0) return;
+  log(`adopted the existing role or database of ${adopted.join(", ")}; a second update sets their password and limits and seeds them`);
+  await options.up();
+}
+
+/** Whether the stack uses the `@pulumi/postgresql` provider: the default unless its config says `builtin`. */
+export function usesUpstreamProvider(projectDir: string, stack: string): boolean {
+  const file = join(projectDir, `Pulumi.${stack}.yaml`);
+  if (!existsSync(file)) return true;
+  const config = (parse(readFileSync(file, "utf8")) as { config?: Record<string, unknown> } | null)?.config ?? {};
+  return config[`${PROJECT_NAME}:databaseProvider`] !== "builtin";
+}
