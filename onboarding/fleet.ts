@@ -218,10 +218,8 @@ async function placeIn(
 ): Promise<FleetShard> {
   const files = new Map(shards.map((shard) => [shard, readShardFile(shard.path)]));
   refuseTaken(files, signup.username);
-  const bound = await signupsBoundFor(
-    client,
-    shards.map((shard) => shard.stack),
-  );
+  const stacks = shards.map((shard) => shard.stack);
+  const bound = await signupsBoundFor(client, stacks);
   // The files are read above (`read`), so the project folder argument is not used.
   const chosen = shardWithRoom("", { maxTenants, shards }, 1, {
     read: (shard) => files.get(shard)!.parsed,
