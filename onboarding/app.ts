@@ -8,17 +8,19 @@
  *
  * No route ever answers with a secret: signups and statuses come from the
  * control database, which holds no database URL, password or session secret.
+ * The routes only orchestrate: the control database's SQL is in registry.ts.
  */
-import { createHash } from "node:crypto";
 import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
 import { hasZodFastifySchemaValidationErrors, serializerCompiler, validatorCompiler, type ZodTypeProvider } from "fastify-type-provider-zod";
 import type { Pool } from "pg";
 import { z } from "zod";
-import { usernameSchema, usernameToLabel } from "../tenants/schema";
-import { PlacementConflict, type Fleet } from "./fleet";
-import { SIGNUP_LOCK_CLASS, transaction, type SignupRow } from "./db";
 import type { Registry } from "prom-client";
+import { errorMessage } from "../lib/errors";
+import { usernameSchema } from "../tenants/schema";
+import { ping, type SignupRow } from "./db";
+import { PlacementConflict, type Fleet } from "./fleet";
 import { ServiceMetrics } from "./metrics";
+import { controlFigures, registerSignup, REPLAYED, signatureSeen, signupByUsername, SignupRefused } from "./registry";
 import { verifySignature, tokenMatches, DEFAULT_TOLERANCE_SECONDS } from "./signature";
 
 export interface AppDeps {
@@ -119,10 +121,26 @@ function statusOf(row: SignupRow): z.output<typeof tenantStatusSchema> {
   };
 }
 
+/** What every route uses: the dependencies, with the defaults filled in. */
+type RouteContext = AppDeps & { metrics: ServiceMetrics; tolerance: number };
+
+type App = ReturnType<typeof createServer>;
+
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const metrics = deps.metrics ?? new ServiceMetrics();
-  const tolerance = deps.toleranceSeconds ?? DEFAULT_TOLERANCE_SECONDS;
-  const app = Fastify({ logger: deps.logger ?? false, bodyLimit: MAX_BODY_BYTES }).withTypeProvider<ZodTypeProvider>();
+  const context: RouteContext = { ...deps, metrics, tolerance: deps.toleranceSeconds ?? DEFAULT_TOLERANCE_SECONDS };
+  const app = createServer(context);
+  signupRoute(app, context);
+  statusRoute(app, context);
+  healthRoute(app, context);
+  metricsRoute(app, context);
+  return app;
+}
+
+/** Fastify with zod schemas, the raw body kept for signatures, request metrics, and one error format. */
+function createServer(context: RouteContext) {
+  const { metrics } = context;
+  const app = Fastify({ logger: context.logger ?? false, bodyLimit: MAX_BODY_BYTES }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 
@@ -137,111 +155,101 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   app.setErrorHandler((error, request, reply) => {
-    if (hasZodFastifySchemaValidationErrors(error)) {
-      if (request.routeOptions.url === "/v1/signups") metrics.signups.inc({ result: "invalid" });
-      const problems = error.validation.map((issue) => {
-        const field = issue.instancePath.replace(/^\//, "").replace(/\//g, ".");
-        const message = issue.message ?? "invalid value";
-        return field && !message.startsWith(field) ? `${field}: ${message}` : message;
-      });
-      return reply.code(400).send({ error: `invalid request: ${problems.join("; ")}`, problems });
-    }
-    if (error instanceof HttpError) {
-      return reply.code(error.statusCode).send({ error: error.message, ...(error.problems ? { problems: error.problems } : {}) });
-    }
-    const status = (error as { statusCode?: number }).statusCode ?? 500;
-    if (status >= 400 && status < 500) {
-      if (status === 400 && request.routeOptions.url === "/v1/signups") metrics.signups.inc({ result: "invalid" });
-      const message = status === 413 ? `the body is too large (at most ${MAX_BODY_BYTES} bytes)` : (error as Error).message;
-      return reply.code(status).send({ error: message });
-    }
-    request.log.error(error);
-    return reply.code(500).send({ error: "internal error; the request may be retried" });
+    const { status, body } = errorAnswer(error, request, metrics);
+    if (status === 500) request.log.error(error);
+    return reply.code(status).send(body);
   });
+  return app;
+}
 
-  const unauthorized = (reason: string, result = "unauthorized") => {
-    metrics.signups.inc({ result });
-    return new HttpError(401, reason);
-  };
+/** The answer to a failed request: 400 with every schema problem, the HttpError's status, or 500. */
+function errorAnswer(error: unknown, request: FastifyRequest, metrics: ServiceMetrics): { status: number; body: z.output<typeof errorSchema> } {
+  const signup = request.routeOptions.url === "/v1/signups";
+  if (hasZodFastifySchemaValidationErrors(error)) {
+    if (signup) metrics.signups.inc({ result: "invalid" });
+    const problems = error.validation.map((issue) => {
+      const field = issue.instancePath.replace(/^\//, "").replace(/\//g, ".");
+      const message = issue.message ?? "invalid value";
+      return field && !message.startsWith(field) ? `${field}: ${message}` : message;
+    });
+    return { status: 400, body: { error: `invalid request: ${problems.join("; ")}`, problems } };
+  }
+  if (error instanceof HttpError) {
+    return { status: error.statusCode, body: { error: error.message, ...(error.problems ? { problems: error.problems } : {}) } };
+  }
+  const status = (error as { statusCode?: number }).statusCode ?? 500;
+  if (status >= 400 && status < 500) {
+    if (status === 400 && signup) metrics.signups.inc({ result: "invalid" });
+    const message = status === 413 ? `the body is too large (at most ${MAX_BODY_BYTES} bytes)` : (error as Error).message;
+    return { status, body: { error: message } };
+  }
+  return { status: 500, body: { error: "internal error; the request may be retried" } };
+}
 
-  const statusUrl = (request: FastifyRequest, username: string) =>
-    `${deps.publicUrl ?? `${request.protocol}://${request.host}`}/v1/tenants/${encodeURIComponent(username)}`;
+const unauthorized = (context: RouteContext, reason: string, result = "unauthorized") => {
+  context.metrics.signups.inc({ result });
+  return new HttpError(401, reason);
+};
 
+/** POST /v1/signups: signature, then the body, then the registration (registry.ts). */
+function signupRoute(app: App, context: RouteContext): void {
   app.post(
     "/v1/signups",
     {
       schema: { body: signupBodySchema, response: { 202: signupAnswerSchema, 400: errorSchema, 401: errorSchema, 409: errorSchema } },
-      preValidation: async (request) => {
-        const raw = request.rawBody;
-        if (raw === undefined) throw new HttpError(415, 'send the body as JSON with "Content-Type: application/json"');
-        const check = verifySignature(deps.webhookSecret, request.headers, raw, { toleranceSeconds: tolerance });
-        if (!check.ok) throw unauthorized(check.reason);
-        const seen = await deps.pool.query("SELECT 1 FROM onboarding_seen_signatures WHERE digest = $1", [check.digest]);
-        if (seen.rows.length > 0) throw unauthorized("replayed request: this signature was already used; sign each request anew", "replay");
-        request.signatureDigest = check.digest;
-        try {
-          (request as { body: unknown }).body = JSON.parse(raw) as unknown;
-        } catch (error) {
-          metrics.signups.inc({ result: "invalid" });
-          throw new HttpError(400, `malformed JSON body: ${(error as Error).message}`);
-        }
-      },
+      preValidation: (request) => verifySignedBody(request, context),
     },
     async (request, reply) => {
-      const { username, email, source } = request.body;
-      const digest = request.signatureDigest!;
-      const outcome = await transaction(deps.pool, async (client) => {
-        // Remembered until the signature could no longer pass the timestamp check anyway.
-        const fresh = await client.query(
-          "INSERT INTO onboarding_seen_signatures (digest, expires_at) VALUES ($1, now() + make_interval(secs => $2)) ON CONFLICT DO NOTHING",
-          [digest, 2 * tolerance + 60],
-        );
-        if (fresh.rowCount === 0) throw unauthorized("replayed request: this signature was already used; sign each request anew", "replay");
-        await client.query("DELETE FROM onboarding_seen_signatures WHERE expires_at < now()");
-
-        // Concurrent signups for one web address wait here for each other, so the
-        // second sees the first one's committed row and answers as a duplicate (202)
-        // or a clash (409) instead of losing the INSERT race below. The same
-        // username always gives the same label, so this also covers exact repeats.
-        const label = usernameToLabel(username);
-        await client.query("SELECT pg_advisory_xact_lock($1, hashtext($2))", [SIGNUP_LOCK_CLASS, label]);
-        const existing = await client.query<SignupRow>("SELECT * FROM onboarding_signups WHERE username = $1 FOR UPDATE", [username]);
-        if (existing.rows[0]) {
-          const row = existing.rows[0];
-          if (row.email.toLowerCase() !== email.toLowerCase()) {
-            throw new HttpError(409, `username "${username}" is already taken; choose another`);
-          }
-          return { row, created: false };
-        }
-        const clash = await client.query<{ username: string }>("SELECT username FROM onboarding_signups WHERE label = $1", [label]);
-        if (clash.rows[0]) {
-          throw new HttpError(409, `username "${username}" is taken: it gives the same web address as "${clash.rows[0].username}"; choose another`);
-        }
-        // The shard, chosen once (fleet.ts); a person may have added the name to a tenants file by hand.
-        const shard = await deps.fleet.place(client, { username, email }).catch((error: unknown) => {
-          throw error instanceof PlacementConflict ? new HttpError(409, error.message) : error;
-        });
-        const inserted = await client.query<SignupRow>(
-          `INSERT INTO onboarding_signups (username, label, email, source, stack) VALUES ($1, $2, $3, $4, $5)
-           ON CONFLICT DO NOTHING RETURNING *`,
-          [username, label, email, source ?? null, shard.stack],
-        );
-        if (!inserted.rows[0]) throw new HttpError(409, `username "${username}" was just taken; choose another`);
-        return { row: inserted.rows[0], created: true };
-      }).catch((error) => {
-        if (error instanceof HttpError && error.statusCode === 409) metrics.signups.inc({ result: "conflict" });
-        throw error;
-      });
-      metrics.signups.inc({ result: outcome.created ? "accepted" : "duplicate" });
-      if (outcome.created) deps.onSignup?.();
-      const url = statusUrl(request, username);
+      const { username } = request.body;
+      const outcome = await register(context, request.body, request.signatureDigest!);
+      context.metrics.signups.inc({ result: outcome.created ? "accepted" : "duplicate" });
+      if (outcome.created) context.onSignup?.();
+      const url = `${context.publicUrl ?? `${request.protocol}://${request.host}`}/v1/tenants/${encodeURIComponent(username)}`;
       return reply
         .code(202)
         .header("location", url)
         .send({ username, status: outcome.row.status, statusUrl: url, tenantId: outcome.row.tenant_id, domain: outcome.row.domain });
     },
   );
+}
 
+/** Before the schema sees the body: its signature, not a replay, then its JSON. */
+async function verifySignedBody(request: FastifyRequest, context: RouteContext): Promise<void> {
+  const raw = request.rawBody;
+  if (raw === undefined) throw new HttpError(415, 'send the body as JSON with "Content-Type: application/json"');
+  const check = verifySignature(context.webhookSecret, request.headers, raw, { toleranceSeconds: context.tolerance });
+  if (!check.ok) throw unauthorized(context, check.reason);
+  if (await signatureSeen(context.pool, check.digest)) throw unauthorized(context, REPLAYED, "replay");
+  request.signatureDigest = check.digest;
+  try {
+    (request as { body: unknown }).body = JSON.parse(raw) as unknown;
+  } catch (error) {
+    context.metrics.signups.inc({ result: "invalid" });
+    throw new HttpError(400, `malformed JSON body: ${errorMessage(error)}`);
+  }
+}
+
+/** Stores the signup on the shard the fleet chooses; a replay is a 401, a taken name a 409. */
+async function register(context: RouteContext, body: z.output<typeof signupBodySchema>, digest: string) {
+  const { username, email } = body;
+  try {
+    // The digest is remembered until the signature could no longer pass the timestamp check anyway.
+    return await registerSignup(context.pool, { ...body, digest, rememberSeconds: 2 * context.tolerance + 60 }, (client) =>
+      // The shard, chosen once (fleet.ts); a person may have added the name to a tenants file by hand.
+      context.fleet.place(client, { username, email }),
+    );
+  } catch (error) {
+    if (error instanceof SignupRefused && error.kind === "replay") throw unauthorized(context, error.message, "replay");
+    if (error instanceof SignupRefused || error instanceof PlacementConflict) {
+      context.metrics.signups.inc({ result: "conflict" });
+      throw new HttpError(409, error.message);
+    }
+    throw error;
+  }
+}
+
+/** GET /v1/tenants/:username: with the API token, or signed (payload "GET <path>"). */
+function statusRoute(app: App, context: RouteContext): void {
   app.get(
     "/v1/tenants/:username",
     {
@@ -250,61 +258,40 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         response: { 200: tenantStatusSchema, 401: errorSchema, 404: errorSchema },
       },
       onRequest: async (request) => {
-        if (tokenMatches(deps.apiToken, request.headers.authorization)) return;
+        if (tokenMatches(context.apiToken, request.headers.authorization)) return;
         const path = request.url.split("?")[0]!;
-        const check = verifySignature(deps.webhookSecret, request.headers, `GET ${path}`, { toleranceSeconds: tolerance });
+        const check = verifySignature(context.webhookSecret, request.headers, `GET ${path}`, { toleranceSeconds: context.tolerance });
         if (!check.ok) {
           throw new HttpError(401, request.headers.authorization ? "wrong API token" : `${check.reason} (or send Authorization: Bearer <API token>)`);
         }
       },
     },
     async (request) => {
-      const { rows } = await deps.pool.query<SignupRow>("SELECT * FROM onboarding_signups WHERE username = $1", [request.params.username]);
-      if (!rows[0]) throw new HttpError(404, `no signup for "${request.params.username}"`);
-      return statusOf(rows[0]);
+      const row = await signupByUsername(context.pool, request.params.username);
+      if (!row) throw new HttpError(404, `no signup for "${request.params.username}"`);
+      return statusOf(row);
     },
   );
+}
 
+function healthRoute(app: App, context: RouteContext): void {
   app.get("/healthz", async (_request, reply) => {
     try {
-      await deps.pool.query("SELECT 1");
-      return { ok: true, controlDatabase: "reachable", ...deps.health?.() };
+      await ping(context.pool);
+      return { ok: true, controlDatabase: "reachable", ...context.health?.() };
     } catch (error) {
-      return reply.code(503).send({ ok: false, controlDatabase: (error as Error).message });
+      return reply.code(503).send({ ok: false, controlDatabase: errorMessage(error) });
     }
   });
+}
 
+/** GET /metrics: the service's figures (control-database ones read at each scrape), then the extra registries. */
+function metricsRoute(app: App, context: RouteContext): void {
   app.get("/metrics", async (_request, reply) => {
-    const [statuses, deployments, durations, outbox] = await Promise.all([
-      deps.pool.query<{ status: string; n: string }>("SELECT status, count(*) AS n FROM onboarding_signups WHERE stack LIKE $1 GROUP BY status", [
-        deps.fleet.stackPattern,
-      ]),
-      deps.pool.query<{ status: string; n: string }>("SELECT status, count(*) AS n FROM onboarding_deployments WHERE stack LIKE $1 GROUP BY status", [
-        deps.fleet.stackPattern,
-      ]),
-      deps.pool.query<{ seconds: number }>(
-        "SELECT extract(epoch FROM finished_at - started_at)::float8 AS seconds FROM onboarding_deployments WHERE stack LIKE $1 AND finished_at IS NOT NULL AND status IN ('succeeded', 'failed')",
-        [deps.fleet.stackPattern],
-      ),
-      deps.pool.query<{ pending: string; sent: string }>(
-        "SELECT count(*) FILTER (WHERE sent_at IS NULL) AS pending, count(*) FILTER (WHERE sent_at IS NOT NULL) AS sent FROM onboarding_outbox",
-      ),
-    ]);
-    const counts = (rows: { status: string; n: string }[]) => Object.fromEntries(rows.map((row) => [row.status, Number(row.n)]));
-    metrics.setFromControlDatabase({
-      signups: counts(statuses.rows),
-      deployments: counts(deployments.rows),
-      deploymentSeconds: durations.rows.map((row) => row.seconds),
-      emailsPending: Number(outbox.rows[0]?.pending ?? 0),
-      emailsSent: Number(outbox.rows[0]?.sent ?? 0),
-    });
-    const registries = [metrics.registry, ...(deps.extraRegistries ?? [])];
+    const { metrics } = context;
+    metrics.setFromControlDatabase(await controlFigures(context.pool, context.fleet.stackPattern));
+    const registries = [metrics.registry, ...(context.extraRegistries ?? [])];
     const text = (await Promise.all(registries.map((registry) => registry.metrics()))).join("");
     return reply.type(metrics.registry.contentType).send(text);
   });
-
-  return app;
 }
-
-/** The sha256 a stored signature digest is made of, for tests. */
-export const signatureDigest = (signatureHex: string) => createHash("sha256").update(signatureHex).digest("hex");

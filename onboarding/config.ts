@@ -7,7 +7,9 @@ import { z } from "zod";
 import { PROJECT_DIR } from "../local/pulumi";
 import { DEFAULT_TENANTS_FILE } from "../tenants/paths";
 import { SHARDS_MANIFEST } from "../tenants/shards";
-import { DEFAULT_BACKOFF, type Backoff } from "./deployment";
+import { DEFAULT_BACKOFF, type Backoff } from "./backoff";
+import type { ServiceOptions } from "./service";
+import type { GitTenantsRepoOptions } from "./tenants-repo";
 
 const int = (name: string, fallback: number, min = 0) =>
   z.coerce
@@ -136,17 +138,12 @@ function parse<T extends z.ZodType>(schema: T, env: NodeJS.ProcessEnv, extra: st
   ]);
 }
 
-/** Git mode: the tenants file lives in a repository; the service commits and pushes signups there. */
-export interface TenantsGitConfig {
-  url: string;
-  branch: string;
-  /** The service's clone (absolute). */
-  dir: string;
-  /** The tenants file inside the repository (fleet mode: the shard manifest, tenants/shards.yaml). */
-  path: string;
-  author: { name: string; email: string };
-  pushAttempts: number;
-}
+/**
+ * Git mode: the tenants file lives in a repository; the service commits and
+ * pushes signups there. `dir` is absolute; `path` is, in fleet mode, the
+ * shard manifest (tenants/shards.yaml).
+ */
+export type TenantsGitConfig = Pick<GitTenantsRepoOptions, "url" | "branch" | "dir" | "path" | "author" | "pushAttempts">;
 
 export interface RunnerConfig {
   databaseUrl: string;
@@ -189,17 +186,14 @@ export function readRunnerConfig(env: NodeJS.ProcessEnv): RunnerConfig {
   };
 }
 
-export interface ServiceConfig extends RunnerConfig {
-  webhookSecret: string;
-  apiToken: string;
+/** The service's settings: those it hands to startService are typed as ServiceOptions declares them. */
+export interface ServiceConfig
+  extends
+    RunnerConfig,
+    Required<Pick<ServiceOptions, "webhookSecret" | "apiToken" | "mailFrom" | "host" | "port" | "debounceMs" | "pollMs">>,
+    Pick<ServiceOptions, "publicUrl"> {
   smtp: string | { host: string; port: number; secure: boolean; auth?: { user: string; pass: string } };
-  mailFrom: string;
-  host: string;
-  port: number;
-  publicUrl?: string;
   deployMode: "child" | "inprocess";
-  debounceMs: number;
-  pollMs: number;
   runnerLog?: string;
   pulumiStateDir?: string;
   /** Sample tenants' usage into the control database every this many seconds; 0: off. */

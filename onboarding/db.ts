@@ -6,13 +6,14 @@
  * The schema is created at start by idempotent SQL, under a transaction-level
  * advisory lock so two instances starting together do not race.
  */
-import { escapeIdentifier, Pool, type PoolClient } from "pg";
+import { escapeIdentifier, Pool } from "pg";
+import { withTransaction } from "../lib/transaction";
 
 export const SCHEMA_VERSION = 1;
 
 /** Key space of the deployment and schema advisory locks (first int4 of the two-key form). */
 export const LOCK_CLASS = 0x0d6b;
-/** Key space of the per-web-address locks that serialise signups (see app.ts). */
+/** Key space of the per-web-address locks that serialise signups (see registry.ts). */
 export const SIGNUP_LOCK_CLASS = 0x0d6c;
 /** Key space of the fleet's routing lock: one registration at a time chooses a shard (see fleet.ts). */
 export const ROUTING_LOCK_CLASS = 0x0d6d;
@@ -85,8 +86,13 @@ export function createPool(databaseUrl: string, max = 10): Pool {
   return pool;
 }
 
+/** Throws when the control database cannot be reached (/healthz). */
+export async function ping(pool: Pool): Promise<void> {
+  await pool.query("SELECT 1");
+}
+
 export async function migrate(pool: Pool): Promise<void> {
-  await transaction(pool, async (client) => {
+  await withTransaction(pool, async (client) => {
     await client.query("SELECT pg_advisory_xact_lock($1, 0)", [LOCK_CLASS]);
     await client.query(SCHEMA);
     const { rows } = await client.query<{ version: number }>("SELECT version FROM onboarding_schema");
@@ -131,21 +137,6 @@ export async function createPrivateDatabase(adminUrl: string, name: string): Pro
     await admin.query(`REVOKE ALL ON DATABASE ${escapeIdentifier(name)} FROM PUBLIC`);
   } finally {
     await admin.end();
-  }
-}
-
-export async function transaction<T>(pool: Pool, body: (client: PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  try {
-    await client.query("BEGIN");
-    const result = await body(client);
-    await client.query("COMMIT");
-    return result;
-  } catch (error) {
-    await client.query("ROLLBACK").catch(() => undefined);
-    throw error;
-  } finally {
-    client.release();
   }
 }
 

@@ -10,6 +10,7 @@ import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { LocalWorkspace, PulumiCommand, Stack, type EngineEvent } from "@pulumi/pulumi/automation";
 import { z } from "zod";
+import { errorMessage } from "../lib/errors";
 import { tenantSummarySchema } from "../infra/outputs";
 import { DEFAULT_TENANTS_FILE } from "../tenants/paths";
 import { CONTROL_DATABASE_VARIABLE, SERVICE_SECRETS } from "./secrets";
@@ -179,7 +180,7 @@ async function pulumiCommandFor(envVars: Record<string, string>): Promise<Pulumi
  * in its output, and nothing else is added here.
  */
 export function failureReason(error: unknown): string {
-  const text = error instanceof Error ? error.message : String(error);
+  const text = errorMessage(error);
   const lines = text
     .split("\n")
     .map((line) => line.trim())

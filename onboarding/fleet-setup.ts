@@ -14,7 +14,7 @@
 import { join } from "node:path";
 import { SHARDS_MANIFEST } from "../tenants/shards";
 import type { RunnerConfig } from "./config";
-import { AutomationDeployer, type Deployer } from "./deployer";
+import { AutomationDeployer, type AutomationDeployerOptions, type Deployer } from "./deployer";
 import { ShardedFleet, SingleStackFleet, type Fleet } from "./fleet";
 import { GitTenantsRepo, LocalTenantsFile, type TenantsStore } from "./tenants-repo";
 
@@ -35,9 +35,7 @@ export interface OpenedFleet {
   describeFiles(): string;
 }
 
-export interface EngineOptions {
-  envVars: Record<string, string>;
-  onOutput?: (text: string) => void;
+export interface EngineOptions extends Pick<AutomationDeployerOptions, "envVars" | "onOutput"> {
   log: (line: string) => void;
 }
 

@@ -27,8 +27,8 @@ import { Document, parseDocument, type YAMLSeq } from "yaml";
 import { addTenants, withTenantsFileLock, writeFileAtomic } from "../tenants/edit";
 import { validateTenantsText, type TenantsFileResult } from "../tenants/load";
 import { usernameToLabel } from "../tenants/schema";
-import { addShard, liveCount, readShards, shardStack, SHARDS_MANIFEST, type Shard } from "../tenants/shards";
-import { ROUTING_LOCK_CLASS } from "./db";
+import { addShard, readShards, shardStack, shardWithRoom, SHARDS_MANIFEST, type Shard } from "../tenants/shards";
+import { lockPlacement, signupsBoundFor, stacksWithSignups } from "./registry";
 
 export interface FleetShard {
   /** The shard's name (s001, ...); the stack's name for a single-stack fleet. */
@@ -74,7 +74,7 @@ export class SingleStackFleet implements Fleet {
     return this.shard.stack;
   }
   async place(client: PoolClient, signup: { username: string; email: string }): Promise<FleetShard> {
-    await client.query("SELECT pg_advisory_xact_lock($1, hashtext($2))", [ROUTING_LOCK_CLASS, this.stackPattern]);
+    await lockPlacement(client, this.stackPattern);
     return placeIn(client, [this.shard], Number.POSITIVE_INFINITY, signup, () => this.shard);
   }
   shardOf(stack: string): FleetShard {
@@ -127,17 +127,16 @@ export class ShardedFleet implements Fleet {
   /** Git mode: shards that signups were placed on but that the manifest does not list yet, in order. */
   private async pending(client: PoolClient, listed: readonly Shard[]): Promise<Shard[]> {
     if (!this.options.git) return [];
-    const { rows } = await client.query<{ stack: string }>("SELECT DISTINCT stack FROM onboarding_signups WHERE stack LIKE $1", [this.stackPattern]);
     const names = new Set(listed.map((shard) => shard.name));
-    return rows
-      .map((row) => row.stack.slice(this.prefix.length))
+    return (await stacksWithSignups(client, this.stackPattern))
+      .map((stack) => stack.slice(this.prefix.length))
       .filter((name) => !names.has(name))
       .sort((a, b) => shardNumber(a) - shardNumber(b) || a.localeCompare(b))
       .map((name) => ({ name, file: `tenants/${name}.yaml` }));
   }
 
   async place(client: PoolClient, signup: { username: string; email: string }): Promise<FleetShard> {
-    await client.query("SELECT pg_advisory_xact_lock($1, hashtext($2))", [ROUTING_LOCK_CLASS, this.stackPattern]);
+    await lockPlacement(client, this.stackPattern);
     return withTenantsFileLock(this.lockFile, async () => {
       const manifest = readShards(this.options.dir);
       const known = [...manifest.shards, ...(await this.pending(client, manifest.shards))];
@@ -205,9 +204,10 @@ function readShardFile(path: string): { text: string; parsed: TenantsFileResult 
 
 /**
  * The placement itself: refuse a username (or web address) that any shard's
- * file has, then the first shard with room; `grow` makes a new one. A shard
- * whose file is invalid has no room (a single stack takes signups anyway: its
- * batch fails until a person fixes the file, as before shards).
+ * file has, then the first shard with room (tenants/shards.ts, counting the
+ * signups placed there and not in its file yet); `grow` makes a new one. A
+ * shard whose file is invalid has no room (a single stack takes signups
+ * anyway, through `grow`: its batch fails until a person fixes the file, as before shards).
  */
 async function placeIn(
   client: PoolClient,
@@ -216,36 +216,38 @@ async function placeIn(
   signup: { username: string; email: string },
   grow: () => FleetShard,
 ): Promise<FleetShard> {
-  const label = usernameToLabel(signup.username);
-  const files = shards.map((shard) => ({ shard, ...readShardFile(shard.path) }));
-  for (const { shard, parsed } of files) {
-    if (!parsed.ok) continue;
-    if (parsed.tenants.some((tenant) => tenant.username === signup.username))
-      throw new PlacementConflict(`username "${signup.username}" is already taken; choose another`);
-    const twin = parsed.tenants.find((tenant) => usernameToLabel(tenant.username) === label);
-    if (twin && shards.length > 1) {
-      throw new PlacementConflict(
-        `username "${signup.username}" is taken: it gives the same web address as "${twin.username}" (shard ${shard.name}); choose another`,
-      );
-    }
-  }
-  const { rows } = await client.query<{ stack: string; username: string }>(
-    `SELECT stack, username FROM onboarding_signups
-     WHERE stack = ANY($1) AND (status IN ('queued', 'provisioning') OR (status = 'failed' AND retry))`,
-    [shards.map((shard) => shard.stack)],
-  );
-  const chosen = files.find(({ shard, parsed }) => {
-    if (!parsed.ok) return maxTenants === Number.POSITIVE_INFINITY;
-    const inFile = new Set(parsed.tenants.map((tenant) => tenant.username));
-    const queued = rows.filter((row) => row.stack === shard.stack && !inFile.has(row.username)).length;
-    return liveCount(parsed.tenants) + queued < maxTenants;
+  const files = new Map(shards.map((shard) => [shard, readShardFile(shard.path)]));
+  refuseTaken(files, signup.username);
+  const stacks = shards.map((shard) => shard.stack);
+  const bound = await signupsBoundFor(client, stacks);
+  // The files are read above (`read`), so the project folder argument is not used.
+  const chosen = shardWithRoom("", { maxTenants, shards }, 1, {
+    read: (shard) => files.get(shard)!.parsed,
+    pending: (shard, inFile) => {
+      const written = new Set(inFile.map((tenant) => tenant.username));
+      return bound.filter((row) => row.stack === shard.stack && !written.has(row.username)).length;
+    },
   });
   if (chosen === undefined) return grow();
-  if (chosen.parsed.ok) {
-    const edit = addTenants(chosen.text, [{ username: signup.username, email: signup.email }]);
+  const { text, parsed } = files.get(chosen)!;
+  if (parsed.ok) {
+    const edit = addTenants(text, [{ username: signup.username, email: signup.email }]);
     if (!edit.ok) throw new PlacementConflict(`username "${signup.username}" cannot be used: ${edit.problems.map((p) => p.message).join("; ")}`);
   }
-  return chosen.shard;
+  return chosen;
+}
+
+/** A username, or (across shards) a web address, that some shard's file already has: PlacementConflict. */
+function refuseTaken(files: ReadonlyMap<FleetShard, { parsed: TenantsFileResult }>, username: string): void {
+  const label = usernameToLabel(username);
+  for (const [shard, { parsed }] of files) {
+    if (!parsed.ok) continue;
+    if (parsed.tenants.some((tenant) => tenant.username === username)) throw new PlacementConflict(`username "${username}" is already taken; choose another`);
+    const twin = parsed.tenants.find((tenant) => usernameToLabel(tenant.username) === label);
+    if (twin && files.size > 1) {
+      throw new PlacementConflict(`username "${username}" is taken: it gives the same web address as "${twin.username}" (shard ${shard.name}); choose another`);
+    }
+  }
 }
 
 /**

@@ -16,9 +16,12 @@
  */
 import nodemailer, { type Transporter } from "nodemailer";
 import type { Pool } from "pg";
-import { transaction } from "./db";
+import { errorMessage } from "../lib/errors";
+import { PollingLoop } from "../lib/polling-loop";
+import { withTransaction } from "../lib/transaction";
+import { retryDelayMs, type Backoff } from "./backoff";
 import type { ServiceMetrics } from "./metrics";
-import { retryDelayMs, type Backoff } from "./deployment";
+import { claimDueMail, recordMailFailure, recordMailSent } from "./registry";
 
 export interface WelcomeMail {
   username: string;
@@ -64,41 +67,38 @@ export interface MailerOptions {
   log?: (line: string) => void;
 }
 
+/** Delays between attempts of one mail, unless MailerOptions.backoff says otherwise. */
+export const MAIL_BACKOFF: Pick<Backoff, "baseMs" | "capMs"> = { baseMs: 5000, capMs: 15 * 60_000 };
+
 export class Mailer {
-  private poller: NodeJS.Timeout | undefined;
-  private draining: Promise<void> | undefined;
-  private stopped = true;
+  private readonly loop: PollingLoop;
 
   constructor(
     private readonly pool: Pool,
     private readonly transport: Transporter,
     private readonly options: MailerOptions,
-  ) {}
+  ) {
+    this.loop = new PollingLoop({
+      everyMs: options.pollMs ?? 1000,
+      tick: (signal) => this.drain(signal),
+      onError: (error) => options.log?.(`mailer: ${errorMessage(error)}`),
+    });
+  }
 
   start(): void {
-    this.stopped = false;
-    this.poller = setInterval(() => this.nudge(), this.options.pollMs ?? 1000);
-    this.nudge();
+    this.loop.start();
+    this.loop.runNow();
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    clearInterval(this.poller);
-    await this.draining;
+  /** Stops polling; waits for the mail being sent. */
+  stop(): Promise<void> {
+    return this.loop.stop();
   }
 
-  nudge(): void {
-    if (this.stopped || this.draining) return;
-    this.draining = this.drain()
-      .then(() => undefined)
-      .catch((error) => this.options.log?.(`mailer: ${error instanceof Error ? error.message : String(error)}`))
-      .finally(() => (this.draining = undefined));
-  }
-
-  /** Sends every due mail; returns how many were sent. */
-  async drain(): Promise<number> {
+  /** Sends every due mail (until stopped); returns how many were sent. */
+  private async drain(signal: AbortSignal): Promise<number> {
     let sent = 0;
-    while (!this.stopped) {
+    while (!signal.aborted) {
       const outcome = await this.sendOne();
       if (outcome === "none") break;
       if (outcome === "sent") sent += 1;
@@ -106,45 +106,29 @@ export class Mailer {
     return sent;
   }
 
+  /** One due mail, claimed, sent and marked in one transaction: two loops or instances never send the same row at once. */
   private sendOne(): Promise<"sent" | "failed" | "none"> {
-    return transaction(this.pool, async (client) => {
-      const { rows } = await client.query<{
-        id: string;
-        username: string;
-        tenant_id: string;
-        recipient: string;
-        message_id: string;
-        attempts: number;
-        domain: string;
-      }>(
-        `SELECT o.id, o.username, o.tenant_id, o.recipient, o.message_id, o.attempts, s.domain
-         FROM onboarding_outbox o JOIN onboarding_signups s USING (username)
-         WHERE o.sent_at IS NULL AND o.next_attempt_at <= now()
-         ORDER BY o.id LIMIT 1 FOR UPDATE OF o SKIP LOCKED`,
-      );
-      const row = rows[0];
-      if (!row) return "none";
+    return withTransaction(this.pool, async (client) => {
+      const mail = await claimDueMail(client);
+      if (!mail) return "none";
       const message = welcomeMessage(
-        { username: row.username, tenantId: row.tenant_id, domain: row.domain, recipient: row.recipient },
+        { username: mail.username, tenantId: mail.tenant_id, domain: mail.domain, recipient: mail.recipient },
         this.options.from,
-        row.message_id,
+        mail.message_id,
       );
       try {
         await this.transport.sendMail(message);
       } catch (error) {
-        const reason = error instanceof Error ? error.message : String(error);
-        const delay = retryDelayMs({ baseMs: 5000, capMs: 15 * 60_000, ...this.options.backoff, maxAttempts: 0 }, row.attempts + 1);
-        await client.query(
-          "UPDATE onboarding_outbox SET attempts = attempts + 1, last_error = $2, next_attempt_at = now() + make_interval(secs => $3::float8 / 1000) WHERE id = $1",
-          [row.id, reason.slice(0, 1000), delay],
-        );
+        const reason = errorMessage(error);
+        const delay = retryDelayMs({ ...MAIL_BACKOFF, ...this.options.backoff }, mail.attempts + 1);
+        await recordMailFailure(client, mail.id, reason, delay);
         this.options.metrics?.emails.inc({ result: "failed" });
-        this.options.log?.(`welcome mail for ${row.tenant_id} failed (attempt ${row.attempts + 1}), retry in ${Math.round(delay / 1000)} s: ${reason}`);
+        this.options.log?.(`welcome mail for ${mail.tenant_id} failed (attempt ${mail.attempts + 1}), retry in ${Math.round(delay / 1000)} s: ${reason}`);
         return "failed";
       }
-      await client.query("UPDATE onboarding_outbox SET attempts = attempts + 1, sent_at = now(), last_error = NULL WHERE id = $1", [row.id]);
+      await recordMailSent(client, mail.id);
       this.options.metrics?.emails.inc({ result: "sent" });
-      this.options.log?.(`welcome mail for ${row.tenant_id} (${row.username}) sent`);
+      this.options.log?.(`welcome mail for ${mail.tenant_id} (${mail.username}) sent`);
       return "sent";
     });
   }

@@ -21,7 +21,10 @@ import { spawn } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
 import { join } from "node:path";
 import type { Pool } from "pg";
-import { DUE, runDeployment, tryStackLock, unlockStack, type DeploymentOptions } from "./deployment";
+import { errorMessage } from "../lib/errors";
+import { PollingLoop } from "../lib/polling-loop";
+import { runDeployment, type DeploymentOptions } from "./deployment";
+import { stacksWithDueSignups, tryStackLock, unlockStack } from "./registry";
 
 /** Runs one deployment of `stack` to its end (successful or not). */
 export interface Launcher {
@@ -88,11 +91,9 @@ export interface SchedulerOptions {
 }
 
 export class DeploymentScheduler {
-  private running: Promise<void> | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private poller: NodeJS.Timeout | undefined;
-  private stopped = true;
-  private ticking = false;
+  private readonly loop: PollingLoop;
+  private debounce: NodeJS.Timeout | undefined;
+  private launching = false;
   /** Stacks whose last launch could not run, and until when they wait. */
   private readonly heldUntil = new Map<string, number>();
   deploymentsLaunched = 0;
@@ -100,73 +101,68 @@ export class DeploymentScheduler {
   constructor(
     private readonly pool: Pool,
     private readonly options: SchedulerOptions,
-  ) {}
+  ) {
+    this.loop = new PollingLoop({
+      everyMs: options.pollMs ?? 2000,
+      tick: (signal) => this.deployDue(signal),
+      onError: (error) => options.log?.(`scheduler: ${errorMessage(error)}`),
+    });
+  }
 
   start(): void {
-    this.stopped = false;
-    this.poller = setInterval(() => void this.tick(), this.options.pollMs ?? 2000);
+    this.loop.start();
     this.nudge();
   }
 
   /** Stops launching; waits for an in-process deployment to end. */
   async stop(): Promise<void> {
-    this.stopped = true;
-    clearInterval(this.poller);
-    clearTimeout(this.timer);
-    await this.running?.catch(() => undefined);
+    clearTimeout(this.debounce);
+    this.debounce = undefined;
+    await this.loop.stop();
   }
 
   /** Something new is queued: deploy soon. */
   nudge(): void {
-    if (this.stopped || this.timer) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      void this.tick();
+    if (!this.loop.started || this.debounce) return;
+    this.debounce = setTimeout(() => {
+      this.debounce = undefined;
+      this.loop.runNow();
     }, this.options.debounceMs ?? 500);
   }
 
   get busy(): boolean {
-    return this.running !== undefined;
+    return this.launching;
   }
 
-  private async tick(): Promise<void> {
-    if (this.stopped || this.running || this.ticking) return;
-    this.ticking = true;
-    try {
+  /** One tick: deploys the due stacks one after another (what arrived meanwhile is the next batch) until none is left. */
+  private async deployDue(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
       const stack = await this.nextStack();
-      if (stack === undefined) return;
-      this.deploymentsLaunched += 1;
-      this.running = this.options.launcher
-        .launch(stack)
-        .then(
-          () => void this.heldUntil.delete(stack),
-          (error) => {
-            // Could not run at all (its stack cannot be opened, the runner did not start): the other
-            // stacks go first for a while, and this one is not relaunched in a tight loop.
-            this.heldUntil.set(stack, Date.now() + (this.options.relaunchMs ?? 10_000));
-            this.options.log?.(`deployment of ${stack}: ${error instanceof Error ? error.message : String(error)}`);
-          },
-        )
-        .finally(() => {
-          this.running = undefined;
-          // What arrived meanwhile is the next batch.
-          void this.tick();
-        });
+      if (stack === undefined || signal.aborted) return;
+      await this.launch(stack);
+    }
+  }
+
+  private async launch(stack: string): Promise<void> {
+    this.deploymentsLaunched += 1;
+    this.launching = true;
+    try {
+      await this.options.launcher.launch(stack);
+      this.heldUntil.delete(stack);
     } catch (error) {
-      this.options.log?.(`scheduler: ${error instanceof Error ? error.message : String(error)}`);
+      // Could not run at all (its stack cannot be opened, the runner did not start): the other
+      // stacks go first for a while, and this one is not relaunched in a tight loop.
+      this.heldUntil.set(stack, Date.now() + (this.options.relaunchMs ?? 10_000));
+      this.options.log?.(`deployment of ${stack}: ${errorMessage(error)}`);
     } finally {
-      this.ticking = false;
+      this.launching = false;
     }
   }
 
   /** The stack with due signups that waited longest and that no other process deploys now. */
   private async nextStack(): Promise<string | undefined> {
-    const { rows } = await this.pool.query<{ stack: string }>(
-      `SELECT stack FROM onboarding_signups WHERE stack LIKE $1 AND ${DUE} GROUP BY stack ORDER BY min(created_at), stack`,
-      [this.options.stacks],
-    );
-    const ready = rows.filter(({ stack }) => (this.heldUntil.get(stack) ?? 0) <= Date.now());
-    for (const { stack } of ready) if (!(await this.lockedElsewhere(stack))) return stack;
+    const ready = (await stacksWithDueSignups(this.pool, this.options.stacks)).filter((stack) => (this.heldUntil.get(stack) ?? 0) <= Date.now());
+    for (const stack of ready) if (!(await this.lockedElsewhere(stack))) return stack;
     return undefined;
   }
 

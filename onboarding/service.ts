@@ -6,38 +6,33 @@
 import type { FastifyInstance } from "fastify";
 import type { Transporter } from "nodemailer";
 import type { Pool } from "pg";
-import { buildApp } from "./app";
+import { buildApp, type AppDeps } from "./app";
 import { createPool, migrate } from "./db";
-import { Mailer } from "./mailer";
+import { Mailer, type MailerOptions } from "./mailer";
 import { ServiceMetrics } from "./metrics";
-import { DeploymentScheduler, type Launcher } from "./scheduler";
+import { DeploymentScheduler, type Launcher, type SchedulerOptions } from "./scheduler";
 import { SingleStackFleet, type Fleet } from "./fleet";
-import { UsageMetrics } from "../usage/metrics";
-import { UsageSampler, type UsageSource } from "../usage/sampler";
+import { UsageMetrics, type UsageMetricsOptions } from "../usage/metrics";
+import { UsageSampler, type SamplerOptions } from "../usage/sampler";
 
-export interface ServiceOptions {
+/** The service's settings: the routes', the scheduler's, the mailer's and the sampler's fields, as they declare them. */
+export interface ServiceOptions extends Pick<AppDeps, "webhookSecret" | "apiToken" | "publicUrl">, Pick<SchedulerOptions, "debounceMs" | "pollMs" | "log"> {
   databaseUrl: string;
   /** One stack and its tenants file (a fleet of one shard without a size limit) ... */
   stack?: string;
   tenantsFile?: string;
   /** ... or a fleet of shards (fleet.ts); the launcher then deploys each shard's stack. */
-  fleet?: Fleet;
-  webhookSecret: string;
-  apiToken: string;
-  mailFrom: string;
+  fleet?: AppDeps["fleet"];
+  mailFrom: MailerOptions["from"];
   transport: Transporter;
   /** How deployments run; given the service's pool (InProcessLauncher needs it). */
   launcher: (pool: Pool) => Launcher;
   host?: string;
   port?: number;
-  publicUrl?: string;
-  debounceMs?: number;
-  pollMs?: number;
-  mailPollMs?: number;
-  mailBackoff?: { baseMs: number; capMs: number };
-  log?: (line: string) => void;
+  mailPollMs?: MailerOptions["pollMs"];
+  mailBackoff?: MailerOptions["backoff"];
   /** Sample every tenant's usage into the control database on this interval, and export it on /metrics. */
-  usage?: { source: UsageSource; intervalMs: number; maxTenants?: number };
+  usage?: Pick<SamplerOptions, "source" | "intervalMs"> & Pick<UsageMetricsOptions, "maxTenants">;
 }
 
 export interface RunningService {
@@ -75,12 +70,13 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   const usage = options.usage
     ? new UsageSampler({ source: options.usage.source, intervalMs: options.usage.intervalMs, pool, metrics: usageMetrics, log })
     : undefined;
+  const { webhookSecret, apiToken, publicUrl } = options;
   const app = await buildApp({
     pool,
     fleet,
-    webhookSecret: options.webhookSecret,
-    apiToken: options.apiToken,
-    publicUrl: options.publicUrl,
+    webhookSecret,
+    apiToken,
+    publicUrl,
     metrics,
     extraRegistries: usageMetrics ? [usageMetrics.registry] : [],
     onSignup: () => scheduler.nudge(),

@@ -20,7 +20,7 @@ import { isAbsolute, join, relative, resolve } from "node:path";
 import { Document, parse, parseDocument, type YAMLSeq } from "yaml";
 import { z } from "zod";
 import { writeFileAtomic } from "./edit";
-import { loadTenantsFile, type TenantsProblem } from "./load";
+import { loadTenantsFile, type TenantsFileResult, type TenantsProblem } from "./load";
 import { usernameToLabel, type LocatedTenant } from "./schema";
 
 import { DEFAULT_TENANTS_FILE, SHARDS_MANIFEST } from "./paths";
@@ -106,13 +106,39 @@ export function liveCount(tenants: readonly LocatedTenant[]): number {
   return tenants.filter((tenant) => tenant.status !== "removed").length;
 }
 
-/** Where new tenants go: the first shard with room, or undefined when every shard is full. */
-export function shardWithRoom(projectDir: string, manifest: ShardsManifest, adding = 1): Shard | undefined {
+/** What the choice of a shard counts besides the shards' files, and how it reads them. */
+export interface ShardCounts<S extends Shard> {
+  /**
+   * A shard's file, read and validated; undefined when it does not exist yet
+   * (then the shard has room). Default: the file under the project folder.
+   */
+  read?: (shard: S) => TenantsFileResult | undefined;
+  /** Entries bound for the shard that its file does not list yet (the service's placed signups); default none. */
+  pending?: (shard: S, inFile: readonly LocatedTenant[]) => number;
+}
+
+/**
+ * Where new tenants go: the first shard with room for `adding` more (its
+ * live entries plus `pending` ones within `maxTenants`; a file that does not
+ * parse has none), or undefined when every shard is full.
+ */
+export function shardWithRoom<S extends Shard>(
+  projectDir: string,
+  manifest: { readonly maxTenants: number; readonly shards: readonly S[] },
+  adding = 1,
+  counts: ShardCounts<S> = {},
+): S | undefined {
+  const read =
+    counts.read ??
+    ((shard: S) => {
+      const path = resolve(projectDir, shard.file);
+      return existsSync(path) ? loadTenantsFile(path) : undefined;
+    });
   return manifest.shards.find((shard) => {
-    const path = resolve(projectDir, shard.file);
-    if (!existsSync(path)) return true;
-    const result = loadTenantsFile(path);
-    return result.ok && liveCount(result.tenants) + adding <= manifest.maxTenants;
+    const result = read(shard);
+    if (result === undefined) return true;
+    if (!result.ok) return false;
+    return liveCount(result.tenants) + (counts.pending?.(shard, result.tenants) ?? 0) + adding <= manifest.maxTenants;
   });
 }
 

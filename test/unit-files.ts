@@ -16,4 +16,7 @@ export const UNIT_TEST_FILES: readonly string[] = [
   "test/toolchain-version.test.ts",
   "test/stack-lock-wait.test.ts",
   "test/workflow.test.ts",
+  "test/shards-room.test.ts",
+  "test/lib/polling-loop.test.ts",
+  "test/lib/transaction.test.ts",
 ];

@@ -18,6 +18,12 @@ export const DEFAULT_MAX_EXPORTED_TENANTS = 2000;
 const LABELS = ["tenant_id", "server"] as const;
 type Labels = Record<(typeof LABELS)[number], string>;
 
+export interface UsageMetricsOptions {
+  registry?: Registry;
+  /** Tenants exported at most (default 2,000). */
+  maxTenants?: number;
+}
+
 export class UsageMetrics {
   readonly registry: Registry;
   readonly maxTenants: number;
@@ -27,7 +33,7 @@ export class UsageMetrics {
   private readonly truncated: Gauge;
   private readonly lastReading: Gauge;
 
-  constructor(options: { registry?: Registry; maxTenants?: number } = {}) {
+  constructor(options: UsageMetricsOptions = {}) {
     this.registry = options.registry ?? new Registry();
     this.maxTenants = options.maxTenants ?? DEFAULT_MAX_EXPORTED_TENANTS;
     const registers = [this.registry];

@@ -6,6 +6,8 @@
  * tick, the metrics keep the last good one.
  */
 import type { Pool } from "pg";
+import { errorMessage } from "../lib/errors";
+import { PollingLoop } from "../lib/polling-loop";
 import { collectUsage, type CollectOptions, type UsageReading } from "./collect";
 import type { AdminServer, UsageTenant } from "./inputs";
 import type { UsageMetrics } from "./metrics";
@@ -26,37 +28,35 @@ export interface SamplerOptions {
 }
 
 export class UsageSampler {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
+  private readonly loop: PollingLoop;
   private schemaReady = false;
   readings = 0;
   lastError: string | undefined;
 
-  constructor(private readonly options: SamplerOptions) {}
-
-  start(): void {
-    if (this.timer) return;
-    this.timer = setInterval(() => void this.tick(), this.options.intervalMs);
-    void this.tick();
-  }
-
-  async stop(): Promise<void> {
-    clearInterval(this.timer);
-    this.timer = undefined;
-    await this.running;
-  }
-
-  private async tick(): Promise<void> {
-    if (this.running) return;
-    this.running = this.sampleOnce()
-      .then(() => (this.lastError = undefined))
-      .catch((error) => {
-        this.lastError = error instanceof Error ? error.message : String(error);
+  constructor(private readonly options: SamplerOptions) {
+    this.loop = new PollingLoop({
+      everyMs: options.intervalMs,
+      tick: async () => {
+        await this.sampleOnce();
+        this.lastError = undefined;
+      },
+      onError: (error) => {
+        this.lastError = errorMessage(error);
         this.options.log?.(`usage sampling: ${this.lastError}`);
-      })
-      .finally(() => (this.running = undefined))
-      .then(() => undefined);
-    await this.running;
+      },
+    });
+  }
+
+  /** Samples now and every interval (once started, starting again does nothing). */
+  start(): void {
+    if (this.loop.started) return;
+    this.loop.start();
+    this.loop.runNow();
+  }
+
+  /** Stops sampling; waits for the reading that runs. */
+  stop(): Promise<void> {
+    return this.loop.stop();
   }
 
   /** One reading: stored and exported. */

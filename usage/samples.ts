@@ -11,7 +11,7 @@
  * own transactions from the next delta, which assumes they do not).
  */
 import type { Pool } from "pg";
-import { transaction } from "../onboarding/db";
+import { withTransaction } from "../lib/transaction";
 import type { UsageSample } from "./billing";
 import type { UsageReading } from "./collect";
 import type { UsageTenant } from "./inputs";
@@ -47,7 +47,7 @@ CREATE INDEX IF NOT EXISTS usage_samples_time ON usage_samples (sampled_at);
 `;
 
 export async function ensureUsageSchema(pool: Pool): Promise<void> {
-  await transaction(pool, async (client) => {
+  await withTransaction(pool, async (client) => {
     await client.query("SELECT pg_advisory_xact_lock($1, 0)", [USAGE_LOCK_CLASS]);
     await client.query(SCHEMA);
   });

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { startLocalPostgres, type LocalPostgres } from "../../local/embedded-postgres";
 import { PROJECT_DIR } from "../../local/pulumi";
-import { retryDelayMs } from "../../onboarding/deployment";
+import { retryDelayMs } from "../../onboarding/backoff";
 import { createTransport } from "../../onboarding/mailer";
 import { InProcessLauncher } from "../../onboarding/scheduler";
 import { startService, type RunningService } from "../../onboarding/service";
