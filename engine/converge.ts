@@ -48,3 +48,8 @@ export function usesUpstreamProvider(projectDir: string, stack: string): boolean
   const config = (parse(readFileSync(file, "utf8")) as { config?: Record<string, unknown> } | null)?.config ?? {};
   return config[`${PROJECT_NAME}:databaseProvider`] !== "builtin";
 }
+
+/** The CLI context of an Automation API workspace (its environment variables), for convergeUp's own CLI calls. */
+export function contextFromEnv(envVars: Record<string, string>): PulumiContext {
+  return { stateDir: "", backendUrl: envVars.PULUMI_BACKEND_URL ?? "", env: { ...process.env, ...envVars } };
+}

@@ -8,7 +8,7 @@ import { existsSync } from "node:fs";
 import { basename, delimiter, dirname, isAbsolute, join, resolve } from "node:path";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { LocalWorkspace, PulumiCommand, Stack, type EngineEvent } from "@pulumi/pulumi/automation";
+import { LocalWorkspace, PulumiCommand, Stack, type EngineEvent, type UpResult } from "@pulumi/pulumi/automation";
 import { z } from "zod";
 import { errorMessage } from "../lib/errors";
 import { tenantSummarySchema } from "../infra/outputs";
@@ -16,6 +16,7 @@ import { DEFAULT_TENANTS_FILE } from "../tenants/paths";
 import { CONTROL_DATABASE_VARIABLE, SERVICE_SECRETS } from "./secrets";
 import { ENGINE_DEFAULTS } from "../local/pulumi";
 import { withStackLockWait } from "../local/stack-lock-wait";
+import { contextFromEnv, convergeUp } from "../engine/converge";
 
 const execFileAsync = promisify(execFile);
 
@@ -100,9 +101,17 @@ export class AutomationDeployer implements Deployer {
       if (done && seeds.has(done.urn)) seeds.get(done.urn)!.end = Date.now();
     };
     const started = Date.now();
-    const result = await this.waitingForOtherDeployments(() => this.stack.up({ onOutput: this.onOutput, onEvent, color: "never" }));
+    let result: UpResult | undefined;
+    // Pending creates of a killed run imported first; an adoption completed by a second update (engine/converge.ts).
+    await convergeUp(contextFromEnv(this.stack.workspace.envVars), this.stack.name, {
+      projectDir: this.stack.workspace.workDir,
+      up: async () => {
+        result = await this.waitingForOtherDeployments(() => this.stack.up({ onOutput: this.onOutput, onEvent, color: "never" }));
+      },
+      log: (line) => this.onOutput?.(`${line}\n`),
+    });
     const engineSeconds = (Date.now() - started) / 1000;
-    const tenants = tenantsOutputSchema.parse(result.outputs.tenants?.value ?? {});
+    const tenants = tenantsOutputSchema.parse(result!.outputs.tenants?.value ?? {});
     const spans = [...seeds.values()].filter((span) => span.start !== undefined && span.end !== undefined);
     const seedSeconds = spans.length > 0 ? (Math.max(...spans.map((s) => s.end!)) - Math.min(...spans.map((s) => s.start!))) / 1000 : undefined;
     return {
