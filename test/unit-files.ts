@@ -16,4 +16,5 @@ export const UNIT_TEST_FILES: readonly string[] = [
   "test/toolchain-version.test.ts",
   "test/stack-lock-wait.test.ts",
   "test/workflow.test.ts",
+  "test/architecture.test.ts",
 ];
