@@ -29,9 +29,9 @@ export const BUILD_COMMAND = "bash toolchain/build.sh";
 
 /** No usable engine here, and the caller may not build one: the message says what to run. */
 export class EngineNotFoundError extends Error {
-  constructor() {
+  constructor(detail?: string) {
     super(
-      `no Pulumi engine: no pulumi v3.259.0 or newer (with its plugins) on PATH and the offline toolchain is not built; ` +
+      `no Pulumi engine: no pulumi v3.259.0 or newer (with its plugins) on PATH and the offline toolchain is not built${detail ? ` (${detail})` : ""}; ` +
         `run: ${BUILD_COMMAND} (about 14 minutes the first time, then cached; see toolchain/README.md)`,
     );
     this.name = "EngineNotFoundError";
@@ -61,10 +61,9 @@ export function findEngine(options: { mayBuild: boolean }): string {
     foundEngine = bin;
     return bin;
   }
-  // build.sh --cached-only exits 3 when the toolchain is not built yet.
-  if (!options.mayBuild && result.status === 3) throw new EngineNotFoundError();
-  const messages = options.mayBuild ? "see the messages above" : (result.stderr ?? "").trim().split("\n").slice(-3).join("; ");
-  throw new Error(`toolchain/build.sh failed (exit ${result.status}); ${messages}`);
+  if (options.mayBuild) throw new Error(`toolchain/build.sh failed (exit ${result.status}); see the messages above`);
+  // build.sh --cached-only exits 3 when the toolchain is not built yet, 1 when it cannot even look (no go, no node).
+  throw new EngineNotFoundError(result.status === 3 ? undefined : (result.stderr ?? "").trim().split("\n").pop());
 }
 
 /** Whether an executable of that name is in one of PATH's folders. */
