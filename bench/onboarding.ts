@@ -12,7 +12,8 @@
  */
 import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { PROJECT_DIR, pulumi } from "../local/pulumi";
+import { PROJECT_DIR } from "../engine/paths";
+import { pulumi } from "../engine/pulumi";
 import { AutomationDeployer } from "../onboarding/deployer";
 import { InProcessLauncher } from "../onboarding/scheduler";
 import { setUpEngineStack, startServiceOnEngine, TENANTS_HEADER } from "../test/onboarding/engine-stack";

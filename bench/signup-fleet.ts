@@ -20,7 +20,9 @@ import { readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { startLocalPostgres } from "../local/embedded-postgres";
-import { configureLocalStack, ensureToolchain, PROJECT_DIR, pulumi, pulumiContext, type PulumiContext } from "../local/pulumi";
+import { configureLocalStack } from "../local/stack";
+import { findEngine, pulumi, type PulumiContext, pulumiContext } from "../engine/pulumi";
+import { localStateDir, PROJECT_DIR } from "../engine/paths";
 import { ensureStateDatabase } from "../local/state-backend";
 import { createPrivateDatabase } from "../onboarding/db";
 import { AutomationDeployer } from "../onboarding/deployer";
@@ -48,7 +50,7 @@ const entry = (name: string) => `  - username: ${name}\n    email: ${name.replac
 async function buildFleet(tenants: number, size: number, deployAll: boolean): Promise<Fleet> {
   const clone = cloneCheckout(`bench-${tenants}`);
   const server = await startLocalPostgres();
-  const context = pulumiContext(ensureToolchain(), join(clone, ".state"), await ensureStateDatabase(server));
+  const context = pulumiContext(findEngine({ mayBuild: true }), localStateDir(clone), await ensureStateDatabase(server));
   const shardCount = Math.ceil(tenants / size);
   const shards = Array.from({ length: shardCount }, (_, i) => ({
     name: `b${String(i + 1).padStart(3, "0")}`,

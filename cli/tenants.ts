@@ -10,8 +10,9 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { DEFAULT_APP_NAME, DEFAULT_RECORD_TEMPLATE, databaseName, dnsLabel } from "../infra/naming";
 import { parseDeployedTenants, type TenantSummaryOutput } from "../infra/outputs";
-import { findBuiltToolchain, LOCAL_ENVIRONMENT, LOCAL_STATE_DIR, onPath, PROJECT_DIR, pulumiContext } from "../local/pulumi";
-import { localBackendUrl } from "../local/state-backend";
+import { LOCAL_ENVIRONMENT, LOCAL_STATE_DIR, PROJECT_DIR } from "../engine/paths";
+import { BUILD_COMMAND, EngineNotFoundError, findEngine, pulumiContext, withEngine } from "../engine/pulumi";
+import { localBackendUrl } from "../engine/state-backend";
 import { addShard, crossShardProblems, readShards, shardStack, shardWithRoom, SHARDS_MANIFEST } from "../tenants/shards";
 import { addTenants, removeTenant, setStatus, withTenantsFileLock, writeFileAtomic, type EditResult, type NewTenant } from "../tenants/edit";
 import { formatProblem, loadTenantsFile, type TenantsProblem } from "../tenants/load";
@@ -86,9 +87,9 @@ function readDeployed(options: Options): Deployed {
       throw new ProblemsError([`${options.outputs}: cannot read stack outputs (${messageOf(error)}); pass "pulumi stack output --json" saved to a file`]);
     }
   }
-  const engine = findEngine();
+  const engine = engineEnv();
   if (engine === undefined) {
-    console.error("note: deployed tenant IDs are not shown: no pulumi on PATH and no built toolchain (npm start builds it)");
+    console.error(`note: deployed tenant IDs are not shown: no pulumi on PATH and no built toolchain (npm start builds it, or: ${BUILD_COMMAND})`);
     return {};
   }
   const stacks = options.stack !== undefined ? [options.stack] : readShards(PROJECT_DIR).shards.map((shard) => shardStack(options.env, shard));
@@ -111,19 +112,22 @@ function readDeployed(options: Options): Deployed {
 }
 
 /**
- * The engine environment to ask: `pulumi` on PATH (as in CI), else the built
- * offline toolchain; on the backend in PULUMI_BACKEND_URL, or else npm start's
- * (its state database on the embedded server, which must be running). Never builds anything.
+ * The engine environment to ask: the engine findEngine finds (`pulumi` on
+ * PATH, as in CI, else the built offline toolchain); on the backend in
+ * PULUMI_BACKEND_URL, or else npm start's (its state database on the embedded
+ * server, which must be running). Never builds anything.
  */
-function findEngine(): NodeJS.ProcessEnv | undefined {
-  const env = onPath("pulumi") ? process.env : withToolchain(findBuiltToolchain());
-  if (env === undefined || env.PULUMI_BACKEND_URL !== undefined) return env;
+function engineEnv(): NodeJS.ProcessEnv | undefined {
+  let bin: string;
+  try {
+    bin = findEngine({ mayBuild: false });
+  } catch (error) {
+    if (error instanceof EngineNotFoundError) return undefined;
+    throw error;
+  }
+  if (process.env.PULUMI_BACKEND_URL !== undefined) return withEngine(bin);
   const backendUrl = localBackendUrl(PROJECT_DIR);
-  return backendUrl === undefined ? undefined : pulumiContext(findBuiltToolchain() ?? "", LOCAL_STATE_DIR, backendUrl).env;
-}
-
-function withToolchain(bin: string | undefined): NodeJS.ProcessEnv | undefined {
-  return bin === undefined ? undefined : { ...process.env, PATH: `${bin}:${process.env.PATH ?? ""}` };
+  return backendUrl === undefined ? undefined : pulumiContext(bin, LOCAL_STATE_DIR, backendUrl).env;
 }
 
 const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));

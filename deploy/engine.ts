@@ -2,17 +2,18 @@
  * The engine runs of `npm run deploy`: a shard's stack made ready (created
  * when the shard is new), then `pulumi preview` / `pulumi up` with Pulumi's
  * own display, waiting while another deployment (the signup service, a
- * second CI run) holds the stack (local/stack-lock-wait.ts).
+ * second CI run) holds the stack (engine/stack-lock-wait.ts).
  */
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { PROJECT_DIR, PROJECT_NAME, pulumi, type PulumiContext } from "../local/pulumi";
-import { isStackLockedError, withStackLockWait } from "../local/stack-lock-wait";
+import { PROJECT_DIR, projectName } from "../engine/paths";
+import { pulumi, type PulumiContext } from "../engine/pulumi";
+import { isStackLockedError, withStackLockWait } from "../engine/stack-lock-wait";
 import { DEFAULT_TENANTS_FILE, type Shard } from "../tenants/shards";
 import { previewJsonSchema, type PreviewJson } from "./preview-summary";
 
-const TENANTS_FILE_KEY = `${PROJECT_NAME}:tenantsFile`;
+const tenantsFileKey = () => `${projectName()}:tenantsFile`;
 
 /**
  * Makes `stack` ready to deploy `shard`. A stack that does not exist yet (a
@@ -32,7 +33,7 @@ function prepareStackNow(context: PulumiContext, stack: string, shard: Shard, te
   if (known && !existsSync(join(PROJECT_DIR, `Pulumi.${stack}.yaml`))) known = restoreConfigFile(context, stack, log);
   if (!known) {
     pulumi(context, ["stack", "init", stack, ...(template ? ["--copy-config-from", template] : [])]);
-    pulumi(context, ["config", "set", "--stack", stack, TENANTS_FILE_KEY, shard.file]);
+    pulumi(context, ["config", "set", "--stack", stack, tenantsFileKey(), shard.file]);
     log(
       template
         ? `created stack ${stack} for the new shard ${shard.name}, config copied from ${template}; commit Pulumi.${stack}.yaml`
@@ -41,7 +42,7 @@ function prepareStackNow(context: PulumiContext, stack: string, shard: Shard, te
     return;
   }
   const config = JSON.parse(pulumi(context, ["config", "--json", "--stack", stack])) as Record<string, { value?: unknown }>;
-  const configured = config[TENANTS_FILE_KEY]?.value;
+  const configured = config[tenantsFileKey()]?.value;
   const reads = typeof configured === "string" ? configured : DEFAULT_TENANTS_FILE;
   if (resolve(PROJECT_DIR, reads) !== resolve(PROJECT_DIR, shard.file)) {
     throw new Error(
@@ -120,7 +121,7 @@ export interface LockWait {
 function lockWaitOptions(context: PulumiContext, stack: string, wait: LockWait) {
   return {
     backendUrl: context.backendUrl,
-    project: PROJECT_NAME,
+    project: projectName(),
     stack,
     timeoutMs: wait.timeoutMs,
     log: wait.log,

@@ -17,7 +17,8 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { adoptedTenants } from "../infra/outputs";
-import { PROJECT_NAME, pulumi, type PulumiContext } from "../local/pulumi";
+import { projectName } from "./paths";
+import { pulumi, type PulumiContext } from "./pulumi";
 import { importPendingCreates } from "./pending-creates";
 
 export interface ConvergeOptions {
@@ -46,7 +47,7 @@ export function usesUpstreamProvider(projectDir: string, stack: string): boolean
   const file = join(projectDir, `Pulumi.${stack}.yaml`);
   if (!existsSync(file)) return true;
   const config = (parse(readFileSync(file, "utf8")) as { config?: Record<string, unknown> } | null)?.config ?? {};
-  return config[`${PROJECT_NAME}:databaseProvider`] !== "builtin";
+  return config[`${projectName()}:databaseProvider`] !== "builtin";
 }
 
 /** The CLI context of an Automation API workspace (its environment variables), for convergeUp's own CLI calls. */

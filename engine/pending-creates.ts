@@ -12,7 +12,7 @@
  */
 import { inspectExisting } from "../infra/adoption";
 import { databaseUrl } from "../infra/naming";
-import { pulumi, type PulumiContext } from "../local/pulumi";
+import { pulumi, type PulumiContext } from "./pulumi";
 
 /** The upstream provider's types whose ID is the object's name. */
 const ADOPTABLE_TYPES = new Set(["postgresql:index/role:Role", "postgresql:index/database:Database"]);

@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { Client, escapeIdentifier, escapeLiteral } from "pg";
 import { scramSha256Verifier } from "../infra/builtin-postgres/scram";
+import { LOCAL_PORT_ENV, localPostgresFiles, localPostgresPort } from "../engine/paths";
 import { describePortHolders, portHolders, portIsFree } from "./port-holder";
 
 keepExitCodes();
@@ -50,20 +51,11 @@ export interface LocalPostgresOptions {
   postgresFlags?: string[];
 }
 
-/** The port `npm start` and `npm run serve -- --embedded` use, unless DGP_LOCAL_PG_PORT says otherwise. */
-export const DEFAULT_LOCAL_PORT = 55432;
-export const LOCAL_PORT_ENV = "DGP_LOCAL_PG_PORT";
-
-/** This checkout's kept server: .data/postgres, its password in .state/, port 55432 or $DGP_LOCAL_PG_PORT. */
+/** This checkout's kept server: .data/postgres, its password in .state/, port 55432 or $DGP_LOCAL_PG_PORT (engine/paths.ts). */
 export function checkoutPostgresOptions(projectDir: string, env: NodeJS.ProcessEnv = process.env): LocalPostgresOptions {
-  const raw = env[LOCAL_PORT_ENV];
-  const port = raw === undefined || raw === "" ? DEFAULT_LOCAL_PORT : Number(raw);
-  if (!Number.isInteger(port) || port < 1024 || port > 65535) {
-    throw new Error(`${LOCAL_PORT_ENV}=${JSON.stringify(raw).slice(0, 40)} is not a port; use a number from 1024 to 65535`);
-  }
+  const port = localPostgresPort(env);
   return {
-    dataDir: join(projectDir, ".data", "postgres"),
-    passwordFile: join(projectDir, ".state", "postgres-superuser-password"),
+    ...localPostgresFiles(projectDir),
     port,
     portHint: `stop it, or give this checkout another port: ${LOCAL_PORT_ENV}=${port === 65535 ? port - 1 : port + 1} npm start`,
   };
@@ -210,7 +202,7 @@ async function requireFreePort(port: number, hint: string | undefined, dataDir: 
   if (own !== undefined) {
     throw new Error(
       `cannot start the embedded PostgreSQL: its data folder ${dataDir} is already served on port ${port} by pid ${own.pid} ` +
-        `(another npm start, or npm run serve -- --embedded); stop that first`,
+        `(another npm start, or npm run serve:local); stop that first`,
     );
   }
   throw new Error(`cannot start the embedded PostgreSQL: ${describePortHolders(port, holders)}; ${hint ?? "stop it or choose another port"}`);

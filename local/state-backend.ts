@@ -1,35 +1,10 @@
 /**
- * Pulumi state in PostgreSQL: Pulumi's own DIY backend (`pulumi login
- * postgres://...`, pkg/backend/diy/postgres) keeps every state file, lock and
- * history entry as one row of a table, and each write is one statement, so a
- * killed `pulumi up` cannot leave a torn checkpoint the way a half-written
- * file can.
- *
- * Locally (`npm start`, the onboarding service's `--embedded` mode, the tests)
- * the state lives in its own database on the same server as the tenants,
- * `pulumi_state`, with CONNECT revoked from PUBLIC so no tenant role can
- * reach it. Production points PULUMI_BACKEND_URL at a dedicated server
- * instead (README, "Where state lives").
+ * The local state database: `pulumi_state` on the embedded (or a test's)
+ * PostgreSQL server, made here for `npm start`, the local onboarding service
+ * and the tests. Its URL is engine/state-backend.ts's.
  */
-import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
 import { Client, escapeIdentifier } from "pg";
-
-export const STATE_DATABASE = "pulumi_state";
-
-export interface StateServer {
-  host: string;
-  port: number;
-  adminUser: string;
-  adminPassword: string;
-}
-
-/** The backend URL Pulumi's CLI takes (`postgres://`; `postgresql://` is not recognised by the CLI). */
-export function postgresBackendUrl(server: StateServer, database = STATE_DATABASE): string {
-  const user = encodeURIComponent(server.adminUser);
-  const password = encodeURIComponent(server.adminPassword);
-  return `postgres://${user}:${password}@${server.host}:${server.port}/${database}?sslmode=disable&application_name=pulumi-state`;
-}
+import { postgresBackendUrl, STATE_DATABASE, type StateServer } from "../engine/state-backend";
 
 /**
  * Creates the state database when missing and keeps it private: PUBLIC loses
@@ -54,15 +29,4 @@ export async function ensureStateDatabase(server: StateServer, database = STATE_
     await client.end();
   }
   return postgresBackendUrl(server, database);
-}
-
-/**
- * npm start's backend URL when its embedded server's password is kept in
- * `.state/` (see local/embedded-postgres.ts); undefined before the first npm start.
- */
-export function localBackendUrl(projectDir: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
-  const passwordFile = join(projectDir, ".state", "postgres-superuser-password");
-  if (!existsSync(passwordFile)) return undefined;
-  const port = Number(env.DGP_LOCAL_PG_PORT || 55432);
-  return postgresBackendUrl({ host: "127.0.0.1", port, adminUser: "postgres", adminPassword: readFileSync(passwordFile, "utf8").trim() });
 }

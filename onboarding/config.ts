@@ -4,7 +4,7 @@
  */
 import { isAbsolute, join, normalize, resolve } from "node:path";
 import { z } from "zod";
-import { PROJECT_DIR } from "../local/pulumi";
+import { LOCAL_STATE_DIR, PROJECT_DIR } from "../engine/paths";
 import { DEFAULT_TENANTS_FILE } from "../tenants/paths";
 import { SHARDS_MANIFEST } from "../tenants/shards";
 import { DEFAULT_BACKOFF, type Backoff } from "./backoff";
@@ -72,7 +72,7 @@ function runnerCrossProblems(env: NodeJS.ProcessEnv): string[] {
 }
 
 const runnerShape = {
-  DATABASE_URL: z.string({ error: "DATABASE_URL is required (the control database), or start with --embedded" }).regex(/^postgres(ql)?:\/\//, {
+  DATABASE_URL: z.string({ error: "DATABASE_URL is required (the control database), or run npm run serve:local" }).regex(/^postgres(ql)?:\/\//, {
     error: "DATABASE_URL must be a postgresql:// URL",
   }),
   PULUMI_STACK: z.string().min(1).optional(),
@@ -177,7 +177,7 @@ export function readRunnerConfig(env: NodeJS.ProcessEnv): RunnerConfig {
         : {
             url: value.TENANTS_GIT_URL,
             branch: value.TENANTS_GIT_BRANCH,
-            dir: resolve(value.TENANTS_GIT_DIR ?? join(PROJECT_DIR, ".state", "tenants-git", (value.PULUMI_STACK ?? value.FLEET_ENV)!)),
+            dir: resolve(value.TENANTS_GIT_DIR ?? join(LOCAL_STATE_DIR, "tenants-git", (value.PULUMI_STACK ?? value.FLEET_ENV)!)),
             path: value.FLEET_ENV ? SHARDS_MANIFEST : normalize(value.TENANTS_GIT_PATH),
             author: { name: author[1]!, email: author[2]! },
             pushAttempts: value.TENANTS_GIT_PUSH_ATTEMPTS,

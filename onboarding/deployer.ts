@@ -14,8 +14,8 @@ import { errorMessage } from "../lib/errors";
 import { tenantSummarySchema } from "../infra/outputs";
 import { DEFAULT_TENANTS_FILE } from "../tenants/paths";
 import { CONTROL_DATABASE_VARIABLE, SERVICE_SECRETS } from "./secrets";
-import { ENGINE_DEFAULTS } from "../local/pulumi";
-import { withStackLockWait } from "../local/stack-lock-wait";
+import { ENGINE_DEFAULTS } from "../engine/pulumi";
+import { withStackLockWait } from "../engine/stack-lock-wait";
 import { contextFromEnv, convergeUp } from "../engine/converge";
 
 const execFileAsync = promisify(execFile);
@@ -125,9 +125,9 @@ export class AutomationDeployer implements Deployer {
 
   /**
    * CI deploying the same shard holds the stack's lock: wait for it rather
-   * than fail (local/stack-lock-wait.ts). A runner killed outright (OOM,
+   * than fail (engine/stack-lock-wait.ts). A runner killed outright (OOM,
    * SIGKILL) leaves its lock behind; only a lock whose process is gone from
-   * this machine is removed (local/stale-lock.ts).
+   * this machine is removed (engine/stale-lock.ts).
    */
   private async waitingForOtherDeployments<T>(run: () => Promise<T>): Promise<T> {
     const backendUrl = this.stack.workspace.envVars.PULUMI_BACKEND_URL ?? "";

@@ -1,43 +1,32 @@
 /**
  * `npm run serve`: the onboarding service, configured by environment
- * variables (see onboarding/README.md).
- *
- *   --embedded   start the project's embedded PostgreSQL (.data/postgres,
- *                port 55432, the one `npm start` uses) and keep the control
- *                database in it (database "onboarding"); FLEET_ENV
- *                defaults to "local".
+ * variables (see onboarding/README.md). Production: it imports nothing of
+ * the local development setup; `npm run serve:local` (local/serve-embedded.ts)
+ * runs the same service on npm start's embedded PostgreSQL.
  */
 import { join, resolve } from "node:path";
-import { parseArgs } from "node:util";
 import type { Pool } from "pg";
-import { checkoutPostgresOptions, startLocalPostgres, type LocalPostgres } from "../local/embedded-postgres";
-import { ensureToolchain, LOCAL_ENVIRONMENT, LOCAL_STATE_DIR, onPath, PROJECT_DIR, pulumiContext } from "../local/pulumi";
-import { ensureStateDatabase } from "../local/state-backend";
-import { ConfigError, readServiceConfig } from "./config";
+import { LOCAL_STATE_DIR, PROJECT_DIR } from "../engine/paths";
+import { findEngine, onPath, pulumiContext, withEngine } from "../engine/pulumi";
+import { runMain } from "../lib/run-main";
+import { ConfigError, readServiceConfig, type ServiceConfig } from "./config";
 import { CONTROL_DATABASE_VARIABLE, SERVICE_SECRETS } from "./secrets";
-import { controlDatabaseExposure, createPool, createPrivateDatabase } from "./db";
+import { controlDatabaseExposure, createPool } from "./db";
 import { engineEnvVars } from "./deployer";
+import type { Fleet } from "./fleet";
 import { openFleet } from "./fleet-setup";
 import { createTransport } from "./mailer";
 import { ChildProcessLauncher, InProcessLauncher } from "./scheduler";
-import { startService } from "./service";
+import { startService, type ServiceOptions } from "./service";
 import { GitTenantsError } from "./tenants-repo";
 import { adminServers, stackTenants } from "../usage/stack";
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { embedded: { type: "boolean", default: false } }, strict: true });
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  let postgres: LocalPostgres | undefined;
-  if (values.embedded) {
-    postgres = await startLocalPostgres(checkoutPostgresOptions(PROJECT_DIR));
-    // Private from the start: no tenant role can open the control database (or take its locks).
-    await createPrivateDatabase(postgres.url(), "onboarding");
-    env.DATABASE_URL = postgres.url("onboarding");
-    // Every local shard (the stacks npm start deploys: local-s001, ...), unless one stack is asked for.
-    if (!env.PULUMI_STACK && !env.FLEET_ENV) env.FLEET_ENV = LOCAL_ENVIRONMENT;
-    // npm start's state: the private pulumi_state database on the same server.
-    env.PULUMI_BACKEND_URL ??= await ensureStateDatabase(postgres);
-  }
+/**
+ * Runs the service from `env` (the service's variables; its secrets are
+ * removed from it and from process.env once read) until SIGINT or SIGTERM,
+ * then stops it and returns.
+ */
+export async function serveUntilStopped(env: NodeJS.ProcessEnv): Promise<void> {
   const config = readServiceConfig(env);
   // Read once; from here on no child of this process (engine, runner, git) inherits them.
   for (const name of [...SERVICE_SECRETS, CONTROL_DATABASE_VARIABLE]) {
@@ -47,11 +36,7 @@ async function main(): Promise<void> {
   const exposure = await withPool(config.databaseUrl, (pool) => controlDatabaseExposure(pool));
   if (exposure !== undefined) throw new ControlDatabaseExposed(exposure);
 
-  // The engine's environment: the toolchain's pulumi unless one is on PATH; the backend from PULUMI_BACKEND_URL.
-  const engineEnv: NodeJS.ProcessEnv =
-    env.PULUMI_BACKEND_URL !== undefined && onPath("pulumi")
-      ? env
-      : pulumiContext(ensureToolchain(), resolve(config.pulumiStateDir ?? LOCAL_STATE_DIR), env.PULUMI_BACKEND_URL).env;
+  const engineEnv = engineEnvironment(env, config);
   const log = (line: string) => console.log(`${new Date().toISOString()} ${line}`);
   // The stacks served (one, or every shard of FLEET_ENV), their files, and what deploys each (fleet-setup.ts).
   const opened = await openFleet(config, { envVars: engineEnvVars(engineEnv), onOutput: (text) => process.stdout.write(text), log });
@@ -66,7 +51,7 @@ async function main(): Promise<void> {
             const { PULUMI_STACK: _single, ...rest } = engineEnv;
             return { ...rest, DATABASE_URL: config.databaseUrl, ...opened.runnerEnv(stack) };
           },
-          logFile: config.runnerLog ?? join(PROJECT_DIR, ".state", "onboarding-runner.log"),
+          logFile: config.runnerLog ?? join(LOCAL_STATE_DIR, "onboarding-runner.log"),
           cwd: PROJECT_DIR,
         });
   const service = await startService({
@@ -83,37 +68,43 @@ async function main(): Promise<void> {
     debounceMs: config.debounceMs,
     pollMs: config.pollMs,
     log,
-    // Admin connections: USAGE_ADMIN_URLS, else the stack config's servers (see usage/stack.ts).
-    usage:
-      config.usageIntervalSeconds > 0
-        ? {
-            intervalMs: config.usageIntervalSeconds * 1000,
-            // Every shard's tenants; the servers of the first shard's stack (new shards copy its config).
-            source: async () => ({
-              tenants: (await Promise.all(fleet.stacks().map((stack) => stackTenants({ stack, env: engineEnv })))).flat(),
-              servers: await adminServers({ stack: fleet.stacks()[0]!, env: engineEnv }),
-            }),
-          }
-        : undefined,
+    usage: usageSampling(config, fleet, engineEnv),
   });
   const source = config.git ? `, committed to branch ${config.git.branch} of the tenants repository` : "";
   log(`onboarding service for ${fleet.describe()} listening on ${service.url} (tenants: ${opened.describeFiles()}${source})`);
 
-  const shutdown = async (signal: string) => {
-    log(`${signal}: stopping (a running deployment finishes in its own process)`);
-    await service.close();
-    await postgres?.stop();
-    process.exit(0);
-  };
-  process.once("SIGINT", () => void shutdown("SIGINT"));
-  process.once("SIGTERM", () => void shutdown("SIGTERM"));
+  const signal = await new Promise<NodeJS.Signals>((done) => {
+    process.once("SIGINT", done);
+    process.once("SIGTERM", done);
+  });
+  log(`${signal}: stopping (a running deployment finishes in its own process)`);
+  await service.close();
 }
 
-main().catch((error) => {
-  const known = error instanceof ConfigError || error instanceof GitTenantsError || error instanceof ControlDatabaseExposed;
-  console.error(known ? error.message : `error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-  process.exit(1);
-});
+/**
+ * The engine's environment: the engine findEngine finds (a pulumi on PATH of
+ * the toolchain's version, else the offline toolchain, built when missing).
+ * With PULUMI_BACKEND_URL and a pulumi on PATH (production) the rest of the
+ * environment is taken as it is; otherwise the project's engine settings
+ * (passphrase and PULUMI_HOME in PULUMI_STATE_DIR or .state/) on PULUMI_BACKEND_URL.
+ */
+function engineEnvironment(env: NodeJS.ProcessEnv, config: ServiceConfig): NodeJS.ProcessEnv {
+  const bin = findEngine({ mayBuild: true });
+  if (env.PULUMI_BACKEND_URL !== undefined && onPath("pulumi", env.PATH)) return withEngine(bin, env);
+  return pulumiContext(bin, resolve(config.pulumiStateDir ?? LOCAL_STATE_DIR), env.PULUMI_BACKEND_URL).env;
+}
+
+/** The service's usage sampler: every shard's tenants; admin connections from USAGE_ADMIN_URLS, else the first shard's stack config (new shards copy it; see usage/stack.ts). */
+function usageSampling(config: ServiceConfig, fleet: Fleet, engineEnv: NodeJS.ProcessEnv): ServiceOptions["usage"] {
+  if (config.usageIntervalSeconds <= 0) return undefined;
+  return {
+    intervalMs: config.usageIntervalSeconds * 1000,
+    source: async () => ({
+      tenants: (await Promise.all(fleet.stacks().map((stack) => stackTenants({ stack, env: engineEnv })))).flat(),
+      servers: await adminServers({ stack: fleet.stacks()[0]!, env: engineEnv }),
+    }),
+  };
+}
 
 async function withPool<T>(databaseUrl: string, work: (pool: ReturnType<typeof createPool>) => Promise<T>): Promise<T> {
   const pool = createPool(databaseUrl, 1);
@@ -125,8 +116,32 @@ async function withPool<T>(databaseUrl: string, work: (pool: ReturnType<typeof c
 }
 
 /** The control database is reachable by tenants: refused at start (see db.ts). */
-class ControlDatabaseExposed extends Error {
+export class ControlDatabaseExposed extends Error {
   constructor(reason: string) {
-    super(`error: ${reason}`);
+    super(reason);
+    this.name = "ControlDatabaseExposed";
   }
+}
+
+/** `npm run serve` takes no arguments: everything is an environment variable. */
+class ArgumentsError extends Error {}
+
+function refuseArguments(args: readonly string[]): void {
+  if (args.length === 0) return;
+  const local = args.includes("--embedded") ? "; the service on the embedded PostgreSQL of npm start is now: npm run serve:local" : "";
+  throw new ArgumentsError(`npm run serve takes no arguments (got ${args.join(" ").slice(0, 60)}): configure it with environment variables${local}`);
+}
+
+/** The failures the service anticipates: printed as one line, without a stack trace. */
+export const EXPECTED_ERRORS = [ConfigError, GitTenantsError, ControlDatabaseExposed, ArgumentsError];
+
+if (require.main === module) {
+  // Exits at once: the pool, the HTTP server and the timers would otherwise keep the process alive.
+  runMain(
+    async () => {
+      refuseArguments(process.argv.slice(2));
+      await serveUntilStopped(process.env);
+    },
+    { expected: EXPECTED_ERRORS, exitNow: true },
+  );
 }

@@ -11,6 +11,7 @@ import { ConfigError, readRunnerConfig } from "./config";
 import { CONTROL_DATABASE_VARIABLE } from "./secrets";
 import { openFleet } from "./fleet-setup";
 import { GitTenantsError } from "./tenants-repo";
+import { runMain } from "../lib/run-main";
 
 async function main(): Promise<number> {
   const config = readRunnerConfig(process.env);
@@ -32,11 +33,5 @@ async function main(): Promise<number> {
   }
 }
 
-main().then(
-  (code) => process.exit(code),
-  (error) => {
-    const known = error instanceof ConfigError || error instanceof GitTenantsError;
-    console.error(`deployment runner: ${known ? error.message : error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-    process.exit(1);
-  },
-);
+// Exits at once with main's status: the engine's and the pool's handles would otherwise keep the process alive.
+runMain(main, { prefix: "deployment runner", expected: [ConfigError, GitTenantsError], exitNow: true });

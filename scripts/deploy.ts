@@ -23,7 +23,8 @@ import { parseArgs } from "node:util";
 import { deployStack, prepareStack, previewStack, previewStackJson, templateStack, type LockWait } from "../deploy/engine";
 import { renderPreviewComment, type ShardPreview } from "../deploy/preview-summary";
 import { namedShards, shardsChangedSince, type Selection } from "../deploy/select";
-import { ensureToolchain, PROJECT_DIR, pulumiContext, type PulumiContext } from "../local/pulumi";
+import { LOCAL_STATE_DIR, PROJECT_DIR } from "../engine/paths";
+import { findEngine, pulumiContext, type PulumiContext } from "../engine/pulumi";
 import { readShards, shardStack, type ShardsManifest } from "../tenants/shards";
 
 const USAGE = "usage: npm run deploy -- preview|up --env NAME [--shard NAME ... | --changed-since REF] [--comment-file PATH] [--lock-timeout SECONDS]";
@@ -81,7 +82,7 @@ function engineContext(): PulumiContext {
     if (!file) throw new Error("set PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE): the passphrase the stacks' secrets are encrypted with");
     process.env.PULUMI_CONFIG_PASSPHRASE = readFileSync(file, "utf8").trim();
   }
-  return pulumiContext(ensureToolchain(), join(PROJECT_DIR, ".state", "deploy"), backendUrl);
+  return pulumiContext(findEngine({ mayBuild: true }), join(LOCAL_STATE_DIR, "deploy"), backendUrl);
 }
 
 function selectShards(manifest: ShardsManifest, options: Options): Selection {

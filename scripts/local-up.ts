@@ -18,17 +18,9 @@ import { parseArgs } from "node:util";
 import { printTable } from "../cli/table";
 import { mergeOutputs, parseDeployedTenants, parseStackOutputs, type StackOutputs } from "../infra/outputs";
 import { checkoutPostgresOptions, startLocalPostgres } from "../local/embedded-postgres";
-import {
-  configureLocalStack,
-  ensureToolchain,
-  LOCAL_ENVIRONMENT,
-  PROJECT_DIR,
-  pulumi,
-  LOCAL_STATE_DIR,
-  pulumiContext,
-  releaseStaleLock,
-  type PulumiContext,
-} from "../local/pulumi";
+import { configureLocalStack } from "../local/stack";
+import { findEngine, pulumi, pulumiContext, type PulumiContext, releaseStaleLock } from "../engine/pulumi";
+import { LOCAL_ENVIRONMENT, LOCAL_STATE_DIR, PROJECT_DIR } from "../engine/paths";
 import { ensureStateDatabase } from "../local/state-backend";
 import { readShards, shardStack, type Shard } from "../tenants/shards";
 import { tenantsCreatedBetween, tenantsFromOutputs, verifyFleet } from "../verify/probes";
@@ -135,7 +127,7 @@ async function main(): Promise<number> {
   const postgres = await startLocalPostgres(checkoutPostgresOptions(PROJECT_DIR));
   try {
     console.log("Bringing the Pulumi toolchain (toolchain/build.sh) ...");
-    const bin = ensureToolchain();
+    const bin = findEngine({ mayBuild: true });
     const context = pulumiContext(bin, LOCAL_STATE_DIR, await ensureStateDatabase(postgres));
     console.log("Pulumi state: PostgreSQL database pulumi_state on the embedded server.");
     const stacks = shards.map((shard) => shardStack(LOCAL_ENVIRONMENT, shard));

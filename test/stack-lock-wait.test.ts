@@ -1,5 +1,5 @@
 /**
- * withStackLockWait (local/stack-lock-wait.ts) on locks laid out as Pulumi's
+ * withStackLockWait (engine/stack-lock-wait.ts) on locks laid out as Pulumi's
  * file backend writes them: which failures it waits on, what it says, when it
  * removes a lock and when it gives up. The engine runs are in
  * test/deploy/lock-wait.e2e.test.ts.
@@ -10,7 +10,7 @@ import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { isStackLockedError, withStackLockWait } from "../local/stack-lock-wait";
+import { isStackLockedError, withStackLockWait } from "../engine/stack-lock-wait";
 import { plantLock } from "./support/state-lock";
 
 let stateDir: string;

@@ -1,5 +1,5 @@
 /**
- * Telling a stale engine lock from a live one (local/stale-lock.ts), on lock
+ * Telling a stale engine lock from a live one (engine/stale-lock.ts), on lock
  * files laid out as Pulumi's file backend writes them, and on lock rows of
  * its postgres backend in a real PostgreSQL.
  */
@@ -12,7 +12,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { startLocalPostgres, type LocalPostgres } from "../local/embedded-postgres";
 import { ensureStateDatabase } from "../local/state-backend";
 import { plantLock } from "./support/state-lock";
-import { findStackLocks, removableStaleLocks } from "../local/stale-lock";
+import { findStackLocks, removableStaleLocks } from "../engine/stale-lock";
 
 let stateDir: string;
 const lockDir = () => join(stateDir, ".pulumi", "locks", "organization", "drivergigspro", "dev");

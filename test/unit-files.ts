@@ -19,4 +19,5 @@ export const UNIT_TEST_FILES: readonly string[] = [
   "test/shards-room.test.ts",
   "test/lib/polling-loop.test.ts",
   "test/lib/transaction.test.ts",
+  "test/architecture.test.ts",
 ];

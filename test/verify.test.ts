@@ -189,7 +189,7 @@ describe("attack probes, run as each tenant", () => {
         `${tenants[0]!.tenantId} cannot connect to non-tenant databases: connected to verify_probe_control`,
         `${tenants[0]!.tenantId} cannot take control-plane locks: took advisory lock class 3435, 3436 in verify_probe_control`,
       ]);
-      // What the onboarding service's --embedded does.
+      // What the local onboarding service (npm run serve:local) does.
       await createPrivateDatabase(server.url(), "verify_probe_control");
       expect(failures(await verifyIsolation(underTest.slice(0, 1)))).toEqual([]);
     } finally {

@@ -50,9 +50,7 @@ describe("the GitHub Actions workflows", () => {
       expect(existsSync(join(ROOT, file)), file).toBe(true);
       if (file === "test/workflow.test.ts") continue; // it names them below
       const text = readFileSync(join(ROOT, file), "utf8");
-      expect(text, file).not.toMatch(
-        /startLocalPostgres|ensureToolchain|findBuiltToolchain|spawnPulumi|setUpEngineStack|startBind|startUsageFleet|startService|LocalWorkspace/,
-      );
+      expect(text, file).not.toMatch(/startLocalPostgres|findEngine|spawnPulumi|setUpEngineStack|startBind|startUsageFleet|startService|LocalWorkspace/);
     }
   });
 

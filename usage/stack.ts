@@ -8,8 +8,9 @@
 import { execFile } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { promisify } from "node:util";
-import { ensureToolchain, LOCAL_STATE_DIR, PROJECT_DIR, PROJECT_NAME, pulumiContext, type PulumiContext } from "../local/pulumi";
-import { localBackendUrl } from "../local/state-backend";
+import { LOCAL_STATE_DIR, PROJECT_DIR, projectName } from "../engine/paths";
+import { findEngine, pulumiContext, type PulumiContext } from "../engine/pulumi";
+import { localBackendUrl } from "../engine/state-backend";
 import { adminServersFromConfig, parseAdminUrl, tenantsFromStackOutputs, type AdminServer, type UsageTenant } from "./inputs";
 
 export interface FleetSourceOptions {
@@ -23,9 +24,10 @@ export interface FleetSourceOptions {
 
 let cachedContext: PulumiContext | undefined;
 function context(env: NodeJS.ProcessEnv): PulumiContext {
-  // A PULUMI_BACKEND_URL in the environment (CI, a real backend) wins; else npm start's state database.
+  // A PULUMI_BACKEND_URL in the environment (CI, a real backend, the service's engine environment) wins, as it is;
+  // else npm start's state database, through the engine findEngine finds (building the toolchain when missing, as before).
   if (env.PULUMI_BACKEND_URL !== undefined) return { stateDir: "", backendUrl: env.PULUMI_BACKEND_URL, env };
-  cachedContext ??= pulumiContext(ensureToolchain(), LOCAL_STATE_DIR, localBackendUrl(PROJECT_DIR));
+  cachedContext ??= pulumiContext(findEngine({ mayBuild: true }), LOCAL_STATE_DIR, localBackendUrl(PROJECT_DIR));
   return cachedContext;
 }
 
@@ -51,10 +53,10 @@ export async function adminServers(options: FleetSourceOptions): Promise<AdminSe
     string,
     { value?: string; objectValue?: unknown }
   >;
-  const entry = config[`${PROJECT_NAME}:servers`];
-  if (entry === undefined) throw new Error(`stack "${options.stack}" has no ${PROJECT_NAME}:servers config; pass --admin-url NAME=postgresql://...`);
+  const entry = config[`${projectName()}:servers`];
+  if (entry === undefined) throw new Error(`stack "${options.stack}" has no ${projectName()}:servers config; pass --admin-url NAME=postgresql://...`);
   const servers = entry.objectValue ?? JSON.parse(entry.value ?? "[]");
-  if (!Array.isArray(servers)) throw new Error(`${PROJECT_NAME}:servers of stack "${options.stack}" is not a list`);
+  if (!Array.isArray(servers)) throw new Error(`${projectName()}:servers of stack "${options.stack}" is not a list`);
   return adminServersFromConfig(servers as Record<string, unknown>[]);
 }
 

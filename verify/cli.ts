@@ -6,9 +6,9 @@
  * Every failing line names the tenant ID.
  */
 import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { ensureToolchain, PROJECT_DIR, pulumi, pulumiContext } from "../local/pulumi";
+import { LOCAL_STATE_DIR } from "../engine/paths";
+import { findEngine, pulumi, pulumiContext } from "../engine/pulumi";
 import { stackOutputsSchema, tenantsFromOutputs, verifyFleet } from "./probes";
 import { renderResults } from "./report";
 
@@ -24,7 +24,8 @@ const USAGE = `usage: npm run verify -- [--outputs FILE | --stack NAME] [--new a
 
 function readOutputs(file: string | undefined, stack: string): unknown {
   if (file !== undefined) return JSON.parse(readFileSync(file, "utf8"));
-  const context = pulumiContext(ensureToolchain(), join(PROJECT_DIR, ".state"));
+  // Builds the toolchain when no engine is found (as it always has); --outputs needs none.
+  const context = pulumiContext(findEngine({ mayBuild: true }), LOCAL_STATE_DIR);
   return JSON.parse(pulumi(context, ["stack", "output", "--json", "--show-secrets", "--stack", stack]));
 }
 

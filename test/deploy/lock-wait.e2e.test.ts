@@ -21,7 +21,8 @@ import { hostname, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startLocalPostgres, type LocalPostgres } from "../../local/embedded-postgres";
-import { ensureToolchain, PROJECT_NAME, pulumiContext, type PulumiContext } from "../../local/pulumi";
+import { findEngine, type PulumiContext, pulumiContext } from "../../engine/pulumi";
+import { projectName } from "../../engine/paths";
 import { ensureStateDatabase } from "../../local/state-backend";
 import { AutomationDeployer, engineEnvVars } from "../../onboarding/deployer";
 import { cloneCheckout } from "../support/checkout";
@@ -63,7 +64,7 @@ function deploy(
 }
 
 beforeAll(async () => {
-  const bin = ensureToolchain();
+  const bin = findEngine({ mayBuild: true });
   server = await startLocalPostgres();
   scratch = mkdtempSync(join(tmpdir(), "dgp-deploy-"));
   context = pulumiContext(bin, join(scratch, "state"), await ensureStateDatabase(server));
@@ -142,7 +143,7 @@ describe("npm run deploy with the real engine", () => {
     children.push(holder);
     await plantLock(
       context.backendUrl,
-      PROJECT_NAME,
+      projectName(),
       "ci-s002",
       { pid: holder.pid!, username: "onboarding", hostname: hostname(), timestamp: new Date().toISOString() },
       "signup-service",
@@ -181,7 +182,7 @@ describe("npm run deploy with the real engine", () => {
     children.push(holder);
     await plantLock(
       context.backendUrl,
-      PROJECT_NAME,
+      projectName(),
       "ci-s002",
       { pid: holder.pid!, username: "ci", hostname: hostname(), timestamp: new Date().toISOString() },
       "ci-runner",

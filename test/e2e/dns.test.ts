@@ -11,7 +11,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { startLocalPostgres, type LocalPostgres } from "../../local/embedded-postgres";
-import { configureLocalStack, ensureToolchain, PROJECT_DIR, pulumi, pulumiContext, setStackConfig, type PulumiContext } from "../../local/pulumi";
+import { configureLocalStack } from "../../local/stack";
+import { findEngine, pulumi, pulumiContext, type PulumiContext, setStackConfig } from "../../engine/pulumi";
+import { PROJECT_DIR } from "../../engine/paths";
 import { startBind, type LocalBind } from "../support/bind";
 
 // Every step is one or more real `pulumi up`s; a slow machine may need minutes.
@@ -49,7 +51,7 @@ const resolve = (name: string) => bind.dig(`${name}.${ZONE}`, "A");
 
 beforeAll(
   async () => {
-    const bin = ensureToolchain();
+    const bin = findEngine({ mayBuild: true });
     workDir = mkdtempSync(join(tmpdir(), "dgp-e2e-dns-"));
     context = pulumiContext(bin, join(workDir, "state"));
     bind = await startBind(ZONE);

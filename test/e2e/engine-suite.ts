@@ -16,20 +16,11 @@ import { join } from "node:path";
 import { escapeIdentifier } from "pg";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { bundledPostgresMajor, type LocalPostgres } from "../../local/embedded-postgres";
-import {
-  configureLocalStack,
-  ensureToolchain,
-  onPath,
-  PROJECT_DIR,
-  PROJECT_NAME,
-  pulumi,
-  pulumiContext,
-  releaseStaleLock,
-  setStackConfig,
-  spawnPulumi,
-  type PulumiContext,
-} from "../../local/pulumi";
-import { ensureStateDatabase, STATE_DATABASE } from "../../local/state-backend";
+import { configureLocalStack } from "../../local/stack";
+import { findEngine, onPath, pulumi, pulumiContext, type PulumiContext, releaseStaleLock, setStackConfig, spawnPulumi } from "../../engine/pulumi";
+import { PROJECT_DIR, projectName } from "../../engine/paths";
+import { ensureStateDatabase } from "../../local/state-backend";
+import { STATE_DATABASE } from "../../engine/state-backend";
 import { convergeUp } from "../../engine/converge";
 import { canLogIn } from "../support/can-log-in";
 import { cloneCheckout, copyStackConfig } from "../support/checkout";
@@ -136,7 +127,7 @@ export function defineEngineSuite(kind: PostgresKind): void {
 
     beforeAll(
       async () => {
-        const bin = ensureToolchain();
+        const bin = findEngine({ mayBuild: true });
         workDir = mkdtempSync(join(tmpdir(), "dgp-e2e-"));
         server = await startTestPostgres(kind);
         expect(await serverMajor(server)).toBe(major);
@@ -346,7 +337,7 @@ export function defineEngineSuite(kind: PostgresKind): void {
         // Nothing in the state names the folder the stack was deployed from.
         const [checkpoint] = await sql<{ text: string }>(
           "SELECT convert_from(decode(data->>'data', 'base64'), 'UTF8') AS text FROM pulumi_state WHERE key LIKE $1 || '%' AND key NOT LIKE '%history%' AND key NOT LIKE '%.bak'",
-          [`${STATE_DATABASE}/.pulumi/stacks/${PROJECT_NAME}/${stack}.json`],
+          [`${STATE_DATABASE}/.pulumi/stacks/${projectName()}/${stack}.json`],
           STATE_DATABASE,
         );
         expect(checkpoint!.text).toContain(`"new_driver"`);

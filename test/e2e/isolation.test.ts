@@ -13,8 +13,11 @@ import { join } from "node:path";
 import { Client, escapeIdentifier } from "pg";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { startLocalPostgres, type LocalPostgres } from "../../local/embedded-postgres";
-import { configureLocalStack, ensureToolchain, PROJECT_DIR, pulumi, pulumiContext, type PulumiContext } from "../../local/pulumi";
-import { ensureStateDatabase, STATE_DATABASE } from "../../local/state-backend";
+import { configureLocalStack } from "../../local/stack";
+import { findEngine, pulumi, type PulumiContext, pulumiContext } from "../../engine/pulumi";
+import { PROJECT_DIR } from "../../engine/paths";
+import { ensureStateDatabase } from "../../local/state-backend";
+import { STATE_DATABASE } from "../../engine/state-backend";
 import { stackOutputsSchema, tenantsFromOutputs, verifyIsolation } from "../../verify/probes";
 import { canLogIn } from "../support/can-log-in";
 
@@ -71,7 +74,7 @@ function logIn(databaseUrl: string, database?: string): Promise<true | string> {
 
 beforeAll(
   async () => {
-    const bin = ensureToolchain();
+    const bin = findEngine({ mayBuild: true });
     workDir = mkdtempSync(join(tmpdir(), "dgp-iso-"));
     server = await startLocalPostgres();
     context = pulumiContext(bin, join(workDir, "state"), await ensureStateDatabase(server));

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { escapeIdentifier } from "pg";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { checkoutPostgresOptions, freePort, startLocalPostgres } from "../../local/embedded-postgres";
-import { PROJECT_DIR } from "../../local/pulumi";
+import { PROJECT_DIR } from "../../engine/paths";
 import { cloneCheckout } from "../support/checkout";
 
 vi.setConfig({ testTimeout: 5 * 60 * 1000 });

@@ -19,7 +19,9 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { parseStackOutputs } from "../../infra/outputs";
 import { startLocalPostgres, type LocalPostgres } from "../../local/embedded-postgres";
-import { configureLocalStack, ensureToolchain, PROJECT_DIR, pulumi, pulumiContext, setStackConfig, type PulumiContext } from "../../local/pulumi";
+import { configureLocalStack } from "../../local/stack";
+import { findEngine, pulumi, pulumiContext, type PulumiContext, setStackConfig } from "../../engine/pulumi";
+import { PROJECT_DIR } from "../../engine/paths";
 import { ensureStateDatabase } from "../../local/state-backend";
 import { COMMITTED_COMPANIES, testCompany, testReleases, type TestReleases } from "../support/seed-releases";
 
@@ -116,7 +118,7 @@ async function snapshot() {
 
 beforeAll(
   async () => {
-    const bin = ensureToolchain();
+    const bin = findEngine({ mayBuild: true });
     workDir = mkdtempSync(join(tmpdir(), "dgp-rollout-"));
     releases = testReleases();
     server = await startLocalPostgres();

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { startLocalPostgres, type LocalPostgres } from "../../local/embedded-postgres";
-import { PROJECT_DIR } from "../../local/pulumi";
+import { PROJECT_DIR } from "../../engine/paths";
 import { retryDelayMs } from "../../onboarding/backoff";
 import { createTransport } from "../../onboarding/mailer";
 import { InProcessLauncher } from "../../onboarding/scheduler";

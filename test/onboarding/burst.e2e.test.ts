@@ -9,7 +9,7 @@ import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PROJECT_DIR, PROJECT_NAME } from "../../local/pulumi";
+import { PROJECT_DIR, projectName } from "../../engine/paths";
 import { ChildProcessLauncher } from "../../onboarding/scheduler";
 import type { RunningService } from "../../onboarding/service";
 import { plantLock } from "../support/state-lock";
@@ -25,7 +25,7 @@ beforeAll(
     engine = await setUpEngineStack("onb-burst");
     // What a runner killed outright (OOM) leaves behind: the engine's lock, held by a process that is gone.
     const deadPid = spawnSync(process.execPath, ["-e", ""]).pid!;
-    await plantLock(engine.context.backendUrl, PROJECT_NAME, engine.stack, {
+    await plantLock(engine.context.backendUrl, projectName(), engine.stack, {
       pid: deadPid,
       username: "root",
       hostname: hostname(),

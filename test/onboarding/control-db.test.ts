@@ -1,7 +1,7 @@
 /**
  * The control database holds the advisory locks every deployment takes: the
  * service refuses to start on one that a tenant role (or PUBLIC) can open,
- * and `--embedded` makes it private. Against a real PostgreSQL.
+ * and `npm run serve:local` makes it private. Against a real PostgreSQL.
  */
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
@@ -43,7 +43,7 @@ describe("the control database", () => {
     );
   });
 
-  it("made by createPrivateDatabase (as --embedded does) refuses tenants and passes the check", async () => {
+  it("made by createPrivateDatabase (as npm run serve:local does) refuses tenants and passes the check", async () => {
     await createPrivateDatabase(server.url(), "onboarding");
     expect(await exposure("onboarding")).toBeUndefined();
     expect(await canLogIn({ host: server.host, port: server.port, user: "drivergigspro_0a0a0a0a", password: "tenant-pw", database: "onboarding" })).toMatch(

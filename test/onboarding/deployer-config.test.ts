@@ -8,7 +8,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { ensureToolchain, PROJECT_DIR, pulumi, pulumiContext, setStackConfig, type PulumiContext } from "../../local/pulumi";
+import { findEngine, pulumi, pulumiContext, type PulumiContext, setStackConfig } from "../../engine/pulumi";
+import { PROJECT_DIR } from "../../engine/paths";
 import { AutomationDeployer, engineEnvVars } from "../../onboarding/deployer";
 
 let context: PulumiContext;
@@ -17,7 +18,7 @@ const stack = `onb-cfg-${process.pid}`;
 
 beforeAll(() => {
   workDir = mkdtempSync(join(tmpdir(), "dgp-deployer-config-"));
-  context = pulumiContext(ensureToolchain(), join(workDir, "state"));
+  context = pulumiContext(findEngine({ mayBuild: true }), join(workDir, "state"));
   pulumi(context, ["stack", "init", stack]);
   setStackConfig(context, stack, { tenantsFile: "tenants/tenants.yaml" });
 }, 120_000);

@@ -13,7 +13,9 @@ import { createPrivateDatabase } from "../../onboarding/db";
 import { createTransport } from "../../onboarding/mailer";
 import { startService, type RunningService, type ServiceOptions } from "../../onboarding/service";
 import { SECRET, TOKEN } from "./support";
-import { configureLocalStack, ensureToolchain, PROJECT_DIR, pulumi, pulumiContext, type PulumiContext } from "../../local/pulumi";
+import { configureLocalStack } from "../../local/stack";
+import { findEngine, pulumi, type PulumiContext, pulumiContext } from "../../engine/pulumi";
+import { PROJECT_DIR } from "../../engine/paths";
 
 export interface EngineStack {
   server: LocalPostgres;
@@ -50,7 +52,7 @@ export function startServiceOnEngine(
 export const TENANTS_HEADER = "# tenants of the onboarding e2e stack; this comment must survive every edit\ntenants: []\n";
 
 export async function setUpEngineStack(name: string): Promise<EngineStack> {
-  const bin = ensureToolchain();
+  const bin = findEngine({ mayBuild: true });
   const workDir = mkdtempSync(join(tmpdir(), `dgp-${name}-`));
   const server = await startLocalPostgres();
   const context = pulumiContext(bin, join(workDir, "state"), await ensureStateDatabase(server));
@@ -58,7 +60,7 @@ export async function setUpEngineStack(name: string): Promise<EngineStack> {
   const tenantsFile = join(workDir, "tenants.yaml");
   writeFileSync(tenantsFile, TENANTS_HEADER);
   configureLocalStack(context, stack, server, { tenantsFile });
-  // As --embedded makes it: closed to PUBLIC, or the service refuses to start.
+  // As npm run serve:local makes it: closed to PUBLIC, or the service refuses to start.
   await createPrivateDatabase(server.url(), "onboarding");
   const controlUrl = server.url("onboarding");
   return {

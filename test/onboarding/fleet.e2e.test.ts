@@ -12,7 +12,9 @@ import { join } from "node:path";
 import { parse } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../local/embedded-postgres";
-import { configureLocalStack, PROJECT_DIR, pulumi } from "../../local/pulumi";
+import { configureLocalStack } from "../../local/stack";
+import { PROJECT_DIR } from "../../engine/paths";
+import { pulumi } from "../../engine/pulumi";
 import { setUpEngineStack, type EngineStack } from "./engine-stack";
 import { SECRET, signup, startMailSink, tenantStatus, TOKEN, waitFor, type MailSink } from "./support";
 

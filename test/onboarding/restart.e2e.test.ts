@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { Client } from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../local/embedded-postgres";
-import { PROJECT_DIR } from "../../local/pulumi";
+import { PROJECT_DIR } from "../../engine/paths";
 import { setUpEngineStack, type EngineStack } from "./engine-stack";
 import { SECRET, signup, startMailSink, tenantStatus, TOKEN, waitFor, type MailSink } from "./support";
 

@@ -8,7 +8,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { ensureToolchain, PROJECT_DIR, pulumi, pulumiContext, setStackConfig, type PulumiContext } from "../../local/pulumi";
+import { findEngine, pulumi, pulumiContext, type PulumiContext, setStackConfig } from "../../engine/pulumi";
+import { PROJECT_DIR } from "../../engine/paths";
 import { AutomationDeployer, engineEnvVars } from "../../onboarding/deployer";
 
 let context: PulumiContext;
@@ -19,7 +20,7 @@ const second = `${env}-s002`;
 
 beforeAll(() => {
   workDir = mkdtempSync(join(tmpdir(), "dgp-shard-stack-"));
-  context = pulumiContext(ensureToolchain(), join(workDir, "state"));
+  context = pulumiContext(findEngine({ mayBuild: true }), join(workDir, "state"));
   pulumi(context, ["stack", "init", first]);
   setStackConfig(context, first, {
     tenantsFile: "tenants/tenants.yaml",

@@ -10,7 +10,7 @@ import { chmodSync, chownSync, existsSync, mkdtempSync, rmSync, writeFileSync } 
 import { userInfo, tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort } from "../../local/embedded-postgres";
-import { onPath } from "../../local/pulumi";
+import { onPath } from "../../engine/pulumi";
 
 /** Debian puts named in /usr/sbin, which a non-root PATH may lack. */
 function namedBinary(): string {

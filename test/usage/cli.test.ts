@@ -4,7 +4,9 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { configureLocalStack, ensureToolchain, PROJECT_DIR, pulumi, pulumiContext } from "../../local/pulumi";
+import { configureLocalStack } from "../../local/stack";
+import { findEngine, pulumi, pulumiContext } from "../../engine/pulumi";
+import { PROJECT_DIR } from "../../engine/paths";
 import { waitFor } from "../onboarding/support";
 import { startUsageFleet, type UsageFleet } from "./support";
 
@@ -79,7 +81,7 @@ describe("npm run usage", () => {
 
   it("takes the admin connections from the stack config when no --admin-url is given", () => {
     const stack = `e2e-usage-${process.pid}`;
-    const context = pulumiContext(ensureToolchain(), join(workDir, "state"));
+    const context = pulumiContext(findEngine({ mayBuild: true }), join(workDir, "state"));
     try {
       configureLocalStack(context, stack, fleet.postgres);
       const env = Object.fromEntries(Object.entries(context.env).filter((entry): entry is [string, string] => entry[1] !== undefined));

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../local/embedded-postgres";
-import { PROJECT_DIR } from "../../local/pulumi";
+import { PROJECT_DIR } from "../../engine/paths";
 import { createTransport } from "../../onboarding/mailer";
 import { InProcessLauncher } from "../../onboarding/scheduler";
 import { startService, type RunningService } from "../../onboarding/service";

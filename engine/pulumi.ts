@@ -1,19 +1,17 @@
 /**
- * Runs the real Pulumi CLI offline: the toolchain from toolchain/build.sh, a
- * local file backend and passphrase secrets, with every network feature
- * (update checks, plugin downloads) switched off.
+ * The engine runner: finds the Pulumi CLI (findEngine) and runs it with the
+ * project's settings (pulumiContext, pulumi, spawnPulumi): passphrase
+ * secrets, every network feature (update checks, plugin downloads) switched
+ * off, the state where PULUMI_BACKEND_URL (or the caller) says. Used by the
+ * CLIs, `npm run deploy`, the onboarding service, and by `npm start` and the
+ * tests through local/.
  */
 import { execFileSync, spawn, spawnSync, type SpawnOptions } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { delimiter, join, resolve } from "node:path";
-import { parse } from "yaml";
-import { LOCAL_DNS_ZONE } from "../infra/config";
+import { delimiter, join } from "node:path";
+import { PROJECT_DIR, projectName } from "./paths";
 import { removableStaleLocks } from "./stale-lock";
-
-export const PROJECT_DIR = resolve(__dirname, "..");
-/** The project name from Pulumi.yaml; the file backend files locks and state under it. */
-export const PROJECT_NAME = (parse(readFileSync(join(PROJECT_DIR, "Pulumi.yaml"), "utf8")) as { name: string }).name;
 
 /**
  * Set for every engine run we start, unless the caller's environment says
@@ -26,23 +24,46 @@ export const ENGINE_DEFAULTS: Record<string, string> = {
   PULUMI_NODEJS_TRANSPILE_ONLY: process.env.PULUMI_NODEJS_TRANSPILE_ONLY ?? "true",
 };
 
-/** Builds or reuses the toolchain; returns the folder holding `pulumi` and the plugins. */
-export function ensureToolchain(): string {
-  const result = spawnSync("bash", [join(PROJECT_DIR, "toolchain", "build.sh")], {
-    encoding: "utf8",
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  const bin = result.stdout?.trim().split("\n").pop();
-  if (result.status !== 0 || !bin) {
-    throw new Error(`toolchain/build.sh failed (exit ${result.status}); see the messages above`);
+/** What to run when no engine is found and the caller may not build one. */
+export const BUILD_COMMAND = "bash toolchain/build.sh";
+
+/** No usable engine here, and the caller may not build one: the message says what to run. */
+export class EngineNotFoundError extends Error {
+  constructor(detail?: string) {
+    super(
+      `no Pulumi engine: no pulumi v3.259.0 or newer (with its plugins) on PATH and the offline toolchain is not built${detail ? ` (${detail})` : ""}; ` +
+        `run: ${BUILD_COMMAND} (about 14 minutes the first time, then cached; see toolchain/README.md)`,
+    );
+    this.name = "EngineNotFoundError";
   }
-  return bin;
 }
 
-/** The toolchain's bin folder if it is already built (never builds, never downloads). */
-export function findBuiltToolchain(): string | undefined {
-  const result = spawnSync("bash", [join(PROJECT_DIR, "toolchain", "build.sh"), "--cached-only"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
-  return result.status === 0 ? result.stdout.trim().split("\n").pop() : undefined;
+let foundEngine: string | undefined;
+
+/**
+ * The one way to find the engine: the folder holding `pulumi` and the plugins
+ * an engine run needs. toolchain/build.sh decides: a `pulumi` on PATH of the
+ * toolchain's version or newer (with what it lacks added from the cache),
+ * else the cached offline toolchain. When neither is there, it builds the
+ * toolchain (minutes; Go needed) only if `mayBuild`; otherwise it throws
+ * EngineNotFoundError, naming the command to run. Found once per process.
+ */
+export function findEngine(options: { mayBuild: boolean }): string {
+  if (foundEngine !== undefined) return foundEngine;
+  const script = join(PROJECT_DIR, "toolchain", "build.sh");
+  const result = spawnSync("bash", options.mayBuild ? [script] : [script, "--cached-only"], {
+    encoding: "utf8",
+    // A build shows its progress; a look-up stays quiet unless it fails.
+    stdio: ["ignore", "pipe", options.mayBuild ? "inherit" : "pipe"],
+  });
+  const bin = result.stdout?.trim().split("\n").pop();
+  if (result.status === 0 && bin) {
+    foundEngine = bin;
+    return bin;
+  }
+  if (options.mayBuild) throw new Error(`toolchain/build.sh failed (exit ${result.status}); see the messages above`);
+  // build.sh --cached-only exits 3 when the toolchain is not built yet, 1 when it cannot even look (no go, no node).
+  throw new EngineNotFoundError(result.status === 3 ? undefined : (result.stderr ?? "").trim().split("\n").pop());
 }
 
 /** Whether an executable of that name is in one of PATH's folders. */
@@ -50,10 +71,10 @@ export function onPath(command: string, path = process.env.PATH): boolean {
   return (path ?? "").split(delimiter).some((dir) => dir !== "" && existsSync(join(dir, command)));
 }
 
-/** Where `npm start` keeps its stack: a file backend in the project folder. */
-export const LOCAL_STATE_DIR = join(PROJECT_DIR, ".state");
-/** `npm start`'s environment: each shard's stack is "local-<shard>" (tenants/shards.ts). */
-export const LOCAL_ENVIRONMENT = "local";
+/** The caller's environment with the engine's folder first on PATH (the caller's backend and passphrase as they are). */
+export function withEngine(bin: string, env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  return { ...env, PATH: `${bin}:${env.PATH ?? ""}` };
+}
 
 export interface PulumiContext {
   /** Folder for the passphrase and PULUMI_HOME (and the state itself with a file backend). */
@@ -67,7 +88,7 @@ export interface PulumiContext {
  * The environment for the engine. The passphrase for local secrets is made
  * once per state folder and kept beside it (never committed), unless
  * PULUMI_CONFIG_PASSPHRASE is already set, as it is in CI. The state goes to
- * `backendUrl` (see local/state-backend.ts), or to a file backend in
+ * `backendUrl` (see state-backend.ts), or to a file backend in
  * `stateDir` when none is given.
  */
 export function pulumiContext(toolchainBin: string, stateDir: string, backendUrl = `file://${stateDir}`): PulumiContext {
@@ -141,48 +162,6 @@ export function setStackConfig(context: PulumiContext, stack: string, values: Re
   if (pairs.length > 0) pulumi(context, ["config", "set-all", "--path", "--stack", stack, ...pairs]);
 }
 
-export interface StackServer {
-  host: string;
-  port: number;
-  adminPassword: string;
-}
-
-/**
- * Creates (or selects) a stack pointed at one PostgreSQL server. Used by
- * `npm start`, the onboarding service's embedded mode and the end-to-end tests.
- * What a stack keeps for life is written only when the stack is new: the
- * database provider (the one the engine can load; the program refuses a later
- * change) and the DNS settings (so a stack someone pointed at a real DNS
- * server keeps them). The server's address and password are refreshed on
- * every call, since a local server may move.
- */
-export function configureLocalStack(
-  context: PulumiContext,
-  stack: string,
-  server: StackServer,
-  extra: Record<string, string> = {},
-): { databaseProvider: "postgresql" | "builtin" } {
-  const stacks = JSON.parse(pulumi(context, ["stack", "ls", "--json"])) as { name: string }[];
-  const isNew = !stacks.some((existing) => existing.name === stack);
-  if (isNew) pulumi(context, ["stack", "init", stack]);
-  const config = JSON.parse(pulumi(context, ["config", "--json", "--stack", stack])) as Record<string, { value?: unknown }>;
-  const kept = config[`${PROJECT_NAME}:databaseProvider`]?.value;
-  // Offline toolchains cannot build the postgresql plugin (toolchain/README.md).
-  const databaseProvider = kept === "postgresql" || kept === "builtin" ? kept : hasPostgresqlPlugin(context) ? "postgresql" : "builtin";
-  const firstTime: Record<string, string> = kept === undefined ? { databaseProvider } : {};
-  if (config[`${PROJECT_NAME}:dns`] === undefined) Object.assign(firstTime, { "dns.provider": "none", "dns.zone": LOCAL_DNS_ZONE });
-  setStackConfig(context, stack, {
-    "servers[0].name": "local",
-    "servers[0].host": server.host,
-    "servers[0].port": String(server.port),
-    "servers[0].sslmode": "disable",
-    ...firstTime,
-    ...extra,
-  });
-  setStackConfig(context, stack, { "servers[0].adminPassword": server.adminPassword }, { secret: true });
-  return { databaseProvider };
-}
-
 /**
  * Removes the stack's lock when the only processes that held it are gone
  * (a `pulumi up` killed outright; see stale-lock.ts) and says what it did.
@@ -191,7 +170,7 @@ export function configureLocalStack(
  * A lock held by a live process or another machine is left alone.
  */
 export async function releaseStaleLock(context: PulumiContext, stack: string): Promise<string | undefined> {
-  const stale = await removableStaleLocks(context.backendUrl, PROJECT_NAME, stack);
+  const stale = await removableStaleLocks(context.backendUrl, projectName(), stack);
   if (stale === undefined) return undefined;
   pulumi(context, ["cancel", "--yes", "--stack", stack]);
   return `removed the lock left by an interrupted pulumi up (${stale})`;

@@ -11,6 +11,7 @@
  * lock is only ever waited for.
  */
 import { setTimeout as sleep } from "node:timers/promises";
+import { errorMessage } from "../lib/errors";
 import { findStackLocks, removableStaleLocks } from "./stale-lock";
 
 export interface LockWaitOptions {
@@ -86,6 +87,6 @@ async function describeHolders(options: LockWaitOptions): Promise<string> {
     const all = [...locks.held, ...locks.stale.map((lock) => `pid ${lock.pid} on ${lock.hostname} (gone)`)];
     return all.length > 0 ? all.join("; ") : "a lock that was released meanwhile";
   } catch (error) {
-    return `a holder that could not be read: ${error instanceof Error ? error.message : String(error)}`;
+    return `a holder that could not be read: ${errorMessage(error)}`;
   }
 }
