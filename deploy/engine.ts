@@ -7,6 +7,7 @@
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { convergeUp } from "../engine/converge";
 import { PROJECT_DIR, projectName } from "../engine/paths";
 import { pulumi, type PulumiContext } from "../engine/pulumi";
 import { isStackLockedError, withStackLockWait } from "../engine/stack-lock-wait";
@@ -129,15 +130,18 @@ function lockWaitOptions(context: PulumiContext, stack: string, wait: LockWait) 
   };
 }
 
-/** `pulumi up --yes` of one stack with Pulumi's display; throws (after waiting out other deployments) when it fails. */
-export async function deployStack(context: PulumiContext, stack: string, wait: LockWait): Promise<void> {
-  await withStackLockWait(
-    async () => {
-      const result = await runPulumi(context, ["up", "--yes", "--stack", stack], false);
-      if (result.code !== 0) throw new Error(`pulumi up of stack ${stack} exited ${result.code}:\n${result.stderr}`);
-    },
-    lockWaitOptions(context, stack, wait),
-  );
+/**
+ * `pulumi up --yes` of one stack with Pulumi's display, as engine/converge.ts
+ * runs an update (a killed run's pending creates imported first, an adoption
+ * completed by a second update); throws (after waiting out other
+ * deployments) when it fails. `extraArgs` go to `pulumi up` (e.g. `--refresh`).
+ */
+export async function deployStack(context: PulumiContext, stack: string, wait: LockWait, extraArgs: readonly string[] = []): Promise<void> {
+  const up = async () => {
+    const result = await runPulumi(context, ["up", "--yes", "--stack", stack, ...extraArgs], false);
+    if (result.code !== 0) throw new Error(`pulumi up of stack ${stack} exited ${result.code}:\n${result.stderr}`);
+  };
+  await withStackLockWait(() => convergeUp(context, stack, { projectDir: PROJECT_DIR, up, log: wait.log }), lockWaitOptions(context, stack, wait));
 }
 
 /** `pulumi preview` of one stack with Pulumi's display. */

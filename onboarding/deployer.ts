@@ -101,17 +101,21 @@ export class AutomationDeployer implements Deployer {
       if (done && seeds.has(done.urn)) seeds.get(done.urn)!.end = Date.now();
     };
     const started = Date.now();
-    let result: UpResult | undefined;
-    // Pending creates of a killed run imported first; an adoption completed by a second update (engine/converge.ts).
-    await convergeUp(contextFromEnv(this.stack.workspace.envVars), this.stack.name, {
-      projectDir: this.stack.workspace.workDir,
-      up: async () => {
-        result = await this.waitingForOtherDeployments(() => this.stack.up({ onOutput: this.onOutput, onEvent, color: "never" }));
-      },
-      log: (line) => this.onOutput?.(`${line}\n`),
+    // Waits out other deployments; a killed run's pending creates imported first, an adoption
+    // completed by a second update (engine/converge.ts).
+    const result = await this.waitingForOtherDeployments(async () => {
+      let last: UpResult | undefined;
+      await convergeUp(contextFromEnv(this.stack.workspace.envVars), this.stack.name, {
+        projectDir: this.stack.workspace.workDir,
+        up: async () => {
+          last = await this.stack.up({ onOutput: this.onOutput, onEvent, color: "never" });
+        },
+        log: (line) => this.onOutput?.(`${line}\n`),
+      });
+      return last!;
     });
     const engineSeconds = (Date.now() - started) / 1000;
-    const tenants = tenantsOutputSchema.parse(result!.outputs.tenants?.value ?? {});
+    const tenants = tenantsOutputSchema.parse(result.outputs.tenants?.value ?? {});
     const spans = [...seeds.values()].filter((span) => span.start !== undefined && span.end !== undefined);
     const seedSeconds = spans.length > 0 ? (Math.max(...spans.map((s) => s.end!)) - Math.min(...spans.map((s) => s.start!))) / 1000 : undefined;
     return {

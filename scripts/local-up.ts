@@ -13,13 +13,14 @@
  * --shard NAME (only that shard); any other argument after `--` goes to pulumi.
  * Exits non-zero when any step fails.
  */
-import { spawn } from "node:child_process";
 import { parseArgs } from "node:util";
 import { printTable } from "../cli/table";
 import { mergeOutputs, parseDeployedTenants, parseStackOutputs, type StackOutputs } from "../infra/outputs";
 import { checkoutPostgresOptions, startLocalPostgres } from "../local/embedded-postgres";
 import { configureLocalStack } from "../local/stack";
-import { findEngine, pulumi, pulumiContext, type PulumiContext, releaseStaleLock } from "../engine/pulumi";
+import { deployStack } from "../deploy/engine";
+import { findEngine, pulumi, pulumiContext, type PulumiContext, releaseStaleLock, spawnPulumi } from "../engine/pulumi";
+import { errorMessage } from "../lib/errors";
 import { LOCAL_ENVIRONMENT, LOCAL_STATE_DIR, PROJECT_DIR } from "../engine/paths";
 import { ensureStateDatabase } from "../local/state-backend";
 import { readShards, shardStack, type Shard } from "../tenants/shards";
@@ -28,10 +29,33 @@ import { renderResults } from "../verify/report";
 
 function runVisible(context: PulumiContext, args: string[]): Promise<number> {
   return new Promise((resolve, reject) => {
-    const child = spawn("pulumi", args, { cwd: PROJECT_DIR, env: context.env, stdio: "inherit" });
+    const child = spawnPulumi(context, args, { stdio: "inherit" });
     child.on("error", reject);
     child.on("exit", (code, signal) => resolve(code ?? (signal ? 1 : 0)));
   });
+}
+
+/**
+ * One shard's command with Pulumi's own display. An update runs the way CI's
+ * and the signup service's do (deploy/engine.ts): it waits for another
+ * deployment holding the stack instead of failing, and converges
+ * (engine/converge.ts); preview and destroy run as they are.
+ */
+async function runShard(context: PulumiContext, stack: string, command: string[]): Promise<number> {
+  if (command[0] !== "up") return runVisible(context, [...command, "--stack", stack]);
+  try {
+    await deployStack(
+      context,
+      stack,
+      { log: (line) => console.log(line) },
+      command.slice(1).filter((arg) => arg !== "--yes"),
+    );
+    return 0;
+  } catch (error) {
+    // Pulumi's display already showed the update's own errors.
+    console.error(errorMessage(error).split("\n")[0]);
+    return 1;
+  }
 }
 
 function stackOutputs(context: PulumiContext, stack: string): StackOutputs {
@@ -108,7 +132,7 @@ async function eachShard(
     }
     const released = await releaseStaleLock(context, stack);
     if (released) console.log(`Stack ${stack}: ${released}.`);
-    const status = await runVisible(context, [...command, "--stack", stack]);
+    const status = await runShard(context, stack, command);
     if (status !== 0) {
       console.error(`error: pulumi ${command[0]} of stack ${stack} (shard ${shard.name}) failed with exit status ${status}; see its output above`);
       return status;
