@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { Client, escapeIdentifier } from "pg";
 import { startLocalPostgres, type LocalPostgres } from "../local/embedded-postgres";
+import { runMain } from "../lib/run-main";
 
 const SIZES = (process.env.USAGE_BENCH_SIZES ?? "100,1000").split(",").map(Number);
 const TABLES =
@@ -77,7 +78,5 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((error) => {
-  console.error(error instanceof Error ? error.message : String(error));
-  process.exit(1);
-});
+// The message alone, no prefix; exit at once so open pools and servers cannot hold the process.
+runMain(main, { prefix: "", exitNow: true });

@@ -17,6 +17,8 @@ import { addTenants, removeTenant, setStatus, withTenantsFileLock, writeFileAtom
 import { formatProblem, loadTenantsFile, type TenantsProblem } from "../tenants/load";
 import { tenantIdSchema, usernameProblems, type LocatedTenant } from "../tenants/schema";
 import { printTable } from "./table";
+import { errorMessage } from "../lib/errors";
+import { runMain } from "../lib/run-main";
 
 const USAGE = `usage: npm run tenants -- <command> [options]
 
@@ -66,7 +68,7 @@ function parseCommandLine(argv: string[]) {
   try {
     return parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
   } catch (error) {
-    throw new UsageError(`${(error as Error).message.split("\n")[0]}; see "npm run tenants -- --help"`);
+    throw new UsageError(`${errorMessage(error).split("\n")[0]}; see "npm run tenants -- --help"`);
   }
 }
 
@@ -83,7 +85,7 @@ function readDeployed(options: Options): Deployed {
     try {
       return parseDeployedTenants(JSON.parse(readFileSync(options.outputs, "utf8")));
     } catch (error) {
-      throw new ProblemsError([`${options.outputs}: cannot read stack outputs (${messageOf(error)}); pass "pulumi stack output --json" saved to a file`]);
+      throw new ProblemsError([`${options.outputs}: cannot read stack outputs (${errorMessage(error)}); pass "pulumi stack output --json" saved to a file`]);
     }
   }
   const engine = findEngine();
@@ -103,7 +105,7 @@ function readDeployed(options: Options): Deployed {
       });
       Object.assign(deployed, parseDeployedTenants(JSON.parse(json)));
     } catch (error) {
-      const reason = (error as { stderr?: string }).stderr?.trim().split("\n").pop() ?? messageOf(error);
+      const reason = (error as { stderr?: string }).stderr?.trim().split("\n").pop() ?? errorMessage(error);
       console.error(`note: stack ${stack} not read (${reason.slice(0, 200)}); its tenants show no deployed IDs`);
     }
   }
@@ -125,8 +127,6 @@ function findEngine(): NodeJS.ProcessEnv | undefined {
 function withToolchain(bin: string | undefined): NodeJS.ProcessEnv | undefined {
   return bin === undefined ? undefined : { ...process.env, PATH: `${bin}:${process.env.PATH ?? ""}` };
 }
-
-const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 /** The tenants files a read-only command covers: --file, or every shard's. */
 function filesToRead(options: Options): { file: string; shard?: string }[] {
@@ -391,12 +391,4 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-if (require.main === module) {
-  main(process.argv.slice(2)).then(
-    (code) => (process.exitCode = code),
-    (error: unknown) => {
-      console.error(`error: ${error instanceof Error ? error.message : String(error)}`);
-      process.exitCode = 1;
-    },
-  );
-}
+if (require.main === module) runMain(() => main(process.argv.slice(2)));

@@ -13,6 +13,7 @@ import { dirname, join, resolve } from "node:path";
 import { Client, escapeIdentifier, escapeLiteral } from "pg";
 import { scramSha256Verifier } from "../infra/builtin-postgres/scram";
 import { describePortHolders, portHolders, portIsFree } from "./port-holder";
+import { errorMessage } from "../lib/errors";
 
 keepExitCodes();
 
@@ -233,7 +234,7 @@ function refuseOtherMajor(dataDir: string): boolean {
 class LogRing {
   private readonly lines: string[] = [];
   push = (message: unknown) => {
-    this.lines.push(message instanceof Error ? message.message : String(message));
+    this.lines.push(errorMessage(message));
     if (this.lines.length > 500) this.lines.splice(0, this.lines.length - 500);
   };
   text(last = this.lines.length): string {
@@ -242,7 +243,7 @@ class LogRing {
 }
 
 function startFailure(error: unknown, port: number, dataDir: string, logs: LogRing): Error {
-  const reason = error instanceof Error ? error.message : error === undefined ? "the server exited before it was ready" : String(error);
+  const reason = error === undefined ? "the server exited before it was ready" : errorMessage(error);
   const log = logs.text(10);
   const holder = /address already in use/i.test(log) ? `\n${describePortHolders(port)}` : "";
   return new Error(
@@ -262,7 +263,7 @@ export async function startLocalPostgres(options: LocalPostgresOptions = {}): Pr
     try {
       return await startOnce(options);
     } catch (error) {
-      const lostRace = options.port === undefined && options.dataDir === undefined && /address already in use/i.test(String((error as Error).message));
+      const lostRace = options.port === undefined && options.dataDir === undefined && /address already in use/i.test(errorMessage(error));
       if (!lostRace || attempt >= 3) throw error;
     }
   }

@@ -33,6 +33,7 @@ import { ensureStateDatabase } from "../local/state-backend";
 import { readShards, shardStack, type Shard } from "../tenants/shards";
 import { tenantsCreatedBetween, tenantsFromOutputs, verifyFleet } from "../verify/probes";
 import { renderResults } from "../verify/report";
+import { runMain } from "../lib/run-main";
 
 function runVisible(context: PulumiContext, args: string[]): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -162,10 +163,4 @@ async function main(): Promise<number> {
   }
 }
 
-main().then(
-  (status) => (process.exitCode = status),
-  (error) => {
-    console.error(`error: ${error instanceof Error ? error.message : String(error)}`);
-    process.exitCode = 1;
-  },
-);
+runMain(main);

@@ -11,6 +11,7 @@ import path from "node:path";
 import type { ClientBase } from "pg";
 import { z } from "zod";
 import { boundSessionWaits, withSeedLock } from "./advisory-lock";
+import { errorMessage } from "../lib/errors";
 
 export const MIGRATIONS_DIRECTORY = path.join(__dirname, "migrations");
 
@@ -101,7 +102,7 @@ async function applyOne(client: ClientBase, migration: Migration): Promise<void>
     await client.query("COMMIT");
   } catch (error) {
     await client.query("ROLLBACK");
-    const reason = error instanceof Error ? error.message : String(error);
+    const reason = errorMessage(error);
     throw new MigrationError(`migration ${migration.name} failed and was rolled back: ${reason}`, { cause: error });
   }
 }

@@ -11,6 +11,7 @@ import type { AdminServer, UsageTenant } from "./inputs";
 import type { UsageMetrics } from "./metrics";
 import { usageRows } from "./report";
 import { ensureUsageSchema, recordUsage } from "./samples";
+import { errorMessage } from "../lib/errors";
 
 /** Where the fleet is: read again at every tick, so new tenants are picked up. */
 export type UsageSource = () => Promise<{ tenants: UsageTenant[]; servers: AdminServer[] }>;
@@ -51,7 +52,7 @@ export class UsageSampler {
     this.running = this.sampleOnce()
       .then(() => (this.lastError = undefined))
       .catch((error) => {
-        this.lastError = error instanceof Error ? error.message : String(error);
+        this.lastError = errorMessage(error);
         this.options.log?.(`usage sampling: ${this.lastError}`);
       })
       .finally(() => (this.running = undefined))
