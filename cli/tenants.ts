@@ -16,7 +16,7 @@ import { addShard, crossShardProblems, readShards, shardStack, shardWithRoom, SH
 import { addTenants, removeTenant, setStatus, withTenantsFileLock, writeFileAtomic, type EditResult, type NewTenant } from "../tenants/edit";
 import { formatProblem, loadTenantsFile, type TenantsProblem } from "../tenants/load";
 import { tenantIdSchema, usernameProblems, type LocatedTenant } from "../tenants/schema";
-import { printTable } from "./table";
+import { printTable } from "../lib/table";
 import { errorMessage } from "../lib/errors";
 import { runMain } from "../lib/run-main";
 

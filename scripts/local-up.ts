@@ -15,7 +15,7 @@
  */
 import { spawn } from "node:child_process";
 import { parseArgs } from "node:util";
-import { printTable } from "../cli/table";
+import { printTable } from "../lib/table";
 import { mergeOutputs, parseDeployedTenants, parseStackOutputs, type StackOutputs } from "../infra/outputs";
 import { checkoutPostgresOptions, startLocalPostgres } from "../local/embedded-postgres";
 import {

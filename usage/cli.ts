@@ -15,7 +15,7 @@ import { renderCsv, renderUsageTable, USAGE_CSV_COLUMNS, usageRows } from "./rep
 import { ensureUsageSchema, readSamples, recordUsage } from "./samples";
 import { UsageSampler } from "./sampler";
 import { adminServers, stackTenants, type FleetSourceOptions } from "./stack";
-import { renderTable } from "../cli/table";
+import { renderTable } from "../lib/table";
 import { errorMessage } from "../lib/errors";
 import { runMain } from "../lib/run-main";
 

@@ -1,5 +1,5 @@
 /** verify-tenant-isolation's tables for people: one row per probe, tenant ID first; then each tenant's limits. */
-import { renderTable } from "../cli/table";
+import { renderTable } from "../lib/table";
 import type { ProbeResult, TenantLimits } from "./probes";
 
 export function renderResults(results: readonly ProbeResult[], limits?: readonly TenantLimits[]): string {
