@@ -31,7 +31,7 @@ function git(projectDir: string, args: string[]): string {
 }
 
 /** Files changed between the merge base of `ref` and HEAD and the working tree, relative to the project folder. */
-export function changedFiles(projectDir: string, ref: string): { base: string; files: string[] } {
+function changedFiles(projectDir: string, ref: string): { base: string; files: string[] } {
   let base: string;
   try {
     base = git(projectDir, ["merge-base", ref, "HEAD"]).trim();

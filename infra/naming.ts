@@ -13,9 +13,6 @@ export function databaseName(appName: string, tenantId: string): string {
   return `${appName}_${tenantId.toLowerCase()}`;
 }
 
-/** Role names equal database names: one role per tenant, named after what it owns. */
-export const roleName = databaseName;
-
 /** The tenant's DNS label from the stack's template, e.g. `john-driver-drivergigspro`. */
 export function dnsLabel(template: string, appName: string, username: string): string {
   return template.replaceAll("{user}", usernameToLabel(username)).replaceAll("{app}", appName);

@@ -43,7 +43,7 @@ export class MigrationError extends Error {
  * The checksum of a migration's text. Line endings are normalised first so a
  * checkout with CRLF line endings does not look like an edited migration.
  */
-export function migrationChecksum(sql: string): string {
+function migrationChecksum(sql: string): string {
   return createHash("sha256").update(sql.replace(/\r\n/g, "\n"), "utf8").digest("hex");
 }
 

@@ -6,7 +6,7 @@
 import { z } from "zod";
 
 /** Words that would shadow system databases, roles or well-known host names. */
-export const RESERVED_USERNAMES: ReadonlySet<string> = new Set([
+const RESERVED_USERNAMES: ReadonlySet<string> = new Set([
   "admin",
   "administrator",
   "api",
@@ -48,7 +48,7 @@ export const RESERVED_USERNAMES: ReadonlySet<string> = new Set([
   "www",
 ]);
 
-export const USERNAME_MIN = 3;
+const USERNAME_MIN = 3;
 export const USERNAME_MAX = 40;
 
 /** The DNS label a username maps to: underscores become hyphens. */
@@ -57,7 +57,7 @@ export function usernameToLabel(username: string): string {
 }
 
 /** The longest piece of a hostile value an error message repeats. */
-export const ECHO_MAX_CHARACTERS = 60;
+const ECHO_MAX_CHARACTERS = 60;
 
 /**
  * A value as error messages echo it: whole when short, else its first 60
@@ -137,7 +137,7 @@ export const planNameSchema = z
  * allows purging). The entry stays in the file for good, so a copy of the
  * file that merely lacks a tenant can never remove it (infra/continuity.ts).
  */
-export const tenantStatusSchema = z.enum(["active", "suspended", "removed"], {
+const tenantStatusSchema = z.enum(["active", "suspended", "removed"], {
   error: 'status must be "active", "suspended" or "removed"',
 });
 

@@ -29,7 +29,7 @@ import { Client, type ClientConfig } from "pg";
 import { redact, serverAddress, type AdminServer, type UsageTenant } from "./inputs";
 import { errorMessage } from "../lib/errors";
 
-export const USAGE_APPLICATION_NAME = "drivergigspro-usage";
+const USAGE_APPLICATION_NAME = "drivergigspro-usage";
 /** Statements whose mean execution time is at least this are "slow". */
 export const DEFAULT_SLOW_STATEMENT_MS = 500;
 
@@ -75,7 +75,7 @@ export interface CollectOptions {
   slowStatementMs?: number;
 }
 
-export function clientConfig(url: string, database?: string): ClientConfig {
+function clientConfig(url: string, database?: string): ClientConfig {
   const parsed = new URL(url);
   return {
     host: parsed.hostname.replace(/^\[|\]$/g, ""),
@@ -226,7 +226,7 @@ async function inPool<T>(items: readonly T[], limit: number, task: (item: T) => 
 }
 
 /** One server: 2 statements for all its tenants, then one connection and statement per tenant. */
-export async function collectServer(server: AdminServer, tenants: readonly UsageTenant[], options: CollectOptions = {}): Promise<UsageReading> {
+async function collectServer(server: AdminServer, tenants: readonly UsageTenant[], options: CollectOptions = {}): Promise<UsageReading> {
   const databases = tenants.map((tenant) => tenant.database);
   const admin = await connect(server);
   let rows: ServerRow[];

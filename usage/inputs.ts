@@ -10,7 +10,6 @@ export const limitsSchema = z.object({
   statementTimeoutMs: z.number().int().optional(),
   storageQuotaMb: z.number().optional(),
 });
-export type Limits = z.infer<typeof limitsSchema>;
 
 export const usageTenantSchema = z.object({
   tenantId: z.string().regex(/^[0-9A-F]{8}$/, { error: "tenantId must be 8 upper-case hex digits" }),

@@ -32,7 +32,7 @@ export interface UsageRow {
   problem: string | null;
 }
 
-export function isOverQuota(sizeBytes: number, storageQuotaMb: number | undefined | null): boolean {
+function isOverQuota(sizeBytes: number, storageQuotaMb: number | undefined | null): boolean {
   return storageQuotaMb !== undefined && storageQuotaMb !== null && sizeBytes > storageQuotaMb * MIB;
 }
 

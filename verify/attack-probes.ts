@@ -28,7 +28,7 @@ import { errorMessage } from "../lib/errors";
 export const ATTACK_PROBES = ["cannot connect to non-tenant databases", "cannot take control-plane locks", "connection limit enforced"] as const;
 
 /** At most this many connections are opened to exercise one tenant's limit. */
-export const CONNECTION_PROBE_CAP = 100;
+const CONNECTION_PROBE_CAP = 100;
 
 export interface TenantLimits {
   tenantId: string;

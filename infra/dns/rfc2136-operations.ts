@@ -65,7 +65,7 @@ export interface DnsRecordSpec {
 }
 
 /** Everything wrong with a record's values; none of them is ever echoed if it could be the secret. */
-export function recordProblems(spec: DnsRecordSpec): string[] {
+function recordProblems(spec: DnsRecordSpec): string[] {
   const problems: string[] = [];
   const check = (ok: boolean, problem: string) => {
     if (!ok) problems.push(problem);
