@@ -98,7 +98,7 @@ export function declareFleet(
       status: entry.status,
       pinnedTenantId: entry.tenantId,
       appName: settings.appName,
-      server,
+      server: { host: server.host, port: server.port, sslmode: server.sslmode },
       backend: backends.get(serverName)!,
       dns: settings.dns,
       retainOnDelete: !settings.allowPurge,
