@@ -77,10 +77,12 @@ type Deployed = Record<string, TenantSummaryOutput>;
 /**
  * What the last `pulumi up` of each shard recorded, so `list` and `show` can
  * print tenant IDs and domains, and `remove`/`resume` can pin the deployed ID.
- * Before the first deployment there is nothing to show; when the deployed
- * stacks cannot be read, a note on stderr says why (the command goes on).
+ * A stack that does not exist yet (a shard never deployed) has nothing to show.
+ * A stack that exists but cannot be read fails `remove` and `resume` (`pin`),
+ * which would otherwise write an entry without the deployed tenant ID; for
+ * `list` and `show` a note on stderr says why (the command goes on).
  */
-function readDeployed(options: Options): Deployed {
+function readDeployed(options: Options, purpose: "show" | "pin" = "show"): Deployed {
   if (options.outputs !== undefined) {
     try {
       return parseDeployedTenants(JSON.parse(readFileSync(options.outputs, "utf8")));
@@ -105,11 +107,24 @@ function readDeployed(options: Options): Deployed {
       });
       Object.assign(deployed, parseDeployedTenants(JSON.parse(json)));
     } catch (error) {
-      const reason = (error as { stderr?: string }).stderr?.trim().split("\n").pop() ?? errorMessage(error);
+      const reason = (error as { stderr?: string }).stderr?.trim().split("\n").pop() || errorMessage(error);
+      if (NO_SUCH_STACK.test(reason)) continue;
+      if (purpose === "pin") throw new ProblemsError([unreadableStack(stack, reason)]);
       console.error(`note: stack ${stack} not read (${reason.slice(0, 200)}); its tenants show no deployed IDs`);
     }
   }
   return deployed;
+}
+
+/** What `pulumi stack output` says about a stack that was never created: nothing is deployed there yet. */
+const NO_SUCH_STACK = /no stack named '[^']*' found/;
+
+function unreadableStack(stack: string, reason: string): string {
+  return (
+    `cannot read the deployed tenants of stack ${stack} (${reason.slice(0, 200)}), so the deployed tenant ID cannot be pinned; nothing was changed. ` +
+    `Make the stack readable (its state backend running and reachable: npm start's for stack local-*, else PULUMI_BACKEND_URL and PULUMI_CONFIG_PASSPHRASE), ` +
+    `or pass --outputs FILE with "pulumi stack output --json --stack ${stack}" saved to it`
+  );
 }
 
 /**
@@ -244,7 +259,7 @@ function changeStatus(file: string, username: string, options: Options, status: 
   const { text, tenants } = loadValid(file);
   // A tombstone brought back needs its deployed tenant ID pinned, or it would get a new, empty database.
   const entry = tenants.find((tenant) => tenant.username === username);
-  const pin = status === "active" && entry?.status === "removed" && entry.tenantId === undefined ? readDeployed(options)[username]?.tenantId : undefined;
+  const pin = status === "active" && entry?.status === "removed" && entry.tenantId === undefined ? readDeployed(options, "pin")[username]?.tenantId : undefined;
   apply(file, text, setStatus(text, username, status, pin));
   console.log(
     status === "suspended"
@@ -257,7 +272,7 @@ async function commandRemove(positionals: string[], options: Options): Promise<v
   const username = onePositional(positionals, "username");
   const file = fileHolding(options, username);
   // Read before taking the lock: asking the deployed stacks can take seconds.
-  const deployed = readDeployed(options)[username];
+  const deployed = readDeployed(options, "pin")[username];
   await withTenantsFileLock(file, () => tombstone(file, username, deployed));
 }
 
