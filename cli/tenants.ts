@@ -8,7 +8,7 @@ import { randomInt } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { DEFAULT_APP_NAME, DEFAULT_RECORD_TEMPLATE, databaseName, dnsLabel } from "../infra/naming";
+import { DEFAULT_APP_NAME, DEFAULT_RECORD_TEMPLATE, databaseName, domainName, usernameToLabel } from "../infra/naming";
 import { parseDeployedTenants, type TenantSummaryOutput } from "../infra/outputs";
 import { findBuiltToolchain, LOCAL_ENVIRONMENT, LOCAL_STATE_DIR, onPath, PROJECT_DIR, pulumiContext } from "../local/pulumi";
 import { localBackendUrl } from "../local/state-backend";
@@ -199,7 +199,7 @@ function generateUsernames(count: number, taken: Set<string>): string[] {
   const names: string[] = [];
   while (names.length < count) {
     const name = `driver_${Array.from({ length: 6 }, () => alphabet[randomInt(alphabet.length)]).join("")}`;
-    const label = name.replace(/_/g, "-");
+    const label = usernameToLabel(name);
     if (usernameProblems(name).length === 0 && !taken.has(label)) {
       taken.add(label);
       names.push(name);
@@ -230,7 +230,7 @@ function addTo(file: string, positionals: string[], options: Options): void {
     if (!/^[1-9][0-9]{0,4}$/.test(options.count) || Number(options.count) > 10_000) {
       throw new UsageError(`--count must be a whole number from 1 to 10000, got "${options.count}"`);
     }
-    const taken = new Set(tenants.map((tenant) => tenant.username.replace(/_/g, "-")));
+    const taken = new Set(tenants.map((tenant) => usernameToLabel(tenant.username)));
     for (const username of generateUsernames(Number(options.count), taken)) additions.push({ username, server: options.server });
   } else {
     const username = onePositional(positionals, "username");
@@ -319,7 +319,7 @@ function rows(options: Options): Row[] {
         status: tenant.status,
         server: tenant.server ?? live?.server ?? "(default)",
         database: live?.database ?? (tenantId ? databaseName(DEFAULT_APP_NAME, tenantId) : ""),
-        domain: live?.domain || (tenant.status === "active" ? `${dnsLabel(DEFAULT_RECORD_TEMPLATE, DEFAULT_APP_NAME, tenant.username)}.<zone>` : ""),
+        domain: live?.domain || (tenant.status === "active" ? domainName(DEFAULT_RECORD_TEMPLATE, DEFAULT_APP_NAME, "<zone>", tenant.username) : ""),
         seed: live?.seedVersion ?? "",
         ring: tenant.ring ?? "(last wave)",
         hold: tenant.hold === true,

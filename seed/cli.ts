@@ -14,6 +14,7 @@ import { seedRelease } from "./releases";
 import { seedTenantDatabase, TenantId, type SeedReport } from "./seed";
 import { errorMessage } from "../lib/errors";
 import { runMain } from "../lib/run-main";
+import { DEFAULT_APP_NAME, tenantIdOfDatabase } from "../infra/naming";
 
 const USAGE = "usage: npm run seed -- --database-url URL [--tenant-id ID] [--release N] [--force] [--json]";
 
@@ -30,8 +31,7 @@ interface CliOptions {
 /** The tenant ID from a database named `drivergigspro_a1b2c3d4`, if it is one. */
 function tenantIdFromDatabaseUrl(databaseUrl: string): string | null {
   try {
-    const match = /^\/drivergigspro_([0-9a-f]{8})$/i.exec(new URL(databaseUrl).pathname);
-    return match?.[1]?.toUpperCase() ?? null;
+    return tenantIdOfDatabase(DEFAULT_APP_NAME, new URL(databaseUrl).pathname.slice(1)) ?? null;
   } catch {
     return null;
   }

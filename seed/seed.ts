@@ -13,8 +13,9 @@ import { recordedCatalogueVersion, upsertCatalogue } from "./upsert-catalogue";
 import { applyMigrations, readMigrations, type Migration } from "./migrate";
 import { redactSecrets } from "./redact";
 import { errorMessage } from "../lib/errors";
+import { TENANT_ID_PATTERN } from "../infra/naming";
 
-export const TenantId = z.string().regex(/^[0-9A-F]{8}$/, "must be 8 upper-case hex digits");
+export const TenantId = z.string().regex(TENANT_ID_PATTERN, "must be 8 upper-case hex digits");
 
 export interface SeedOptions {
   /** A connection URL for the tenant's own role and database. */

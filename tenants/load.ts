@@ -5,7 +5,8 @@
  */
 import { readFileSync, statSync } from "node:fs";
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from "yaml";
-import { clipForMessage, tenantEntrySchema, usernameToLabel, type LocatedTenant } from "./schema";
+import { usernameToLabel } from "../infra/naming";
+import { clipForMessage, tenantEntrySchema, type LocatedTenant } from "./schema";
 
 export interface TenantsProblem {
   /** 1-based line in the tenants file (0 when the file itself is the problem). */

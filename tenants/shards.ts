@@ -21,7 +21,8 @@ import { Document, parse, parseDocument, type YAMLSeq } from "yaml";
 import { z } from "zod";
 import { writeFileAtomic } from "./edit";
 import { loadTenantsFile, type TenantsProblem } from "./load";
-import { usernameToLabel, type LocatedTenant } from "./schema";
+import { usernameToLabel } from "../infra/naming";
+import type { LocatedTenant } from "./schema";
 
 import { DEFAULT_TENANTS_FILE, SHARDS_MANIFEST } from "./paths";
 
