@@ -362,7 +362,7 @@ function commandShow(positionals: string[], options: Options): void {
   );
 }
 
-export async function main(argv: string[]): Promise<number> {
+async function main(argv: string[]): Promise<number> {
   try {
     const { values: options, positionals } = parseCommandLine(argv);
     const [command, ...rest] = positionals;
@@ -406,4 +406,4 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-if (require.main === module) runMain(() => main(process.argv.slice(2)));
+runMain(() => main(process.argv.slice(2)));
