@@ -4,7 +4,8 @@
  */
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
-import { printTable } from "../cli/table";
+import { printTable } from "../lib/table";
+import { runMain } from "../lib/run-main";
 
 const TSX = join(__dirname, "..", "node_modules", ".bin", "tsx");
 
@@ -137,4 +138,4 @@ async function main() {
   }
 }
 
-void main();
+runMain(main, { prefix: "" });

@@ -18,6 +18,7 @@ import { AutomationDeployer } from "../onboarding/deployer";
 import { InProcessLauncher } from "../onboarding/scheduler";
 import { setUpEngineStack, startServiceOnEngine, TENANTS_HEADER } from "../test/onboarding/engine-stack";
 import { signup, startMailSink, waitFor } from "../test/onboarding/support";
+import { runMain } from "../lib/run-main";
 
 const DEBOUNCE_MS = 200;
 
@@ -80,7 +81,5 @@ async function main() {
   }
 }
 
-main().catch((error) => {
-  console.error(error instanceof Error ? error.message : String(error));
-  process.exit(1);
-});
+// The message alone, no prefix; exit at once so open pools and servers cannot hold the process.
+runMain(main, { prefix: "", exitNow: true });

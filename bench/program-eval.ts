@@ -8,6 +8,7 @@ import { parseArgs } from "node:util";
 import { parseFleetSettings } from "../infra/config";
 import { declareFleet } from "../infra/fleet";
 import { installMocks, settle, valueOf } from "../test/support/pulumi-mocks";
+import { runMain } from "../lib/run-main";
 
 async function main() {
   const { values } = parseArgs({ options: { tenants: { type: "string" } }, strict: true });
@@ -25,7 +26,5 @@ async function main() {
   console.log(JSON.stringify({ tenants: count, resources: declared.length, seconds, peakRssMiB }));
 }
 
-main().catch((error) => {
-  console.error(String(error));
-  process.exit(1);
-});
+// The message alone, no prefix; exit at once so open pools and servers cannot hold the process.
+runMain(main, { prefix: "", exitNow: true });

@@ -22,6 +22,7 @@ import { applyMigrations } from "../seed/migrate";
 import { seedTenantDatabase } from "../seed/seed";
 import { DEFAULT_LOGINS_PER_TENANT, verifyIsolation, type TenantUnderTest } from "../verify/probes";
 import { createTenantDatabase, seededTenantUnderTest } from "../test/fixtures/tenant-databases";
+import { runMain } from "../lib/run-main";
 
 const REPEAT = 3;
 
@@ -101,7 +102,5 @@ async function main() {
   }
 }
 
-main().catch((error) => {
-  console.error(String(error));
-  process.exit(1);
-});
+// The message alone, no prefix; exit at once so open pools and servers cannot hold the process.
+runMain(main, { prefix: "", exitNow: true });

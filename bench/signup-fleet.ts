@@ -31,6 +31,7 @@ import { startService } from "../onboarding/service";
 import { createTransport } from "../onboarding/mailer";
 import { cloneCheckout, copyStackConfig } from "../test/support/checkout";
 import { SECRET, signup, startMailSink, TOKEN, waitFor } from "../test/onboarding/support";
+import { runMain } from "../lib/run-main";
 
 const log = (line: string) => console.error(`[bench] ${line}`);
 
@@ -195,7 +196,5 @@ async function main() {
   }
 }
 
-main().catch((error) => {
-  console.error(error instanceof Error ? error.message : String(error));
-  process.exit(1);
-});
+// The message alone, no prefix; exit at once so open pools and servers cannot hold the process.
+runMain(main, { prefix: "", exitNow: true });

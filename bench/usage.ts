@@ -13,6 +13,8 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { Client, escapeIdentifier } from "pg";
 import { startLocalPostgres, type LocalPostgres } from "../local/embedded-postgres";
+import { runMain } from "../lib/run-main";
+import { DEFAULT_APP_NAME, databaseName as tenantDatabaseName } from "../infra/naming";
 
 const SIZES = (process.env.USAGE_BENCH_SIZES ?? "100,1000").split(",").map(Number);
 const TABLES =
@@ -35,7 +37,7 @@ async function growTo(postgres: LocalPostgres, from: number, count: number): Pro
 }
 
 const tenantId = (i: number) => i.toString(16).toUpperCase().padStart(8, "0");
-const databaseName = (i: number) => `drivergigspro_${tenantId(i).toLowerCase()}`;
+const databaseName = (i: number) => tenantDatabaseName(DEFAULT_APP_NAME, tenantId(i));
 
 async function main(): Promise<void> {
   const postgres = await startLocalPostgres();
@@ -77,7 +79,5 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((error) => {
-  console.error(error instanceof Error ? error.message : String(error));
-  process.exit(1);
-});
+// The message alone, no prefix; exit at once so open pools and servers cannot hold the process.
+runMain(main, { prefix: "", exitNow: true });

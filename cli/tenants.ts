@@ -8,7 +8,7 @@ import { randomInt } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { DEFAULT_APP_NAME, DEFAULT_RECORD_TEMPLATE, databaseName, dnsLabel } from "../infra/naming";
+import { DEFAULT_APP_NAME, DEFAULT_RECORD_TEMPLATE, databaseName, domainName, usernameToLabel } from "../infra/naming";
 import { parseDeployedTenants, type TenantSummaryOutput } from "../infra/outputs";
 import { LOCAL_ENVIRONMENT, LOCAL_STATE_DIR, PROJECT_DIR } from "../engine/paths";
 import { BUILD_COMMAND, EngineNotFoundError, findEngine, pulumiContext, withEngine } from "../engine/pulumi";
@@ -17,7 +17,9 @@ import { addShard, crossShardProblems, readShards, shardStack, shardWithRoom, SH
 import { addTenants, removeTenant, setStatus, withTenantsFileLock, writeFileAtomic, type EditResult, type NewTenant } from "../tenants/edit";
 import { formatProblem, loadTenantsFile, type TenantsProblem } from "../tenants/load";
 import { tenantIdSchema, usernameProblems, type LocatedTenant } from "../tenants/schema";
-import { printTable } from "./table";
+import { printTable } from "../lib/table";
+import { errorMessage } from "../lib/errors";
+import { runMain } from "../lib/run-main";
 
 const USAGE = `usage: npm run tenants -- <command> [options]
 
@@ -67,7 +69,7 @@ function parseCommandLine(argv: string[]) {
   try {
     return parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
   } catch (error) {
-    throw new UsageError(`${(error as Error).message.split("\n")[0]}; see "npm run tenants -- --help"`);
+    throw new UsageError(`${errorMessage(error).split("\n")[0]}; see "npm run tenants -- --help"`);
   }
 }
 
@@ -76,15 +78,17 @@ type Deployed = Record<string, TenantSummaryOutput>;
 /**
  * What the last `pulumi up` of each shard recorded, so `list` and `show` can
  * print tenant IDs and domains, and `remove`/`resume` can pin the deployed ID.
- * Before the first deployment there is nothing to show; when the deployed
- * stacks cannot be read, a note on stderr says why (the command goes on).
+ * A stack that does not exist yet (a shard never deployed) has nothing to show.
+ * A stack that exists but cannot be read fails `remove` and `resume` (`pin`),
+ * which would otherwise write an entry without the deployed tenant ID; for
+ * `list` and `show` a note on stderr says why (the command goes on).
  */
-function readDeployed(options: Options): Deployed {
+function readDeployed(options: Options, purpose: "show" | "pin" = "show"): Deployed {
   if (options.outputs !== undefined) {
     try {
       return parseDeployedTenants(JSON.parse(readFileSync(options.outputs, "utf8")));
     } catch (error) {
-      throw new ProblemsError([`${options.outputs}: cannot read stack outputs (${messageOf(error)}); pass "pulumi stack output --json" saved to a file`]);
+      throw new ProblemsError([`${options.outputs}: cannot read stack outputs (${errorMessage(error)}); pass "pulumi stack output --json" saved to a file`]);
     }
   }
   const engine = engineEnv();
@@ -104,11 +108,24 @@ function readDeployed(options: Options): Deployed {
       });
       Object.assign(deployed, parseDeployedTenants(JSON.parse(json)));
     } catch (error) {
-      const reason = (error as { stderr?: string }).stderr?.trim().split("\n").pop() ?? messageOf(error);
+      const reason = (error as { stderr?: string }).stderr?.trim().split("\n").pop() || errorMessage(error);
+      if (NO_SUCH_STACK.test(reason)) continue;
+      if (purpose === "pin") throw new ProblemsError([unreadableStack(stack, reason)]);
       console.error(`note: stack ${stack} not read (${reason.slice(0, 200)}); its tenants show no deployed IDs`);
     }
   }
   return deployed;
+}
+
+/** What `pulumi stack output` says about a stack that was never created: nothing is deployed there yet. */
+const NO_SUCH_STACK = /no stack named '[^']*' found/;
+
+function unreadableStack(stack: string, reason: string): string {
+  return (
+    `cannot read the deployed tenants of stack ${stack} (${reason.slice(0, 200)}), so the deployed tenant ID cannot be pinned; nothing was changed. ` +
+    `Make the stack readable (its state backend running and reachable: npm start's for stack local-*, else PULUMI_BACKEND_URL and PULUMI_CONFIG_PASSPHRASE), ` +
+    `or pass --outputs FILE with "pulumi stack output --json --stack ${stack}" saved to it`
+  );
 }
 
 /**
@@ -129,8 +146,6 @@ function engineEnv(): NodeJS.ProcessEnv | undefined {
   const backendUrl = localBackendUrl(PROJECT_DIR);
   return backendUrl === undefined ? undefined : pulumiContext(bin, LOCAL_STATE_DIR, backendUrl).env;
 }
-
-const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 /** The tenants files a read-only command covers: --file, or every shard's. */
 function filesToRead(options: Options): { file: string; shard?: string }[] {
@@ -188,7 +203,7 @@ function generateUsernames(count: number, taken: Set<string>): string[] {
   const names: string[] = [];
   while (names.length < count) {
     const name = `driver_${Array.from({ length: 6 }, () => alphabet[randomInt(alphabet.length)]).join("")}`;
-    const label = name.replace(/_/g, "-");
+    const label = usernameToLabel(name);
     if (usernameProblems(name).length === 0 && !taken.has(label)) {
       taken.add(label);
       names.push(name);
@@ -219,7 +234,7 @@ function addTo(file: string, positionals: string[], options: Options): void {
     if (!/^[1-9][0-9]{0,4}$/.test(options.count) || Number(options.count) > 10_000) {
       throw new UsageError(`--count must be a whole number from 1 to 10000, got "${options.count}"`);
     }
-    const taken = new Set(tenants.map((tenant) => tenant.username.replace(/_/g, "-")));
+    const taken = new Set(tenants.map((tenant) => usernameToLabel(tenant.username)));
     for (const username of generateUsernames(Number(options.count), taken)) additions.push({ username, server: options.server });
   } else {
     const username = onePositional(positionals, "username");
@@ -248,7 +263,7 @@ function changeStatus(file: string, username: string, options: Options, status: 
   const { text, tenants } = loadValid(file);
   // A tombstone brought back needs its deployed tenant ID pinned, or it would get a new, empty database.
   const entry = tenants.find((tenant) => tenant.username === username);
-  const pin = status === "active" && entry?.status === "removed" && entry.tenantId === undefined ? readDeployed(options)[username]?.tenantId : undefined;
+  const pin = status === "active" && entry?.status === "removed" && entry.tenantId === undefined ? readDeployed(options, "pin")[username]?.tenantId : undefined;
   apply(file, text, setStatus(text, username, status, pin));
   console.log(
     status === "suspended"
@@ -261,7 +276,7 @@ async function commandRemove(positionals: string[], options: Options): Promise<v
   const username = onePositional(positionals, "username");
   const file = fileHolding(options, username);
   // Read before taking the lock: asking the deployed stacks can take seconds.
-  const deployed = readDeployed(options)[username];
+  const deployed = readDeployed(options, "pin")[username];
   await withTenantsFileLock(file, () => tombstone(file, username, deployed));
 }
 
@@ -308,7 +323,7 @@ function rows(options: Options): Row[] {
         status: tenant.status,
         server: tenant.server ?? live?.server ?? "(default)",
         database: live?.database ?? (tenantId ? databaseName(DEFAULT_APP_NAME, tenantId) : ""),
-        domain: live?.domain || (tenant.status === "active" ? `${dnsLabel(DEFAULT_RECORD_TEMPLATE, DEFAULT_APP_NAME, tenant.username)}.<zone>` : ""),
+        domain: live?.domain || (tenant.status === "active" ? domainName(DEFAULT_RECORD_TEMPLATE, DEFAULT_APP_NAME, "<zone>", tenant.username) : ""),
         seed: live?.seedVersion ?? "",
         ring: tenant.ring ?? "(last wave)",
         hold: tenant.hold === true,
@@ -351,7 +366,7 @@ function commandShow(positionals: string[], options: Options): void {
   );
 }
 
-export async function main(argv: string[]): Promise<number> {
+async function main(argv: string[]): Promise<number> {
   try {
     const { values: options, positionals } = parseCommandLine(argv);
     const [command, ...rest] = positionals;
@@ -395,12 +410,4 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-if (require.main === module) {
-  main(process.argv.slice(2)).then(
-    (code) => (process.exitCode = code),
-    (error: unknown) => {
-      console.error(`error: ${error instanceof Error ? error.message : String(error)}`);
-      process.exitCode = 1;
-    },
-  );
-}
+runMain(() => main(process.argv.slice(2)));

@@ -13,6 +13,7 @@ import { pulumi, type PulumiContext } from "../engine/pulumi";
 import { isStackLockedError, withStackLockWait } from "../engine/stack-lock-wait";
 import { DEFAULT_TENANTS_FILE, type Shard } from "../tenants/shards";
 import { previewJsonSchema, type PreviewJson } from "./preview-summary";
+import { errorMessage } from "../lib/errors";
 
 const tenantsFileKey = () => `${projectName()}:tenantsFile`;
 
@@ -70,7 +71,11 @@ function restoreConfigFile(context: PulumiContext, stack: string, log: (line: st
     if ((exported.deployment?.resources ?? []).length > 0) {
       throw new Error(
         `stack ${stack} has no Pulumi.${stack}.yaml in this checkout and its config could not be restored ` +
-          `(${(error as Error).message.split("\n").find((line) => /error/i.test(line)) ?? "pulumi config refresh failed"}); commit that file from where the stack was set up`,
+          `(${
+            errorMessage(error)
+              .split("\n")
+              .find((line) => /error/i.test(line)) ?? "pulumi config refresh failed"
+          }); commit that file from where the stack was set up`,
       );
     }
     pulumi(context, ["stack", "rm", "--yes", "--stack", stack]); // refuses a stack that holds resources
@@ -173,7 +178,7 @@ export async function previewStackJson(context: PulumiContext, stack: string, wa
       lockWaitOptions(context, stack, wait),
     );
   } catch (error) {
-    return { error: error instanceof Error ? error.message : String(error) };
+    return { error: errorMessage(error) };
   }
 }
 

@@ -8,6 +8,7 @@
  */
 import { z } from "zod";
 import { TENANT_TYPE } from "../infra/tenant";
+import { renderMarkdownTable } from "../lib/table";
 
 /** Hidden first line of the comment: the workflow finds (and edits) its own comment by it. */
 export const PREVIEW_COMMENT_MARKER = "<!-- drivergigspro:tenants-preview -->";
@@ -195,18 +196,19 @@ export function renderPreviewComment(environment: string, shards: readonly Shard
     return `${lines.join("\n")}\n`;
   }
   const summaries = shards.map((shard) => ({ shard, changes: shard.preview && !shard.error ? summarizePreview(shard.preview) : undefined }));
+  const counts = (changes: TenantChanges | undefined): string[] =>
+    changes
+      ? [changes.created, changes.resumed, changes.changed, changes.suspended, changes.removed]
+          .map((list) => String(list.length))
+          .concat(String(changes.otherChanges))
+      : ["preview failed", "", "", "", "", ""];
   lines.push(
-    "| shard | stack | created | resumed | changed | suspended | removed | other changes |",
-    "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ...renderMarkdownTable(
+      ["shard", "stack", "created", "resumed", "changed", "suspended", "removed", "other changes"],
+      summaries.map(({ shard, changes }) => [shard.shard, `\`${shard.stack}\``, ...counts(changes)]),
+      ["left", "left", "right", "right", "right", "right", "right", "right"],
+    ),
   );
-  for (const { shard, changes } of summaries) {
-    const counts = changes
-      ? [changes.created.length, changes.resumed.length, changes.changed.length, changes.suspended.length, changes.removed.length, changes.otherChanges].join(
-          " | ",
-        )
-      : "preview failed | | | | | ";
-    lines.push(`| ${shard.shard} | \`${shard.stack}\` | ${counts} |`);
-  }
   for (const { shard, changes } of summaries) lines.push("", ...renderShard(shard, changes));
   return `${lines.join("\n")}\n`;
 }

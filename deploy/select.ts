@@ -10,6 +10,7 @@ import { execFileSync } from "node:child_process";
 import { resolve } from "node:path";
 import { parse } from "yaml";
 import { SHARDS_MANIFEST, shardsManifestSchema, type Shard, type ShardsManifest } from "../tenants/shards";
+import { errorMessage } from "../lib/errors";
 
 /** Files (relative to the project folder) whose change can change what every stack deploys. */
 const PROGRAM_FILES = [/^index\.ts$/, /^Pulumi\.yaml$/, /^package(-lock)?\.json$/, /^tsconfig\.json$/, /^infra\//, /^seed\//, /^tenants\/[^/]+\.ts$/];
@@ -30,13 +31,13 @@ function git(projectDir: string, args: string[]): string {
 }
 
 /** Files changed between the merge base of `ref` and HEAD and the working tree, relative to the project folder. */
-export function changedFiles(projectDir: string, ref: string): { base: string; files: string[] } {
+function changedFiles(projectDir: string, ref: string): { base: string; files: string[] } {
   let base: string;
   try {
     base = git(projectDir, ["merge-base", ref, "HEAD"]).trim();
   } catch (error) {
     throw new Error(
-      `cannot compare with "${ref}": ${(error as Error).message.split("\n")[0]}; fetch it first (git fetch origin <branch>; in GitHub Actions, actions/checkout with fetch-depth: 0)`,
+      `cannot compare with "${ref}": ${errorMessage(error).split("\n")[0]}; fetch it first (git fetch origin <branch>; in GitHub Actions, actions/checkout with fetch-depth: 0)`,
     );
   }
   const files = git(projectDir, ["diff", "--name-only", "--relative", "--no-renames", base, "--"]).split("\n").filter(Boolean);

@@ -42,7 +42,7 @@ async function runSeed(inputs: SeedInputs): Promise<Record<string, unknown>> {
  * when it cannot be told (the tenant changed its password, the database takes
  * no connections: other resources' drift, repaired first).
  */
-export async function catalogueStillThere(databaseUrl: string): Promise<boolean | undefined> {
+async function catalogueStillThere(databaseUrl: string): Promise<boolean | undefined> {
   const client = new Client({ connectionString: databaseUrl, connectionTimeoutMillis: 15_000, lock_timeout: 5_000, statement_timeout: 15_000 });
   client.on("error", () => undefined);
   try {

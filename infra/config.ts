@@ -193,6 +193,8 @@ export const fleetSettingsSchema = z
 
 export type FleetSettings = z.output<typeof fleetSettingsSchema>;
 export type ServerSettings = z.output<typeof serverSchema>;
+/** Where a server is, all a tenant needs for its connection URL: never the admin's credentials. */
+export type ServerAddress = Pick<ServerSettings, "host" | "port" | "sslmode">;
 export type DnsSettings = z.output<typeof dnsSchema>;
 export type RolloutSettings = z.output<typeof rolloutSchema>;
 

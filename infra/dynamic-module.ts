@@ -25,7 +25,7 @@ export function projectRoot(): string {
  * `node`, no ts-node) by registering tsx first. It captures nothing, so the
  * "registered once per process" flag lives on globalThis.
  */
-export function loadProjectModule(relativeModule: string): any {
+function loadProjectModule(relativeModule: string): any {
   const modulePath = `${projectRoot()}/${relativeModule}`;
   const flags = globalThis as { __drivergigsproTsx?: boolean };
   if (!flags.__drivergigsproTsx) {

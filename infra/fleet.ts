@@ -104,7 +104,7 @@ export function declareFleet(
       pinnedTenantId: entry.tenantId,
       ...(adoptions.has(entry.username) ? { adopt: adoptions.get(entry.username)! } : {}),
       appName: settings.appName,
-      server,
+      server: { host: server.host, port: server.port, sslmode: server.sslmode },
       backend: backends.get(serverName)!,
       dns: settings.dns,
       retainOnDelete: !settings.allowPurge,

@@ -1,20 +1,41 @@
 /**
  * How a tenant's names are derived. Pure functions: the Pulumi program, the
- * CLI and the tests all compute names here, so they can never disagree.
+ * CLI, the tenants file's schema and the tests all compute names here, so they
+ * can never disagree. Imports nothing, so anything may import it.
  */
-import { usernameToLabel } from "../tenants/schema";
 
 /** The stack config's defaults for names (infra/config.ts uses these; so does the CLI before a deployment). */
 export const DEFAULT_APP_NAME = "drivergigspro";
 export const DEFAULT_RECORD_TEMPLATE = "{user}-{app}";
+
+/** The tenant ID's digits: a 4-byte RandomId in upper-case hex, e.g. `A1B2C3D4`. */
+const TENANT_ID_DIGITS = "[0-9A-F]{8}";
+
+/** A tenant ID, the support handle and (in lower case) the suffix of every name: 8 upper-case hex digits. */
+export const TENANT_ID_PATTERN = new RegExp(`^${TENANT_ID_DIGITS}$`);
+
+/** The DNS label a username maps to: underscores become hyphens. */
+export function usernameToLabel(username: string): string {
+  return username.replace(/_/g, "-");
+}
 
 /** Database and role name: `drivergigspro_a1b2c3d4`, lower case so it never needs quoting. */
 export function databaseName(appName: string, tenantId: string): string {
   return `${appName}_${tenantId.toLowerCase()}`;
 }
 
-/** Role names equal database names: one role per tenant, named after what it owns. */
-export const roleName = databaseName;
+/**
+ * Every tenant database (and role) name of an app, `^drivergigspro_([0-9a-f]{8})$`, capturing
+ * the tenant ID: a regular expression for JavaScript and for PostgreSQL's `~` alike.
+ */
+export function databaseNamePattern(appName: string): string {
+  return `^${appName}_(${TENANT_ID_DIGITS.toLowerCase()})$`;
+}
+
+/** The tenant ID of a database named by databaseName (in any case), or undefined. */
+export function tenantIdOfDatabase(appName: string, database: string): string | undefined {
+  return new RegExp(databaseNamePattern(appName), "i").exec(database)?.[1]?.toUpperCase();
+}
 
 /** The tenant's DNS label from the stack's template, e.g. `john-driver-drivergigspro`. */
 export function dnsLabel(template: string, appName: string, username: string): string {

@@ -9,7 +9,7 @@ import * as random from "@pulumi/random";
 import type { TenantStatus } from "../tenants/schema";
 import { CatalogueSeed } from "./catalogue-seed";
 import type { Adoption } from "./adoption";
-import type { DnsSettings, PlanLimits, ServerSettings } from "./config";
+import type { DnsSettings, PlanLimits, ServerAddress } from "./config";
 import type { DatabaseBackend } from "./database-backend";
 import { Rfc2136Record, rfc2136RecordArgs } from "./dns/rfc2136-record";
 import { databaseName, databaseUrl, domainName, tenantIdFromHex } from "./naming";
@@ -20,8 +20,9 @@ export interface TenantArgs {
   /** Adopt an existing tenant: use this ID instead of generating one. */
   readonly pinnedTenantId?: string;
   readonly appName: string;
-  /** The server the tenant lives on, and what creates its role and database there. */
-  readonly server: ServerSettings;
+  /** Where the tenant's server is, for its connection URL (the admin's credentials stay with the backend). */
+  readonly server: ServerAddress;
+  /** What creates the tenant's role and database on that server. */
   readonly backend: DatabaseBackend;
   readonly dns: DnsSettings;
   /** Keep the database and role when the tenant leaves the program (the default). */

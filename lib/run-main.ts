@@ -5,18 +5,32 @@
  *
  * Errors of the `expected` classes (bad configuration, a refused input) are
  * printed as their message alone; anything else is a bug and keeps its stack.
+ * Without `expected`, every failure is printed as its message alone.
  */
 import { errorMessage } from "./errors";
 
 type ErrorClass = abstract new (...args: never[]) => Error;
 
 export interface RunMainOptions {
-  /** Printed before the message: `error` by default (`error: ...`). */
+  /** Printed before the message: `error` by default (`error: ...`); "" prints the message alone. */
   readonly prefix?: string;
   /** Failures the command anticipates: printed without a stack trace. */
   readonly expected?: readonly ErrorClass[];
+  /** Failures that are a wrong command line: exit status 2 instead of 1, like most Unix tools. */
+  readonly usage?: readonly ErrorClass[];
+  /** Applied to the printed line, e.g. to hide a password in a connection URL. */
+  readonly redact?: (text: string) => string;
   /** Exit at once (process.exit) instead of setting process.exitCode: for services with open handles. */
   readonly exitNow?: boolean;
+}
+
+/** The line a failure prints and the exit status it gives. */
+function failure(error: unknown, options: RunMainOptions = {}): { line: string; status: number } {
+  const expected = options.expected?.some((kind) => error instanceof kind) ?? true;
+  const message = errorMessage(error, { withStack: !expected });
+  const line = options.prefix === "" ? message : `${options.prefix ?? "error"}: ${message}`;
+  const status = options.usage?.some((kind) => error instanceof kind) ? 2 : 1;
+  return { line: options.redact ? options.redact(line) : line, status };
 }
 
 export function runMain(main: () => Promise<number | void>, options: RunMainOptions = {}): void {
@@ -27,9 +41,9 @@ export function runMain(main: () => Promise<number | void>, options: RunMainOpti
   main().then(
     (status) => finish(status ?? 0),
     (error: unknown) => {
-      const expected = options.expected?.some((kind) => error instanceof kind) ?? true;
-      console.error(`${options.prefix ?? "error"}: ${errorMessage(error, { withStack: !expected })}`);
-      finish(1);
+      const { line, status } = failure(error, options);
+      console.error(line);
+      finish(status);
     },
   );
 }

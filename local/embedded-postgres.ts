@@ -14,6 +14,7 @@ import { Client, escapeIdentifier, escapeLiteral } from "pg";
 import { scramSha256Verifier } from "../infra/builtin-postgres/scram";
 import { LOCAL_PORT_ENV, localPostgresFiles, localPostgresPort } from "../engine/paths";
 import { describePortHolders, portHolders, portIsFree } from "./port-holder";
+import { errorMessage } from "../lib/errors";
 
 keepExitCodes();
 
@@ -225,7 +226,7 @@ function refuseOtherMajor(dataDir: string): boolean {
 class LogRing {
   private readonly lines: string[] = [];
   push = (message: unknown) => {
-    this.lines.push(message instanceof Error ? message.message : String(message));
+    this.lines.push(errorMessage(message));
     if (this.lines.length > 500) this.lines.splice(0, this.lines.length - 500);
   };
   text(last = this.lines.length): string {
@@ -234,7 +235,7 @@ class LogRing {
 }
 
 function startFailure(error: unknown, port: number, dataDir: string, logs: LogRing): Error {
-  const reason = error instanceof Error ? error.message : error === undefined ? "the server exited before it was ready" : String(error);
+  const reason = error === undefined ? "the server exited before it was ready" : errorMessage(error);
   const log = logs.text(10);
   const holder = /address already in use/i.test(log) ? `\n${describePortHolders(port)}` : "";
   return new Error(
@@ -254,7 +255,7 @@ export async function startLocalPostgres(options: LocalPostgresOptions = {}): Pr
     try {
       return await startOnce(options);
     } catch (error) {
-      const lostRace = options.port === undefined && options.dataDir === undefined && /address already in use/i.test(String((error as Error).message));
+      const lostRace = options.port === undefined && options.dataDir === undefined && /address already in use/i.test(errorMessage(error));
       if (!lostRace || attempt >= 3) throw error;
     }
   }

@@ -17,6 +17,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { freePort, loopbackServer, type LocalPostgres } from "./embedded-postgres";
+import { errorMessage } from "../lib/errors";
 
 const run = promisify(execFile);
 
@@ -138,7 +139,7 @@ export async function startSystemPostgres(options: SystemPostgresOptions): Promi
   } catch (error) {
     const log = existsSync(logFile) ? readFileSync(logFile, "utf8").trim().split("\n").slice(-10).join("\n") : "";
     rmSync(home, { recursive: true, force: true });
-    throw new Error(`could not start PostgreSQL from ${options.binDir} on port ${port}: ${(error as Error).message}\n${log}`);
+    throw new Error(`could not start PostgreSQL from ${options.binDir} on port ${port}: ${errorMessage(error)}\n${log}`);
   }
   running.set(dataDir, prefix);
 

@@ -26,6 +26,8 @@ import { namedShards, shardsChangedSince, type Selection } from "../deploy/selec
 import { LOCAL_STATE_DIR, PROJECT_DIR } from "../engine/paths";
 import { findEngine, pulumiContext, type PulumiContext } from "../engine/pulumi";
 import { readShards, shardStack, type ShardsManifest } from "../tenants/shards";
+import { errorMessage } from "../lib/errors";
+import { runMain } from "../lib/run-main";
 
 const USAGE = "usage: npm run deploy -- preview|up --env NAME [--shard NAME ... | --changed-since REF] [--comment-file PATH] [--lock-timeout SECONDS]";
 
@@ -124,9 +126,9 @@ async function main(): Promise<number> {
     } catch (error) {
       failed++;
       if (options.commentFile !== undefined && !previews.some((preview) => preview.stack === stack)) {
-        previews.push({ shard: shard.name, stack, file: shard.file, error: error instanceof Error ? error.message : String(error) });
+        previews.push({ shard: shard.name, stack, file: shard.file, error: errorMessage(error) });
       }
-      const lines = (error instanceof Error ? error.message : String(error)).trim().split("\n");
+      const lines = errorMessage(error).trim().split("\n");
       console.error(
         `error: ${options.command} of stack ${stack} (shard ${shard.name}) failed: ${lines.slice(0, 20).join("\n")}${lines.length > 20 ? "\n..." : ""}`,
       );
@@ -142,10 +144,4 @@ async function main(): Promise<number> {
   return failed === 0 ? 0 : 1;
 }
 
-main().then(
-  (status) => (process.exitCode = status),
-  (error) => {
-    console.error(`error: ${error instanceof Error ? error.message : String(error)}`);
-    process.exitCode = 1;
-  },
-);
+runMain(main);

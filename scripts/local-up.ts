@@ -14,7 +14,7 @@
  * Exits non-zero when any step fails.
  */
 import { parseArgs } from "node:util";
-import { printTable } from "../cli/table";
+import { printTable } from "../lib/table";
 import { mergeOutputs, parseDeployedTenants, parseStackOutputs, type StackOutputs } from "../infra/outputs";
 import { checkoutPostgresOptions, startLocalPostgres } from "../local/embedded-postgres";
 import { configureLocalStack } from "../local/stack";
@@ -26,6 +26,7 @@ import { ensureStateDatabase } from "../local/state-backend";
 import { readShards, shardStack, type Shard } from "../tenants/shards";
 import { tenantsCreatedBetween, tenantsFromOutputs, verifyFleet } from "../verify/probes";
 import { renderResults } from "../verify/report";
+import { runMain } from "../lib/run-main";
 
 function runVisible(context: PulumiContext, args: string[]): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -178,10 +179,4 @@ async function main(): Promise<number> {
   }
 }
 
-main().then(
-  (status) => (process.exitCode = status),
-  (error) => {
-    console.error(`error: ${error instanceof Error ? error.message : String(error)}`);
-    process.exitCode = 1;
-  },
-);
+runMain(main);

@@ -12,6 +12,9 @@ import { parseArgs } from "node:util";
 import { describeDatabaseUrl, redactSecrets } from "./redact";
 import { seedRelease } from "./releases";
 import { seedTenantDatabase, TenantId, type SeedReport } from "./seed";
+import { errorMessage } from "../lib/errors";
+import { runMain } from "../lib/run-main";
+import { DEFAULT_APP_NAME, tenantIdOfDatabase } from "../infra/naming";
 
 const USAGE = "usage: npm run seed -- --database-url URL [--tenant-id ID] [--release N] [--force] [--json]";
 
@@ -28,8 +31,7 @@ interface CliOptions {
 /** The tenant ID from a database named `drivergigspro_a1b2c3d4`, if it is one. */
 function tenantIdFromDatabaseUrl(databaseUrl: string): string | null {
   try {
-    const match = /^\/drivergigspro_([0-9a-f]{8})$/i.exec(new URL(databaseUrl).pathname);
-    return match?.[1]?.toUpperCase() ?? null;
+    return tenantIdOfDatabase(DEFAULT_APP_NAME, new URL(databaseUrl).pathname.slice(1)) ?? null;
   } catch {
     return null;
   }
@@ -51,7 +53,7 @@ function parseCli(argv: readonly string[]): CliOptions {
       allowPositionals: false,
     }).values;
   } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message : String(error));
+    throw new UsageError(errorMessage(error));
   }
   const databaseUrl = values["database-url"] ?? process.env.DATABASE_URL;
   if (databaseUrl === undefined || databaseUrl === "") throw new UsageError("--database-url (or DATABASE_URL) is required");
@@ -91,18 +93,9 @@ async function main(argv: readonly string[]): Promise<number> {
     return 0;
   } catch (error) {
     // seedTenantDatabase already names the tenant and redacts its message.
-    const message = error instanceof Error ? error.message : String(error);
-    console.error(redactSecrets(message, options.databaseUrl));
+    console.error(redactSecrets(errorMessage(error), options.databaseUrl));
     return 1;
   }
 }
 
-main(process.argv.slice(2)).then(
-  (status) => {
-    process.exitCode = status;
-  },
-  (error: unknown) => {
-    console.error(`seed: unexpected failure: ${redactSecrets(String(error))}`);
-    process.exitCode = 1;
-  },
-);
+runMain(() => main(process.argv.slice(2)), { prefix: "seed: unexpected failure", redact: (line) => redactSecrets(line) });

@@ -7,7 +7,7 @@
 export type CopyValue = string | number | null | readonly string[];
 
 /** A text-format field: `\N` for NULL, and backslash, tab, newline, CR escaped. */
-export function copyTextField(value: string | null): string {
+function copyTextField(value: string | null): string {
   if (value === null) return "\\N";
   return value.replace(/[\\\t\n\r]/g, (character) => {
     switch (character) {
@@ -27,7 +27,7 @@ export function copyTextField(value: string | null): string {
  * A PostgreSQL array literal. Every element is double-quoted so that commas,
  * braces, spaces and the word NULL stay plain text.
  */
-export function arrayLiteral(values: readonly string[]): string {
+function arrayLiteral(values: readonly string[]): string {
   return `{${values.map((value) => `"${value.replace(/["\\]/g, "\\$&")}"`).join(",")}}`;
 }
 

@@ -11,6 +11,7 @@ import path from "node:path";
 import type { ClientBase } from "pg";
 import { z } from "zod";
 import { boundSessionWaits, withSeedLock } from "./advisory-lock";
+import { errorMessage } from "../lib/errors";
 
 export const MIGRATIONS_DIRECTORY = path.join(__dirname, "migrations");
 
@@ -42,7 +43,7 @@ export class MigrationError extends Error {
  * The checksum of a migration's text. Line endings are normalised first so a
  * checkout with CRLF line endings does not look like an edited migration.
  */
-export function migrationChecksum(sql: string): string {
+function migrationChecksum(sql: string): string {
   return createHash("sha256").update(sql.replace(/\r\n/g, "\n"), "utf8").digest("hex");
 }
 
@@ -101,7 +102,7 @@ async function applyOne(client: ClientBase, migration: Migration): Promise<void>
     await client.query("COMMIT");
   } catch (error) {
     await client.query("ROLLBACK");
-    const reason = error instanceof Error ? error.message : String(error);
+    const reason = errorMessage(error);
     throw new MigrationError(`migration ${migration.name} failed and was rolled back: ${reason}`, { cause: error });
   }
 }

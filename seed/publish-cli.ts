@@ -8,6 +8,8 @@
  */
 import { parseArgs } from "node:util";
 import { listReleases, loadRelease, publishRelease, RELEASES_DIRECTORY } from "./releases";
+import { errorMessage } from "../lib/errors";
+import { runMain } from "../lib/run-main";
 
 const USAGE = "usage: npm run seed:publish -- <version> | --list";
 
@@ -26,7 +28,7 @@ function main(argv: string[]): number {
   try {
     parsed = parseArgs({ args: argv, options: { list: { type: "boolean", default: false } }, allowPositionals: true, strict: true });
   } catch (error) {
-    console.error(`seed:publish: ${(error as Error).message} (${USAGE})`);
+    console.error(`seed:publish: ${errorMessage(error)} (${USAGE})`);
     return 2;
   }
   const { values, positionals } = parsed;
@@ -48,9 +50,9 @@ function main(argv: string[]): number {
     );
     return 0;
   } catch (error) {
-    console.error(`seed:publish: ${error instanceof Error ? error.message : String(error)}`);
+    console.error(`seed:publish: ${errorMessage(error)}`);
     return 1;
   }
 }
 
-process.exitCode = main(process.argv.slice(2));
+runMain(async () => main(process.argv.slice(2)), { prefix: "seed:publish" });

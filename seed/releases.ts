@@ -20,6 +20,7 @@ import { COMMITTED_CATALOGUE_PATH } from "./catalogue/paths";
 import type { Catalogue } from "./catalogue/schema";
 import { MIGRATIONS_DIRECTORY, readMigrations, type Migration } from "./migrate";
 import { SeedError, seedTenantDatabase, type SeedReport } from "./seed";
+import { errorMessage } from "../lib/errors";
 
 /** The committed releases, `seed/releases/`. */
 export const RELEASES_DIRECTORY = path.join(__dirname, "releases");
@@ -65,7 +66,7 @@ export function readReleaseManifest(directory: string, version: string): Release
   try {
     return manifestSchema.parse(JSON.parse(readFileSync(file, "utf8")));
   } catch (error) {
-    throw new ReleaseError(`seed release ${version}: ${file} is missing or invalid (${error instanceof Error ? error.message.split("\n")[0] : String(error)})`);
+    throw new ReleaseError(`seed release ${version}: ${file} is missing or invalid (${errorMessage(error).split("\n")[0]})`);
   }
 }
 
@@ -155,7 +156,7 @@ export async function seedRelease(options: ReleaseSeedOptions): Promise<SeedRepo
   try {
     release = loadRelease(options.version, options.directory);
   } catch (error) {
-    throw new SeedError(options.tenantId, error instanceof Error ? error.message : String(error), { cause: error });
+    throw new SeedError(options.tenantId, errorMessage(error), { cause: error });
   }
   try {
     return await seedTenantDatabase({

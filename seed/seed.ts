@@ -12,8 +12,10 @@ import { verifiedCatalogue } from "./catalogue/version";
 import { recordedCatalogueVersion, upsertCatalogue } from "./upsert-catalogue";
 import { applyMigrations, readMigrations, type Migration } from "./migrate";
 import { redactSecrets } from "./redact";
+import { errorMessage } from "../lib/errors";
+import { TENANT_ID_PATTERN } from "../infra/naming";
 
-export const TenantId = z.string().regex(/^[0-9A-F]{8}$/, "must be 8 upper-case hex digits");
+export const TenantId = z.string().regex(TENANT_ID_PATTERN, "must be 8 upper-case hex digits");
 
 export interface SeedOptions {
   /** A connection URL for the tenant's own role and database. */
@@ -58,10 +60,6 @@ export class SeedError extends Error {
   }
 }
 
-function reasonOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
 export async function seedTenantDatabase(options: SeedOptions): Promise<SeedReport> {
   const started = performance.now();
   const validTenantId = TenantId.safeParse(options.tenantId).success;
@@ -69,7 +67,7 @@ export async function seedTenantDatabase(options: SeedOptions): Promise<SeedRepo
   const fail = (error: unknown): never => {
     // The cause keeps the driver's error for callers that log it deliberately;
     // the message is what gets printed, so it carries no password.
-    const reason = lockFailureReason(error) ?? reasonOf(error);
+    const reason = lockFailureReason(error) ?? errorMessage(error);
     throw new SeedError(tenantId, redactSecrets(reason, options.databaseUrl), { cause: error });
   };
 

@@ -4,7 +4,7 @@
  * and it is written atomically (temporary file, then rename).
  */
 import { randomBytes } from "node:crypto";
-import { readFileSync, renameSync, writeFileSync } from "node:fs";
+import { renameSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { isMap, isSeq, YAMLSeq, type YAMLMap } from "yaml";
 import { parseTenantsDocument, validateTenantsText, type TenantsProblem } from "./load";
@@ -108,8 +108,4 @@ export function writeFileAtomic(path: string, text: string): void {
   const temporary = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
   writeFileSync(temporary, text, { encoding: "utf8", flag: "wx" });
   renameSync(temporary, path);
-}
-
-export function readText(path: string): string {
-  return readFileSync(path, "utf8");
 }

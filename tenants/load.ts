@@ -5,7 +5,8 @@
  */
 import { readFileSync, statSync } from "node:fs";
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from "yaml";
-import { clipForMessage, tenantEntrySchema, usernameToLabel, type LocatedTenant } from "./schema";
+import { usernameToLabel } from "../infra/naming";
+import { clipForMessage, tenantEntrySchema, type LocatedTenant } from "./schema";
 
 export interface TenantsProblem {
   /** 1-based line in the tenants file (0 when the file itself is the problem). */
@@ -62,7 +63,7 @@ export function parseTenantsDocument(text: string): ParsedTenantsDocument {
  * brackets: a cheap bound on the parser's work, counted before it runs) is
  * ten per entry.
  */
-export const TENANTS_FILE_LIMITS = { bytes: 2 * 1024 * 1024, lines: 100_000, entries: 10_000 } as const;
+const TENANTS_FILE_LIMITS = { bytes: 2 * 1024 * 1024, lines: 100_000, entries: 10_000 } as const;
 
 const SPLIT = "split the fleet into shards, one tenants file per stack (stack config tenantsFile)";
 const MiB = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;

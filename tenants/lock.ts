@@ -14,6 +14,7 @@ import * as fs from "node:fs";
 import { hostname } from "node:os";
 import { join, resolve } from "node:path";
 import { lock } from "proper-lockfile";
+import { errorMessage } from "../lib/errors";
 
 /** A lock not refreshed for this long is stale (its holder is hung, or on another machine and gone). */
 const STALE_MS = 60_000;
@@ -120,7 +121,7 @@ export async function withTenantsFileLock<T>(file: string, edit: () => T | Promi
       release = await lock(file, options);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      if (code !== "ELOCKED") throw new Error(`${file}: cannot lock the tenants file at ${lockPath}: ${(error as Error).message}`);
+      if (code !== "ELOCKED") throw new Error(`${file}: cannot lock the tenants file at ${lockPath}: ${errorMessage(error)}`);
       const owner = expireIfHolderDead(lockPath);
       if (Date.now() > deadline) throw new TenantsLockError(file, lockPath, owner, `waited ${WAIT_MS / 1000} s`);
       const delay = Math.min(1_000, 20 * 1.5 ** attempt);

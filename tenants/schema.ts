@@ -4,9 +4,10 @@
  * down exactly once.
  */
 import { z } from "zod";
+import { TENANT_ID_PATTERN, usernameToLabel } from "../infra/naming";
 
 /** Words that would shadow system databases, roles or well-known host names. */
-export const RESERVED_USERNAMES: ReadonlySet<string> = new Set([
+const RESERVED_USERNAMES: ReadonlySet<string> = new Set([
   "admin",
   "administrator",
   "api",
@@ -48,16 +49,14 @@ export const RESERVED_USERNAMES: ReadonlySet<string> = new Set([
   "www",
 ]);
 
-export const USERNAME_MIN = 3;
+const USERNAME_MIN = 3;
 export const USERNAME_MAX = 40;
 
-/** The DNS label a username maps to: underscores become hyphens. */
-export function usernameToLabel(username: string): string {
-  return username.replace(/_/g, "-");
-}
+// The DNS label of a username is a name: infra/naming.ts derives it. Re-exported for onboarding/ and test/onboarding/, which import it from here.
+export { usernameToLabel };
 
 /** The longest piece of a hostile value an error message repeats. */
-export const ECHO_MAX_CHARACTERS = 60;
+const ECHO_MAX_CHARACTERS = 60;
 
 /**
  * A value as error messages echo it: whole when short, else its first 60
@@ -121,7 +120,7 @@ export const usernameSchema = z.string().superRefine((value, ctx) => {
 });
 
 /** 8 upper-case hex digits: the support handle and the suffix of every name. */
-export const tenantIdSchema = z.string().regex(/^[0-9A-F]{8}$/, { error: "tenantId must be exactly 8 upper-case hex digits, e.g. A1B2C3D4" });
+export const tenantIdSchema = z.string().regex(TENANT_ID_PATTERN, { error: "tenantId must be exactly 8 upper-case hex digits, e.g. A1B2C3D4" });
 
 /** A server name as listed in the stack config. */
 export const serverNameSchema = z.string().regex(/^[a-z][a-z0-9-]{0,30}$/, { error: "server must be a server name from the stack config (a-z, 0-9, -)" });
@@ -137,7 +136,7 @@ export const planNameSchema = z
  * allows purging). The entry stays in the file for good, so a copy of the
  * file that merely lacks a tenant can never remove it (infra/continuity.ts).
  */
-export const tenantStatusSchema = z.enum(["active", "suspended", "removed"], {
+const tenantStatusSchema = z.enum(["active", "suspended", "removed"], {
   error: 'status must be "active", "suspended" or "removed"',
 });
 

@@ -16,12 +16,13 @@
  * update (infra/continuity.ts).
  */
 import { existsSync, readFileSync } from "node:fs";
-import { isAbsolute, join, relative, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { Document, parse, parseDocument, type YAMLSeq } from "yaml";
 import { z } from "zod";
 import { writeFileAtomic } from "./edit";
 import { loadTenantsFile, type TenantsFileResult, type TenantsProblem } from "./load";
-import { usernameToLabel, type LocatedTenant } from "./schema";
+import { usernameToLabel } from "../infra/naming";
+import type { LocatedTenant } from "./schema";
 
 import { DEFAULT_TENANTS_FILE, SHARDS_MANIFEST } from "./paths";
 
@@ -33,7 +34,7 @@ export { DEFAULT_TENANTS_FILE, SHARDS_MANIFEST };
  * is the sum over shards. 100 keeps a shard's update and preview well under
  * a CI step's patience while a 10,000-tenant fleet stays at 100 stacks.
  */
-export const DEFAULT_MAX_TENANTS = 100;
+const DEFAULT_MAX_TENANTS = 100;
 
 const shardNameSchema = z.string().regex(/^[a-z][a-z0-9-]{0,30}$/, { error: "a shard name is 1-31 characters of a-z, 0-9 and -, starting with a letter" });
 
@@ -173,10 +174,4 @@ export function crossShardProblems(projectDir: string, ownFile: string, tenants:
           },
         ];
   });
-}
-
-/** A path for messages: relative to the project when inside it. */
-export function displayPath(projectDir: string, file: string): string {
-  const path = isAbsolute(file) ? relative(projectDir, file) : file;
-  return path.startsWith("..") ? file : path;
 }

@@ -1,6 +1,6 @@
 /** `npm run tenants`, run as a process, the way people and CI run it. */
 import { spawnSync } from "node:child_process";
-import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeEach, describe, expect, it } from "vitest";
@@ -116,6 +116,75 @@ describe("suspend, resume, remove", () => {
   it("refuses an unknown username", () => {
     expectRejectedUnchanged(["suspend", "nobody_here"], 1, /no tenant "nobody_here" in the file/);
     expectRejectedUnchanged(["remove", "nobody_here"], 1, /no tenant "nobody_here"/);
+  });
+});
+
+describe("the deployed stack, read through the pulumi on PATH", () => {
+  /** Runs the CLI with a stand-in `pulumi` on PATH that runs `script` (sh) for "stack output". */
+  function runWithPulumi(script: string, ...args: string[]) {
+    const bin = mkdtempSync(join(tmpdir(), "dgp-fake-pulumi-"));
+    writeFileSync(join(bin, "pulumi"), `#!/bin/sh\n${script}\n`);
+    chmodSync(join(bin, "pulumi"), 0o755);
+    const env = { ...HERMETIC_ENV, PATH: `${bin}:/usr/bin:/bin`, PULUMI_BACKEND_URL: "postgres://state.invalid/pulumi_state" };
+    const result = spawnSync(TSX, [CLI, ...args, "--file", file, "--stack", "prod-s001"], { encoding: "utf8", env });
+    return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+  }
+  const DEPLOYED = JSON.stringify({
+    tenants: {
+      "sam-courier": {
+        username: "sam-courier",
+        tenantId: "0A1B2C3D",
+        database: "drivergigspro_0a1b2c3d",
+        role: "drivergigspro_0a1b2c3d",
+        domain: "",
+        server: "local",
+        status: "active",
+      },
+    },
+  });
+
+  it("remove pins the deployed tenant ID and names the database it keeps", () => {
+    const result = runWithPulumi(`echo '${DEPLOYED}'`, "remove", "sam-courier");
+    expect(result.status).toBe(0);
+    expect(result.stdout).toMatch(/database drivergigspro_0a1b2c3d and role are KEPT/);
+    expect(readFileSync(file, "utf8")).toMatch(/username: sam-courier\n(\s+\w+: .*\n)*\s+tenantId: 0A1B2C3D\n/);
+  });
+
+  it("remove refuses, naming the stack and what to do, when the deployed stack cannot be read; the file is unchanged", () => {
+    const before = readFileSync(file);
+    const result = runWithPulumi(`echo "error: could not connect to the backend: connection refused" >&2; exit 255`, "remove", "sam-courier");
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(
+      /^error: cannot read the deployed tenants of stack prod-s001 \(error: could not connect to the backend: connection refused\)/,
+    );
+    expect(result.stderr).toMatch(/PULUMI_BACKEND_URL/);
+    expect(result.stderr).toMatch(/--outputs FILE/);
+    expect(readFileSync(file).equals(before)).toBe(true);
+  });
+
+  it("resume of a tombstone refuses too when the deployed stack cannot be read", () => {
+    expect(runWithPulumi(`echo "${DEPLOYED.replaceAll('"', '\\"')}"`, "remove", "sam-courier").status).toBe(0);
+    writeFileSync(file, readFileSync(file, "utf8").replace("    tenantId: 0A1B2C3D\n", ""));
+    const before = readFileSync(file);
+    const result = runWithPulumi(`echo "error: passphrase must be set" >&2; exit 255`, "resume", "sam-courier");
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/cannot read the deployed tenants of stack prod-s001/);
+    expect(readFileSync(file).equals(before)).toBe(true);
+  });
+
+  it("a stack never deployed is not an error: remove writes the tombstone without an ID", () => {
+    const result = runWithPulumi(`echo "error: no stack named 'prod-s001' found" >&2; exit 6`, "remove", "sam-courier");
+    expect(result.status).toBe(0);
+    expect(result.stderr).toBe("");
+    expect(readFileSync(file, "utf8")).toMatch(/username: sam-courier\n(\s+\w+: .*\n)*\s+status: removed/);
+    expect(readFileSync(file, "utf8")).not.toContain("tenantId: 0A1B2C3D");
+  });
+
+  it("list goes on with a note when the deployed stack cannot be read", () => {
+    const result = runWithPulumi(`echo "error: could not connect to the backend" >&2; exit 255`, "list");
+    expect(result.status).toBe(0);
+    expect(result.stderr).toMatch(/note: stack prod-s001 not read \(error: could not connect to the backend\)/);
+    expect(result.stdout).toMatch(/3 tenant\(s\)/);
   });
 });
 

@@ -9,6 +9,7 @@ export const UNIT_TEST_FILES: readonly string[] = [
   "test/catalogue.test.ts",
   "test/tenants-file.test.ts",
   "test/tenants-cli.test.ts",
+  "test/lib.test.ts",
   "test/tenants-lock.test.ts",
   "test/usage/report.test.ts",
   "test/deploy/preview-summary.test.ts",

@@ -15,7 +15,9 @@ import { renderCsv, renderUsageTable, USAGE_CSV_COLUMNS, usageRows } from "./rep
 import { ensureUsageSchema, readSamples, recordUsage } from "./samples";
 import { UsageSampler } from "./sampler";
 import { adminServers, stackTenants, type FleetSourceOptions } from "./stack";
-import { renderTable } from "../cli/table";
+import { renderTable } from "../lib/table";
+import { errorMessage } from "../lib/errors";
+import { runMain } from "../lib/run-main";
 
 const USAGE = `usage: npm run usage -- [--outputs FILE | --stack NAME] [--admin-url NAME=URL ...] [--json | --csv]
        npm run usage -- --record [--database-url URL]          store one sample per tenant (for cron)
@@ -166,19 +168,15 @@ async function main(): Promise<number> {
   try {
     ({ values } = parseArgs({ options: OPTIONS, strict: true, allowPositionals: false }));
   } catch (error) {
-    console.error(`error: ${(error as Error).message.split("\n")[0]}\n${USAGE}`);
+    console.error(`error: ${errorMessage(error).split("\n")[0]}\n${USAGE}`);
     return 2;
   }
   if (values.help) {
     console.log(USAGE);
     return 0;
   }
-  try {
-    return await run(values);
-  } catch (error) {
-    console.error(`error: ${redact(error instanceof Error ? error.message : String(error))}`);
-    return error instanceof UsageError ? 2 : 1;
-  }
+  return run(values);
 }
 
-void main().then((status) => (process.exitCode = status));
+// A failure prints "error: ..." with any connection password hidden; a wrong command line exits 2.
+runMain(main, { usage: [UsageError], redact });

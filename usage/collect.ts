@@ -27,8 +27,9 @@
  */
 import { Client, type ClientConfig } from "pg";
 import { redact, serverAddress, type AdminServer, type UsageTenant } from "./inputs";
+import { errorMessage } from "../lib/errors";
 
-export const USAGE_APPLICATION_NAME = "drivergigspro-usage";
+const USAGE_APPLICATION_NAME = "drivergigspro-usage";
 /** Statements whose mean execution time is at least this are "slow". */
 export const DEFAULT_SLOW_STATEMENT_MS = 500;
 
@@ -74,7 +75,7 @@ export interface CollectOptions {
   slowStatementMs?: number;
 }
 
-export function clientConfig(url: string, database?: string): ClientConfig {
+function clientConfig(url: string, database?: string): ClientConfig {
   const parsed = new URL(url);
   return {
     host: parsed.hostname.replace(/^\[|\]$/g, ""),
@@ -95,7 +96,7 @@ async function connect(server: AdminServer, database?: string): Promise<Client> 
     await client.connect();
   } catch (error) {
     const where = database ? `database ${database} on server "${server.name}"` : `server "${server.name}"`;
-    throw new Error(`cannot reach ${where} (${serverAddress(server)}) as its admin: ${redact((error as Error).message)}`);
+    throw new Error(`cannot reach ${where} (${serverAddress(server)}) as its admin: ${redact(errorMessage(error))}`);
   }
   return client;
 }
@@ -199,7 +200,7 @@ async function readTenantDatabase(server: AdminServer, figures: TenantFigures): 
   try {
     client = await connect(server, figures.database);
   } catch (error) {
-    figures.problem = (error as Error).message;
+    figures.problem = errorMessage(error);
     return;
   }
   try {
@@ -208,7 +209,7 @@ async function readTenantDatabase(server: AdminServer, figures: TenantFigures): 
     figures.sessions = row.sessions;
     if (row.last_scan && (!figures.lastActivity || row.last_scan > figures.lastActivity)) figures.lastActivity = row.last_scan;
   } catch (error) {
-    figures.problem = `reading ${figures.database}: ${(error as Error).message}`;
+    figures.problem = `reading ${figures.database}: ${errorMessage(error)}`;
   } finally {
     // The login and the statement, both committed in the tenant database (see the header).
     figures.ownTransactions = 2;
@@ -225,7 +226,7 @@ async function inPool<T>(items: readonly T[], limit: number, task: (item: T) => 
 }
 
 /** One server: 2 statements for all its tenants, then one connection and statement per tenant. */
-export async function collectServer(server: AdminServer, tenants: readonly UsageTenant[], options: CollectOptions = {}): Promise<UsageReading> {
+async function collectServer(server: AdminServer, tenants: readonly UsageTenant[], options: CollectOptions = {}): Promise<UsageReading> {
   const databases = tenants.map((tenant) => tenant.database);
   const admin = await connect(server);
   let rows: ServerRow[];

@@ -5,6 +5,7 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Registry } from "prom-client";
+import { errorMessage } from "../lib/errors";
 
 export interface Exporter {
   url: string;
@@ -20,7 +21,7 @@ export async function startExporter(registries: readonly Registry[], options: { 
     }
     Promise.all(registries.map((registry) => registry.metrics())).then(
       (texts) => response.writeHead(200, { "content-type": registries[0]!.contentType }).end(texts.join("")),
-      (error) => response.writeHead(500, { "content-type": "text/plain" }).end(`${(error as Error).message}\n`),
+      (error) => response.writeHead(500, { "content-type": "text/plain" }).end(`${errorMessage(error)}\n`),
     );
   });
   await new Promise<void>((resolve, reject) => {

@@ -4,16 +4,16 @@
  * version are optional in the outputs: older stacks do not export them.
  */
 import { z } from "zod";
+import { TENANT_ID_PATTERN } from "../infra/naming";
 
 export const limitsSchema = z.object({
   connectionLimit: z.number().int().optional(),
   statementTimeoutMs: z.number().int().optional(),
   storageQuotaMb: z.number().optional(),
 });
-export type Limits = z.infer<typeof limitsSchema>;
 
 export const usageTenantSchema = z.object({
-  tenantId: z.string().regex(/^[0-9A-F]{8}$/, { error: "tenantId must be 8 upper-case hex digits" }),
+  tenantId: z.string().regex(TENANT_ID_PATTERN, { error: "tenantId must be 8 upper-case hex digits" }),
   username: z.string(),
   database: z.string().min(1),
   server: z.string().min(1),

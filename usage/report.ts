@@ -2,7 +2,7 @@
  * Pure: what the servers said (figures) plus what the stack says (plan,
  * limits) → one row per tenant, rendered as a table, JSON or CSV.
  */
-import { renderTable } from "../cli/table";
+import { renderTable } from "../lib/table";
 import type { TenantFigures } from "./collect";
 import type { UsageTenant } from "./inputs";
 
@@ -32,7 +32,7 @@ export interface UsageRow {
   problem: string | null;
 }
 
-export function isOverQuota(sizeBytes: number, storageQuotaMb: number | undefined | null): boolean {
+function isOverQuota(sizeBytes: number, storageQuotaMb: number | undefined | null): boolean {
   return storageQuotaMb !== undefined && storageQuotaMb !== null && sizeBytes > storageQuotaMb * MIB;
 }
 

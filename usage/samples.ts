@@ -17,7 +17,7 @@ import type { UsageReading } from "./collect";
 import type { UsageTenant } from "./inputs";
 
 /** Key space of the usage advisory locks (first int4 of the two-key form). */
-export const USAGE_LOCK_CLASS = 0x0d6e;
+const USAGE_LOCK_CLASS = 0x0d6e;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS usage_samples (

@@ -22,12 +22,13 @@
  */
 import { Client, type ClientConfig } from "pg";
 import { LOCK_CLASS, SIGNUP_LOCK_CLASS } from "../onboarding/db";
+import { errorMessage } from "../lib/errors";
 
 /** The attack probes' names, in the order they run. */
 export const ATTACK_PROBES = ["cannot connect to non-tenant databases", "cannot take control-plane locks", "connection limit enforced"] as const;
 
 /** At most this many connections are opened to exercise one tenant's limit. */
-export const CONNECTION_PROBE_CAP = 100;
+const CONNECTION_PROBE_CAP = 100;
 
 export interface TenantLimits {
   tenantId: string;
@@ -100,7 +101,7 @@ async function tryDatabases(connect: Connect, databases: readonly string[]): Pro
     try {
       await client.connect();
     } catch (error) {
-      if (!refusedByServer(error)) untried.push(`${database} (${(error as Error).message})`);
+      if (!refusedByServer(error)) untried.push(`${database} (${errorMessage(error)})`);
       continue;
     }
     try {
@@ -174,7 +175,7 @@ export async function probeConnectionLimit(connect: Connect, view: TenantView, r
       try {
         await client.connect();
       } catch (error) {
-        const message = (error as Error).message;
+        const message = errorMessage(error);
         const byLimit = (error as { code?: string }).code === "53300" && /too many connections for (role|database)/.test(message);
         return record(probe, byLimit, `limit ${limit}: held ${held.length}, the next was refused${byLimit ? "" : " but not by a tenant limit"} (${message})`);
       }

@@ -11,6 +11,8 @@ import { LOCAL_STATE_DIR } from "../engine/paths";
 import { findEngine, pulumi, pulumiContext } from "../engine/pulumi";
 import { stackOutputsSchema, tenantsFromOutputs, verifyFleet } from "./probes";
 import { renderResults } from "./report";
+import { runMain } from "../lib/run-main";
+import { errorMessage } from "../lib/errors";
 
 const USAGE = `usage: npm run verify -- [--outputs FILE | --stack NAME] [--new all|none|USER,...] [--all-logins] [--json]
 
@@ -44,7 +46,7 @@ async function main(): Promise<number> {
       strict: true,
     }));
   } catch (error) {
-    console.error(`error: ${(error as Error).message.split("\n")[0]}\n${USAGE}`);
+    console.error(`error: ${errorMessage(error).split("\n")[0]}\n${USAGE}`);
     return 2;
   }
   if (values.help) {
@@ -64,10 +66,4 @@ async function main(): Promise<number> {
   return ok ? 0 : 1;
 }
 
-main().then(
-  (status) => (process.exitCode = status),
-  (error) => {
-    console.error(`error: ${error instanceof Error ? error.message : String(error)}`);
-    process.exitCode = 1;
-  },
-);
+runMain(main);

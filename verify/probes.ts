@@ -10,6 +10,7 @@ import { z } from "zod";
 
 import { stackOutputsSchema, type StackOutputs } from "../infra/outputs";
 import { ATTACK_PROBES, limitsOf, probeConnectionLimit, probeOtherDatabases, readTenantView, type TenantLimits, type TenantView } from "./attack-probes";
+import { errorMessage } from "../lib/errors";
 
 /** The outputs' contract lives in infra/outputs.ts; re-exported for verify's callers. */
 export { stackOutputsSchema, type StackOutputs };
@@ -132,7 +133,7 @@ async function ownDatabaseProbes(tenant: TenantUnderTest, record: (probe: string
           await client.query(sql.replace("CREATE", "DROP")).catch(() => undefined);
           record(probe, false, `${sql} succeeded`);
         } catch (error) {
-          record(probe, errorCode(error) === "42501", `refused (${errorCode(error) || (error as Error).message})`);
+          record(probe, errorCode(error) === "42501", `refused (${errorCode(error) || errorMessage(error)})`);
         }
       }
 
@@ -140,7 +141,7 @@ async function ownDatabaseProbes(tenant: TenantUnderTest, record: (probe: string
         const active = Number((await client.query("SELECT count(*) AS n FROM companies WHERE is_active")).rows[0].n);
         record("catalogue loaded", active >= MIN_ACTIVE_COMPANIES, `${active} active companies (need ${MIN_ACTIVE_COMPANIES})`);
       } catch (error) {
-        record("catalogue loaded", false, `no catalogue: ${(error as Error).message}`);
+        record("catalogue loaded", false, `no catalogue: ${errorMessage(error)}`);
       }
 
       if (tenant.isNew) {
@@ -148,12 +149,12 @@ async function ownDatabaseProbes(tenant: TenantUnderTest, record: (probe: string
           const users = Number((await client.query("SELECT count(*) AS n FROM users")).rows[0].n);
           record("new tenant has no users", users === 0, `${users} row(s) in users`);
         } catch (error) {
-          record("new tenant has no users", false, `no users table: ${(error as Error).message}`);
+          record("new tenant has no users", false, `no users table: ${errorMessage(error)}`);
         }
       }
     });
   } catch (error) {
-    record("connects to own database", false, (error as Error).message);
+    record("connects to own database", false, errorMessage(error));
   }
 }
 
@@ -227,7 +228,7 @@ async function crossTenantProbes(tenants: readonly TenantUnderTest[], concurrenc
         reachable.length === 0 ? `none of ${others.length}` : `may connect to ${reachable.join(", ")}`,
       );
     } catch (error) {
-      recorder(tenant)("no CONNECT on other tenants", false, (error as Error).message);
+      recorder(tenant)("no CONNECT on other tenants", false, errorMessage(error));
     }
   });
 }
@@ -250,7 +251,7 @@ async function attackProbes(tenants: readonly TenantUnderTest[], concurrency: nu
     try {
       views.set(tenant, await readTenantView(connectAs(tenant)()));
     } catch (error) {
-      for (const probe of ATTACK_PROBES) recorder(tenant)(probe, false, `could not log in to try it: ${(error as Error).message}`);
+      for (const probe of ATTACK_PROBES) recorder(tenant)(probe, false, `could not log in to try it: ${errorMessage(error)}`);
       return;
     }
     await probeOtherDatabases(connectAs(tenant), views.get(tenant)!, tenantDatabases.get(serverOf(tenant))!, recorder(tenant));

@@ -1,5 +1,5 @@
 /** verify-tenant-isolation's tables for people: one row per probe, tenant ID first; then each tenant's limits. */
-import { renderTable } from "../cli/table";
+import { renderTable } from "../lib/table";
 import type { ProbeResult, TenantLimits } from "./probes";
 
 export function renderResults(results: readonly ProbeResult[], limits?: readonly TenantLimits[]): string {
@@ -16,7 +16,7 @@ export function renderResults(results: readonly ProbeResult[], limits?: readonly
 /** "0" from SHOW means the timeout is off. */
 const timeout = (value: string) => (value === "0" ? "none" : value);
 
-export function renderLimits(limits: readonly TenantLimits[]): string {
+function renderLimits(limits: readonly TenantLimits[]): string {
   return renderTable(
     ["tenant ID", "username", "connection limit", "statement_timeout", "idle_in_transaction_session_timeout"],
     limits.map((limit) => [

@@ -4,6 +4,7 @@
  * stall an update for good.
  */
 import { Client } from "pg";
+import { errorMessage } from "../../lib/errors";
 
 /** Admin sessions never wait long on a lock a tenant holds (e.g. on its schema). */
 const ADMIN_LOCK_TIMEOUT_MS = 10_000;
@@ -28,7 +29,7 @@ export async function asAdmin<T>(adminUrl: string, work: (client: Client) => Pro
     const { hostname, port, username } = url;
     throw new Error(
       `cannot reach PostgreSQL at ${hostname}:${port || 5432} as ${decodeURIComponent(username)}${database ? ` in database "${database}"` : ""} ` +
-        `(${(error as Error).message}); check the server's host, port, adminUser and adminPassword in the stack config`,
+        `(${errorMessage(error)}); check the server's host, port, adminUser and adminPassword in the stack config`,
     );
   }
   try {

@@ -11,6 +11,7 @@
  */
 import { escapeIdentifier, escapeLiteral, type Client } from "pg";
 import { asAdmin, inTransaction } from "./admin-session";
+import { databaseNamePattern } from "../naming";
 
 export interface DatabaseSpec {
   name: string;
@@ -212,12 +213,12 @@ export function openDatabases(adminUrl: string, appName: string): Promise<string
   return asAdmin(adminUrl, async (client) => {
     const { rows } = await client.query<{ datname: string }>(
       `SELECT d.datname FROM pg_database d
-       WHERE d.datname <> 'template0' AND d.datname !~ ('^' || $1 || '_[0-9a-f]{8}$')
+       WHERE d.datname <> 'template0' AND d.datname !~ $1
          AND EXISTS (SELECT 1 FROM aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a
                      WHERE a.grantee = 0 AND a.privilege_type IN ('CONNECT', 'TEMPORARY'))
          AND ((SELECT rolsuper FROM pg_roles WHERE rolname = current_user) OR pg_has_role(d.datdba, 'MEMBER'))
        ORDER BY 1`,
-      [appName],
+      [databaseNamePattern(appName)],
     );
     return rows.map((row) => row.datname);
   });

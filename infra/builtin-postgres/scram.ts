@@ -9,7 +9,7 @@
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from "node:crypto";
 
 /** PostgreSQL's default (scram_iterations) and the RFC's minimum. */
-export const SCRAM_ITERATIONS = 4096;
+const SCRAM_ITERATIONS = 4096;
 const SALT_BYTES = 16;
 
 /**

@@ -11,6 +11,7 @@
  */
 import { spawn } from "node:child_process";
 import { isIPv4, isIPv6 } from "node:net";
+import { TENANT_ID_PATTERN } from "../naming";
 
 export const TSIG_ALGORITHMS = ["hmac-sha256", "hmac-sha384", "hmac-sha512", "hmac-sha224", "hmac-sha1", "hmac-md5"] as const;
 export type TsigAlgorithm = (typeof TSIG_ALGORITHMS)[number];
@@ -65,12 +66,12 @@ export interface DnsRecordSpec {
 }
 
 /** Everything wrong with a record's values; none of them is ever echoed if it could be the secret. */
-export function recordProblems(spec: DnsRecordSpec): string[] {
+function recordProblems(spec: DnsRecordSpec): string[] {
   const problems: string[] = [];
   const check = (ok: boolean, problem: string) => {
     if (!ok) problems.push(problem);
   };
-  check(typeof spec.tenantId === "string" && /^[0-9A-F]{8}$/.test(spec.tenantId), "the tenant ID is not 8 upper-case hex digits");
+  check(typeof spec.tenantId === "string" && TENANT_ID_PATTERN.test(spec.tenantId), "the tenant ID is not 8 upper-case hex digits");
   check(isHostName(spec.zone), "the zone is not a lower-case host name");
   check(isHostName(spec.name) && spec.name.endsWith(`.${spec.zone}`), "the record name is not a host name inside the zone");
   check(isDnsServer(spec.server), "the server is not an IP address or host name");

@@ -8,6 +8,8 @@ import { parseArgs } from "node:util";
 import { COMMITTED_CATALOGUE_PATH, DEFAULT_RAW_CATALOGUE_PATH } from "./paths";
 import { buildCatalogueFile } from "./normalise";
 import { formatSummary, formatWarnings } from "./summary";
+import { errorMessage } from "../../lib/errors";
+import { runMain } from "../../lib/run-main";
 
 function main(): number {
   let options;
@@ -22,7 +24,7 @@ function main(): number {
       allowPositionals: false,
     }).values;
   } catch (error) {
-    console.error(`catalogue: ${error instanceof Error ? error.message : String(error)}`);
+    console.error(`catalogue: ${errorMessage(error)}`);
     return 2;
   }
 
@@ -45,4 +47,4 @@ function main(): number {
   return 0;
 }
 
-process.exitCode = main();
+runMain(async () => main(), { prefix: "catalogue" });

@@ -6,13 +6,14 @@ import { readFileSync } from "node:fs";
 import { COMMITTED_CATALOGUE_PATH } from "./paths";
 import type { Catalogue } from "./schema";
 import { verifiedCatalogue } from "./version";
+import { errorMessage } from "../../lib/errors";
 
 export function loadCatalogue(file: string = COMMITTED_CATALOGUE_PATH): Catalogue {
   let parsed: unknown;
   try {
     parsed = JSON.parse(readFileSync(file, "utf8")) as unknown;
   } catch (error) {
-    throw new Error(`could not read the catalogue ${file}: ${error instanceof Error ? error.message : String(error)}`);
+    throw new Error(`could not read the catalogue ${file}: ${errorMessage(error)}`);
   }
   return verifiedCatalogue(parsed, file);
 }

@@ -38,7 +38,7 @@ function count(counts: Map<string, number>, key: string): void {
   counts.set(key, (counts.get(key) ?? 0) + 1);
 }
 
-export function normaliseCompany(raw: RawCompany, slug: string): { company: Company; unknownContractType: boolean; unknownVehicles: string[] } {
+function normaliseCompany(raw: RawCompany, slug: string): { company: Company; unknownContractType: boolean; unknownVehicles: string[] } {
   const contractTypeRaw = raw.contractType.trim();
   const vehiclesRaw = raw.vehicles.map((entry) => entry.trim()).filter((entry) => entry !== "");
   const { contractType, known } = mapContractType(contractTypeRaw);
@@ -92,7 +92,7 @@ export function normaliseCatalogue(rawJson: unknown): NormalisationResult {
 }
 
 /** The bytes of `companies.json`: two-space JSON with a trailing newline. */
-export function serialiseCatalogue(catalogue: Catalogue): string {
+function serialiseCatalogue(catalogue: Catalogue): string {
   return `${JSON.stringify(catalogue, null, 2)}\n`;
 }
 

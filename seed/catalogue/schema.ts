@@ -32,7 +32,7 @@ export const PAY_UNITS = ["hour", "trip", "delivery", "mile", "pound", "day", "w
 export const PayUnit = z.enum(PAY_UNITS);
 export type PayUnit = z.infer<typeof PayUnit>;
 
-export const PAY_CURRENCIES = ["USD", "EUR", "CHF"] as const;
+const PAY_CURRENCIES = ["USD", "EUR", "CHF"] as const;
 export const PayCurrency = z.enum(PAY_CURRENCIES);
 export type PayCurrency = z.infer<typeof PayCurrency>;
 
@@ -55,7 +55,7 @@ export const RawCompany = z.strictObject({
 export type RawCompany = z.infer<typeof RawCompany>;
 export const RawCatalogue = z.array(RawCompany);
 
-export const SLUG_PATTERN = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
+const SLUG_PATTERN = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
 
 const httpsUrl = text.refine((value) => {
   try {

@@ -4,11 +4,15 @@
  */
 import { CONTRACT_TYPES, PAY_UNITS, VEHICLE_TYPES, type Catalogue } from "./schema";
 import type { NormalisationWarnings } from "./normalise";
+import { renderTable } from "../../lib/table";
 
+/** A titled section: its rows indented under the title, counts right-aligned at least five wide. */
 function table(title: string, rows: ReadonlyArray<readonly [string, number]>): string {
-  const width = Math.max(title.length, ...rows.map(([label]) => label.length));
-  const lines = rows.map(([label, value]) => `  ${label.padEnd(width)}  ${String(value).padStart(5)}`);
-  return [`${title}`, ...lines].join("\n");
+  return renderTable(
+    [title, ""],
+    rows.map(([label, value]) => [label, String(value).padStart(5)]),
+    { headAsGiven: true, indentRows: "  " },
+  );
 }
 
 function countBy<T extends string>(values: readonly T[], keys: readonly T[]): Array<[string, number]> {

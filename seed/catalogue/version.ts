@@ -10,7 +10,7 @@ import { Companies, CatalogueFile, type Catalogue, type Company } from "./schema
  * Canonical JSON: the companies re-parsed through the schema, so key order
  * is the schema's and no stray key or formatting can change the version.
  */
-export function canonicalCompaniesJson(companies: readonly Company[]): string {
+function canonicalCompaniesJson(companies: readonly Company[]): string {
   return JSON.stringify(Companies.parse(companies));
 }
 

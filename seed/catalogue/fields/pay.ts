@@ -75,7 +75,7 @@ function toNumber(digits: string | undefined, decimals: string | undefined, thou
  * delivery", "annually". A "per" naming something that is not a pay unit
  * ("per vehicle per month": a price the company charges) gives null.
  */
-export function unitAfterAmount(rest: string): PayUnit | null {
+function unitAfterAmount(rest: string): PayUnit | null {
   const words = rest.toLowerCase().match(/^\s*(?:\/\s*([a-z]+)|per\s+([a-z]+)(?:\s+([a-z]+))?|([a-z]+))/);
   if (!words) return null;
   const [, afterSlash, afterPer, secondAfterPer, bareWord] = words;
