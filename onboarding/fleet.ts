@@ -26,7 +26,7 @@ import type { PoolClient } from "pg";
 import { Document, parseDocument, type YAMLSeq } from "yaml";
 import { addTenants, withTenantsFileLock, writeFileAtomic } from "../tenants/edit";
 import { validateTenantsText, type TenantsFileResult } from "../tenants/load";
-import { usernameToLabel } from "../tenants/schema";
+import { usernameToLabel } from "../infra/naming";
 import { addShard, readShards, shardStack, shardWithRoom, SHARDS_MANIFEST, type Shard } from "../tenants/shards";
 import { lockPlacement, signupsBoundFor, stacksWithSignups } from "./registry";
 

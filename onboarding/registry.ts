@@ -14,7 +14,7 @@
 import { hostname } from "node:os";
 import type { Pool, PoolClient } from "pg";
 import { withTransaction } from "../lib/transaction";
-import { usernameToLabel } from "../tenants/schema";
+import { usernameToLabel } from "../infra/naming";
 import { retryDelayMs, type Backoff } from "./backoff";
 import { LOCK_CLASS, ROUTING_LOCK_CLASS, SIGNUP_LOCK_CLASS, type SignupRow } from "./db";
 import type { DeployResult } from "./deployer";

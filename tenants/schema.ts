@@ -52,9 +52,6 @@ const RESERVED_USERNAMES: ReadonlySet<string> = new Set([
 const USERNAME_MIN = 3;
 export const USERNAME_MAX = 40;
 
-// The DNS label of a username is a name: infra/naming.ts derives it. Re-exported for onboarding/ and test/onboarding/, which import it from here.
-export { usernameToLabel };
-
 /** The longest piece of a hostile value an error message repeats. */
 const ECHO_MAX_CHARACTERS = 60;
 

@@ -2,7 +2,7 @@
 import { readFileSync } from "node:fs";
 import { SMTPServer } from "smtp-server";
 import { validateTenantsText } from "../../tenants/load";
-import { usernameToLabel } from "../../tenants/schema";
+import { usernameToLabel } from "../../infra/naming";
 import type { Deployer, DeployResult } from "../../onboarding/deployer";
 import { signedHeaders } from "../../onboarding/signature";
 
