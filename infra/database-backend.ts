@@ -1,6 +1,6 @@
 /**
  * Who creates a tenant's role, database, grants and PUBLIC revoke on a server,
- * and hardens the server itself:
+ * and hardens the server itself (with the builtin ServerHardening for both):
  * - "postgresql": the @pulumi/postgresql provider (the default);
  * - "builtin": this project's dynamic resources (infra/builtin-postgres), for
  *   machines where the postgresql provider plugin cannot be installed.
@@ -60,11 +60,9 @@ export function postgresqlProviderBackend(server: ServerSettings): DatabaseBacke
   });
   return {
     // The provider manages grants per named database: the two every server has.
-    hardenServer: () =>
-      ["postgres", "template1"].map(
-        (database) =>
-          new postgresql.Grant(`harden-${server.name}-${database}`, { database, role: "public", objectType: "database", privileges: [] }, { provider }),
-      ),
+    // The builtin hardening for both providers: grants of @pulumi/postgresql name their database, so
+    // they would miss the databases made later (the state's, the control database, anything new).
+    hardenServer: (appName) => [new BuiltinServerHardening(`harden-${server.name}`, { adminUrl: adminUrlOf(server), appName })],
     declare(prefix, spec, keepData) {
       const onServer = { ...keepData, provider };
       const role = new postgresql.Role(
@@ -151,8 +149,9 @@ function importing(name: string | undefined, settings: string[]): pulumi.CustomR
   return name === undefined ? {} : { import: name, ignoreChanges: settings };
 }
 
-export function builtinBackend(server: ServerSettings): DatabaseBackend {
-  const adminUrl = pulumi.secret(
+/** The admin's URL on the server, a secret: what the builtin resources connect with. */
+function adminUrlOf(server: ServerSettings): pulumi.Output<string> {
+  return pulumi.secret(
     databaseUrl({
       user: server.adminUser,
       password: server.adminPassword,
@@ -162,6 +161,10 @@ export function builtinBackend(server: ServerSettings): DatabaseBackend {
       sslmode: server.sslmode,
     }),
   );
+}
+
+export function builtinBackend(server: ServerSettings): DatabaseBackend {
+  const adminUrl = adminUrlOf(server);
   return {
     hardenServer: (appName) => [new BuiltinServerHardening(`harden-${server.name}`, { adminUrl, appName })],
     declare(prefix, spec, keepData) {
