@@ -1,38 +1,30 @@
 /**
- * A stack of its own for the real-engine onboarding tests, set up like
- * test/e2e/engine.test.ts: the real pulumi CLI (toolchain/build.sh) on a
- * local file backend, against a real PostgreSQL that also holds the
- * service's control database.
+ * The engine stack of the end-to-end files (test/support/engine-stack.ts),
+ * set up for the real-engine onboarding tests: a tenants file with a comment
+ * the service must keep, the service's control database on the same server,
+ * the environment for the service and its runners, and a cleanup that
+ * destroys the stack first.
  */
-import { ensureStateDatabase } from "../../local/state-backend";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startLocalPostgres, type LocalPostgres } from "../../local/embedded-postgres";
 import { createPrivateDatabase } from "../../onboarding/db";
 import { createTransport } from "../../onboarding/mailer";
 import { startService, type RunningService, type ServiceOptions } from "../../onboarding/service";
-import { SECRET, TOKEN } from "./support";
-import { configureLocalStack, ensureToolchain, PROJECT_DIR, pulumi, pulumiContext, type PulumiContext } from "../../local/pulumi";
+import { setUpEngineStack as setUpBaseEngineStack, type EngineStack as BaseEngineStack } from "../support/engine-stack";
+import { MAIL_FROM, SECRET, TOKEN } from "./support";
 
-export interface EngineStack {
-  server: LocalPostgres;
-  context: PulumiContext;
-  stack: string;
-  workDir: string;
-  tenantsFile: string;
+export interface EngineStack extends BaseEngineStack {
   controlUrl: string;
   /** Environment for the service and its deployment runners. */
   serviceEnv(extra?: Record<string, string>): NodeJS.ProcessEnv;
-  outputs(): { tenants: Record<string, { tenantId: string; database: string; domain: string }> };
+  /** Destroys the stack, then removes it and everything else. */
   cleanup(): Promise<void>;
 }
 
-/** The onboarding service on an engine stack, mailing to `smtpUrl`; the caller picks the launcher and timings. */
+/** The onboarding service on an engine stack, mailing to `smtpUrl`; the caller picks the launcher and timings (and may give another tenants file). */
 export function startServiceOnEngine(
   engine: EngineStack,
   smtpUrl: string,
-  options: Pick<ServiceOptions, "launcher" | "debounceMs" | "pollMs" | "mailPollMs">,
+  options: Pick<ServiceOptions, "launcher" | "debounceMs" | "pollMs" | "mailPollMs" | "tenantsFile">,
 ): Promise<RunningService> {
   return startService({
     databaseUrl: engine.controlUrl,
@@ -40,7 +32,7 @@ export function startServiceOnEngine(
     tenantsFile: engine.tenantsFile,
     webhookSecret: SECRET,
     apiToken: TOKEN,
-    mailFrom: "DriverGigsPro <welcome@drivergigspro.test>",
+    mailFrom: MAIL_FROM,
     transport: createTransport(smtpUrl),
     log: () => undefined,
     ...options,
@@ -50,43 +42,27 @@ export function startServiceOnEngine(
 export const TENANTS_HEADER = "# tenants of the onboarding e2e stack; this comment must survive every edit\ntenants: []\n";
 
 export async function setUpEngineStack(name: string): Promise<EngineStack> {
-  const bin = ensureToolchain();
-  const workDir = mkdtempSync(join(tmpdir(), `dgp-${name}-`));
-  const server = await startLocalPostgres();
-  const context = pulumiContext(bin, join(workDir, "state"), await ensureStateDatabase(server));
-  const stack = `${name}-${process.pid}`;
-  const tenantsFile = join(workDir, "tenants.yaml");
-  writeFileSync(tenantsFile, TENANTS_HEADER);
-  configureLocalStack(context, stack, server, { tenantsFile });
-  // As --embedded makes it: closed to PUBLIC, or the service refuses to start.
-  await createPrivateDatabase(server.url(), "onboarding");
-  const controlUrl = server.url("onboarding");
+  const engine = await setUpBaseEngineStack({ name, tenantsText: TENANTS_HEADER });
+  const cleanup = () => engine.cleanup({ destroy: true });
+  try {
+    // As --embedded makes it: closed to PUBLIC, or the service refuses to start.
+    await createPrivateDatabase(engine.server.url(), "onboarding");
+  } catch (error) {
+    await cleanup();
+    throw error;
+  }
+  const controlUrl = engine.server.url("onboarding");
   return {
-    server,
-    context,
-    stack,
-    workDir,
-    tenantsFile,
+    ...engine,
     controlUrl,
     serviceEnv: (extra = {}) => ({
-      ...context.env,
+      ...engine.context.env,
       DATABASE_URL: controlUrl,
-      PULUMI_STACK: stack,
-      TENANTS_FILE: tenantsFile,
-      RUNNER_LOG: join(workDir, "runner.log"),
+      PULUMI_STACK: engine.stack,
+      TENANTS_FILE: engine.tenantsFile,
+      RUNNER_LOG: join(engine.workDir, "runner.log"),
       ...extra,
     }),
-    outputs: () => JSON.parse(pulumi(context, ["stack", "output", "--json", "--stack", stack])),
-    async cleanup() {
-      try {
-        pulumi(context, ["destroy", "--yes", "--skip-preview", "--stack", stack]);
-        pulumi(context, ["stack", "rm", "--yes", "--force", stack]);
-      } catch {
-        // Leave nothing behind, even when a step failed half-way.
-      }
-      rmSync(join(PROJECT_DIR, `Pulumi.${stack}.yaml`), { force: true });
-      await server.stop();
-      rmSync(workDir, { recursive: true, force: true });
-    },
+    cleanup,
   };
 }

@@ -8,6 +8,7 @@ import { signedHeaders } from "../../onboarding/signature";
 
 export const SECRET = "test-webhook-secret-0123456789abcdef";
 export const TOKEN = "test-api-token-0123456789abcdef";
+export const MAIL_FROM = "DriverGigsPro <welcome@drivergigspro.test>";
 
 export interface ReceivedMail {
   to: string[];
