@@ -12,7 +12,6 @@ import { Client } from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startLocalPostgres, type LocalPostgres } from "../local/embedded-postgres";
 import { loadCatalogue } from "../seed/catalogue/load";
-import type { Company } from "../seed/catalogue/schema";
 import { applyMigrations, MIGRATIONS_DIRECTORY, readMigrations } from "../seed/migrate";
 import { SeedReport, seedTenantDatabase } from "../seed/seed";
 import { createTenantDatabase, queryAsAdmin, type TestTenant } from "./fixtures/tenant-databases";
