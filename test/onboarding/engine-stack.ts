@@ -7,7 +7,9 @@
  */
 import { join } from "node:path";
 import { createPrivateDatabase } from "../../onboarding/db";
+import { PROJECT_DIR } from "../../local/pulumi";
 import { createTransport } from "../../onboarding/mailer";
+import { ChildProcessLauncher } from "../../onboarding/scheduler";
 import { startService, type RunningService, type ServiceOptions } from "../../onboarding/service";
 import { setUpEngineStack as setUpBaseEngineStack, type EngineStack as BaseEngineStack } from "../support/engine-stack";
 import { MAIL_FROM, SECRET, TOKEN } from "./support";
@@ -29,13 +31,32 @@ export function startServiceOnEngine(
   return startService({
     databaseUrl: engine.controlUrl,
     stack: engine.stack,
-    tenantsFile: engine.tenantsFile,
     webhookSecret: SECRET,
     apiToken: TOKEN,
     mailFrom: MAIL_FROM,
     transport: createTransport(smtpUrl),
     log: () => undefined,
     ...options,
+    tenantsFile: options.tenantsFile ?? engine.tenantsFile,
+  });
+}
+
+/**
+ * The service as in production: each deployment in a detached runner
+ * process (ChildProcessLauncher) with `env` (default: serviceEnv()), on
+ * `tenantsFile` (default: the stack's).
+ */
+export function startServiceWithRunners(
+  engine: EngineStack,
+  smtpUrl: string,
+  { env = engine.serviceEnv(), tenantsFile }: { env?: NodeJS.ProcessEnv; tenantsFile?: string } = {},
+): Promise<RunningService> {
+  return startServiceOnEngine(engine, smtpUrl, {
+    tenantsFile,
+    launcher: () => new ChildProcessLauncher({ env, logFile: env.RUNNER_LOG!, cwd: PROJECT_DIR }),
+    debounceMs: 500,
+    pollMs: 1000,
+    mailPollMs: 500,
   });
 }
 

@@ -7,13 +7,12 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PROJECT_DIR, pulumi } from "../../local/pulumi";
-import { ChildProcessLauncher } from "../../onboarding/scheduler";
+import { pulumi } from "../../local/pulumi";
 import type { RunningService } from "../../onboarding/service";
 import { GitTenantsRepo } from "../../onboarding/tenants-repo";
 import { addTenants } from "../../tenants/edit";
 import { createTenantsRemote, git } from "../support/git-remote";
-import { setUpEngineStack, startServiceOnEngine, TENANTS_HEADER, type EngineStack } from "./engine-stack";
+import { setUpEngineStack, startServiceWithRunners, TENANTS_HEADER, type EngineStack } from "./engine-stack";
 import { signup, startMailSink, tenantStatus, waitFor, type MailSink } from "./support";
 
 const FILE = "shard/tenants.yaml";
@@ -34,13 +33,7 @@ beforeAll(
     delete env.TENANTS_FILE;
     const repo = await GitTenantsRepo.open({ url: remote, branch: "main", dir: clone, path: FILE, author: { name: "x", email: "x@x.x" }, pushAttempts: 5 });
     sink = await startMailSink();
-    service = await startServiceOnEngine(engine, sink.url, {
-      tenantsFile: repo.file,
-      launcher: () => new ChildProcessLauncher({ env, logFile: env.RUNNER_LOG!, cwd: PROJECT_DIR }),
-      debounceMs: 500,
-      pollMs: 1000,
-      mailPollMs: 500,
-    });
+    service = await startServiceWithRunners(engine, sink.url, { env, tenantsFile: repo.file });
   },
   30 * 60 * 1000,
 );
