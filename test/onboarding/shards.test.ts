@@ -15,7 +15,7 @@ import { startLocalPostgres, type LocalPostgres } from "../../local/embedded-pos
 import { readRunnerConfig } from "../../onboarding/config";
 import { ShardedFleet } from "../../onboarding/fleet";
 import { InProcessLauncher } from "../../onboarding/scheduler";
-import { startService, type RunningService } from "../../onboarding/service";
+import { startService, type RunningService, type ServiceOptions } from "../../onboarding/service";
 import { GitTenantsRepo, LocalTenantsFile, type TenantsStore } from "../../onboarding/tenants-repo";
 import { SHARDS_MANIFEST } from "../../tenants/shards";
 import { createTenantsRemote, git } from "../support/git-remote";
@@ -71,6 +71,13 @@ function fleetFolder(name: string): string {
   return dir;
 }
 
+/** A service on `fleet` (debounce 50 ms, mail to the sink), closed after the test. */
+async function startFleetService(options: Pick<ServiceOptions, "databaseUrl" | "fleet" | "launcher" | "pollMs" | "mailPollMs">): Promise<RunningService> {
+  const service = await startService({ ...testServiceOptions(sink), debounceMs: 50, ...options });
+  running.push(service);
+  return service;
+}
+
 /** A service for environment "test" on the manifest in `dir`; `store` gives each shard's tenants store. */
 async function harness(
   dir: string,
@@ -83,10 +90,9 @@ async function harness(
   const deployers = new Map<string, FakeDeployer>();
   let now = 0;
   let most = 0;
-  const service = await startService({
+  const service = await startFleetService({
     databaseUrl,
     fleet,
-    ...testServiceOptions(sink),
     launcher: (pool) =>
       new InProcessLauncher(pool, async (stack) => {
         const shard = fleet.shardOf(stack);
@@ -111,11 +117,9 @@ async function harness(
           backoff: { baseMs: 200, capMs: 1000, maxAttempts: 5 },
         };
       }),
-    debounceMs: 50,
     pollMs: 100,
     mailPollMs: 100,
   });
-  running.push(service);
   return { url: service.url, fleet, deployers, overlap: () => most, sql: async (query, values = []) => (await service.pool.query(query, values)).rows };
 }
 
@@ -252,21 +256,17 @@ describe("a fleet of shards (FLEET_ENV)", () => {
     const start = async () => {
       const fleet = new ShardedFleet({ environment: "test", dir, git: false });
       const deployers = new Map<string, FakeDeployer>();
-      const service = await startService({
+      return startFleetService({
         databaseUrl,
         fleet,
-        ...testServiceOptions(sink),
         launcher: (pool) =>
           new InProcessLauncher(pool, async (stack) => {
             const path = fleet.shardOf(stack).path;
             if (!deployers.has(stack)) deployers.set(stack, new FakeDeployer(path));
             return { stack, deployer: deployers.get(stack)!, tenants: new LocalTenantsFile(path) };
           }),
-        debounceMs: 50,
         pollMs: 100,
       });
-      running.push(service);
-      return service;
     };
     const [a, b] = [await start(), await start()];
     const names = Array.from({ length: 7 }, (_, i) => `racer_${i}`);
@@ -294,19 +294,16 @@ describe("a fleet of shards (FLEET_ENV)", () => {
     const databaseUrl = await createControlDatabase(postgres, `shards_${++databases}`);
     const fleet = new ShardedFleet({ environment: "test", dir, git: false });
     const deployer = new FakeDeployer(join(dir, "tenants", "s002.yaml"));
-    const service = await startService({
+    const service = await startFleetService({
       databaseUrl,
       fleet,
-      ...testServiceOptions(sink),
       launcher: (pool) =>
         new InProcessLauncher(pool, async (stack) => {
           if (stack === "test-s001") throw new Error('stack "test-s001" not found');
           return { stack, deployer, tenants: new LocalTenantsFile(deployer.tenantsFile) };
         }),
-      debounceMs: 50,
       pollMs: 50,
     });
-    running.push(service);
     expect((await signup(service.url, { username: "stuck_one", email: "stuck@example.com" })).status).toBe(202);
     expect((await signup(service.url, { username: "moving_one", email: "moving@example.com" })).status).toBe(202);
     await waitFor("moving_one ready", async () => (await tenantStatus(service.url, "moving_one")).body.status === "ready", 30_000);
