@@ -5,6 +5,7 @@
  * the environment for the service and its runners, and a cleanup that
  * destroys the stack first.
  */
+import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { createPrivateDatabase } from "../../onboarding/db";
 import { PROJECT_DIR } from "../../local/pulumi";
@@ -58,6 +59,23 @@ export function startServiceWithRunners(
     pollMs: 1000,
     mailPollMs: 500,
   });
+}
+
+/** What onboarding/main.ts needs besides the stack's environment: the test secret, token and sender, mail to `smtpUrl`, its port. */
+export function serviceProcessEnv(smtpUrl: string, port: number): Record<string, string> {
+  return { WEBHOOK_SECRET: SECRET, API_TOKEN: TOKEN, SMTP_URL: smtpUrl, MAIL_FROM, PORT: String(port) };
+}
+
+/** The service as production runs it: `onboarding/main.ts` in a child process with `env`; its stdout and stderr go to `onOutput`. */
+export function spawnServiceProcess(env: NodeJS.ProcessEnv, onOutput: (text: string) => void): ChildProcess {
+  const child = spawn(process.execPath, ["--import", "tsx", join(PROJECT_DIR, "onboarding", "main.ts")], {
+    cwd: PROJECT_DIR,
+    env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  child.stdout!.on("data", (chunk: Buffer) => onOutput(chunk.toString()));
+  child.stderr!.on("data", (chunk: Buffer) => onOutput(chunk.toString()));
+  return child;
 }
 
 export const TENANTS_HEADER = "# tenants of the onboarding e2e stack; this comment must survive every edit\ntenants: []\n";

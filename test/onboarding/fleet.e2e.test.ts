@@ -6,16 +6,16 @@
  * commit lists the shard in tenants/shards.yaml. One small deployment (one
  * tenant); the first shard's stack is configured, never deployed.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../local/embedded-postgres";
-import { configureLocalStack, PROJECT_DIR, pulumi } from "../../local/pulumi";
+import { configureLocalStack, pulumi } from "../../local/pulumi";
 import { removeStack } from "../support/engine-stack";
 import { createTenantsRemote, git } from "../support/git-remote";
-import { setUpEngineStack, type EngineStack } from "./engine-stack";
-import { MAIL_FROM, SECRET, signup, startMailSink, tenantStatus, TOKEN, waitFor, type MailSink } from "./support";
+import { serviceProcessEnv, setUpEngineStack, spawnServiceProcess, type EngineStack } from "./engine-stack";
+import { signup, startMailSink, tenantStatus, waitFor, type MailSink } from "./support";
 
 const ENV = `fe${process.pid}`;
 const FIRST = `${ENV}-s001`;
@@ -49,23 +49,13 @@ beforeAll(
       FLEET_ENV: ENV,
       TENANTS_GIT_URL: remote,
       TENANTS_GIT_DIR: clone,
-      WEBHOOK_SECRET: SECRET,
-      API_TOKEN: TOKEN,
-      SMTP_URL: sink.url,
-      MAIL_FROM,
-      PORT: String(port),
+      ...serviceProcessEnv(sink.url, port),
       DEBOUNCE_MS: "300",
       POLL_MS: "1000",
     });
     delete env.PULUMI_STACK;
     delete env.TENANTS_FILE;
-    child = spawn(process.execPath, ["--import", "tsx", join(PROJECT_DIR, "onboarding", "main.ts")], {
-      cwd: PROJECT_DIR,
-      env,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    child.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    child = spawnServiceProcess(env, (text) => (output += text));
     await waitFor(
       `the service (output so far:\n${output.slice(-2000)})`,
       async () => (await fetch(`${baseUrl}/healthz`).catch(() => undefined))?.ok,
