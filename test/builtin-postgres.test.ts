@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as ops from "../infra/builtin-postgres/operations";
 import { scramSha256Verifier } from "../infra/builtin-postgres/scram";
 import { freePort, startLocalPostgres, type LocalPostgres } from "../local/embedded-postgres";
+import { adminQuery } from "./support/admin-query";
 import { canLogIn } from "./support/can-log-in";
 
 let server: LocalPostgres;
@@ -22,14 +23,7 @@ afterAll(async () => {
 /** As the role, into its own database. */
 const logIn = (role: string, password: string) => canLogIn({ host: server.host, port: server.port, user: role, password, database: role });
 
-async function query<T = Record<string, unknown>>(sql: string, values: unknown[] = []): Promise<T[]> {
-  const client = await server.connect();
-  try {
-    return (await client.query(sql, values)).rows as T[];
-  } finally {
-    await client.end();
-  }
-}
+const query = <T = Record<string, unknown>>(sql: string, values?: unknown[]) => adminQuery<T>(server, sql, values);
 
 describe("builtin role and database", () => {
   it("creates a login role with no powers, its database, and revokes PUBLIC; suspends; drops", async () => {

@@ -15,6 +15,31 @@ function keptRoot(prefix: string): string {
   return root;
 }
 
+interface KeptFolder {
+  root: string;
+  dataDir: string;
+  passwordFile: string;
+}
+
+/** A kept data folder (`postgres`) and its password file (`state/postgres-superuser-password`) in a new folder, removed after `body`. */
+async function inKeptFolder(prefix: string, body: (folder: KeptFolder) => Promise<void>): Promise<void> {
+  const root = keptRoot(prefix);
+  try {
+    await body({ root, dataDir: join(root, "postgres"), passwordFile: join(root, "state", "postgres-superuser-password") });
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+/** A folder as an older checkout left it: started with the old constant password "postgres", `sql` run as the superuser, stopped. */
+async function legacyFolder(dataDir: string, sql: string): Promise<void> {
+  const legacy = await startLocalPostgres({ dataDir, adminPassword: "postgres" });
+  const client = await legacy.connect();
+  await client.query(sql);
+  await client.end();
+  await legacy.stop();
+}
+
 const loginAs = (server: LocalPostgres, password: string) =>
   canLogIn({ host: server.host, port: server.port, user: "postgres", password, database: "postgres" });
 
@@ -36,10 +61,7 @@ describe("startLocalPostgres with a kept data folder", () => {
   });
 
   it("keeps data and a random superuser password (file mode 0600) across a stop and a start", async () => {
-    const root = keptRoot("dgp-kept-pg-");
-    const dataDir = join(root, "postgres");
-    const passwordFile = join(root, "state", "postgres-superuser-password");
-    try {
+    await inKeptFolder("dgp-kept-pg-", async ({ dataDir, passwordFile }) => {
       const first = await startLocalPostgres({ dataDir, passwordFile });
       const password = readFileSync(passwordFile, "utf8").trim();
       expect(statSync(passwordFile).mode & 0o777).toBe(0o600);
@@ -57,21 +79,12 @@ describe("startLocalPostgres with a kept data folder", () => {
       expect((await again.query("SELECT note FROM kept")).rows).toEqual([{ note: "still here" }]);
       await again.end();
       await second.stop();
-    } finally {
-      rmSync(root, { recursive: true, force: true });
-    }
+    });
   });
 
   it("moves a folder made with the old constant password to a new random one, data kept", async () => {
-    const root = keptRoot("dgp-legacy-pg-");
-    const dataDir = join(root, "postgres");
-    const passwordFile = join(root, "state", "postgres-superuser-password");
-    try {
-      const legacy = await startLocalPostgres({ dataDir, adminPassword: "postgres" });
-      const client = await legacy.connect();
-      await client.query("CREATE TABLE kept (note text); INSERT INTO kept VALUES ('from before')");
-      await client.end();
-      await legacy.stop();
+    await inKeptFolder("dgp-legacy-pg-", async ({ dataDir, passwordFile }) => {
+      await legacyFolder(dataDir, "CREATE TABLE kept (note text); INSERT INTO kept VALUES ('from before')");
 
       const moved = await startLocalPostgres({ dataDir, passwordFile });
       const password = readFileSync(passwordFile, "utf8").trim();
@@ -84,9 +97,7 @@ describe("startLocalPostgres with a kept data folder", () => {
       expect((await again.query("SELECT note FROM kept")).rows).toEqual([{ note: "from before" }]);
       await again.end();
       await moved.stop();
-    } finally {
-      rmSync(root, { recursive: true, force: true });
-    }
+    });
   });
 
   it("says why a start failed, never just 'undefined'", async () => {
@@ -107,15 +118,8 @@ describe("startLocalPostgres with a kept data folder", () => {
   });
 
   it("finishes a move a crash interrupted after the ALTER ROLE but before the password file was renamed", async () => {
-    const root = keptRoot("dgp-half-moved-pg-");
-    const dataDir = join(root, "postgres");
-    const passwordFile = join(root, "state", "postgres-superuser-password");
-    try {
-      const legacy = await startLocalPostgres({ dataDir, adminPassword: "postgres" });
-      const client = await legacy.connect();
-      await client.query("ALTER ROLE postgres PASSWORD 'pending-one'");
-      await client.end();
-      await legacy.stop();
+    await inKeptFolder("dgp-half-moved-pg-", async ({ root, dataDir, passwordFile }) => {
+      await legacyFolder(dataDir, "ALTER ROLE postgres PASSWORD 'pending-one'");
       mkdirSync(join(root, "state"));
       writeFileSync(`${passwordFile}.new`, "pending-one\n", { mode: 0o600 });
 
@@ -124,9 +128,7 @@ describe("startLocalPostgres with a kept data folder", () => {
       expect(readFileSync(passwordFile, "utf8").trim()).toBe("pending-one");
       expect(existsSync(`${passwordFile}.new`)).toBe(false);
       await moved.stop();
-    } finally {
-      rmSync(root, { recursive: true, force: true });
-    }
+    });
   });
 
   it("wants a password file for a kept folder", async () => {

@@ -12,11 +12,10 @@ import { Client } from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startLocalPostgres, type LocalPostgres } from "../local/embedded-postgres";
 import { loadCatalogue } from "../seed/catalogue/load";
-import type { Catalogue, Company } from "../seed/catalogue/schema";
-import { catalogueFromCompanies } from "../seed/catalogue/version";
 import { applyMigrations, MIGRATIONS_DIRECTORY, readMigrations } from "../seed/migrate";
 import { SeedReport, seedTenantDatabase } from "../seed/seed";
 import { createTenantDatabase, queryAsAdmin, type TestTenant } from "./fixtures/tenant-databases";
+import { testCompany, withCompanies } from "./support/seed-releases";
 
 const run = promisify(execFile);
 const REPOSITORY = path.resolve(__dirname, "..");
@@ -54,32 +53,6 @@ async function publicTables(tenant: TestTenant): Promise<string[]> {
 async function recordedVersion(tenant: TestTenant): Promise<string | undefined> {
   const [row] = await queryAsAdmin<{ version: string }>(tenant, "SELECT version FROM catalogue_version");
   return row?.version;
-}
-
-function withCompanies(companies: Company[]): Catalogue {
-  return catalogueFromCompanies([...companies].sort((a, b) => (a.slug < b.slug ? -1 : a.slug > b.slug ? 1 : 0)));
-}
-
-function company(slug: string, overrides: Partial<Company> = {}): Company {
-  return {
-    slug,
-    name: `Company ${slug}`,
-    contractType: "independent_contractor",
-    contractTypeRaw: "Independent Contractor",
-    vehicleTypes: ["car"],
-    vehiclesRaw: ["Car"],
-    serviceVerticals: ["Other"],
-    pay: null,
-    payMin: null,
-    payMax: null,
-    payUnit: null,
-    payCurrency: null,
-    website: null,
-    websiteNote: null,
-    description: null,
-    level: "Level 1 - Entry",
-    ...overrides,
-  };
 }
 
 describe("migrations", () => {
@@ -282,7 +255,7 @@ describe("a failing seed", () => {
     );
     await queryAsAdmin(tenant, "CREATE TRIGGER refuse_poisoned BEFORE INSERT OR UPDATE ON companies FOR EACH ROW EXECUTE FUNCTION refuse_poisoned()");
 
-    const changed = withCompanies([{ ...kept, pay: "changed" }, { ...poisoned, pay: "poison" }, company("brand-new-company"), ...rest]);
+    const changed = withCompanies([{ ...kept, pay: "changed" }, { ...poisoned, pay: "poison" }, testCompany("brand-new-company"), ...rest]);
     await expect(seedTenantDatabase({ databaseUrl: tenant.url, tenantId: tenant.tenantId, catalogue: changed })).rejects.toThrow(
       new RegExp(`^tenant ${tenant.tenantId}: seeding failed: poisoned row ${poisoned.slug}`),
     );
@@ -324,7 +297,7 @@ describe("hostile text", () => {
     const longDescription = "A long description. ".repeat(500);
     expect(longDescription.length).toBe(10_000);
     const companies = hostile.map((text, index) =>
-      company(`hostile-${index}`, {
+      testCompany(`hostile-${index}`, {
         name: text,
         contractTypeRaw: text,
         vehiclesRaw: [text, "NULL", "\\N", "", "a,b", "{x}"],
@@ -364,7 +337,7 @@ describe("hostile text", () => {
 
   it("is refused when it holds a NUL character, which PostgreSQL text cannot store", async () => {
     const tenant = await createTenantDatabase(server);
-    const withNul = { version: "0".repeat(64), companies: [company("nul", { description: "a\u0000b" })] };
+    const withNul = { version: "0".repeat(64), companies: [testCompany("nul", { description: "a\u0000b" })] };
     await expect(seedTenantDatabase({ databaseUrl: tenant.url, tenantId: tenant.tenantId, catalogue: withNul })).rejects.toThrow(/NUL character/);
     expect(await publicTables(tenant)).toEqual([]);
   });

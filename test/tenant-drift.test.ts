@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as ops from "../infra/builtin-postgres/operations";
 import { databaseProvider, DRIFTED_PASSWORD, hardeningProvider, revokeProvider, roleProvider } from "../infra/builtin-postgres/providers";
 import { startLocalPostgres, type LocalPostgres } from "../local/embedded-postgres";
+import { adminQuery } from "./support/admin-query";
 import { canLogIn } from "./support/can-log-in";
 
 let server: LocalPostgres;
@@ -24,14 +25,7 @@ afterAll(async () => {
   await server?.stop();
 });
 
-async function admin<T = Record<string, unknown>>(sql: string, values: unknown[] = [], database = "postgres"): Promise<T[]> {
-  const client = await server.connect(database);
-  try {
-    return (await client.query(sql, values)).rows as T[];
-  } finally {
-    await client.end();
-  }
-}
+const admin = <T = Record<string, unknown>>(sql: string, values?: unknown[], database?: string) => adminQuery<T>(server, sql, values, database);
 
 /** A session as the tenant's role (or any role), into `database` (default: its own). */
 async function as(role: string, password: string, database = role): Promise<Client> {

@@ -4,29 +4,15 @@
  * `go` stands in for the compiler, so nothing is really built (the real
  * build takes 15 minutes); everything else is the real script, flock and mv.
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { BUILD, buildEnv, executable, fakeGo, goBuilds } from "./support/fake-toolchain";
 
-const BUILD = join(__dirname, "..", "toolchain", "build.sh");
-
-// Answers `go env` and `go build -o OUT`: OUT is a script that prints the pulumi version.
-// A build waits for $FAKE_GO_BARRIER to exist, so a test can hold it mid-build.
-const FAKE_GO = `#!/bin/sh
-case "$1" in
-  env) case "$2" in GOVERSION) echo go1.99-fake ;; GOOS) echo linux ;; GOARCH) echo amd64 ;; esac ;;
-  build)
-    out=""
-    while [ $# -gt 0 ]; do [ "$1" = "-o" ] && out="$2"; shift; done
-    echo "$out" >> "$FAKE_GO_LOG"
-    while [ -n "$FAKE_GO_BARRIER" ] && [ ! -e "$FAKE_GO_BARRIER" ]; do sleep 0.05; done
-    [ -n "$FAKE_GO_FAIL" ] && { echo "fake compile error" >&2; exit 1; }
-    printf '#!/bin/sh\\necho v3.259.0\\n' > "$out"
-    chmod 755 "$out" ;;
-esac
-`;
+// Each compile's output prints the pulumi version; a build waits for $FAKE_GO_BARRIER to exist, so a test can hold it mid-build.
+const FAKE_GO = fakeGo("v3.259.0");
 
 let root: string;
 const children: ChildProcess[] = [];
@@ -38,17 +24,8 @@ afterEach(() => {
 function setUp(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   root = mkdtempSync(join(tmpdir(), "dgp-toolchain-lock-"));
   const bin = join(root, "fakebin");
-  spawnSync("mkdir", ["-p", bin]);
-  writeFileSync(join(bin, "go"), FAKE_GO);
-  chmodSync(join(bin, "go"), 0o755);
-  const env = {
-    PATH: `${bin}:${dirname(process.execPath)}:/usr/bin:/bin`,
-    HOME: root,
-    DGP_TOOLCHAIN_CACHE: join(root, "cache"),
-    FAKE_GO_LOG: join(root, "go.log"),
-    ...extra,
-  };
-  return env;
+  executable(join(bin, "go"), FAKE_GO);
+  return buildEnv(root, [bin], extra);
 }
 
 interface Run {
@@ -75,7 +52,7 @@ async function until(condition: () => boolean, what: string): Promise<void> {
   throw new Error(`never happened: ${what}`);
 }
 
-const builds = (env: NodeJS.ProcessEnv) => (existsSync(env.FAKE_GO_LOG!) ? readFileSync(env.FAKE_GO_LOG!, "utf8").trim().split("\n") : []);
+const builds = goBuilds;
 
 describe("toolchain/build.sh in two checkouts at once", () => {
   it("builds once: the second run waits for the lock, then finds every binary built", async () => {

@@ -5,37 +5,17 @@
  * and `go` scripts stand in for the real ones, so nothing is really built.
  */
 import { spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-
-const BUILD = join(__dirname, "..", "toolchain", "build.sh");
-
-// Answers `go env` and `go build -o OUT` (OUT: a script), and logs each build's output.
-const FAKE_GO = `#!/bin/sh
-case "$1" in
-  env) case "$2" in GOVERSION) echo go1.99-fake ;; GOOS) echo linux ;; GOARCH) echo amd64 ;; esac ;;
-  build)
-    out=""
-    while [ $# -gt 0 ]; do [ "$1" = "-o" ] && out="$2"; shift; done
-    echo "$out" >> "$FAKE_GO_LOG"
-    printf '#!/bin/sh\\necho built\\n' > "$out"
-    chmod 755 "$out" ;;
-esac
-`;
+import { BUILD, buildEnv, executable, fakeGo, goBuilds } from "./support/fake-toolchain";
 
 let root: string;
 beforeEach(() => {
   root = mkdtempSync(join(tmpdir(), "dgp-toolchain-version-"));
 });
 afterEach(() => rmSync(root, { recursive: true, force: true }));
-
-function executable(path: string, text: string): void {
-  mkdirSync(dirname(path), { recursive: true });
-  writeFileSync(path, text);
-  chmodSync(path, 0o755);
-}
 
 /** An install of `pulumi` reporting `version`, with the given plugins next to it; returns its folder. */
 function fakeInstall(version: string, plugins: string[] = ["pulumi-language-nodejs", "pulumi-resource-pulumi-nodejs"]): string {
@@ -51,17 +31,10 @@ function installRandomPlugin(): void {
 }
 
 function run(pulumiDir: string, args: string[] = []) {
-  executable(join(root, "fakego", "go"), FAKE_GO);
-  const env = {
-    PATH: `${pulumiDir}:${join(root, "fakego")}:${dirname(process.execPath)}:/usr/bin:/bin`,
-    HOME: root,
-    PULUMI_HOME: join(root, "pulumi-home"),
-    DGP_TOOLCHAIN_CACHE: join(root, "cache"),
-    FAKE_GO_LOG: join(root, "go.log"),
-  };
+  executable(join(root, "fakego", "go"), fakeGo("built"));
+  const env = buildEnv(root, [pulumiDir, join(root, "fakego")], { PULUMI_HOME: join(root, "pulumi-home") });
   const result = spawnSync("bash", [BUILD, ...args], { env, encoding: "utf8" });
-  const built = existsSync(env.FAKE_GO_LOG) ? readFileSync(env.FAKE_GO_LOG, "utf8").trim().split("\n") : [];
-  return { status: result.status, bin: result.stdout.trim().split("\n").pop(), stderr: result.stderr, built };
+  return { status: result.status, bin: result.stdout.trim().split("\n").pop(), stderr: result.stderr, built: goBuilds(env) };
 }
 
 describe("toolchain/build.sh with a pulumi on PATH", () => {

@@ -21,7 +21,7 @@ import { hostname, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startLocalPostgres, type LocalPostgres } from "../../local/embedded-postgres";
-import { findEngine, type PulumiContext, pulumiContext } from "../../engine/pulumi";
+import { findEngine, pulumiContext, type PulumiContext } from "../../engine/pulumi";
 import { projectName } from "../../engine/paths";
 import { ensureStateDatabase } from "../../local/state-backend";
 import { AutomationDeployer, engineEnvVars } from "../../onboarding/deployer";
@@ -61,6 +61,33 @@ function deploy(
   child.stdout!.on("data", add);
   child.stderr!.on("data", add);
   return { child, done: new Promise((resolve) => child.on("close", (code) => resolve({ code, output }))) };
+}
+
+/**
+ * A live process on this host holding ci-s002's lock, as another deployment
+ * by `username` would hold it (lock id `id`); the caller kills it.
+ */
+async function holdLock(username: string, id: string): Promise<ChildProcess> {
+  const holder = spawn(process.execPath, ["-e", "setInterval(() => {}, 1000)"], { stdio: "ignore" });
+  children.push(holder);
+  await plantLock(context.backendUrl, projectName(), "ci-s002", { pid: holder.pid!, username, hostname: hostname(), timestamp: new Date().toISOString() }, id);
+  return holder;
+}
+
+/** A promise that resolves once `sees` is called with output matching `pattern`. */
+function sighting(pattern: RegExp): { waiting: Promise<void>; sees: (output: string) => void } {
+  let saw!: () => void;
+  const waiting = new Promise<void>((resolve) => (saw = resolve));
+  return { waiting, sees: (output) => pattern.test(output) && saw() };
+}
+
+/** Kills the lock's holder once the deployment says it waits; a deployment that ends first fails the test at once (with its output). */
+async function releaseWhenWaiting(holder: ChildProcess, waiting: Promise<void>, endedEarly: Promise<never>): Promise<void> {
+  try {
+    await Promise.race([waiting, endedEarly]);
+  } finally {
+    holder.kill("SIGKILL");
+  }
 }
 
 beforeAll(async () => {
@@ -139,26 +166,14 @@ describe("npm run deploy with the real engine", () => {
   }, 600_000);
 
   it("waits while another deployment holds the stack, then deploys", async () => {
-    const holder = spawn(process.execPath, ["-e", "setInterval(() => {}, 1000)"], { stdio: "ignore" });
-    children.push(holder);
-    await plantLock(
-      context.backendUrl,
-      projectName(),
-      "ci-s002",
-      { pid: holder.pid!, username: "onboarding", hostname: hostname(), timestamp: new Date().toISOString() },
-      "signup-service",
+    const holder = await holdLock("onboarding", "signup-service");
+    const wait = sighting(new RegExp(`stack ci-s002 is locked by another deployment \\(pid ${holder.pid} on [^)]+ \\(onboarding\\)`));
+    const run = deploy(["up", "--env", "ci", "--changed-since", "HEAD~1"], wait.sees);
+    await releaseWhenWaiting(
+      holder,
+      wait.waiting,
+      run.done.then(({ output }) => Promise.reject(new Error(`deploy ended without waiting:\n${output}`))),
     );
-    let sawWait!: () => void;
-    const waiting = new Promise<void>((resolve) => (sawWait = resolve));
-    const run = deploy(["up", "--env", "ci", "--changed-since", "HEAD~1"], (all) => {
-      if (new RegExp(`stack ci-s002 is locked by another deployment \\(pid ${holder.pid} on [^)]+ \\(onboarding\\)`).test(all)) sawWait();
-    });
-    try {
-      // A deployment that ends without waiting fails the test at once (with its output).
-      await Promise.race([waiting, run.done.then(({ output }) => Promise.reject(new Error(`deploy ended without waiting:\n${output}`)))]);
-    } finally {
-      holder.kill("SIGKILL");
-    }
     const { code, output } = await run.done;
     expect(code, output).toBe(0);
     expect(output).toContain("deploy: up of 1 shard(s) changed since HEAD~1"); // s002 only
@@ -178,33 +193,24 @@ describe("npm run deploy with the real engine", () => {
   }, 600_000);
 
   it("makes the signup service's deployment wait for CI's update of the same shard", async () => {
-    const holder = spawn(process.execPath, ["-e", "setInterval(() => {}, 1000)"], { stdio: "ignore" });
-    children.push(holder);
-    await plantLock(
-      context.backendUrl,
-      projectName(),
-      "ci-s002",
-      { pid: holder.pid!, username: "ci", hostname: hostname(), timestamp: new Date().toISOString() },
-      "ci-runner",
-    );
+    const holder = await holdLock("ci", "ci-runner");
+    const wait = sighting(new RegExp(`stack ci-s002 is locked by another deployment \\(.*pid ${holder.pid} on [^)]+ \\(ci\\)`));
     let log = "";
-    let sawWait!: () => void;
-    const waiting = new Promise<void>((resolve) => (sawWait = resolve));
     const deployer = await AutomationDeployer.open({
       stackName: "ci-s002",
       workDir: checkout,
       envVars: engineEnvVars(context.env),
       onOutput: (text) => {
         log += text;
-        if (new RegExp(`stack ci-s002 is locked by another deployment \\(.*pid ${holder.pid} on [^)]+ \\(ci\\)`).test(log)) sawWait();
+        wait.sees(log);
       },
     });
     const deploying = deployer.deploy();
-    try {
-      await Promise.race([waiting, deploying.then(() => Promise.reject(new Error(`deployed without waiting:\n${log}`)))]);
-    } finally {
-      holder.kill("SIGKILL");
-    }
+    await releaseWhenWaiting(
+      holder,
+      wait.waiting,
+      deploying.then(() => Promise.reject(new Error(`deployed without waiting:\n${log}`))),
+    );
     const result = await deploying;
     expect(result.tenants.zoe_k).toMatchObject({ status: "active" });
     expect(log).toMatch(/stack ci-s002: removing the lock left by an interrupted pulumi up \(pid \d+/);

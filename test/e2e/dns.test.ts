@@ -6,15 +6,10 @@
  *
  * The steps share one stack and run in order.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { startLocalPostgres, type LocalPostgres } from "../../local/embedded-postgres";
-import { configureLocalStack } from "../../local/stack";
-import { findEngine, pulumi, pulumiContext, type PulumiContext, setStackConfig } from "../../engine/pulumi";
-import { PROJECT_DIR } from "../../engine/paths";
+import { setStackConfig } from "../../engine/pulumi";
 import { startBind, type LocalBind } from "../support/bind";
+import { setUpEngineStack, type EngineStack } from "../support/engine-stack";
 
 // Every step is one or more real `pulumi up`s; a slow machine may need minutes.
 vi.setConfig({ testTimeout: 5 * 60 * 1000 });
@@ -24,26 +19,14 @@ const ZONE = "fleet.test";
 const TARGET = "127.0.0.1";
 
 let bind: LocalBind;
-let server: LocalPostgres;
-let context: PulumiContext;
-let workDir: string;
-const stack = `e2e-dns-${process.pid}`;
-const tenantsFile = () => join(workDir, "tenants.yaml");
+let engine: EngineStack;
 
-function writeTenants(...entries: string[]): void {
-  writeFileSync(tenantsFile(), `tenants:\n${entries.map((entry) => `  - ${entry}\n`).join("")}`);
-}
-
-function run(...args: string[]): string {
-  return pulumi(context, [...args, "--stack", stack, "--non-interactive"]);
-}
-
-function up(): string {
-  return run("up", "--yes", "--skip-preview");
-}
+const writeTenants = (...entries: string[]) => engine.writeTenants(...entries);
+const run = (...args: string[]) => engine.run(...args);
+const up = () => engine.up();
 
 function setKeySecret(secret: string): void {
-  setStackConfig(context, stack, { "dns.keySecret": secret }, { secret: true });
+  setStackConfig(engine.context, engine.stack, { "dns.keySecret": secret }, { secret: true });
 }
 
 /** What BIND answers for NAME's A record: [TARGET] while the record exists, [] once it is gone. */
@@ -51,36 +34,28 @@ const resolve = (name: string) => bind.dig(`${name}.${ZONE}`, "A");
 
 beforeAll(
   async () => {
-    const bin = findEngine({ mayBuild: true });
-    workDir = mkdtempSync(join(tmpdir(), "dgp-e2e-dns-"));
-    context = pulumiContext(bin, join(workDir, "state"));
     bind = await startBind(ZONE);
-    server = await startLocalPostgres();
-    configureLocalStack(context, stack, server, {
-      tenantsFile: tenantsFile(),
-      "dns.provider": "rfc2136",
-      "dns.zone": ZONE,
-      "dns.server": bind.host,
-      "dns.port": String(bind.port),
-      "dns.keyName": bind.keyName,
-      "dns.recordType": "A",
-      "dns.target": TARGET,
-      "dns.ttl": "60",
+    engine = await setUpEngineStack({
+      name: "e2e-dns",
+      state: "file",
+      config: {
+        "dns.provider": "rfc2136",
+        "dns.zone": ZONE,
+        "dns.server": bind.host,
+        "dns.port": String(bind.port),
+        "dns.keyName": bind.keyName,
+        "dns.recordType": "A",
+        "dns.target": TARGET,
+        "dns.ttl": "60",
+      },
     });
   },
   60 * 60 * 1000,
 );
 
 afterAll(async () => {
-  try {
-    if (context) pulumi(context, ["stack", "rm", "--yes", "--force", stack]);
-  } catch {
-    // Leave nothing behind, even when a step failed half-way.
-  }
-  rmSync(join(PROJECT_DIR, `Pulumi.${stack}.yaml`), { force: true });
+  await engine?.cleanup();
   await bind?.stop();
-  await server?.stop();
-  if (workDir) rmSync(workDir, { recursive: true, force: true });
 });
 
 describe("a DNS record per tenant on a real BIND (RFC 2136 + TSIG)", () => {
@@ -128,7 +103,7 @@ describe("a DNS record per tenant on a real BIND (RFC 2136 + TSIG)", () => {
   });
 
   it("a changed recordTemplate moves every record: the old names are gone, the new ones resolve", () => {
-    setStackConfig(context, stack, { "dns.recordTemplate": "{app}-{user}" });
+    setStackConfig(engine.context, engine.stack, { "dns.recordTemplate": "{app}-{user}" });
     up();
     expect(resolve("john-driver-drivergigspro")).toEqual([]);
     expect(resolve("maria-k-drivergigspro")).toEqual([]);

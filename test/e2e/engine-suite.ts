@@ -10,22 +10,19 @@
  * create, no-op, add, suspend/resume, remove (kept), purge, destroy.
  */
 import { execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { escapeIdentifier } from "pg";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { bundledPostgresMajor, type LocalPostgres } from "../../local/embedded-postgres";
-import { configureLocalStack } from "../../local/stack";
-import { findEngine, onPath, pulumi, pulumiContext, type PulumiContext, releaseStaleLock, setStackConfig, spawnPulumi } from "../../engine/pulumi";
 import { PROJECT_DIR, projectName } from "../../engine/paths";
-import { ensureStateDatabase } from "../../local/state-backend";
+import { onPath, releaseStaleLock, setStackConfig, spawnPulumi, type PulumiContext } from "../../engine/pulumi";
 import { STATE_DATABASE } from "../../engine/state-backend";
-import { convergeUp } from "../../engine/converge";
-import { canLogIn } from "../support/can-log-in";
+import { canLogInWithUrl } from "../support/can-log-in";
 import { cloneCheckout, copyStackConfig } from "../support/checkout";
+import { setUpEngineStack, type EngineStack, type PulumiArg } from "../support/engine-stack";
 import { killTree, stillRunning } from "../support/process-tree";
-import { stackOutputsSchema, tenantsFromOutputs, verifyIsolation } from "../../verify/probes";
+import { tenantsFromOutputs, verifyIsolation } from "../../verify/probes";
 import { serverMajor, startTestPostgres, type PostgresKind } from "../support/test-postgres";
 
 /** The major the suite expects, known before the server starts so that the title can name it. */
@@ -42,32 +39,20 @@ export function defineEngineSuite(kind: PostgresKind): void {
     // Every step is one or more real `pulumi up`s; a slow machine may need minutes.
     vi.setConfig({ testTimeout: 5 * 60 * 1000 });
 
+    let engine: EngineStack;
     let server: LocalPostgres;
     let context: PulumiContext;
-    let workDir: string;
-    const stack = `e2e-${kind === "embedded" ? "" : `pg${kind}-`}${process.pid}`;
-    const tenantsFile = () => join(workDir, "tenants.yaml");
-
-    function writeTenants(...entries: string[]): void {
-      writeFileSync(tenantsFile(), `tenants:\n${entries.map((entry) => `  - ${entry}\n`).join("")}`);
-    }
-
-    /** `pulumi ARGS` on this stack, from the project folder or (`{ cwd }` last) from another checkout. */
-    function run(...args: (string | { cwd: string })[]): string {
-      const last = args[args.length - 1];
-      const cwd = typeof last === "object" ? last.cwd : undefined;
-      const words = args.filter((arg): arg is string => typeof arg === "string");
-      return pulumi(context, [...words, "--stack", stack, "--non-interactive"], { cwd });
-    }
-
-    /**
-     * One update the way every deployment path runs it (engine/converge.ts): with the
-     * upstream postgresql provider, what an interrupted run left pending is imported
-     * first, and an adoption is completed by a second update. The builtin provider needs neither.
-     */
-    async function up(cwd?: string): Promise<void> {
-      await convergeUp(context, stack, { projectDir: cwd ?? PROJECT_DIR, up: () => void run("up", "--yes", "--skip-preview", ...(cwd ? [{ cwd }] : [])) });
-    }
+    let stack: string;
+    const tenantsFile = () => engine.tenantsFile;
+    const writeTenants = (...entries: string[]) => engine.writeTenants(...entries);
+    const run = (...args: PulumiArg[]) => engine.run(...args);
+    /** Every update as the deployment paths run it (engine/converge.ts), so both providers keep the same promises. */
+    const up = (cwd?: string) => engine.converge(cwd);
+    const outputs = () => engine.outputs();
+    const sql = <T = Record<string, unknown>>(query: string, values?: unknown[], database?: string) => engine.sql<T>(query, values, database);
+    /** The preview's changes (see EngineStack.preview), from the project folder or from another checkout. */
+    const previewChanges = (cwd?: string) => engine.preview({ flags: ["--diff"], cwd }).changes;
+    const logIn = canLogInWithUrl;
 
     /** Tenants offboarded along the way: their tombstones stay in every later file. */
     const TOMBSTONES = ["username: sam-courier\n    status: removed", "username: new_driver\n    status: removed"];
@@ -78,77 +63,26 @@ export function defineEngineSuite(kind: PostgresKind): void {
       setStackConfig(context, stack, { [path]: value }, { secret });
     }
 
-    interface PreviewStep {
-      op: string;
-      urn: string;
-      oldState?: { retainOnDelete?: boolean };
-    }
-
-    /**
-     * `pulumi preview --json` reduced to "op name" lines, ignoring unchanged
-     * resources; a delete that keeps the resource reads "delete name [retain]",
-     * as Pulumi's own display marks it.
-     */
-    function previewChanges(cwd?: string): string[] {
-      const preview = JSON.parse(run("preview", "--json", "--diff", ...(cwd ? [{ cwd }] : []))) as { steps?: PreviewStep[] };
-      return (
-        (preview.steps ?? [])
-          // "read" is the program looking up its own last outputs (infra/placement.ts): it changes nothing.
-          .filter((step) => step.op !== "same" && step.op !== "read")
-          .map((step) => `${step.op} ${step.urn.split("::").pop()}${step.op === "delete" && step.oldState?.retainOnDelete ? " [retain]" : ""}`)
-          .sort()
-      );
-    }
-
-    function outputs() {
-      return stackOutputsSchema.parse(JSON.parse(run("stack", "output", "--json", "--show-secrets")));
-    }
-
-    async function sql<T = Record<string, unknown>>(query: string, values: unknown[] = [], database = "postgres"): Promise<T[]> {
-      const client = await server.connect(database);
-      try {
-        return (await client.query(query, values)).rows as T[];
-      } finally {
-        await client.end();
-      }
-    }
-
     async function tenantDatabases(): Promise<string[]> {
       const rows = await sql<{ datname: string }>("SELECT datname FROM pg_database WHERE datname LIKE 'drivergigspro\\_%' ORDER BY 1");
       return rows.map((row) => row.datname);
     }
 
-    /** The tenant's credentials, into its own database or into `database`. */
-    function logIn(databaseUrl: string, database?: string): Promise<true | string> {
-      const url = new URL(databaseUrl);
-      if (database) url.pathname = `/${database}`;
-      return canLogIn(url.toString());
-    }
-
     beforeAll(
       async () => {
-        const bin = findEngine({ mayBuild: true });
-        workDir = mkdtempSync(join(tmpdir(), "dgp-e2e-"));
-        server = await startTestPostgres(kind);
-        expect(await serverMajor(server)).toBe(major);
         // State in PostgreSQL, on the tenants' server but in a database no tenant can open.
-        context = pulumiContext(bin, join(workDir, "state"), await ensureStateDatabase(server));
-        expect(configureLocalStack(context, stack, server, { tenantsFile: tenantsFile() }).databaseProvider).toBe(provider);
+        engine = await setUpEngineStack({ name: `e2e${kind === "embedded" ? "" : `-pg${kind}`}`, startPostgres: () => startTestPostgres(kind) });
+        ({ server, context, stack } = engine);
+        expect(await serverMajor(server)).toBe(major);
+        expect(engine.databaseProvider).toBe(provider);
         console.log(`end-to-end suite: PostgreSQL ${major}, databaseProvider ${provider}`);
       },
       60 * 60 * 1000,
     );
 
     afterAll(async () => {
-      try {
-        pulumi(context, ["stack", "rm", "--yes", "--force", stack]);
-      } catch {
-        // Leave nothing behind, even when a step failed half-way.
-      }
-      rmSync(join(PROJECT_DIR, `Pulumi.${stack}.yaml`), { force: true });
       if (clone) rmSync(join(clone, ".."), { recursive: true, force: true });
-      await server?.stop();
-      rmSync(workDir, { recursive: true, force: true });
+      await engine?.cleanup();
     });
 
     describe("pulumi up with three tenants", () => {

@@ -7,53 +7,26 @@
  * drift, `pulumi up --refresh` repairs it, a data row survives and verify
  * passes. Every check of the result is plain SQL through `pg`.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { Client, escapeIdentifier } from "pg";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { startLocalPostgres, type LocalPostgres } from "../../local/embedded-postgres";
-import { configureLocalStack } from "../../local/stack";
-import { findEngine, pulumi, type PulumiContext, pulumiContext } from "../../engine/pulumi";
-import { PROJECT_DIR } from "../../engine/paths";
-import { ensureStateDatabase } from "../../local/state-backend";
+import type { LocalPostgres } from "../../local/embedded-postgres";
 import { STATE_DATABASE } from "../../engine/state-backend";
-import { stackOutputsSchema, tenantsFromOutputs, verifyIsolation } from "../../verify/probes";
-import { canLogIn } from "../support/can-log-in";
+import { tenantsFromOutputs, verifyIsolation } from "../../verify/probes";
+import { canLogInWithUrl } from "../support/can-log-in";
+import { setUpEngineStack, type EngineStack } from "../support/engine-stack";
 
 vi.setConfig({ testTimeout: 5 * 60 * 1000 });
 
+let engine: EngineStack;
 let server: LocalPostgres;
-let context: PulumiContext;
-let workDir: string;
 let builtin = false;
-const stack = `iso-${process.pid}`;
 
-function run(...args: string[]): string {
-  return pulumi(context, [...args, "--stack", stack, "--non-interactive"]);
-}
-
-function outputs() {
-  return stackOutputsSchema.parse(JSON.parse(run("stack", "output", "--json", "--show-secrets")));
-}
-
+const run = (...args: string[]) => engine.run(...args);
+const outputs = () => engine.outputs();
 /** `pulumi preview [--refresh] --json` reduced to sorted "op name" lines, without unchanged resources. */
-function previewChanges(...flags: string[]): string[] {
-  const preview = JSON.parse(run("preview", "--json", ...flags)) as { steps?: { op: string; urn: string }[] };
-  return (preview.steps ?? [])
-    .filter((step) => !["same", "read", "refresh"].includes(step.op))
-    .map((step) => `${step.op} ${step.urn.split("::").pop()}`)
-    .sort();
-}
-
-async function sql<T = Record<string, unknown>>(query: string, values: unknown[] = [], database = "postgres"): Promise<T[]> {
-  const client = await server.connect(database);
-  try {
-    return (await client.query(query, values)).rows as T[];
-  } finally {
-    await client.end();
-  }
-}
+const previewChanges = (...flags: string[]) => engine.preview({ flags }).changes;
+const sql = <T = Record<string, unknown>>(query: string, values?: unknown[], database?: string) => engine.sql<T>(query, values, database);
+const logIn = canLogInWithUrl;
 
 /** Runs statements as the tenant, with its URL from the stack outputs. */
 async function asTenant(databaseUrl: string, ...statements: string[]): Promise<void> {
@@ -66,34 +39,18 @@ async function asTenant(databaseUrl: string, ...statements: string[]): Promise<v
   }
 }
 
-function logIn(databaseUrl: string, database?: string): Promise<true | string> {
-  const url = new URL(databaseUrl);
-  if (database) url.pathname = `/${database}`;
-  return canLogIn(url.toString());
-}
-
 beforeAll(
   async () => {
-    const bin = findEngine({ mayBuild: true });
-    workDir = mkdtempSync(join(tmpdir(), "dgp-iso-"));
-    server = await startLocalPostgres();
-    context = pulumiContext(bin, join(workDir, "state"), await ensureStateDatabase(server));
-    const tenantsFile = join(workDir, "tenants.yaml");
-    writeFileSync(tenantsFile, "tenants:\n  - username: ann_driver\n  - username: bob_driver\n    plan: pro\n");
-    builtin = configureLocalStack(context, stack, server, { tenantsFile }).databaseProvider === "builtin";
+    engine = await setUpEngineStack({ name: "iso" });
+    server = engine.server;
+    engine.writeTenants("username: ann_driver", "username: bob_driver\n    plan: pro");
+    builtin = engine.databaseProvider === "builtin";
   },
   60 * 60 * 1000,
 );
 
 afterAll(async () => {
-  try {
-    pulumi(context, ["stack", "rm", "--yes", "--force", stack]);
-  } catch {
-    // Leave nothing behind, even when a step failed half-way.
-  }
-  rmSync(join(PROJECT_DIR, `Pulumi.${stack}.yaml`), { force: true });
-  await server?.stop();
-  rmSync(workDir, { recursive: true, force: true });
+  await engine?.cleanup();
 });
 
 describe("a tenant's own changes are caught by refresh and repaired by up --refresh", () => {

@@ -13,50 +13,39 @@
  * the app's own rows) is the same.
  */
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { parseStackOutputs } from "../../infra/outputs";
-import { startLocalPostgres, type LocalPostgres } from "../../local/embedded-postgres";
-import { configureLocalStack } from "../../local/stack";
-import { findEngine, pulumi, pulumiContext, type PulumiContext, setStackConfig } from "../../engine/pulumi";
+import type { LocalPostgres } from "../../local/embedded-postgres";
 import { PROJECT_DIR } from "../../engine/paths";
-import { ensureStateDatabase } from "../../local/state-backend";
+import { setStackConfig, type PulumiContext } from "../../engine/pulumi";
+import { setUpEngineStack, type EngineStack } from "../support/engine-stack";
 import { COMMITTED_COMPANIES, testCompany, testReleases, type TestReleases } from "../support/seed-releases";
 
 vi.setConfig({ testTimeout: 5 * 60 * 1000 });
 
+let engine: EngineStack;
 let server: LocalPostgres;
 let context: PulumiContext;
+let stack: string;
 let workDir: string;
 let releases: TestReleases;
-const stack = `rollout-${process.pid}`;
-const tenantsFile = () => join(workDir, "tenants.yaml");
+const tenantsFile = () => engine.tenantsFile;
 const NEW_COMPANY = "zz-rollout-courier";
 
 function writeTenants(held: boolean): void {
-  writeFileSync(
-    tenantsFile(),
-    `tenants:\n  - username: canary_driver\n    ring: canary\n  - username: held_driver\n${held ? "    hold: true\n" : ""}  - username: plain_driver\n`,
-  );
+  engine.writeTenants("username: canary_driver\n    ring: canary", `username: held_driver${held ? "\n    hold: true" : ""}`, "username: plain_driver");
 }
 
-function run(...args: string[]): string {
-  return pulumi(context, [...args, "--stack", stack, "--non-interactive"]);
-}
-const up = () => run("up", "--yes", "--skip-preview");
+const run = (...args: string[]) => engine.run(...args);
+const up = () => engine.up();
 
 /** The preview's changed resources ("op name") and its log lines. */
-function preview(): { changes: string[]; log: string } {
-  const json = JSON.parse(run("preview", "--json", "--diff")) as { steps?: { op: string; urn: string }[]; diagnostics?: { message: string }[] };
-  const changes = (json.steps ?? []).filter((step) => step.op !== "same" && step.op !== "read").map((step) => `${step.op} ${step.urn.split("::").pop()}`);
-  return { changes: changes.sort(), log: (json.diagnostics ?? []).map((diagnostic) => diagnostic.message).join("\n") };
-}
+const preview = () => engine.preview({ flags: ["--diff"] });
 
 function outputs() {
-  const json = JSON.parse(run("stack", "output", "--json", "--show-secrets")) as Record<string, unknown>;
-  return { ...parseStackOutputs(json), seedRollout: json.seedRollout as { target: string; promoted: string; stable: string } };
+  const out = engine.outputs();
+  return { ...out, seedRollout: out.seedRollout as { target: string; promoted: string; stable: string } };
 }
 
 const seedVersions = () => Object.fromEntries(Object.entries(outputs().tenants).map(([username, tenant]) => [username, tenant.seedVersion]));
@@ -118,26 +107,16 @@ async function snapshot() {
 
 beforeAll(
   async () => {
-    const bin = findEngine({ mayBuild: true });
-    workDir = mkdtempSync(join(tmpdir(), "dgp-rollout-"));
     releases = testReleases();
-    server = await startLocalPostgres();
-    context = pulumiContext(bin, join(workDir, "state"), await ensureStateDatabase(server));
-    configureLocalStack(context, stack, server, { tenantsFile: tenantsFile(), seedReleases: releases.directory });
+    engine = await setUpEngineStack({ name: "rollout", config: { seedReleases: releases.directory } });
+    ({ server, context, stack, workDir } = engine);
   },
   60 * 60 * 1000,
 );
 
 afterAll(async () => {
-  try {
-    pulumi(context, ["stack", "rm", "--yes", "--force", stack]);
-  } catch {
-    // Leave nothing behind, even when a step failed half-way.
-  }
-  rmSync(join(PROJECT_DIR, `Pulumi.${stack}.yaml`), { force: true });
-  await server?.stop();
+  await engine?.cleanup();
   releases?.remove();
-  rmSync(workDir, { recursive: true, force: true });
 });
 
 describe("rolling out a new seed release in waves", () => {

@@ -11,11 +11,21 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { startLocalPostgres, type LocalPostgres } from "../../local/embedded-postgres";
 import { PROJECT_DIR } from "../../engine/paths";
 import { retryDelayMs } from "../../onboarding/backoff";
-import { createTransport } from "../../onboarding/mailer";
 import { InProcessLauncher } from "../../onboarding/scheduler";
 import { startService, type RunningService } from "../../onboarding/service";
 import { sign, signedHeaders, verifySignature } from "../../onboarding/signature";
-import { FakeDeployer, mailText, SECRET, signup, startMailSink, tenantStatus, TOKEN, waitFor, type MailSink } from "./support";
+import {
+  createControlDatabase,
+  FakeDeployer,
+  mailText,
+  SECRET,
+  signup,
+  startMailSink,
+  tenantStatus,
+  testServiceOptions,
+  waitFor,
+  type MailSink,
+} from "./support";
 
 let postgres: LocalPostgres;
 let sink: MailSink;
@@ -51,27 +61,21 @@ interface Harness {
 /** A service with its own control database and its own copy of tenants/tenants.yaml (comments and all). */
 async function harness(setup: (deployer: FakeDeployer) => void = () => undefined): Promise<Harness> {
   const database = `control_${++databases}`;
-  const admin = await postgres.connect();
-  await admin.query(`CREATE DATABASE ${database}`);
-  await admin.end();
+  const databaseUrl = await createControlDatabase(postgres, database);
   const tenantsFile = join(workDir, `${database}.yaml`);
   copyFileSync(join(PROJECT_DIR, "tenants", "tenants.yaml"), tenantsFile);
   const deployer = new FakeDeployer(tenantsFile);
   setup(deployer);
   const service = await startService({
-    databaseUrl: postgres.url(database),
+    databaseUrl,
     stack: "test",
     tenantsFile,
-    webhookSecret: SECRET,
-    apiToken: TOKEN,
-    mailFrom: "DriverGigsPro <welcome@drivergigspro.test>",
-    transport: createTransport({ host: "127.0.0.1", port: sink.port, secure: false, ignoreTLS: true }),
+    ...testServiceOptions(sink),
     launcher: (pool) => new InProcessLauncher(pool, { stack: "test", deployer, backoff: { baseMs: 200, capMs: 1000, maxAttempts: 5 } }),
     debounceMs: 100,
     pollMs: 100,
     mailPollMs: 100,
     mailBackoff: { baseMs: 200, capMs: 1000 },
-    log: () => undefined,
   });
   running.push(service);
   return {

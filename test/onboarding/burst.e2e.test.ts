@@ -9,11 +9,10 @@ import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PROJECT_DIR, projectName } from "../../engine/paths";
-import { ChildProcessLauncher } from "../../onboarding/scheduler";
+import { projectName } from "../../engine/paths";
 import type { RunningService } from "../../onboarding/service";
 import { plantLock } from "../support/state-lock";
-import { setUpEngineStack, startServiceOnEngine, type EngineStack } from "./engine-stack";
+import { setUpEngineStack, startServiceWithRunners, type EngineStack } from "./engine-stack";
 import { mailText, signup, startMailSink, tenantStatus, waitFor, type MailSink } from "./support";
 
 let engine: EngineStack;
@@ -32,12 +31,7 @@ beforeAll(
       timestamp: new Date().toISOString(),
     });
     sink = await startMailSink();
-    service = await startServiceOnEngine(engine, sink.url, {
-      launcher: () => new ChildProcessLauncher({ env: engine.serviceEnv(), logFile: engine.serviceEnv().RUNNER_LOG!, cwd: PROJECT_DIR }),
-      debounceMs: 500,
-      pollMs: 1000,
-      mailPollMs: 500,
-    });
+    service = await startServiceWithRunners(engine, sink.url);
   },
   30 * 60 * 1000,
 );

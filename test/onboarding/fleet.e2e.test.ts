@@ -6,17 +6,17 @@
  * commit lists the shard in tenants/shards.yaml. One small deployment (one
  * tenant); the first shard's stack is configured, never deployed.
  */
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import type { ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../local/embedded-postgres";
 import { configureLocalStack } from "../../local/stack";
-import { PROJECT_DIR } from "../../engine/paths";
 import { pulumi } from "../../engine/pulumi";
-import { setUpEngineStack, type EngineStack } from "./engine-stack";
-import { SECRET, signup, startMailSink, tenantStatus, TOKEN, waitFor, type MailSink } from "./support";
+import { removeStack } from "../support/engine-stack";
+import { createTenantsRemote, git } from "../support/git-remote";
+import { serviceProcessEnv, setUpEngineStack, spawnServiceProcess, type EngineStack } from "./engine-stack";
+import { signup, startMailSink, tenantStatus, waitFor, type MailSink } from "./support";
 
 const ENV = `fe${process.pid}`;
 const FIRST = `${ENV}-s001`;
@@ -29,29 +29,19 @@ let remote: string;
 let clone: string;
 let output = "";
 
-const git = (dir: string, ...args: string[]) =>
-  execFileSync("git", ["-c", "user.name=A Person", "-c", "user.email=person@example.com", "-c", "commit.gpgsign=false", ...args], {
-    cwd: dir,
-    encoding: "utf8",
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-
 beforeAll(
   async () => {
     engine = await setUpEngineStack("onb-fleet");
     configureLocalStack(engine.context, FIRST, engine.server, { tenantsFile: "tenants/s001.yaml" });
-    remote = join(engine.workDir, "remote.git");
+    ({ remote } = createTenantsRemote(
+      engine.workDir,
+      {
+        "tenants/shards.yaml": "# the e2e fleet\nmaxTenants: 1\nshards:\n  - name: s001\n    file: tenants/s001.yaml\n",
+        "tenants/s001.yaml": "tenants:\n  - username: held_tenant\n",
+      },
+      "The fleet: one full shard",
+    ));
     clone = join(engine.workDir, "service-clone");
-    const person = join(engine.workDir, "person");
-    mkdirSync(remote);
-    git(remote, "init", "--quiet", "--bare", "--initial-branch=main");
-    git(engine.workDir, "clone", "--quiet", remote, person);
-    mkdirSync(join(person, "tenants"));
-    writeFileSync(join(person, "tenants", "shards.yaml"), "# the e2e fleet\nmaxTenants: 1\nshards:\n  - name: s001\n    file: tenants/s001.yaml\n");
-    writeFileSync(join(person, "tenants", "s001.yaml"), "tenants:\n  - username: held_tenant\n");
-    git(person, "add", ".");
-    git(person, "commit", "--quiet", "-m", "The fleet: one full shard");
-    git(person, "push", "--quiet", "origin", "HEAD:main");
 
     sink = await startMailSink();
     const port = await freePort();
@@ -60,23 +50,13 @@ beforeAll(
       FLEET_ENV: ENV,
       TENANTS_GIT_URL: remote,
       TENANTS_GIT_DIR: clone,
-      WEBHOOK_SECRET: SECRET,
-      API_TOKEN: TOKEN,
-      SMTP_URL: sink.url,
-      MAIL_FROM: "DriverGigsPro <welcome@drivergigspro.test>",
-      PORT: String(port),
+      ...serviceProcessEnv(sink.url, port),
       DEBOUNCE_MS: "300",
       POLL_MS: "1000",
     });
     delete env.PULUMI_STACK;
     delete env.TENANTS_FILE;
-    child = spawn(process.execPath, ["--import", "tsx", join(PROJECT_DIR, "onboarding", "main.ts")], {
-      cwd: PROJECT_DIR,
-      env,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    child.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    child = spawnServiceProcess(env, (text) => (output += text));
     await waitFor(
       `the service (output so far:\n${output.slice(-2000)})`,
       async () => (await fetch(`${baseUrl}/healthz`).catch(() => undefined))?.ok,
@@ -91,15 +71,7 @@ afterAll(
   async () => {
     child?.kill("SIGTERM");
     await sink?.close();
-    for (const stack of [NEW, FIRST]) {
-      try {
-        pulumi(engine.context, ["destroy", "--yes", "--skip-preview", "--stack", stack]);
-        pulumi(engine.context, ["stack", "rm", "--yes", "--force", stack]);
-      } catch {
-        // Not created, or already gone.
-      }
-      rmSync(join(PROJECT_DIR, `Pulumi.${stack}.yaml`), { force: true });
-    }
+    if (engine) for (const stack of [NEW, FIRST]) removeStack(engine.context, stack, { destroy: true });
     await engine?.cleanup();
   },
   30 * 60 * 1000,

@@ -4,19 +4,16 @@
  * and `pulumi up` deploys the pushed file; a person's commit is deployed
  * with the next batch. Real git, real PostgreSQL, real SMTP.
  */
-import { execFileSync } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PROJECT_DIR } from "../../engine/paths";
 import { pulumi } from "../../engine/pulumi";
-import { createTransport } from "../../onboarding/mailer";
-import { ChildProcessLauncher } from "../../onboarding/scheduler";
-import { startService, type RunningService } from "../../onboarding/service";
+import type { RunningService } from "../../onboarding/service";
 import { GitTenantsRepo } from "../../onboarding/tenants-repo";
 import { addTenants } from "../../tenants/edit";
-import { setUpEngineStack, TENANTS_HEADER, type EngineStack } from "./engine-stack";
-import { SECRET, signup, startMailSink, tenantStatus, TOKEN, waitFor, type MailSink } from "./support";
+import { createTenantsRemote, git } from "../support/git-remote";
+import { setUpEngineStack, startServiceWithRunners, TENANTS_HEADER, type EngineStack } from "./engine-stack";
+import { signup, startMailSink, tenantStatus, waitFor, type MailSink } from "./support";
 
 const FILE = "shard/tenants.yaml";
 let engine: EngineStack;
@@ -26,46 +23,17 @@ let remote: string;
 let person: string;
 let clone: string;
 
-const git = (dir: string, ...args: string[]) =>
-  execFileSync("git", ["-c", "user.name=A Person", "-c", "user.email=person@example.com", "-c", "commit.gpgsign=false", ...args], {
-    cwd: dir,
-    encoding: "utf8",
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-
 beforeAll(
   async () => {
     engine = await setUpEngineStack("onb-git");
-    remote = join(engine.workDir, "remote.git");
-    person = join(engine.workDir, "person");
+    ({ remote, person } = createTenantsRemote(engine.workDir, { [FILE]: TENANTS_HEADER }, "The shard's tenants file"));
     clone = join(engine.workDir, "service-clone");
-    mkdirSync(remote);
-    git(remote, "init", "--quiet", "--bare", "--initial-branch=main");
-    git(engine.workDir, "clone", "--quiet", remote, person);
-    mkdirSync(join(person, "shard"));
-    writeFileSync(join(person, FILE), TENANTS_HEADER);
-    git(person, "add", FILE);
-    git(person, "commit", "--quiet", "-m", "The shard's tenants file");
-    git(person, "push", "--quiet", "origin", "HEAD:main");
 
     const env = engine.serviceEnv({ TENANTS_GIT_URL: remote, TENANTS_GIT_DIR: clone, TENANTS_GIT_PATH: FILE });
     delete env.TENANTS_FILE;
     const repo = await GitTenantsRepo.open({ url: remote, branch: "main", dir: clone, path: FILE, author: { name: "x", email: "x@x.x" }, pushAttempts: 5 });
     sink = await startMailSink();
-    service = await startService({
-      databaseUrl: engine.controlUrl,
-      stack: engine.stack,
-      tenantsFile: repo.file,
-      webhookSecret: SECRET,
-      apiToken: TOKEN,
-      mailFrom: "DriverGigsPro <welcome@drivergigspro.test>",
-      transport: createTransport(sink.url),
-      launcher: () => new ChildProcessLauncher({ env, logFile: env.RUNNER_LOG!, cwd: PROJECT_DIR }),
-      debounceMs: 500,
-      pollMs: 1000,
-      mailPollMs: 500,
-      log: () => undefined,
-    });
+    service = await startServiceWithRunners(engine, sink.url, { env, tenantsFile: repo.file });
   },
   30 * 60 * 1000,
 );

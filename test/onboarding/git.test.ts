@@ -6,21 +6,19 @@
  * Races are made deterministic with the repository's beforePush hook: no
  * timing is asserted.
  */
-import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { startLocalPostgres, type LocalPostgres } from "../../local/embedded-postgres";
 import { PROJECT_DIR } from "../../engine/paths";
 import { readRunnerConfig } from "../../onboarding/config";
-import { createTransport } from "../../onboarding/mailer";
 import { InProcessLauncher } from "../../onboarding/scheduler";
 import { startService, type RunningService } from "../../onboarding/service";
 import { GitTenantsRepo, redactor } from "../../onboarding/tenants-repo";
 import { addTenants, setStatus } from "../../tenants/edit";
-import { validateTenantsText } from "../../tenants/load";
-import { FakeDeployer, SECRET, signup, startMailSink, tenantStatus, TOKEN, waitFor, type MailSink } from "./support";
+import { createTenantsRemote, git } from "../support/git-remote";
+import { createControlDatabase, FakeDeployer, signup, startMailSink, tenantStatus, testServiceOptions, usernames, waitFor, type MailSink } from "./support";
 
 const FILE = "tenants/tenants.yaml";
 const SERVICE = "DriverGigsPro signup service";
@@ -34,22 +32,8 @@ let person: string;
 let databases = 0;
 const running: RunningService[] = [];
 
-function git(dir: string, ...args: string[]): string {
-  return execFileSync("git", ["-c", "user.name=A Person", "-c", "user.email=person@example.com", "-c", "commit.gpgsign=false", ...args], {
-    cwd: dir,
-    encoding: "utf8",
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-}
-
 const remoteFile = () => git(remote, "show", `main:${FILE}`);
 const remoteLog = () => git(remote, "log", "--format=%an|%s", "main").trim().split("\n");
-
-function usernames(text: string): string[] {
-  const parsed = validateTenantsText(text);
-  if (!parsed.ok) throw new Error(parsed.problems.map((p) => p.message).join("; "));
-  return parsed.tenants.map((tenant) => tenant.username);
-}
 
 /** A person's edit in their own clone, pushed: what a merged pull request does. */
 function personCommits(edit: (text: string) => string, message: string): void {
@@ -72,16 +56,7 @@ beforeAll(async () => {
 
 beforeEach(() => {
   root = mkdtempSync(join(tmpdir(), "dgp-git-"));
-  remote = join(root, "remote.git");
-  person = join(root, "person");
-  mkdirSync(remote);
-  git(remote, "init", "--quiet", "--bare", "--initial-branch=main");
-  git(root, "clone", "--quiet", remote, person);
-  mkdirSync(join(person, "tenants"));
-  writeFileSync(join(person, FILE), readFileSync(join(PROJECT_DIR, FILE), "utf8"));
-  git(person, "add", FILE);
-  git(person, "commit", "--quiet", "-m", "The tenants file");
-  git(person, "push", "--quiet", "origin", "HEAD:main");
+  ({ remote, person } = createTenantsRemote(root, { [FILE]: readFileSync(join(PROJECT_DIR, FILE), "utf8") }, "The tenants file"));
 });
 
 afterEach(async () => {
@@ -103,10 +78,7 @@ interface Harness {
 
 /** One service instance: its own control database and its own clone of the remote. */
 async function harness(name: string, beforePush?: (attempt: number) => Promise<void>): Promise<Harness> {
-  const database = `git_control_${++databases}`;
-  const admin = await postgres.connect();
-  await admin.query(`CREATE DATABASE ${database}`);
-  await admin.end();
+  const databaseUrl = await createControlDatabase(postgres, `git_control_${++databases}`);
   const pushes: number[] = [];
   const repo = await GitTenantsRepo.open({
     url: remote,
@@ -123,18 +95,14 @@ async function harness(name: string, beforePush?: (attempt: number) => Promise<v
   });
   const deployer = new FakeDeployer(repo.file);
   const service = await startService({
-    databaseUrl: postgres.url(database),
+    databaseUrl,
     stack: "test",
     tenantsFile: repo.file,
-    webhookSecret: SECRET,
-    apiToken: TOKEN,
-    mailFrom: "DriverGigsPro <welcome@drivergigspro.test>",
-    transport: createTransport({ host: "127.0.0.1", port: sink.port, secure: false, ignoreTLS: true }),
+    ...testServiceOptions(sink),
     launcher: (pool) => new InProcessLauncher(pool, { stack: "test", deployer, tenants: repo, backoff: { baseMs: 200, capMs: 1000, maxAttempts: 10 } }),
     debounceMs: 100,
     pollMs: 100,
     mailPollMs: 100,
-    log: () => undefined,
   });
   running.push(service);
   return { url: service.url, repo, deployer, pushes };

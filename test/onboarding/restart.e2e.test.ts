@@ -4,15 +4,14 @@
  * duplicated. The service runs as a child process (`onboarding/main.ts`,
  * configured by environment variables, as in production).
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Client } from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../local/embedded-postgres";
-import { PROJECT_DIR } from "../../engine/paths";
-import { setUpEngineStack, type EngineStack } from "./engine-stack";
-import { SECRET, signup, startMailSink, tenantStatus, TOKEN, waitFor, type MailSink } from "./support";
+import { serviceProcessEnv, setUpEngineStack, spawnServiceProcess, type EngineStack } from "./engine-stack";
+import { signup, startMailSink, tenantStatus, waitFor, type MailSink } from "./support";
 
 let engine: EngineStack;
 let sink: MailSink;
@@ -22,23 +21,8 @@ let child: ChildProcess | undefined;
 let output = "";
 
 function startServiceProcess(): ChildProcess {
-  const proc = spawn(process.execPath, ["--import", "tsx", join(PROJECT_DIR, "onboarding", "main.ts")], {
-    cwd: PROJECT_DIR,
-    env: engine.serviceEnv({
-      WEBHOOK_SECRET: SECRET,
-      API_TOKEN: TOKEN,
-      SMTP_URL: sink.url,
-      MAIL_FROM: "DriverGigsPro <welcome@drivergigspro.test>",
-      PORT: String(port),
-      DEBOUNCE_MS: "500",
-      POLL_MS: "1000",
-      RETRY_BASE_MS: "2000",
-    }),
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  proc.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString()));
-  proc.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString()));
-  return proc;
+  const env = engine.serviceEnv({ ...serviceProcessEnv(sink.url, port), DEBOUNCE_MS: "500", POLL_MS: "1000", RETRY_BASE_MS: "2000" });
+  return spawnServiceProcess(env, (text) => (output += text));
 }
 
 async function healthy(): Promise<void> {

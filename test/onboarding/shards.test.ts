@@ -6,7 +6,6 @@
  * repository as the remote); the engine is the fake of api.test.ts, one per
  * stack, which reads the file it is given.
  */
-import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,13 +14,12 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { startLocalPostgres, type LocalPostgres } from "../../local/embedded-postgres";
 import { readRunnerConfig } from "../../onboarding/config";
 import { ShardedFleet } from "../../onboarding/fleet";
-import { createTransport } from "../../onboarding/mailer";
 import { InProcessLauncher } from "../../onboarding/scheduler";
-import { startService, type RunningService } from "../../onboarding/service";
+import { startService, type RunningService, type ServiceOptions } from "../../onboarding/service";
 import { GitTenantsRepo, LocalTenantsFile, type TenantsStore } from "../../onboarding/tenants-repo";
-import { validateTenantsText } from "../../tenants/load";
 import { SHARDS_MANIFEST } from "../../tenants/shards";
-import { FakeDeployer, SECRET, signup, startMailSink, tenantStatus, TOKEN, waitFor, type MailSink } from "./support";
+import { createTenantsRemote, git } from "../support/git-remote";
+import { createControlDatabase, FakeDeployer, signup, startMailSink, tenantStatus, testServiceOptions, usernames, waitFor, type MailSink } from "./support";
 
 const MANIFEST = `# the test fleet: this comment must survive the service's edits
 maxTenants: 2
@@ -54,20 +52,6 @@ afterAll(async () => {
   rmSync(root, { recursive: true, force: true });
 });
 
-function git(dir: string, ...args: string[]): string {
-  return execFileSync("git", ["-c", "user.name=A Person", "-c", "user.email=person@example.com", "-c", "commit.gpgsign=false", ...args], {
-    cwd: dir,
-    encoding: "utf8",
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-}
-
-function usernames(text: string): string[] {
-  const parsed = validateTenantsText(text);
-  if (!parsed.ok) throw new Error(parsed.problems.map((p) => p.message).join("; "));
-  return parsed.tenants.map((tenant) => tenant.username);
-}
-
 interface Harness {
   url: string;
   fleet: ShardedFleet;
@@ -78,6 +62,22 @@ interface Harness {
   sql<T = Record<string, any>>(query: string, values?: unknown[]): Promise<T[]>;
 }
 
+/** `root/name`: the manifest and s001's file, as a fleet starts. */
+function fleetFolder(name: string): string {
+  const dir = join(root, name);
+  mkdirSync(join(dir, "tenants"), { recursive: true });
+  writeFileSync(join(dir, SHARDS_MANIFEST), MANIFEST);
+  writeFileSync(join(dir, "tenants", "s001.yaml"), S001);
+  return dir;
+}
+
+/** A service on `fleet` (debounce 50 ms, mail to the sink), closed after the test. */
+async function startFleetService(options: Pick<ServiceOptions, "databaseUrl" | "fleet" | "launcher" | "pollMs" | "mailPollMs">): Promise<RunningService> {
+  const service = await startService({ ...testServiceOptions(sink), debounceMs: 50, ...options });
+  running.push(service);
+  return service;
+}
+
 /** A service for environment "test" on the manifest in `dir`; `store` gives each shard's tenants store. */
 async function harness(
   dir: string,
@@ -85,21 +85,14 @@ async function harness(
   store: (name: string, file: string, path: string) => TenantsStore,
   failFirst: string[] = [],
 ): Promise<Harness> {
-  const database = `shards_${++databases}`;
-  const admin = await postgres.connect();
-  await admin.query(`CREATE DATABASE ${database}`);
-  await admin.end();
+  const databaseUrl = await createControlDatabase(postgres, `shards_${++databases}`);
   const fleet = new ShardedFleet({ environment: "test", dir, git });
   const deployers = new Map<string, FakeDeployer>();
   let now = 0;
   let most = 0;
-  const service = await startService({
-    databaseUrl: postgres.url(database),
+  const service = await startFleetService({
+    databaseUrl,
     fleet,
-    webhookSecret: SECRET,
-    apiToken: TOKEN,
-    mailFrom: "DriverGigsPro <welcome@drivergigspro.test>",
-    transport: createTransport({ host: "127.0.0.1", port: sink.port, secure: false, ignoreTLS: true }),
     launcher: (pool) =>
       new InProcessLauncher(pool, async (stack) => {
         const shard = fleet.shardOf(stack);
@@ -124,12 +117,9 @@ async function harness(
           backoff: { baseMs: 200, capMs: 1000, maxAttempts: 5 },
         };
       }),
-    debounceMs: 50,
     pollMs: 100,
     mailPollMs: 100,
-    log: () => undefined,
   });
-  running.push(service);
   return { url: service.url, fleet, deployers, overlap: () => most, sql: async (query, values = []) => (await service.pool.query(query, values)).rows };
 }
 
@@ -193,10 +183,7 @@ async function expectRetriedInPlace(h: Harness): Promise<void> {
 
 describe("a fleet of shards (FLEET_ENV)", () => {
   it("local: maxTenants 2, s001 with 1 tenant; 5 signups land 1 in s001 and 2 in each new shard, listed in the manifest", async () => {
-    const dir = join(root, "local");
-    mkdirSync(join(dir, "tenants"), { recursive: true });
-    writeFileSync(join(dir, SHARDS_MANIFEST), MANIFEST);
-    writeFileSync(join(dir, "tenants", "s001.yaml"), S001);
+    const dir = fleetFolder("local");
     const h = await harness(dir, false, (_name, _file, path) => new LocalTenantsFile(path), ["test-s002"]);
     await signUpAll(h);
 
@@ -227,17 +214,7 @@ describe("a fleet of shards (FLEET_ENV)", () => {
   }, 120_000);
 
   it("git: new shards are listed in tenants/shards.yaml by the commit that adds their first tenants", async () => {
-    const remote = join(root, "remote.git");
-    const person = join(root, "person");
-    mkdirSync(remote);
-    git(remote, "init", "--quiet", "--bare", "--initial-branch=main");
-    git(root, "clone", "--quiet", remote, person);
-    mkdirSync(join(person, "tenants"));
-    writeFileSync(join(person, SHARDS_MANIFEST), MANIFEST);
-    writeFileSync(join(person, "tenants", "s001.yaml"), S001);
-    git(person, "add", ".");
-    git(person, "commit", "--quiet", "-m", "The fleet");
-    git(person, "push", "--quiet", "origin", "HEAD:main");
+    const { remote } = createTenantsRemote(root, { [SHARDS_MANIFEST]: MANIFEST, "tenants/s001.yaml": S001 }, "The fleet");
 
     const clone = join(root, "clone");
     const repo = await GitTenantsRepo.open({
@@ -274,36 +251,22 @@ describe("a fleet of shards (FLEET_ENV)", () => {
   }, 120_000);
 
   it("two service instances on one control database place concurrent signups without overfilling a shard", async () => {
-    const dir = join(root, "two");
-    mkdirSync(join(dir, "tenants"), { recursive: true });
-    writeFileSync(join(dir, SHARDS_MANIFEST), MANIFEST);
-    writeFileSync(join(dir, "tenants", "s001.yaml"), S001);
-    const database = `shards_${++databases}`;
-    const admin = await postgres.connect();
-    await admin.query(`CREATE DATABASE ${database}`);
-    await admin.end();
+    const dir = fleetFolder("two");
+    const databaseUrl = await createControlDatabase(postgres, `shards_${++databases}`);
     const start = async () => {
       const fleet = new ShardedFleet({ environment: "test", dir, git: false });
       const deployers = new Map<string, FakeDeployer>();
-      const service = await startService({
-        databaseUrl: postgres.url(database),
+      return startFleetService({
+        databaseUrl,
         fleet,
-        webhookSecret: SECRET,
-        apiToken: TOKEN,
-        mailFrom: "DriverGigsPro <welcome@drivergigspro.test>",
-        transport: createTransport({ host: "127.0.0.1", port: sink.port, secure: false, ignoreTLS: true }),
         launcher: (pool) =>
           new InProcessLauncher(pool, async (stack) => {
             const path = fleet.shardOf(stack).path;
             if (!deployers.has(stack)) deployers.set(stack, new FakeDeployer(path));
             return { stack, deployer: deployers.get(stack)!, tenants: new LocalTenantsFile(path) };
           }),
-        debounceMs: 50,
         pollMs: 100,
-        log: () => undefined,
       });
-      running.push(service);
-      return service;
     };
     const [a, b] = [await start(), await start()];
     const names = Array.from({ length: 7 }, (_, i) => `racer_${i}`);
@@ -328,29 +291,19 @@ describe("a fleet of shards (FLEET_ENV)", () => {
       "maxTenants: 1\nshards:\n  - name: s001\n    file: tenants/s001.yaml\n  - name: s002\n    file: tenants/s002.yaml\n",
     );
     for (const name of ["s001", "s002"]) writeFileSync(join(dir, "tenants", `${name}.yaml`), "tenants: []\n");
-    const database = `shards_${++databases}`;
-    const admin = await postgres.connect();
-    await admin.query(`CREATE DATABASE ${database}`);
-    await admin.end();
+    const databaseUrl = await createControlDatabase(postgres, `shards_${++databases}`);
     const fleet = new ShardedFleet({ environment: "test", dir, git: false });
     const deployer = new FakeDeployer(join(dir, "tenants", "s002.yaml"));
-    const service = await startService({
-      databaseUrl: postgres.url(database),
+    const service = await startFleetService({
+      databaseUrl,
       fleet,
-      webhookSecret: SECRET,
-      apiToken: TOKEN,
-      mailFrom: "DriverGigsPro <welcome@drivergigspro.test>",
-      transport: createTransport({ host: "127.0.0.1", port: sink.port, secure: false, ignoreTLS: true }),
       launcher: (pool) =>
         new InProcessLauncher(pool, async (stack) => {
           if (stack === "test-s001") throw new Error('stack "test-s001" not found');
           return { stack, deployer, tenants: new LocalTenantsFile(deployer.tenantsFile) };
         }),
-      debounceMs: 50,
       pollMs: 50,
-      log: () => undefined,
     });
-    running.push(service);
     expect((await signup(service.url, { username: "stuck_one", email: "stuck@example.com" })).status).toBe(202);
     expect((await signup(service.url, { username: "moving_one", email: "moving@example.com" })).status).toBe(202);
     await waitFor("moving_one ready", async () => (await tenantStatus(service.url, "moving_one")).body.status === "ready", 30_000);

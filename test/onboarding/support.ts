@@ -3,11 +3,15 @@ import { readFileSync } from "node:fs";
 import { SMTPServer } from "smtp-server";
 import { validateTenantsText } from "../../tenants/load";
 import { usernameToLabel } from "../../infra/naming";
+import type { LocalPostgres } from "../../local/embedded-postgres";
 import type { Deployer, DeployResult } from "../../onboarding/deployer";
+import { createTransport } from "../../onboarding/mailer";
+import type { ServiceOptions } from "../../onboarding/service";
 import { signedHeaders } from "../../onboarding/signature";
 
 export const SECRET = "test-webhook-secret-0123456789abcdef";
 export const TOKEN = "test-api-token-0123456789abcdef";
+export const MAIL_FROM = "DriverGigsPro <welcome@drivergigspro.test>";
 
 export interface ReceivedMail {
   to: string[];
@@ -55,6 +59,32 @@ export async function startMailSink(): Promise<MailSink> {
     url: `smtp://127.0.0.1:${port}`,
     failNext: (count) => (failures = count),
     close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** The usernames of a tenants file's text, in order; throws when the file is not valid. */
+export function usernames(text: string): string[] {
+  const parsed = validateTenantsText(text);
+  if (!parsed.ok) throw new Error(parsed.problems.map((p) => p.message).join("; "));
+  return parsed.tenants.map((tenant) => tenant.username);
+}
+
+/** A control database of its own on `postgres`, for one service instance; returns its URL. */
+export async function createControlDatabase(postgres: LocalPostgres, database: string): Promise<string> {
+  const admin = await postgres.connect();
+  await admin.query(`CREATE DATABASE ${database}`);
+  await admin.end();
+  return postgres.url(database);
+}
+
+/** What every in-process test service shares: the test secret, token and sender, mail to `sink`, no log. */
+export function testServiceOptions(sink: MailSink): Pick<ServiceOptions, "webhookSecret" | "apiToken" | "mailFrom" | "transport" | "log"> {
+  return {
+    webhookSecret: SECRET,
+    apiToken: TOKEN,
+    mailFrom: MAIL_FROM,
+    transport: createTransport({ host: "127.0.0.1", port: sink.port, secure: false, ignoreTLS: true }),
+    log: () => undefined,
   };
 }
 

@@ -11,3 +11,10 @@ export async function canLogIn(connection: string | ClientConfig): Promise<true 
     return (error as Error).message;
   }
 }
+
+/** Whether a tenant's database URL gets it into its own database or, given `database`, into that one. */
+export function canLogInWithUrl(databaseUrl: string, database?: string): Promise<true | string> {
+  const url = new URL(databaseUrl);
+  if (database) url.pathname = `/${database}`;
+  return canLogIn(url.toString());
+}

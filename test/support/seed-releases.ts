@@ -8,7 +8,7 @@ import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { loadCatalogue } from "../../seed/catalogue/load";
-import type { Company } from "../../seed/catalogue/schema";
+import type { Catalogue, Company } from "../../seed/catalogue/schema";
 import { catalogueFromCompanies } from "../../seed/catalogue/version";
 import { listReleases, loadRelease, publishRelease, RELEASES_DIRECTORY, type ReleaseManifest } from "../../seed/releases";
 
@@ -34,6 +34,11 @@ export function testCompany(slug: string, overrides: Partial<Company> = {}): Com
   };
 }
 
+/** A catalogue of these companies, in slug order as the catalogue keeps them. */
+export function withCompanies(companies: Company[]): Catalogue {
+  return catalogueFromCompanies([...companies].sort((a, b) => (a.slug < b.slug ? -1 : a.slug > b.slug ? 1 : 0)));
+}
+
 export interface TestReleases {
   /** The releases folder (what the stack config `seedReleases` points at). */
   readonly directory: string;
@@ -52,8 +57,7 @@ export function testReleases(): TestReleases {
     publish(version, extra) {
       const newest = loadRelease(listReleases(directory).at(-1)!, directory);
       const work = mkdtempSync(path.join(root, "work-"));
-      const companies = [...newest.catalogue.companies, ...(extra.companies ?? [])].sort((a, b) => (a.slug < b.slug ? -1 : a.slug > b.slug ? 1 : 0));
-      writeFileSync(path.join(work, "companies.json"), JSON.stringify(catalogueFromCompanies(companies)));
+      writeFileSync(path.join(work, "companies.json"), JSON.stringify(withCompanies([...newest.catalogue.companies, ...(extra.companies ?? [])])));
       cpSync(newest.migrationsDirectory, path.join(work, "migrations"), { recursive: true });
       for (const [name, sql] of Object.entries(extra.migrations ?? {})) writeFileSync(path.join(work, "migrations", `${name}.sql`), sql);
       return publishRelease(version, { directory, catalogueFile: path.join(work, "companies.json"), migrationsDirectory: path.join(work, "migrations") });
