@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import { TENANT_ID_PATTERN } from "../infra/naming";
+import { tenantSummarySchema } from "../infra/outputs";
 
 export const limitsSchema = z.object({
   connectionLimit: z.number().int().optional(),
@@ -12,13 +13,19 @@ export const limitsSchema = z.object({
   storageQuotaMb: z.number().optional(),
 });
 
+/**
+ * A tenant's summary as infra/outputs.ts defines it (the one owner of the
+ * outputs' shape), read leniently where older stacks wrote less: limits may
+ * lack fields, and seedVersion was once a number.
+ */
+const summary = tenantSummarySchema.shape;
 export const usageTenantSchema = z.object({
-  tenantId: z.string().regex(TENANT_ID_PATTERN, { error: "tenantId must be 8 upper-case hex digits" }),
-  username: z.string(),
-  database: z.string().min(1),
-  server: z.string().min(1),
-  status: z.string(),
-  plan: z.string().optional(),
+  tenantId: summary.tenantId.regex(TENANT_ID_PATTERN, { error: "tenantId must be 8 upper-case hex digits" }),
+  username: summary.username,
+  database: summary.database.min(1),
+  server: summary.server.min(1),
+  status: summary.status,
+  plan: summary.plan,
   limits: limitsSchema.partial().optional(),
   seedVersion: z.union([z.string(), z.number()]).optional(),
 });

@@ -8,7 +8,7 @@
 import { Client, type ClientConfig } from "pg";
 import { z } from "zod";
 
-import { stackOutputsSchema, type StackOutputs } from "../infra/outputs";
+import { stackOutputsSchema, tenantSummarySchema, type StackOutputs } from "../infra/outputs";
 import { ATTACK_PROBES, limitsOf, probeConnectionLimit, probeOtherDatabases, readTenantView, type TenantLimits, type TenantView } from "./attack-probes";
 import { errorMessage } from "../lib/errors";
 
@@ -55,7 +55,7 @@ export function tenantsFromOutputs(outputs: StackOutputs, isNew: (username: stri
  * empty `users` table; a tenant that has been live may have users.
  */
 export function tenantsCreatedBetween(before: unknown, after: StackOutputs): Set<string> {
-  const earlier = z.object({ tenants: z.record(z.string(), z.object({ tenantId: z.string() })) }).safeParse(before);
+  const earlier = z.object({ tenants: z.record(z.string(), tenantSummarySchema.pick({ tenantId: true })) }).safeParse(before);
   const known = new Set(earlier.success ? Object.values(earlier.data.tenants).map((tenant) => tenant.tenantId) : []);
   return new Set(
     Object.values(after.tenants)
