@@ -11,7 +11,7 @@
  *   tenants/         the tenant list people edit, and its schema
  */
 import * as pulumi from "@pulumi/pulumi";
-import { AdoptionError, adoptionCandidates, findAdoptions } from "./infra/adoption";
+import { AdoptionError, adoptionCandidates, findAdoptions, pendingAdoptionsFromEnv } from "./infra/adoption";
 import { readFleetSettings, StackConfigError } from "./infra/config";
 import { declareFleet } from "./infra/fleet";
 import { databaseProviderProblem } from "./infra/identity";
@@ -31,7 +31,7 @@ async function run() {
     const elsewhere = fresh.length > 0 ? crossShardProblems(process.cwd(), settings.tenantsFile, fresh) : [];
     if (elsewhere.length > 0) throw new TenantsFileError(settings.tenantsFile, elsewhere);
     // postgresql provider: what a pinned tenant already has on its server is imported, after an ownership check.
-    const adoptions = await findAdoptions(adoptionCandidates(settings, tenants, record.tenants));
+    const adoptions = await findAdoptions(adoptionCandidates(settings, tenants, record.tenants, pendingAdoptionsFromEnv()));
     const fleet = withoutPromiseStackTraces(() => declareFleet(settings, tenants, record.tenants, record.seedRollout, adoptions));
     return {
       tenants: fleet.tenants,

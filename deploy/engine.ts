@@ -142,8 +142,8 @@ function lockWaitOptions(context: PulumiContext, stack: string, wait: LockWait) 
  * deployments) when it fails. `extraArgs` go to `pulumi up` (e.g. `--refresh`).
  */
 export async function deployStack(context: PulumiContext, stack: string, wait: LockWait, extraArgs: readonly string[] = []): Promise<void> {
-  const up = async () => {
-    const result = await runPulumi(context, ["up", "--yes", "--stack", stack, ...extraArgs], false);
+  const up = async (env: Readonly<Record<string, string>>) => {
+    const result = await runPulumi({ ...context, env: { ...context.env, ...env } }, ["up", "--yes", "--stack", stack, ...extraArgs], false);
     if (result.code !== 0) throw new Error(`pulumi up of stack ${stack} exited ${result.code}:\n${result.stderr}`);
   };
   await withStackLockWait(() => convergeUp(context, stack, { projectDir: PROJECT_DIR, up, log: wait.log }), lockWaitOptions(context, stack, wait));

@@ -4,7 +4,7 @@
  * `@pulumi/postgresql` provider keeps the same promises as the builtin one:
  *
  * 1. before: what an interrupted update created but never recorded is
- *    imported (pending-creates.ts);
+ *    handed to the update, which adopts it (pending-creates.ts);
  * 2. the update itself, run by the caller (its display, its lock waits);
  * 3. after: when the update adopted an existing role or database (the
  *    `adopted` output, infra/adoption.ts), a second update sets what the
@@ -16,16 +16,17 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
+import { PENDING_ADOPTIONS_VARIABLE } from "../infra/adoption";
 import { adoptedTenants } from "../infra/outputs";
 import { projectName } from "./paths";
 import { pulumi, type PulumiContext } from "./pulumi";
-import { importPendingCreates } from "./pending-creates";
+import { pendingAdoptions } from "./pending-creates";
 
 export interface ConvergeOptions {
   /** The checkout the engine runs in (its Pulumi.<stack>.yaml says the provider). */
   readonly projectDir: string;
-  /** Runs one `pulumi up` of the stack, the caller's way. */
-  readonly up: () => Promise<void> | void;
+  /** Runs one `pulumi up` of the stack, the caller's way, with `env` added to the engine's environment. */
+  readonly up: (env: Readonly<Record<string, string>>) => Promise<void> | void;
   /** Progress lines for the caller's log. */
   readonly log?: (line: string) => void;
 }
@@ -33,13 +34,15 @@ export interface ConvergeOptions {
 export async function convergeUp(context: PulumiContext, stack: string, options: ConvergeOptions): Promise<void> {
   const log = options.log ?? (() => undefined);
   const upstream = usesUpstreamProvider(options.projectDir, stack);
-  if (upstream) for (const line of await importPendingCreates(context, stack)) log(line);
-  await options.up();
+  const pending = upstream ? await pendingAdoptions(context, stack) : {};
+  const handed = Object.keys(pending);
+  if (handed.length > 0) log(`an interrupted update created ${Object.values(pending).join(", ")} without recording it: adopting it (${handed.join(", ")})`);
+  await options.up(handed.length > 0 ? { [PENDING_ADOPTIONS_VARIABLE]: JSON.stringify(pending) } : {});
   if (!upstream) return;
   const adopted = adoptedTenants(JSON.parse(pulumi(context, ["stack", "output", "--json", "--stack", stack], { cwd: options.projectDir })));
   if (adopted.length === 0) return;
   log(`adopted the existing role or database of ${adopted.join(", ")}; a second update sets their password and limits and seeds them`);
-  await options.up();
+  await options.up({});
 }
 
 /** Whether the stack uses the `@pulumi/postgresql` provider: the default unless its config says `builtin`. */

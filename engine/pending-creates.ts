@@ -4,11 +4,14 @@
  * before it asks the provider, and the kill comes before the answer. The
  * builtin provider adopts such objects in its own create; the upstream
  * `@pulumi/postgresql` provider would fail with "already exists". So before
- * an update every deployment path resolves them the way Pulumi documents,
- * `pulumi refresh --import-pending-creates URN ID`, for the postgresql
- * provider's roles and databases whose object exists and passes the same
- * ownership check as any adoption (infra/adoption.ts). Everything else
- * pending is left to the update, which clears it and creates it again.
+ * an update every deployment path reads the stack's pending creates of the
+ * postgresql provider's roles and databases, checks that the object exists
+ * and passes the same ownership check as any adoption (infra/adoption.ts),
+ * and hands them to the update, which imports them with Pulumi's `import`
+ * option. (`pulumi refresh --import-pending-creates URN ID`, tried first,
+ * cleared the pending operation of Pulumi 3.259 without recording the
+ * resource.) Everything else pending is left to the update, which drops it
+ * and creates it again.
  */
 import { inspectExisting } from "../infra/adoption";
 import { databaseUrl } from "../infra/naming";
@@ -37,35 +40,32 @@ export class PendingCreateError extends Error {
   }
 }
 
-/** Imports what a killed update created but never recorded; returns a line per import, for the log. */
-export async function importPendingCreates(context: PulumiContext, stack: string): Promise<string[]> {
+/**
+ * What a killed update was creating on the server and never recorded: per
+ * username, the name of its role or database where that object exists and
+ * passes the ownership check. The next update adopts them (PENDING_ADOPTIONS_VARIABLE,
+ * infra/adoption.ts); the engine itself drops the pending operations.
+ */
+export async function pendingAdoptions(context: PulumiContext, stack: string): Promise<Record<string, string>> {
   const exported = JSON.parse(pulumi(context, ["stack", "export", "--show-secrets", "--stack", stack])) as { deployment?: Deployment };
   const deployment = exported.deployment ?? {};
   const pending = (deployment.pending_operations ?? []).filter((op) => op.type === "creating" && ADOPTABLE_TYPES.has(op.resource.type));
-  const imports: [string, string][] = [];
+  const adoptions: Record<string, string> = {};
   for (const { resource } of pending) {
     const name = plain(resource.inputs?.name);
+    const username = resource.urn
+      .split("::")
+      .pop()!
+      .replace(/-(role|database)$/, "");
     if (name === undefined) continue;
     const admin = providerAdmin(deployment, resource);
     const found = await inspectExisting(admin.url, admin.user, name);
     if (found.problem !== undefined) {
       throw new PendingCreateError(`stack ${stack}: an interrupted update was creating ${resource.urn}; ${found.problem}`);
     }
-    const exists = resource.type.endsWith("Role") ? found.role : found.database;
-    if (exists) imports.push([resource.urn, name]);
+    if (found.role || found.database) adoptions[username] = name;
   }
-  if (imports.length === 0) return [];
-  pulumi(context, [
-    "refresh",
-    "--yes",
-    "--skip-preview",
-    "--non-interactive",
-    "--stack",
-    stack,
-    // The whole stack: a pending create is not in the state yet, so it cannot be a --target.
-    ...imports.flatMap(([urn, id]) => ["--import-pending-creates", urn, "--import-pending-creates", id]),
-  ]);
-  return imports.map(([urn, id]) => `imported ${id} (${urn.split("::").pop()}), created by an interrupted update but not recorded`);
+  return adoptions;
 }
 
 /** The admin connection of the provider instance that was creating `resource`, from its recorded inputs. */

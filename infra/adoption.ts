@@ -20,6 +20,7 @@
  * paths (engine/converge.ts) run that next update at once.
  */
 import type { Client } from "pg";
+import { z } from "zod";
 import type { LocatedTenant } from "../tenants/schema";
 import { asAdmin } from "./builtin-postgres/admin-session";
 import type { FleetSettings, ServerSettings } from "./config";
@@ -27,8 +28,9 @@ import type { LastUpdate } from "./last-update";
 import { placeTenants } from "./placement";
 import { databaseName, databaseUrl } from "./naming";
 
-/** What of a tenant already exists on its server and is to be imported. */
+/** What of a tenant already exists on its server and is to be imported, under which name. */
 export interface Adoption {
+  readonly name: string;
   readonly role: boolean;
   readonly database: boolean;
 }
@@ -41,21 +43,53 @@ export interface AdoptionCandidate {
 }
 
 /**
- * Tenants with a pinned ID that the last update did not deploy (or left as a
- * tombstone), on the server placement gives them. Empty for the builtin
+ * The environment variable through which the deployment paths hand the
+ * program what a killed update created but never recorded
+ * (engine/pending-creates.ts): JSON, username to the object's name.
+ */
+export const PENDING_ADOPTIONS_VARIABLE = "DGP_ADOPT_PENDING";
+
+/** Reads PENDING_ADOPTIONS_VARIABLE; absent means none. */
+export function pendingAdoptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const text = env[PENDING_ADOPTIONS_VARIABLE];
+  if (text === undefined || text === "") return {};
+  const parsed = z.record(z.string(), z.string().regex(/^[a-z0-9_]+$/)).safeParse(JSON.parse(text));
+  if (!parsed.success) throw new AdoptionError([`${PENDING_ADOPTIONS_VARIABLE} must map usernames to role names; unset it`]);
+  return parsed.data;
+}
+
+/**
+ * Tenants the last update did not deploy (or left as a tombstone) whose role
+ * and database name is known before the update: pinned in the file, or
+ * handed over as a killed update's pending create (`pending`, username to
+ * name). Each on the server placement gives it. Empty for the builtin
  * provider, which adopts in its own create.
  */
-export function adoptionCandidates(settings: FleetSettings, tenants: readonly LocatedTenant[], deployed: LastUpdate): AdoptionCandidate[] {
+export function adoptionCandidates(
+  settings: FleetSettings,
+  tenants: readonly LocatedTenant[],
+  deployed: LastUpdate,
+  pending: Readonly<Record<string, string>> = {},
+): AdoptionCandidate[] {
   if (settings.databaseProvider !== "postgresql") return [];
   const live = tenants.filter((tenant) => tenant.status !== "removed");
   const placed = placeTenants(settings, live, deployed).servers;
   return live
-    .filter((tenant) => tenant.tenantId !== undefined && (deployed[tenant.username] === undefined || deployed[tenant.username]!.status === "removed"))
+    .filter((tenant) => deployed[tenant.username] === undefined || deployed[tenant.username]!.status === "removed")
     .flatMap((tenant) => {
+      const name = tenant.tenantId !== undefined ? databaseName(settings.appName, tenant.tenantId) : pending[tenant.username];
       const server = settings.servers.find((candidate) => candidate.name === placed.get(tenant.username));
       // A tenant without a valid server fails the update in declareFleet, with the file's other problems.
-      return server === undefined ? [] : [{ username: tenant.username, name: databaseName(settings.appName, tenant.tenantId!), server }];
+      return name === undefined || server === undefined ? [] : [{ username: tenant.username, name, server }];
     });
+}
+
+/** The name an adopting tenant's tenant ID makes, when it is the one handed over; else the update fails naming both. */
+export function adoptedName(username: string, adopting: string, actual: string): string {
+  if (actual === adopting) return actual;
+  throw new AdoptionError([
+    `tenant "${username}": asked to adopt "${adopting}" but its tenant ID makes "${actual}"; run the update again without ${PENDING_ADOPTIONS_VARIABLE}`,
+  ]);
 }
 
 /** Asks each candidate's server what exists; throws naming the tenant when something is not the tenant's. */
@@ -70,7 +104,7 @@ export async function findAdoptions(candidates: readonly AdoptionCandidate[]): P
       for (const candidate of onServer) {
         const found = await inspect(client, url, server.adminUser, candidate.name);
         if (found.problem !== undefined) problems.push(`tenant "${candidate.username}": ${found.problem}`);
-        else if (found.role || found.database) adoptions.set(candidate.username, { role: found.role, database: found.database });
+        else if (found.role || found.database) adoptions.set(candidate.username, { name: candidate.name, role: found.role, database: found.database });
       }
     });
   }
@@ -86,11 +120,11 @@ export class AdoptionError extends Error {
 }
 
 /** What exists under `name` on the server at `url` (the admin's), and why it is not a tenant's if it is not. */
-export async function inspectExisting(url: string, admin: string, name: string): Promise<Adoption & { problem?: string }> {
+export async function inspectExisting(url: string, admin: string, name: string): Promise<Omit<Adoption, "name"> & { problem?: string }> {
   return asAdmin(url, (client) => inspect(client, url, admin, name));
 }
 
-async function inspect(client: Client, url: string, admin: string, name: string): Promise<Adoption & { problem?: string }> {
+async function inspect(client: Client, url: string, admin: string, name: string): Promise<Omit<Adoption, "name"> & { problem?: string }> {
   const role = await client.query<{ rolsuper: boolean; rolcreaterole: boolean; rolreplication: boolean; rolbypassrls: boolean; memberships: number }>(
     `SELECT rolsuper, rolcreaterole, rolreplication, rolbypassrls,
             (SELECT count(*)::int FROM pg_auth_members m WHERE m.member = r.oid) AS memberships

@@ -26,7 +26,7 @@ export interface TenantDatabaseSpec {
   login: boolean;
   limits: PlanLimits;
   /** Import the role or database that already exists under this name (infra/adoption.ts); postgresql provider only. */
-  adopt?: { readonly name: string } & Adoption;
+  adopt?: Adoption;
 }
 
 export interface TenantDatabaseResources {

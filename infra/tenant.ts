@@ -8,7 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import type { TenantStatus } from "../tenants/schema";
 import { CatalogueSeed } from "./catalogue-seed";
-import type { Adoption } from "./adoption";
+import { adoptedName, type Adoption } from "./adoption";
 import type { DnsSettings, PlanLimits, ServerAddress } from "./config";
 import type { DatabaseBackend } from "./database-backend";
 import { Rfc2136Record, rfc2136RecordArgs } from "./dns/rfc2136-record";
@@ -75,10 +75,12 @@ export class Tenant extends pulumi.ComponentResource {
 
     // Secret already by the provider's schema; said again so no code path can drop it.
     const rolePassword = pulumi.secret(password.result);
-    const adopt = args.adopt && args.pinnedTenantId !== undefined ? { ...args.adopt, name: databaseName(args.appName, args.pinnedTenantId) } : undefined;
+    const adopt = args.adopt;
+    // An adoption handed over from a killed update names the object the RandomId in the state made; it must be this one.
+    const checkedName = adopt ? dbName.apply((actual) => adoptedName(name, adopt.name, actual)) : dbName;
     const created = args.backend.declare(
       name,
-      { name: dbName, password: rolePassword, login: args.status === "active", limits: args.limits, ...(adopt ? { adopt } : {}) },
+      { name: checkedName, password: rolePassword, login: args.status === "active", limits: args.limits, ...(adopt ? { adopt } : {}) },
       keepData,
     );
     this.role = created.role;

@@ -107,8 +107,14 @@ export class AutomationDeployer implements Deployer {
       let last: UpResult | undefined;
       await convergeUp(contextFromEnv(this.stack.workspace.envVars), this.stack.name, {
         projectDir: this.stack.workspace.workDir,
-        up: async () => {
-          last = await this.stack.up({ onOutput: this.onOutput, onEvent, color: "never" });
+        up: async (env) => {
+          const workspace = this.stack.workspace;
+          for (const [key, value] of Object.entries(env)) workspace.envVars[key] = value;
+          try {
+            last = await this.stack.up({ onOutput: this.onOutput, onEvent, color: "never" });
+          } finally {
+            for (const key of Object.keys(env)) delete workspace.envVars[key];
+          }
         },
         log: (line) => this.onOutput?.(`${line}\n`),
       });

@@ -85,7 +85,10 @@ describe("what an adoption finds on the server", () => {
       candidate("bob", "drivergigspro_0b0b0b0b"),
       candidate("cy", "drivergigspro_00000002"),
     ]);
-    expect(Object.fromEntries(found)).toEqual({ ann: { role: true, database: true }, bob: { role: true, database: false } });
+    expect(Object.fromEntries(found)).toEqual({
+      ann: { name: "drivergigspro_0a0a0a0a", role: true, database: true },
+      bob: { name: "drivergigspro_0b0b0b0b", role: true, database: false },
+    });
     const refused = findAdoptions([
       candidate("eve", "drivergigspro_0e0e0e0e"),
       candidate("fay", "drivergigspro_0f0f0f0f"),

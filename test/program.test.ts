@@ -6,7 +6,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { resolve } from "node:path";
 import { beforeEach, describe, expect, it } from "vitest";
-import { adoptionCandidates } from "../infra/adoption";
+import { adoptedName, adoptionCandidates, pendingAdoptionsFromEnv } from "../infra/adoption";
 import { parseFleetSettings, type FleetSettings } from "../infra/config";
 import { declareFleet } from "../infra/fleet";
 import { readLastUpdate, type DeployedTenant } from "../infra/last-update";
@@ -601,7 +601,7 @@ describe("explicit offboarding", () => {
 describe("adoption with the postgresql provider (infra/adoption.ts)", () => {
   it("imports the kept role and database of a returning tenant, settings as found, and leaves its seed to the next update", async () => {
     const deployed = { ann_driver: { ...deployedOn("local", "0A0A0A0A"), status: "removed" } };
-    const adoptions = new Map([["ann_driver", { role: true, database: true }]]);
+    const adoptions = new Map([["ann_driver", { name: "drivergigspro_0a0a0a0a", role: true, database: true }]]);
     const fleet = declareFleet(settings(), [tenant("ann_driver", { tenantId: "0A0A0A0A" }), tenant("bob_driver")], deployed, undefined, adoptions);
     await valueOf(fleet.connections);
     await settle();
@@ -619,7 +619,7 @@ describe("adoption with the postgresql provider (infra/adoption.ts)", () => {
   });
 
   it("imports only what exists (a database without its role)", async () => {
-    const adoptions = new Map([["ann_driver", { role: false, database: true }]]);
+    const adoptions = new Map([["ann_driver", { name: "drivergigspro_0a0a0a0a", role: false, database: true }]]);
     await valueOf(declareFleet(settings(), [tenant("ann_driver", { tenantId: "0A0A0A0A" })], {}, undefined, adoptions).connections);
     await settle();
     expect(ofType(T.role)[0]).toMatchObject({ importId: "" });
@@ -649,5 +649,25 @@ describe("adoption with the postgresql provider (infra/adoption.ts)", () => {
       ["pinned", "drivergigspro_0e0e0e0e", "local"],
     ]);
     expect(adoptionCandidates(settings({ databaseProvider: "builtin" }), tenants, deployed)).toEqual([]);
+    // A killed update's pending create names an unpinned tenant's objects; deployed tenants are never candidates.
+    const pending = { fresh: "drivergigspro_01010101", kept: "drivergigspro_0c0c0c0c" };
+    expect(adoptionCandidates(settings(), tenants, deployed, pending).map((candidate) => [candidate.username, candidate.name])).toEqual([
+      ["gone", "drivergigspro_0d0d0d0d"],
+      ["pinned", "drivergigspro_0e0e0e0e"],
+      ["fresh", "drivergigspro_01010101"],
+    ]);
+  });
+
+  it("reads the pending adoptions a deployment path hands over, and refuses anything but usernames to role names", () => {
+    expect(pendingAdoptionsFromEnv({})).toEqual({});
+    expect(pendingAdoptionsFromEnv({ DGP_ADOPT_PENDING: '{"ann_driver":"drivergigspro_0a0a0a0a"}' })).toEqual({ ann_driver: "drivergigspro_0a0a0a0a" });
+    expect(() => pendingAdoptionsFromEnv({ DGP_ADOPT_PENDING: '{"ann":"x; DROP ROLE y"}' })).toThrow(/DGP_ADOPT_PENDING must map usernames to role names/);
+  });
+
+  it("an unpinned tenant adopts only the object its own tenant ID names", () => {
+    expect(adoptedName("fresh", "drivergigspro_01010101", "drivergigspro_01010101")).toBe("drivergigspro_01010101");
+    expect(() => adoptedName("fresh", "drivergigspro_01010101", "drivergigspro_3c5a40ea")).toThrow(
+      /tenant "fresh": asked to adopt "drivergigspro_01010101" but its tenant ID makes "drivergigspro_3c5a40ea"/,
+    );
   });
 });

@@ -134,7 +134,12 @@ function engineStack(parts: Pick<EngineStack, "server" | "context" | "stack" | "
     ...parts,
     run,
     up: (cwd) => run("up", "--yes", "--skip-preview", ...withCwd(cwd)),
-    converge: (cwd) => convergeUp(context, stack, { projectDir: cwd ?? PROJECT_DIR, up: () => void run("up", "--yes", "--skip-preview", ...withCwd(cwd)) }),
+    converge: (cwd) =>
+      convergeUp(context, stack, {
+        projectDir: cwd ?? PROJECT_DIR,
+        up: (env) =>
+          void pulumi({ ...context, env: { ...context.env, ...env } }, ["up", "--yes", "--skip-preview", "--stack", stack, "--non-interactive"], { cwd }),
+      }),
     writeTenants: (...entries) => writeFileSync(tenantsFile, `tenants:\n${entries.map((entry) => `  - ${entry}\n`).join("")}`),
     outputs() {
       const json = JSON.parse(run("stack", "output", "--json", "--show-secrets")) as Record<string, unknown>;
