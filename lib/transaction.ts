@@ -2,11 +2,14 @@
  * The one transaction helper: `body` runs between BEGIN and COMMIT; an error
  * rolls back and is rethrown. Given a pool, it takes a client for the
  * transaction and releases it afterwards; given a client (one that holds a
- * session lock, say), it runs on that client and leaves it open.
+ * session lock, say, or the seed's or the builtin provider's own
+ * connection), it runs on that client and leaves it open.
  */
-import { Pool, type PoolClient } from "pg";
+import { Pool, type ClientBase, type PoolClient } from "pg";
 
-export async function withTransaction<T>(db: Pool | PoolClient, body: (client: PoolClient) => Promise<T>): Promise<T> {
+export function withTransaction<T>(db: Pool, body: (client: PoolClient) => Promise<T>): Promise<T>;
+export function withTransaction<C extends ClientBase, T>(db: C, body: (client: C) => Promise<T>): Promise<T>;
+export async function withTransaction<T>(db: Pool | ClientBase, body: (client: any) => Promise<T>): Promise<T> {
   const client = db instanceof Pool ? await db.connect() : db;
   try {
     await client.query("BEGIN");
@@ -19,6 +22,6 @@ export async function withTransaction<T>(db: Pool | PoolClient, body: (client: P
       throw error;
     }
   } finally {
-    if (client !== db) client.release();
+    if (client !== db) (client as PoolClient).release();
   }
 }

@@ -12,6 +12,7 @@ import type { ClientBase } from "pg";
 import { z } from "zod";
 import { boundSessionWaits, withSeedLock } from "./advisory-lock";
 import { errorMessage } from "../lib/errors";
+import { withTransaction } from "../lib/transaction";
 
 export const MIGRATIONS_DIRECTORY = path.join(__dirname, "migrations");
 
@@ -94,14 +95,17 @@ function checkHistory(applied: readonly AppliedMigration[], migrations: readonly
 }
 
 async function applyOne(client: ClientBase, migration: Migration): Promise<void> {
-  await client.query("BEGIN");
   try {
-    // Migration files are trusted code from this repository, never input.
-    await client.query(migration.sql);
-    await client.query("INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)", [migration.version, migration.name, migration.checksum]);
-    await client.query("COMMIT");
+    await withTransaction(client, async () => {
+      // Migration files are trusted code from this repository, never input.
+      await client.query(migration.sql);
+      await client.query("INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)", [
+        migration.version,
+        migration.name,
+        migration.checksum,
+      ]);
+    });
   } catch (error) {
-    await client.query("ROLLBACK");
     const reason = errorMessage(error);
     throw new MigrationError(`migration ${migration.name} failed and was rolled back: ${reason}`, { cause: error });
   }

@@ -12,6 +12,7 @@ import { z } from "zod";
 import type { Catalogue, Company } from "./catalogue/schema";
 import { COMPANY_COLUMNS } from "./company-columns";
 import { copyTextRow } from "./copy-text";
+import { withTransaction } from "../lib/transaction";
 
 const STAGING_TABLE = escapeIdentifier("catalogue_staging");
 const COMPANIES = escapeIdentifier("companies");
@@ -75,19 +76,14 @@ async function copyIntoStaging(client: ClientBase, companies: readonly Company[]
 
 /** Runs the whole load in one transaction; on any error it rolls back and rethrows. */
 export async function upsertCatalogue(client: ClientBase, catalogue: Catalogue): Promise<CatalogueLoadCounts> {
-  await client.query("BEGIN");
-  try {
+  return withTransaction(client, async () => {
     await client.query(CREATE_STAGING);
     await copyIntoStaging(client, catalogue.companies);
     const upserted = z.array(UpsertedRow).parse((await client.query(UPSERT)).rows);
     const deactivated = (await client.query(DEACTIVATE_MISSING)).rowCount ?? 0;
     await client.query(RECORD_VERSION, [catalogue.version, catalogue.companies.length]);
-    await client.query("COMMIT");
     const inserted = upserted.filter((row) => row.inserted).length;
     const updated = upserted.length - inserted;
     return { inserted, updated, unchanged: catalogue.companies.length - upserted.length, deactivated };
-  } catch (error) {
-    await client.query("ROLLBACK").catch(() => undefined);
-    throw error;
-  }
+  });
 }

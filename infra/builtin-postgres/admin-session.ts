@@ -38,16 +38,3 @@ export async function asAdmin<T>(adminUrl: string, work: (client: Client) => Pro
     await client.end().catch(() => undefined);
   }
 }
-
-/** Runs `work` in one transaction. */
-export async function inTransaction<T>(client: Client, work: () => Promise<T>): Promise<T> {
-  await client.query("BEGIN");
-  try {
-    const result = await work();
-    await client.query("COMMIT");
-    return result;
-  } catch (error) {
-    await client.query("ROLLBACK").catch(() => undefined);
-    throw error;
-  }
-}

@@ -10,7 +10,8 @@
  * one on the next update, data kept.
  */
 import { escapeIdentifier, escapeLiteral, type Client } from "pg";
-import { asAdmin, inTransaction } from "./admin-session";
+import { withTransaction } from "../../lib/transaction";
+import { asAdmin } from "./admin-session";
 import { databaseNamePattern } from "../naming";
 
 export interface DatabaseSpec {
@@ -105,7 +106,7 @@ export async function configureDatabase(adminUrl: string, spec: DatabaseSpec): P
   const limit = spec.connectionLimit ?? -1;
   if (!Number.isInteger(limit)) throw new Error(`connectionLimit must be an integer, got ${String(limit)}`);
   await asAdmin(adminUrl, (client) =>
-    inTransaction(client, async () => {
+    withTransaction(client, async () => {
       await client.query(`ALTER DATABASE ${db} OWNER TO CURRENT_USER`);
       await client.query(`COMMENT ON DATABASE ${db} IS ${escapeLiteral(marker(spec.tenantRole))}`);
       await client.query(`ALTER DATABASE ${db} WITH ALLOW_CONNECTIONS true IS_TEMPLATE false CONNECTION LIMIT ${limit}`);

@@ -12,7 +12,8 @@
  * The database side is in database-operations.ts (re-exported here).
  */
 import { Client, escapeIdentifier, escapeLiteral } from "pg";
-import { asAdmin, inTransaction } from "./admin-session";
+import { withTransaction } from "../../lib/transaction";
+import { asAdmin } from "./admin-session";
 import { scramSha256Verifier } from "./scram";
 
 export * from "./database-operations";
@@ -88,7 +89,7 @@ export function updateRole(adminUrl: string, role: RoleState): Promise<void> {
 async function configureRole(client: Client, role: RoleState): Promise<void> {
   const name = escapeIdentifier(role.name);
   const limit = role.connectionLimit === undefined ? "" : ` CONNECTION LIMIT ${integerLiteral(role.connectionLimit, "connectionLimit")}`;
-  await inTransaction(client, async () => {
+  await withTransaction(client, async () => {
     await client.query(`ALTER ROLE ${name} ${role.login ? "LOGIN" : "NOLOGIN"} ${NO_POWERS}${limit} ${passwordClause(role.password)}`);
     // Role defaults: whatever the tenant (or anyone) set, per database too, goes; the plan's come back.
     const perDatabase = await client.query<{ datname: string }>(
