@@ -23,10 +23,10 @@ import type { Client } from "pg";
 import { z } from "zod";
 import type { LocatedTenant } from "../tenants/schema";
 import { asAdmin } from "./builtin-postgres/admin-session";
-import type { FleetSettings, ServerSettings } from "./config";
+import { serverAdminUrl, type FleetSettings, type ServerSettings } from "./config";
 import type { LastUpdate } from "./last-update";
 import { placeTenants } from "./placement";
-import { databaseName, databaseUrl } from "./naming";
+import { databaseName } from "./naming";
 
 /** What of a tenant already exists on its server and is to be imported, under which name. */
 export interface Adoption {
@@ -99,7 +99,7 @@ export async function findAdoptions(candidates: readonly AdoptionCandidate[]): P
   for (const serverName of new Set(candidates.map((candidate) => candidate.server.name))) {
     const onServer = candidates.filter((candidate) => candidate.server.name === serverName);
     const server = onServer[0]!.server;
-    const url = adminUrl(server);
+    const url = serverAdminUrl(server);
     await asAdmin(url, async (client) => {
       for (const candidate of onServer) {
         const found = await inspect(client, url, server.adminUser, candidate.name);
@@ -172,15 +172,4 @@ async function foreignOwners(client: Client, allowed: string[]): Promise<string[
      ) owners`,
   );
   return result.rows.map((row) => row.owner).filter((owner) => !allowed.includes(owner) && owner !== "pg_database_owner");
-}
-
-function adminUrl(server: ServerSettings): string {
-  return databaseUrl({
-    user: server.adminUser,
-    password: server.adminPassword,
-    host: server.host,
-    port: server.port,
-    database: server.adminDatabase,
-    sslmode: server.sslmode,
-  });
 }

@@ -8,7 +8,7 @@ import { releaseVersionSchema } from "../seed/releases";
 import { DEFAULT_TENANTS_FILE } from "../tenants/paths";
 import { planNameSchema, RINGS, ringSchema, serverNameSchema, USERNAME_MAX } from "../tenants/schema";
 import { isDnsServer, isHostName, isIPv4Address, isTsigKeyName, isTsigSecret, RECORD_TYPES, TSIG_ALGORITHMS } from "./dns/rfc2136-operations";
-import { DEFAULT_APP_NAME, DEFAULT_RECORD_TEMPLATE, dnsLabel } from "./naming";
+import { databaseUrl, DEFAULT_APP_NAME, DEFAULT_RECORD_TEMPLATE, dnsLabel } from "./naming";
 
 /** `pulumi config set --path` may store numbers and booleans as strings; accept both. */
 const integerSchema = (min: number, max: number) =>
@@ -253,6 +253,18 @@ export function readFleetSettings(config = new pulumi.Config()): FleetSettings {
 }
 
 /** The server a tenant lives on: its own `server:` or the stack's default. */
+/** The admin's connection URL on a server (a secret wherever it goes: it carries the admin password). */
+export function serverAdminUrl(server: ServerSettings): string {
+  return databaseUrl({
+    user: server.adminUser,
+    password: server.adminPassword,
+    host: server.host,
+    port: server.port,
+    database: server.adminDatabase,
+    sslmode: server.sslmode,
+  });
+}
+
 export function serverFor(settings: FleetSettings, requested: string | undefined): string {
   return requested ?? settings.defaultServer ?? settings.servers[0]!.name;
 }

@@ -17,8 +17,7 @@ import * as postgresql from "@pulumi/postgresql";
 import * as pulumi from "@pulumi/pulumi";
 import { BuiltinDatabase, BuiltinPublicRevoke, BuiltinRole, BuiltinServerHardening } from "./builtin-postgres/resources";
 import type { Adoption } from "./adoption";
-import type { PlanLimits, ServerSettings } from "./config";
-import { databaseUrl } from "./naming";
+import { serverAdminUrl, type PlanLimits, type ServerSettings } from "./config";
 
 export interface TenantDatabaseSpec {
   name: pulumi.Output<string>;
@@ -151,16 +150,7 @@ function importing(name: string | undefined, settings: string[]): pulumi.CustomR
 
 /** The admin's URL on the server, a secret: what the builtin resources connect with. */
 function adminUrlOf(server: ServerSettings): pulumi.Output<string> {
-  return pulumi.secret(
-    databaseUrl({
-      user: server.adminUser,
-      password: server.adminPassword,
-      host: server.host,
-      port: server.port,
-      database: server.adminDatabase,
-      sslmode: server.sslmode,
-    }),
-  );
+  return pulumi.secret(serverAdminUrl(server));
 }
 
 export function builtinBackend(server: ServerSettings): DatabaseBackend {
