@@ -91,15 +91,19 @@ describe("a tenant's own changes are caught by refresh and repaired by up --refr
 
     expect(previewChanges()).toEqual(["update harden-local"]); // without refresh, only the server's own check
     const drift = previewChanges("--refresh");
-    if (!builtin) return; // the postgresql provider has its own refresh; the rest is the builtin provider's
     // The seed shows too: it follows its database's identity, unknown in a preview while the database updates (the up leaves it).
-    expect(drift).toEqual([
-      "update ann_driver-role",
-      "update bob_driver-catalogue",
-      "update bob_driver-database",
-      "update bob_driver-revoke-public",
-      "update harden-local",
-    ]);
+    // @pulumi/postgresql's resources are other ones (a grant per privilege set, the schema's owner apart): the repair below is the promise.
+    if (builtin) {
+      expect(drift).toEqual([
+        "update ann_driver-role",
+        "update bob_driver-catalogue",
+        "update bob_driver-database",
+        "update bob_driver-revoke-public",
+        "update harden-local",
+      ]);
+    } else {
+      expect(drift).toEqual(expect.arrayContaining(["update ann_driver-role", "update bob_driver-database", "update harden-local"]));
+    }
 
     run("up", "--refresh", "--yes", "--skip-preview");
     expect(await logIn(annUrl)).toBe(true);
@@ -118,7 +122,6 @@ describe("a tenant's own changes are caught by refresh and repaired by up --refr
   });
 
   it("a dropped database is created again, empty, and seeded by up --refresh", async () => {
-    if (!builtin) return;
     const bob = outputs().tenants.bob_driver!;
     await sql(`DROP DATABASE ${escapeIdentifier(bob.database)} WITH (FORCE)`);
     expect(previewChanges("--refresh")).toEqual(expect.arrayContaining(["create bob_driver-database", "update bob_driver-catalogue"]));

@@ -139,6 +139,8 @@ function engineStack(parts: Pick<EngineStack, "server" | "context" | "stack" | "
         projectDir: cwd ?? PROJECT_DIR,
         up: (env) =>
           void pulumi({ ...context, env: { ...context.env, ...env } }, ["up", "--yes", "--skip-preview", "--stack", stack, "--non-interactive"], { cwd }),
+        // What it adopted, in the test's output: how the upstream provider's promises were kept.
+        log: (line) => console.log(`converge: ${line}`),
       }),
     writeTenants: (...entries) => writeFileSync(tenantsFile, `tenants:\n${entries.map((entry) => `  - ${entry}\n`).join("")}`),
     outputs() {
