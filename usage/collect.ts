@@ -25,7 +25,9 @@
  * CONNECT) and see every backend: a superuser can; on a managed service give
  * the admin role pg_read_all_stats and membership of the tenant roles.
  */
-import { Client, type ClientConfig } from "pg";
+import { Client } from "pg";
+import { inPool } from "../lib/in-pool";
+import { clientConfigFromUrl } from "../lib/postgres-url";
 import { redact, serverAddress, type AdminServer, type UsageTenant } from "./inputs";
 import { errorMessage } from "../lib/errors";
 
@@ -75,22 +77,8 @@ export interface CollectOptions {
   slowStatementMs?: number;
 }
 
-function clientConfig(url: string, database?: string): ClientConfig {
-  const parsed = new URL(url);
-  return {
-    host: parsed.hostname.replace(/^\[|\]$/g, ""),
-    port: Number(parsed.port || 5432),
-    user: decodeURIComponent(parsed.username),
-    password: decodeURIComponent(parsed.password),
-    database: database ?? decodeURIComponent(parsed.pathname.slice(1) || "postgres"),
-    ssl: ["require", "verify-ca", "verify-full"].includes(parsed.searchParams.get("sslmode") ?? "") ? { rejectUnauthorized: false } : false,
-    application_name: USAGE_APPLICATION_NAME,
-    connectionTimeoutMillis: 10_000,
-  };
-}
-
 async function connect(server: AdminServer, database?: string): Promise<Client> {
-  const client = new Client(clientConfig(server.url, database));
+  const client = new Client(clientConfigFromUrl(server.url, { database, defaultDatabase: "postgres", applicationName: USAGE_APPLICATION_NAME }));
   client.on("error", () => undefined);
   try {
     await client.connect();
@@ -215,14 +203,6 @@ async function readTenantDatabase(server: AdminServer, figures: TenantFigures): 
     figures.ownTransactions = 2;
     await client.end().catch(() => undefined);
   }
-}
-
-async function inPool<T>(items: readonly T[], limit: number, task: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await task(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
 /** One server: 2 statements for all its tenants, then one connection and statement per tenant. */

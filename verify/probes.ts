@@ -6,6 +6,8 @@
  * live in attack-probes.ts; verifyFleet also returns each tenant's limits.
  */
 import { Client, type ClientConfig } from "pg";
+import { inPool } from "../lib/in-pool";
+import { clientConfigFromUrl } from "../lib/postgres-url";
 import { z } from "zod";
 
 import { stackOutputsSchema, tenantSummarySchema, type StackOutputs } from "../infra/outputs";
@@ -64,19 +66,6 @@ export function tenantsCreatedBetween(before: unknown, after: StackOutputs): Set
   );
 }
 
-function configFor(url: string, database?: string): ClientConfig {
-  const parsed = new URL(url);
-  return {
-    host: parsed.hostname.replace(/^\[|\]$/g, ""),
-    port: Number(parsed.port || 5432),
-    user: decodeURIComponent(parsed.username),
-    password: decodeURIComponent(parsed.password),
-    database: database ?? decodeURIComponent(parsed.pathname.slice(1)),
-    ssl: ["require", "verify-ca", "verify-full"].includes(parsed.searchParams.get("sslmode") ?? "") ? { rejectUnauthorized: false } : false,
-    connectionTimeoutMillis: 10_000,
-  };
-}
-
 async function withClient<T>(config: ClientConfig, use: (client: Client) => Promise<T>): Promise<T> {
   const client = new Client(config);
   await client.connect();
@@ -87,15 +76,6 @@ async function withClient<T>(config: ClientConfig, use: (client: Client) => Prom
   }
 }
 
-/** Runs tasks with at most `limit` in flight: enough to be quick, few enough for max_connections. */
-async function inPool<T>(items: readonly T[], limit: number, task: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await task(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}
-
 function errorCode(error: unknown): string {
   return (error as { code?: string }).code ?? "";
 }
@@ -103,7 +83,7 @@ function errorCode(error: unknown): string {
 /** Probes that need a session in the tenant's own database. */
 async function ownDatabaseProbes(tenant: TenantUnderTest, record: (probe: string, ok: boolean, detail: string) => void) {
   try {
-    await withClient(configFor(tenant.databaseUrl), async (client) => {
+    await withClient(clientConfigFromUrl(tenant.databaseUrl), async (client) => {
       record("connects to own database", true, tenant.database);
 
       const role = (await client.query("SELECT rolsuper, rolcreatedb, rolcreaterole, rolreplication, rolbypassrls FROM pg_roles WHERE rolname = current_user"))
@@ -192,7 +172,7 @@ async function crossTenantProbes(tenants: readonly TenantUnderTest[], concurrenc
   const leaks = new Map<TenantUnderTest, string[]>();
   await inPool(pairs, concurrency, async ([tenant, other]) => {
     try {
-      await withClient(configFor(tenant.databaseUrl, other.database), async () => undefined);
+      await withClient(clientConfigFromUrl(tenant.databaseUrl, { database: other.database }), async () => undefined);
       leaks.set(tenant, [...(leaks.get(tenant) ?? []), `${other.tenantId} (${other.database})`]);
     } catch {
       // Refused, as it must be.
@@ -214,7 +194,7 @@ async function crossTenantProbes(tenants: readonly TenantUnderTest[], concurrenc
       .filter((other) => other !== tenant)
       .map((other) => other.database);
     try {
-      const reachable = await withClient(configFor(tenant.databaseUrl), async (client) =>
+      const reachable = await withClient(clientConfigFromUrl(tenant.databaseUrl), async (client) =>
         (
           await client.query(
             "SELECT datname FROM pg_database WHERE datname = ANY($1::text[]) AND has_database_privilege(datname, 'CONNECT') ORDER BY datname",
@@ -245,7 +225,7 @@ function serverOf(tenant: TenantUnderTest): string {
 async function attackProbes(tenants: readonly TenantUnderTest[], concurrency: number, recorder: Recorder): Promise<TenantLimits[]> {
   const tenantDatabases = new Map<string, Set<string>>();
   for (const tenant of tenants) tenantDatabases.set(serverOf(tenant), (tenantDatabases.get(serverOf(tenant)) ?? new Set()).add(tenant.database));
-  const connectAs = (tenant: TenantUnderTest) => (database?: string) => configFor(tenant.databaseUrl, database);
+  const connectAs = (tenant: TenantUnderTest) => (database?: string) => clientConfigFromUrl(tenant.databaseUrl, { database });
   const views = new Map<TenantUnderTest, TenantView>();
   await inPool(tenants, concurrency, async (tenant) => {
     try {
