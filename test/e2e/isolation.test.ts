@@ -10,6 +10,7 @@
 import { Client, escapeIdentifier } from "pg";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { LocalPostgres } from "../../local/embedded-postgres";
+import { onPath } from "../../engine/pulumi";
 import { STATE_DATABASE } from "../../engine/state-backend";
 import { tenantsFromOutputs, verifyIsolation } from "../../verify/probes";
 import { canLogInWithUrl } from "../support/can-log-in";
@@ -19,7 +20,13 @@ vi.setConfig({ testTimeout: 5 * 60 * 1000 });
 
 let engine: EngineStack;
 let server: LocalPostgres;
-let builtin = false;
+/**
+ * The drift repairs below are the builtin provider's. With @pulumi/postgresql (3.18.1, checked by hand)
+ * `preview --refresh` fails outright on a database set to ALLOW_CONNECTIONS false ("not currently accepting
+ * connections": its grants and schema are read by connecting to it), and a dropped database is made again
+ * without the seed running again. Those steps are skipped, visibly, when the upstream plugin runs.
+ */
+const upstream = onPath("pulumi-resource-postgresql");
 
 const run = (...args: string[]) => engine.run(...args);
 const outputs = () => engine.outputs();
@@ -44,7 +51,7 @@ beforeAll(
     engine = await setUpEngineStack({ name: "iso" });
     server = engine.server;
     engine.writeTenants("username: ann_driver", "username: bob_driver\n    plan: pro");
-    builtin = engine.databaseProvider === "builtin";
+    expect(engine.databaseProvider).toBe(upstream ? "postgresql" : "builtin");
   },
   60 * 60 * 1000,
 );
@@ -73,7 +80,7 @@ describe("a tenant's own changes are caught by refresh and repaired by up --refr
     expect(previewChanges("--refresh")).toEqual([]);
   });
 
-  it("sees PUBLIC granted CONNECT, a changed password, a role setting and a new open database, and repairs them", async () => {
+  it.skipIf(upstream)("sees PUBLIC granted CONNECT, a changed password, a role setting and a new open database, and repairs them", async () => {
     const out = outputs();
     const [ann, bob] = [out.tenants.ann_driver!, out.tenants.bob_driver!];
     const annUrl = out.connections.ann_driver!.databaseUrl;
@@ -92,18 +99,13 @@ describe("a tenant's own changes are caught by refresh and repaired by up --refr
     expect(previewChanges()).toEqual(["update harden-local"]); // without refresh, only the server's own check
     const drift = previewChanges("--refresh");
     // The seed shows too: it follows its database's identity, unknown in a preview while the database updates (the up leaves it).
-    // @pulumi/postgresql's resources are other ones (a grant per privilege set, the schema's owner apart): the repair below is the promise.
-    if (builtin) {
-      expect(drift).toEqual([
-        "update ann_driver-role",
-        "update bob_driver-catalogue",
-        "update bob_driver-database",
-        "update bob_driver-revoke-public",
-        "update harden-local",
-      ]);
-    } else {
-      expect(drift).toEqual(expect.arrayContaining(["update ann_driver-role", "update bob_driver-database", "update harden-local"]));
-    }
+    expect(drift).toEqual([
+      "update ann_driver-role",
+      "update bob_driver-catalogue",
+      "update bob_driver-database",
+      "update bob_driver-revoke-public",
+      "update harden-local",
+    ]);
 
     run("up", "--refresh", "--yes", "--skip-preview");
     expect(await logIn(annUrl)).toBe(true);
@@ -121,7 +123,7 @@ describe("a tenant's own changes are caught by refresh and repaired by up --refr
     expect(failed).toEqual([]);
   });
 
-  it("a dropped database is created again, empty, and seeded by up --refresh", async () => {
+  it.skipIf(upstream)("a dropped database is created again, empty, and seeded by up --refresh", async () => {
     const bob = outputs().tenants.bob_driver!;
     await sql(`DROP DATABASE ${escapeIdentifier(bob.database)} WITH (FORCE)`);
     expect(previewChanges("--refresh")).toEqual(expect.arrayContaining(["create bob_driver-database", "update bob_driver-catalogue"]));
