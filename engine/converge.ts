@@ -8,7 +8,8 @@
  * 2. the update itself, run by the caller (its display, its lock waits);
  * 3. after: when the update adopted an existing role or database (the
  *    `adopted` output, infra/adoption.ts), a second update sets what the
- *    import had to take as found (password, login, limits) and seeds.
+ *    import had to take as found (password, login, limits) and seeds; the
+ *    pending creates it adopted are cleared from the state.
  *
  * A stack on the builtin provider needs neither: its provider adopts in its
  * own create. That is read from the stack's config file, so it costs nothing.
@@ -20,7 +21,7 @@ import { PENDING_ADOPTIONS_VARIABLE } from "../infra/adoption";
 import { adoptedTenants } from "../infra/outputs";
 import { projectName } from "./paths";
 import { pulumi, type PulumiContext } from "./pulumi";
-import { pendingAdoptions } from "./pending-creates";
+import { clearPendingCreates, pendingAdoptions } from "./pending-creates";
 
 export interface ConvergeOptions {
   /** The checkout the engine runs in (its Pulumi.<stack>.yaml says the provider). */
@@ -34,15 +35,21 @@ export interface ConvergeOptions {
 export async function convergeUp(context: PulumiContext, stack: string, options: ConvergeOptions): Promise<void> {
   const log = options.log ?? (() => undefined);
   const upstream = usesUpstreamProvider(options.projectDir, stack);
-  const pending = upstream ? await pendingAdoptions(context, stack) : {};
-  const handed = Object.keys(pending);
-  if (handed.length > 0) log(`an interrupted update created ${Object.values(pending).join(", ")} without recording it: adopting it (${handed.join(", ")})`);
-  await options.up(handed.length > 0 ? { [PENDING_ADOPTIONS_VARIABLE]: JSON.stringify(pending) } : {});
-  if (!upstream) return;
+  if (!upstream) {
+    await options.up({});
+    return;
+  }
+  const pending = await pendingAdoptions(context, stack);
+  const handed = Object.keys(pending.adoptions);
+  if (handed.length > 0)
+    log(`an interrupted update created ${Object.values(pending.adoptions).join(", ")} without recording it: adopting it (${handed.join(", ")})`);
+  await options.up(handed.length > 0 ? { [PENDING_ADOPTIONS_VARIABLE]: JSON.stringify(pending.adoptions) } : {});
   const adopted = adoptedTenants(JSON.parse(pulumi(context, ["stack", "output", "--json", "--stack", stack], { cwd: options.projectDir })));
-  if (adopted.length === 0) return;
-  log(`adopted the existing role or database of ${adopted.join(", ")}; a second update sets their password and limits and seeds them`);
-  await options.up({});
+  if (adopted.length > 0) {
+    log(`adopted the existing role or database of ${adopted.join(", ")}; a second update sets their password and limits and seeds them`);
+    await options.up({});
+  }
+  if (pending.urns.length > 0) clearPendingCreates(context, stack, pending.urns);
 }
 
 /** Whether the stack uses the `@pulumi/postgresql` provider: the default unless its config says `builtin`. */

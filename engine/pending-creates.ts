@@ -46,11 +46,19 @@ export class PendingCreateError extends Error {
  * passes the ownership check. The next update adopts them (PENDING_ADOPTIONS_VARIABLE,
  * infra/adoption.ts); the engine itself drops the pending operations.
  */
-export async function pendingAdoptions(context: PulumiContext, stack: string): Promise<Record<string, string>> {
+export interface PendingAdoptions {
+  /** Username to the name of the object to adopt. */
+  readonly adoptions: Record<string, string>;
+  /** The pending creates' URNs (they are in the state once the update has adopted them). */
+  readonly urns: string[];
+}
+
+export async function pendingAdoptions(context: PulumiContext, stack: string): Promise<PendingAdoptions> {
   const exported = JSON.parse(pulumi(context, ["stack", "export", "--show-secrets", "--stack", stack])) as { deployment?: Deployment };
   const deployment = exported.deployment ?? {};
   const pending = (deployment.pending_operations ?? []).filter((op) => op.type === "creating" && ADOPTABLE_TYPES.has(op.resource.type));
   const adoptions: Record<string, string> = {};
+  const urns: string[] = [];
   for (const { resource } of pending) {
     const name = plain(resource.inputs?.name);
     const username = resource.urn
@@ -63,9 +71,31 @@ export async function pendingAdoptions(context: PulumiContext, stack: string): P
     if (found.problem !== undefined) {
       throw new PendingCreateError(`stack ${stack}: an interrupted update was creating ${resource.urn}; ${found.problem}`);
     }
-    if (found.role || found.database) adoptions[username] = name;
+    if (found.role || found.database) {
+      adoptions[username] = name;
+      urns.push(resource.urn);
+    }
   }
-  return adoptions;
+  return { adoptions, urns };
+}
+
+/**
+ * Once an update has adopted them, the engine still carries the killed run's
+ * pending creates (Pulumi 3.259 keeps them until a refresh clears them), so
+ * every later update would hand them over again: clear them, with a refresh
+ * of just the adopted resources.
+ */
+export function clearPendingCreates(context: PulumiContext, stack: string, urns: readonly string[]): void {
+  pulumi(context, [
+    "refresh",
+    "--yes",
+    "--skip-preview",
+    "--non-interactive",
+    "--clear-pending-creates",
+    "--stack",
+    stack,
+    ...urns.flatMap((urn) => ["--target", urn]),
+  ]);
 }
 
 /** The admin connection of the provider instance that was creating `resource`, from its recorded inputs. */
