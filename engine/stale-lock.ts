@@ -15,6 +15,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Client } from "pg";
 import { z } from "zod";
+import { processIsAlive } from "../lib/process-alive";
 
 /** What Pulumi writes into a lock file (pkg/backend/diy/lock.go). */
 const lockContentSchema = z.object({
@@ -109,15 +110,5 @@ function safeJson(read: () => string): unknown {
     return JSON.parse(read());
   } catch {
     return undefined;
-  }
-}
-
-function processIsAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: it exists, but belongs to someone else.
-    return (error as NodeJS.ErrnoException).code === "EPERM";
   }
 }

@@ -15,6 +15,7 @@ import { hostname } from "node:os";
 import { join, resolve } from "node:path";
 import { lock } from "proper-lockfile";
 import { errorMessage } from "../lib/errors";
+import { processIsAlive } from "../lib/process-alive";
 
 /** A lock not refreshed for this long is stale (its holder is hung, or on another machine and gone). */
 const STALE_MS = 60_000;
@@ -46,15 +47,6 @@ function readOwner(lockPath: string): Owner | undefined {
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
 /**
  * Records this process as the holder. Runs synchronously right after the
  * lock is taken (no refresh can interleave) and puts the directory's mtime
@@ -73,7 +65,7 @@ function writeOwner(lockPath: string): void {
  */
 function expireIfHolderDead(lockPath: string): Owner | undefined {
   const owner = readOwner(lockPath);
-  if (owner && owner.host === hostname() && owner.pid !== process.pid && !alive(owner.pid)) {
+  if (owner && owner.host === hostname() && owner.pid !== process.pid && !processIsAlive(owner.pid)) {
     try {
       fs.utimesSync(lockPath, new Date(0), new Date(0));
     } catch {
