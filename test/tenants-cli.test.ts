@@ -120,11 +120,15 @@ describe("suspend, resume, remove", () => {
 });
 
 describe("the deployed stack, read through the pulumi on PATH", () => {
+  /** What toolchain/build.sh wants beside a pulumi on PATH before it takes that one (stubs: the CLI runs only `pulumi`). */
+  const PLUGINS = ["pulumi-language-nodejs", "pulumi-resource-pulumi-nodejs", "pulumi-resource-random"];
   /** Runs the CLI with a stand-in `pulumi` on PATH that runs `script` (sh) for "stack output". */
   function runWithPulumi(script: string, ...args: string[]) {
     const bin = mkdtempSync(join(tmpdir(), "dgp-fake-pulumi-"));
-    writeFileSync(join(bin, "pulumi"), `#!/bin/sh\n${script}\n`);
-    chmodSync(join(bin, "pulumi"), 0o755);
+    // New enough and complete (engine/pulumi.ts findEngine takes a pulumi on PATH only then): the stand-in is what runs.
+    writeFileSync(join(bin, "pulumi"), `#!/bin/sh\nif [ "$1" = version ]; then echo v3.259.0; exit 0; fi\n${script}\n`);
+    for (const plugin of PLUGINS) writeFileSync(join(bin, plugin), "#!/bin/sh\nexit 1\n");
+    for (const tool of ["pulumi", ...PLUGINS]) chmodSync(join(bin, tool), 0o755);
     const env = { ...HERMETIC_ENV, PATH: `${bin}:/usr/bin:/bin`, PULUMI_BACKEND_URL: "postgres://state.invalid/pulumi_state" };
     const result = spawnSync(TSX, [CLI, ...args, "--file", file, "--stack", "prod-s001"], { encoding: "utf8", env });
     return { status: result.status, stdout: result.stdout, stderr: result.stderr };
