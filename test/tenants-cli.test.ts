@@ -125,7 +125,7 @@ describe("the deployed stack, read through the pulumi on PATH", () => {
   /** Runs the CLI with a stand-in `pulumi` on PATH that runs `script` (sh) for "stack output". */
   function runWithPulumi(script: string, ...args: string[]) {
     const bin = mkdtempSync(join(tmpdir(), "dgp-fake-pulumi-"));
-    // New enough and complete (engine/pulumi.ts findEngine takes a pulumi on PATH only then): the stand-in is what runs.
+    // New enough and complete (engine/pulumi.ts takes a pulumi on PATH only then): the stand-in is what runs.
     writeFileSync(join(bin, "pulumi"), `#!/bin/sh\nif [ "$1" = version ]; then echo v3.259.0; exit 0; fi\n${script}\n`);
     for (const plugin of PLUGINS) writeFileSync(join(bin, plugin), "#!/bin/sh\nexit 1\n");
     for (const tool of ["pulumi", ...PLUGINS]) chmodSync(join(bin, tool), 0o755);
