@@ -31,7 +31,7 @@ async function run() {
     const elsewhere = fresh.length > 0 ? crossShardProblems(process.cwd(), settings.tenantsFile, fresh) : [];
     if (elsewhere.length > 0) throw new TenantsFileError(settings.tenantsFile, elsewhere);
     // postgresql provider: what a pinned tenant already has on its server is imported, after an ownership check.
-    const adoptions = await findAdoptions(adoptionCandidates(settings, tenants, record.tenants, pendingAdoptionsFromEnv()));
+    const adoptions = await findAdoptions(adoptionCandidates(settings, tenants, record.tenants, pendingAdoptionsFromEnv(settings.appName)));
     const fleet = withoutPromiseStackTraces(() => declareFleet(settings, tenants, record.tenants, record.seedRollout, adoptions));
     return {
       tenants: fleet.tenants,

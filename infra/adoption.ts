@@ -26,7 +26,7 @@ import { asAdmin } from "./builtin-postgres/admin-session";
 import { serverAdminUrl, type FleetSettings, type ServerSettings } from "./config";
 import type { LastUpdate } from "./last-update";
 import { placeTenants } from "./placement";
-import { databaseName } from "./naming";
+import { databaseName, tenantIdOfDatabase } from "./naming";
 
 /** What of a tenant already exists on its server and is to be imported, under which name. */
 export interface Adoption {
@@ -49,13 +49,25 @@ export interface AdoptionCandidate {
  */
 export const PENDING_ADOPTIONS_VARIABLE = "DGP_ADOPT_PENDING";
 
-/** Reads PENDING_ADOPTIONS_VARIABLE; absent means none. */
-export function pendingAdoptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+/** Reads PENDING_ADOPTIONS_VARIABLE; absent means none. Every name must be one of the app's tenant names (infra/naming.ts). */
+export function pendingAdoptionsFromEnv(appName: string, env: NodeJS.ProcessEnv = process.env): Record<string, string> {
   const text = env[PENDING_ADOPTIONS_VARIABLE];
   if (text === undefined || text === "") return {};
-  const parsed = z.record(z.string(), z.string().regex(/^[a-z0-9_]+$/)).safeParse(JSON.parse(text));
+  const names = z.record(
+    z.string(),
+    z.string().refine((name) => tenantIdOfDatabase(appName, name) !== undefined),
+  );
+  const parsed = names.safeParse(jsonOrUndefined(text));
   if (!parsed.success) throw new AdoptionError([`${PENDING_ADOPTIONS_VARIABLE} must map usernames to role names; unset it`]);
   return parsed.data;
+}
+
+function jsonOrUndefined(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
 }
 
 /**

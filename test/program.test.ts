@@ -659,9 +659,13 @@ describe("adoption with the postgresql provider (infra/adoption.ts)", () => {
   });
 
   it("reads the pending adoptions a deployment path hands over, and refuses anything but usernames to role names", () => {
-    expect(pendingAdoptionsFromEnv({})).toEqual({});
-    expect(pendingAdoptionsFromEnv({ DGP_ADOPT_PENDING: '{"ann_driver":"drivergigspro_0a0a0a0a"}' })).toEqual({ ann_driver: "drivergigspro_0a0a0a0a" });
-    expect(() => pendingAdoptionsFromEnv({ DGP_ADOPT_PENDING: '{"ann":"x; DROP ROLE y"}' })).toThrow(/DGP_ADOPT_PENDING must map usernames to role names/);
+    expect(pendingAdoptionsFromEnv("drivergigspro", {})).toEqual({});
+    expect(pendingAdoptionsFromEnv("drivergigspro", { DGP_ADOPT_PENDING: '{"ann_driver":"drivergigspro_0a0a0a0a"}' })).toEqual({
+      ann_driver: "drivergigspro_0a0a0a0a",
+    });
+    expect(() => pendingAdoptionsFromEnv("drivergigspro", { DGP_ADOPT_PENDING: '{"ann":"x; DROP ROLE y"}' })).toThrow(
+      /DGP_ADOPT_PENDING must map usernames to role names/,
+    );
   });
 
   it("an unpinned tenant adopts only the object its own tenant ID names", () => {
