@@ -26,8 +26,12 @@ import { clearPendingCreates, pendingAdoptions } from "./pending-creates";
 export interface ConvergeOptions {
   /** The checkout the engine runs in (its Pulumi.<stack>.yaml says the provider). */
   readonly projectDir: string;
-  /** Runs one `pulumi up` of the stack, the caller's way, with `env` added to the engine's environment. */
-  readonly up: (env: Readonly<Record<string, string>>) => Promise<void> | void;
+  /**
+   * Runs one `pulumi up` of the stack, the caller's way, with `env` added to the engine's
+   * environment. A caller that has the update's outputs (the Automation API's UpResult)
+   * returns them, as `name: value`; otherwise convergeUp reads them itself.
+   */
+  readonly up: (env: Readonly<Record<string, string>>) => Promise<Record<string, unknown> | void> | Record<string, unknown> | void;
   /** Progress lines for the caller's log. */
   readonly log?: (line: string) => void;
 }
@@ -43,8 +47,8 @@ export async function convergeUp(context: PulumiContext, stack: string, options:
   const handed = Object.keys(pending.adoptions);
   if (handed.length > 0)
     log(`an interrupted update created ${Object.values(pending.adoptions).join(", ")} without recording it: adopting it (${handed.join(", ")})`);
-  await options.up(handed.length > 0 ? { [PENDING_ADOPTIONS_VARIABLE]: JSON.stringify(pending.adoptions) } : {});
-  const adopted = adoptedTenants(JSON.parse(pulumi(context, ["stack", "output", "--json", "--stack", stack], { cwd: options.projectDir })));
+  const outputs = await options.up(handed.length > 0 ? { [PENDING_ADOPTIONS_VARIABLE]: JSON.stringify(pending.adoptions) } : {});
+  const adopted = adoptedTenants(outputs ?? JSON.parse(pulumi(context, ["stack", "output", "--json", "--stack", stack], { cwd: options.projectDir })));
   if (adopted.length > 0) {
     log(`adopted the existing role or database of ${adopted.join(", ")}; a second update sets their password and limits and seeds them`);
     await options.up({});

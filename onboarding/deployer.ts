@@ -115,6 +115,7 @@ export class AutomationDeployer implements Deployer {
           } finally {
             for (const key of Object.keys(env)) delete workspace.envVars[key];
           }
+          return Object.fromEntries(Object.entries(last.outputs).map(([key, output]) => [key, output.value as unknown]));
         },
         log: (line) => this.onOutput?.(`${line}\n`),
       });
