@@ -43,7 +43,12 @@ function runVisible(context: PulumiContext, args: string[]): Promise<number> {
  * (engine/converge.ts); preview and destroy run as they are.
  */
 async function runShard(context: PulumiContext, stack: string, command: string[]): Promise<number> {
-  if (command[0] !== "up") return runVisible(context, [...command, "--stack", stack]);
+  if (command[0] !== "up") {
+    // An update's lock wait removes a stale lock itself (engine/stack-lock-wait.ts); preview and destroy need it done here.
+    const released = await releaseStaleLock(context, stack);
+    if (released) console.log(`Stack ${stack}: ${released}.`);
+    return runVisible(context, [...command, "--stack", stack]);
+  }
   try {
     await deployStack(
       context,
@@ -131,8 +136,6 @@ async function eachShard(
     if (configureLocalStack(context, stack, server, { tenantsFile: shard.file }).databaseProvider === "builtin") {
       console.log("The postgresql provider plugin is not installed (offline toolchain): this stack uses the builtin database provider.");
     }
-    const released = await releaseStaleLock(context, stack);
-    if (released) console.log(`Stack ${stack}: ${released}.`);
     const status = await runShard(context, stack, command);
     if (status !== 0) {
       console.error(`error: pulumi ${command[0]} of stack ${stack} (shard ${shard.name}) failed with exit status ${status}; see its output above`);
