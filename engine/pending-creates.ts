@@ -23,7 +23,6 @@ const ADOPTABLE_TYPES = new Set(["postgresql:index/role:Role", "postgresql:index
 interface StateResource {
   urn: string;
   type: string;
-  id?: string;
   inputs?: Record<string, unknown>;
   provider?: string;
 }

@@ -11,6 +11,7 @@
  * lock is only ever waited for.
  */
 import { setTimeout as sleep } from "node:timers/promises";
+import { exponentialDelayMs } from "../lib/backoff";
 import { errorMessage } from "../lib/errors";
 import { findStackLocks, removableStaleLocks } from "./stale-lock";
 
@@ -51,9 +52,9 @@ export function isStackLockedError(error: unknown): boolean {
 export async function withStackLockWait<T>(run: () => Promise<T>, options: LockWaitOptions): Promise<T> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_LOCK_WAIT_MS;
   const maxDelayMs = options.maxDelayMs ?? 30_000;
-  let delayMs = options.initialDelayMs ?? 2_000;
+  const initialDelayMs = options.initialDelayMs ?? 2_000;
   let waitedMs = 0;
-  for (;;) {
+  for (let attempt = 1; ; attempt++) {
     await releaseIfStale(options);
     try {
       return await run();
@@ -67,10 +68,10 @@ export async function withStackLockWait<T>(run: () => Promise<T>, options: LockW
           `if that deployment is gone, run: pulumi cancel --stack ${options.stack}`,
       );
     }
+    const delayMs = exponentialDelayMs(initialDelayMs, maxDelayMs, attempt);
     options.log(`stack ${options.stack} is locked by another deployment (${holders}); waiting ${Math.round(delayMs / 1000)} s before trying again`);
     await sleep(delayMs);
     waitedMs += delayMs;
-    delayMs = Math.min(delayMs * 2, maxDelayMs);
   }
 }
 

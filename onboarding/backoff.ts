@@ -4,6 +4,8 @@
  * delay is computed here and handed to the control database as a parameter
  * (registry.ts: `next_attempt_at = now() + delay`), so the formula exists once.
  */
+import { exponentialDelayMs } from "../lib/backoff";
+
 export interface Backoff {
   /** Delay before the first retry. */
   baseMs: number;
@@ -17,5 +19,5 @@ export const DEFAULT_BACKOFF: Backoff = { baseMs: 10_000, capMs: 10 * 60_000, ma
 
 /** Exponential: base, 2 base, 4 base, ... capped. `attempts` counts the failed attempts so far (>= 1). */
 export function retryDelayMs(backoff: Pick<Backoff, "baseMs" | "capMs">, attempts: number): number {
-  return Math.min(backoff.capMs, backoff.baseMs * 2 ** Math.max(0, attempts - 1));
+  return exponentialDelayMs(backoff.baseMs, backoff.capMs, attempts);
 }

@@ -21,6 +21,8 @@ import { addTenants, withTenantsFileLock, writeFileAtomic } from "../tenants/edi
 import { formatProblem, validateTenantsText } from "../tenants/load";
 import { SHARDS_MANIFEST, type Shard } from "../tenants/shards";
 import { ensureShardListed, NEW_SHARD_FILE } from "./fleet";
+import { exponentialDelayMs } from "../lib/backoff";
+import { errorMessage } from "../lib/errors";
 
 export interface Signup {
   username: string;
@@ -260,7 +262,7 @@ export class GitTenantsRepo implements TenantsStore {
           this.log(`tenants repository: pushed ${commit.slice(0, 12)} to ${this.options.branch} (${result.added.join(", ")})`);
           return { added: result.added, rejected: result.rejected, commit };
         } catch (error) {
-          const reason = this.redact((error as Error).message.trim().split("\n").slice(-3).join(" "));
+          const reason = this.redact(errorMessage(error).trim().split("\n").slice(-3).join(" "));
           if (attempt >= this.options.pushAttempts) {
             // Leave the clone as the remote is, not with the commit that was never pushed.
             await this.sync().catch(() => undefined);
@@ -269,7 +271,7 @@ export class GitTenantsRepo implements TenantsStore {
             );
           }
           this.log(`tenants repository: push attempt ${attempt} rejected (${reason}); fetching and adding again`);
-          const base = (this.options.pushBackoffMs ?? 250) * 2 ** (attempt - 1);
+          const base = exponentialDelayMs(this.options.pushBackoffMs ?? 250, Infinity, attempt);
           await sleep(base / 2 + Math.random() * base);
         }
       }
