@@ -180,7 +180,7 @@ function errorAnswer(error: unknown, request: FastifyRequest, metrics: ServiceMe
   const status = (error as { statusCode?: number }).statusCode ?? 500;
   if (status >= 400 && status < 500) {
     if (status === 400 && signup) metrics.signups.inc({ result: "invalid" });
-    const message = status === 413 ? `the body is too large (at most ${MAX_BODY_BYTES} bytes)` : (error as Error).message;
+    const message = status === 413 ? `the body is too large (at most ${MAX_BODY_BYTES} bytes)` : errorMessage(error);
     return { status, body: { error: message } };
   }
   return { status: 500, body: { error: "internal error; the request may be retried" } };

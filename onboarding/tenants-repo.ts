@@ -188,7 +188,7 @@ export class GitTenantsRepo implements TenantsStore {
       try {
         await gitClient(dirname(dir)).clone(options.url, dir, ["--no-checkout", "--origin", "origin"]);
       } catch (error) {
-        throw new GitTenantsError(redact(`cannot clone the tenants repository ${options.url} into ${dir}: ${(error as Error).message}`));
+        throw new GitTenantsError(redact(`cannot clone the tenants repository ${options.url} into ${dir}: ${errorMessage(error)}`));
       }
       const repo = new GitTenantsRepo({ ...options, dir });
       await repo.sync();
@@ -216,7 +216,7 @@ export class GitTenantsRepo implements TenantsStore {
     try {
       return await this.git.raw(args);
     } catch (error) {
-      throw new GitTenantsError(this.redact(`git: cannot ${what} (${this.options.dir}): ${(error as Error).message.trim()}`));
+      throw new GitTenantsError(this.redact(`git: cannot ${what} (${this.options.dir}): ${errorMessage(error).trim()}`));
     }
   }
 
@@ -228,7 +228,7 @@ export class GitTenantsRepo implements TenantsStore {
     try {
       await this.git.raw(["fetch", "--prune", "origin", `+refs/heads/${branch}:refs/remotes/origin/${branch}`]);
     } catch (error) {
-      const message = (error as Error).message;
+      const message = errorMessage(error);
       const hint = /couldn't find remote ref/i.test(message)
         ? `the branch "${branch}" does not exist there; push a first commit with the tenants file (or set TENANTS_GIT_BRANCH)`
         : message.trim();
@@ -284,7 +284,7 @@ export class GitTenantsRepo implements TenantsStore {
     try {
       return ensureShardListed(this.dir, this.options.shard);
     } catch (error) {
-      throw new TenantsFileInvalidError(`${SHARDS_MANIFEST} (${this.options.branch}): ${(error as Error).message}`);
+      throw new TenantsFileInvalidError(`${SHARDS_MANIFEST} (${this.options.branch}): ${errorMessage(error)}`);
     }
   }
 
