@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { projectName } from "../../engine/paths";
 import type { RunningService } from "../../onboarding/service";
 import { plantLock } from "../support/state-lock";
-import { setUpEngineStack, startServiceWithRunners, type EngineStack } from "./engine-stack";
+import { setUpEngineStack, startServiceWithRunners, stopServiceStack, type EngineStack } from "./engine-stack";
 import { mailText, signup, startMailSink, tenantStatus, waitFor, type MailSink } from "./support";
 
 let engine: EngineStack;
@@ -36,14 +36,7 @@ beforeAll(
   30 * 60 * 1000,
 );
 
-afterAll(
-  async () => {
-    await service?.close();
-    await sink?.close();
-    await engine?.cleanup();
-  },
-  30 * 60 * 1000,
-);
+afterAll(() => stopServiceStack({ service, sink, engine }), 30 * 60 * 1000);
 
 describe("a burst of 20 signups (real engine)", { timeout: 30 * 60 * 1000 }, () => {
   const usernames = Array.from({ length: 20 }, (_, i) => `burst_driver_${i}`);

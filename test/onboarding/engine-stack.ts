@@ -61,6 +61,13 @@ export function startServiceWithRunners(
   });
 }
 
+/** Stops what a test started, the service first (it may still be deploying), then the mail sink, then the stack; each may be missing after a failed set-up. */
+export async function stopServiceStack(parts: { service?: RunningService; sink?: { close(): Promise<void> }; engine?: EngineStack }): Promise<void> {
+  await parts.service?.close();
+  await parts.sink?.close();
+  await parts.engine?.cleanup();
+}
+
 /** What onboarding/main.ts needs besides the stack's environment: the test secret, token and sender, mail to `smtpUrl`, its port. */
 export function serviceProcessEnv(smtpUrl: string, port: number): Record<string, string> {
   return { WEBHOOK_SECRET: SECRET, API_TOKEN: TOKEN, SMTP_URL: smtpUrl, MAIL_FROM, PORT: String(port) };

@@ -12,7 +12,7 @@ import type { RunningService } from "../../onboarding/service";
 import { GitTenantsRepo } from "../../onboarding/tenants-repo";
 import { addTenants } from "../../tenants/edit";
 import { createTenantsRemote, git } from "../support/git-remote";
-import { setUpEngineStack, startServiceWithRunners, TENANTS_HEADER, type EngineStack } from "./engine-stack";
+import { setUpEngineStack, startServiceWithRunners, stopServiceStack, TENANTS_HEADER, type EngineStack } from "./engine-stack";
 import { signup, startMailSink, tenantStatus, waitFor, type MailSink } from "./support";
 
 const FILE = "shard/tenants.yaml";
@@ -38,14 +38,7 @@ beforeAll(
   30 * 60 * 1000,
 );
 
-afterAll(
-  async () => {
-    await service?.close();
-    await sink?.close();
-    await engine?.cleanup();
-  },
-  30 * 60 * 1000,
-);
+afterAll(() => stopServiceStack({ service, sink, engine }), 30 * 60 * 1000);
 
 const waitReady = (username: string) =>
   waitFor(
