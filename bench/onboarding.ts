@@ -16,8 +16,8 @@ import { PROJECT_DIR } from "../engine/paths";
 import { pulumi } from "../engine/pulumi";
 import { AutomationDeployer } from "../onboarding/deployer";
 import { InProcessLauncher } from "../onboarding/scheduler";
-import { setUpEngineStack, startServiceOnEngine, TENANTS_HEADER } from "../test/onboarding/engine-stack";
-import { signup, startMailSink, waitFor } from "../test/onboarding/support";
+import { setUpEngineStack, startServiceOnEngine, TENANTS_HEADER } from "../harness/service-engine-stack";
+import { signup, startMailSink, waitFor } from "../harness/onboarding";
 import { runMain } from "../lib/run-main";
 
 const DEBOUNCE_MS = 200;

@@ -7,7 +7,7 @@ import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import { parseFleetSettings } from "../infra/config";
 import { declareFleet } from "../infra/fleet";
-import { installMocks, settle, valueOf } from "../test/support/pulumi-mocks";
+import { installMocks, settle, valueOf } from "../harness/pulumi-mocks";
 import { runMain } from "../lib/run-main";
 
 async function main() {

@@ -21,7 +21,7 @@ import { copyTextRow } from "../seed/copy-text";
 import { applyMigrations } from "../seed/migrate";
 import { seedTenantDatabase } from "../seed/seed";
 import { DEFAULT_LOGINS_PER_TENANT, verifyIsolation, type TenantUnderTest } from "../verify/probes";
-import { createTenantDatabase, seededTenantUnderTest } from "../test/fixtures/tenant-databases";
+import { createTenantDatabase, seededTenantUnderTest } from "../harness/tenant-databases";
 import { runMain } from "../lib/run-main";
 
 const REPEAT = 3;

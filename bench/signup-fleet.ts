@@ -29,8 +29,8 @@ import { AutomationDeployer } from "../onboarding/deployer";
 import { InProcessLauncher } from "../onboarding/scheduler";
 import { startService } from "../onboarding/service";
 import { createTransport } from "../onboarding/mailer";
-import { cloneCheckout, copyStackConfig } from "../test/support/checkout";
-import { SECRET, signup, startMailSink, TOKEN, waitFor } from "../test/onboarding/support";
+import { cloneCheckout, copyStackConfig } from "../harness/checkout";
+import { SECRET, signup, startMailSink, TOKEN, waitFor } from "../harness/onboarding";
 import { runMain } from "../lib/run-main";
 
 const log = (line: string) => console.error(`[bench] ${line}`);

@@ -3,17 +3,17 @@
  * Every command validates the whole resulting file before writing it, and a
  * rejected command leaves the file byte-for-byte unchanged.
  */
-import { execFileSync } from "node:child_process";
 import { randomInt } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { DEFAULT_APP_NAME, DEFAULT_RECORD_TEMPLATE, databaseName, domainName, usernameToLabel } from "../infra/naming";
 import { parseDeployedTenants, type TenantSummaryOutput } from "../infra/outputs";
-import { LOCAL_ENVIRONMENT, LOCAL_STATE_DIR, PROJECT_DIR } from "../engine/paths";
-import { BUILD_COMMAND, EngineNotFoundError, findEngine, pulumiContext, withEngine } from "../engine/pulumi";
-import { localBackendUrl } from "../engine/state-backend";
-import { addShard, crossShardProblems, readShards, shardStack, shardWithRoom, SHARDS_MANIFEST } from "../tenants/shards";
+import { LOCAL_ENVIRONMENT, PROJECT_DIR } from "../engine/paths";
+import { BUILD_COMMAND, EngineNotFoundError } from "../engine/pulumi";
+import { readFleetOutputs, resolveFleet, type Fleet } from "../engine/fleet-access";
+import { redactSecrets } from "../lib/redact";
+import { addShard, crossShardProblems, readShards, shardWithRoom, SHARDS_MANIFEST } from "../tenants/shards";
 import { addTenants, removeTenant, setStatus, withTenantsFileLock, writeFileAtomic, type EditResult, type NewTenant } from "../tenants/edit";
 import { formatProblem, loadTenantsFile, type TenantsProblem } from "../tenants/load";
 import { tenantIdSchema, usernameProblems, type LocatedTenant } from "../tenants/schema";
@@ -35,7 +35,8 @@ commands:
 options:
   --file PATH      one tenants file (default: every shard in tenants/shards.yaml; add picks the
                    first shard with room, suspend/resume/remove the shard that has the tenant)
-  --env NAME       the environment whose shard stacks list and show read: "<env>-<shard>" (default: local)
+  --env NAME       the environment whose shard stacks list and show read: "<env>-<shard>" (default: local;
+                   state: PULUMI_BACKEND_URL, else npm start's, its PostgreSQL started when not running)
   --stack NAME     read this one stack's outputs instead
   --outputs FILE   the stack's outputs as JSON ("pulumi stack output --json") instead of asking pulumi
   --json           machine-readable output (list, show)
@@ -78,12 +79,16 @@ type Deployed = Record<string, TenantSummaryOutput>;
 /**
  * What the last `pulumi up` of each shard recorded, so `list` and `show` can
  * print tenant IDs and domains, and `remove`/`resume` can pin the deployed ID.
- * A stack that does not exist yet (a shard never deployed) has nothing to show.
- * A stack that exists but cannot be read fails `remove` and `resume` (`pin`),
- * which would otherwise write an entry without the deployed tenant ID; for
- * `list` and `show` a note on stderr says why (the command goes on).
+ * The stacks, engine and backend are engine/fleet-access.ts's: every shard of
+ * --env (default local) or --stack, on PULUMI_BACKEND_URL or else the
+ * checkout's local state (its embedded PostgreSQL started for the command
+ * when not running, and stopped again). A stack that does not exist yet (a
+ * shard never deployed) has nothing to show. A stack or backend that cannot
+ * be read fails `remove` and `resume` (`pin`), which would otherwise write an
+ * entry without the deployed tenant ID; for `list` and `show` a note on
+ * stderr says why (the command goes on). Never builds the engine.
  */
-function readDeployed(options: Options, purpose: "show" | "pin" = "show"): Deployed {
+async function readDeployed(options: Options, purpose: "show" | "pin" = "show"): Promise<Deployed> {
   if (options.outputs !== undefined) {
     try {
       return parseDeployedTenants(JSON.parse(readFileSync(options.outputs, "utf8")));
@@ -91,60 +96,53 @@ function readDeployed(options: Options, purpose: "show" | "pin" = "show"): Deplo
       throw new ProblemsError([`${options.outputs}: cannot read stack outputs (${errorMessage(error)}); pass "pulumi stack output --json" saved to a file`]);
     }
   }
-  const engine = engineEnv();
-  if (engine === undefined) {
-    console.error(`note: deployed tenant IDs are not shown: no pulumi on PATH and no built toolchain (npm start builds it, or: ${BUILD_COMMAND})`);
-    return {};
-  }
-  const stacks = options.stack !== undefined ? [options.stack] : readShards(PROJECT_DIR).shards.map((shard) => shardStack(options.env, shard));
   const deployed: Deployed = {};
-  for (const stack of stacks) {
-    try {
-      const json = execFileSync("pulumi", ["stack", "output", "--json", "--stack", stack], {
-        env: engine,
-        encoding: "utf8",
-        stdio: ["ignore", "pipe", "pipe"],
-        timeout: 30_000,
-      });
-      Object.assign(deployed, parseDeployedTenants(JSON.parse(json)));
-    } catch (error) {
-      const reason = (error as { stderr?: string }).stderr?.trim().split("\n").pop() || errorMessage(error);
-      if (NO_SUCH_STACK.test(reason)) continue;
-      if (purpose === "pin") throw new ProblemsError([unreadableStack(stack, reason)]);
-      console.error(`note: stack ${stack} not read (${reason.slice(0, 200)}); its tenants show no deployed IDs`);
+  let fleet: Fleet;
+  try {
+    fleet = await resolveFleet({ environment: options.env, stack: options.stack, mayBuild: false });
+  } catch (error) {
+    if (error instanceof EngineNotFoundError) {
+      console.error(`note: deployed tenant IDs are not shown: no pulumi on PATH and no built toolchain (npm start builds it, or: ${BUILD_COMMAND})`);
+      return deployed;
     }
+    if (purpose === "pin") throw new ProblemsError([unreadableStack(options.stack ?? `${options.env}-*`, errorMessage(error))]);
+    console.error(redactSecrets(`note: deployed tenant IDs are not shown (${errorMessage(error).split("\n")[0]})`));
+    return deployed;
+  }
+  try {
+    const { readings } = await readFleetOutputs(fleet);
+    for (const reading of readings) {
+      if (reading.error === undefined) {
+        Object.assign(deployed, parseDeployedTenants(reading.outputs));
+        continue;
+      }
+      if (purpose === "pin") throw new ProblemsError([unreadableStack(reading.stack, reading.error)]);
+      console.error(`note: stack ${reading.stack} not read (${reading.error}); its tenants show no deployed IDs`);
+    }
+  } catch (error) {
+    if (error instanceof ProblemsError) throw error;
+    if (purpose === "pin") throw new ProblemsError([unreadableStack(fleet.stacks.join(", "), errorMessage(error))]);
+    console.error(
+      redactSecrets(
+        `note: deployed tenant IDs are not shown (${
+          errorMessage(error)
+            .split("\n")
+            .find((line) => /error/i.test(line)) ?? "the state backend cannot be read"
+        })`,
+      ),
+    );
+  } finally {
+    await fleet.close();
   }
   return deployed;
 }
 
-/** What `pulumi stack output` says about a stack that was never created: nothing is deployed there yet. */
-const NO_SUCH_STACK = /no stack named '[^']*' found/;
-
 function unreadableStack(stack: string, reason: string): string {
-  return (
+  return redactSecrets(
     `cannot read the deployed tenants of stack ${stack} (${reason.slice(0, 200)}), so the deployed tenant ID cannot be pinned; nothing was changed. ` +
-    `Make the stack readable (its state backend running and reachable: npm start's for stack local-*, else PULUMI_BACKEND_URL and PULUMI_CONFIG_PASSPHRASE), ` +
-    `or pass --outputs FILE with "pulumi stack output --json --stack ${stack}" saved to it`
+      `Make the stack readable (npm start's state for stacks local-*, started by this command when it is not running; else PULUMI_BACKEND_URL and PULUMI_CONFIG_PASSPHRASE), ` +
+      `or pass --outputs FILE with "pulumi stack output --json --stack ${stack}" saved to it`,
   );
-}
-
-/**
- * The engine environment to ask: the engine findEngine finds (`pulumi` on
- * PATH, as in CI, else the built offline toolchain); on the backend in
- * PULUMI_BACKEND_URL, or else npm start's (its state database on the embedded
- * server, which must be running). Never builds anything.
- */
-function engineEnv(): NodeJS.ProcessEnv | undefined {
-  let bin: string;
-  try {
-    bin = findEngine({ mayBuild: false });
-  } catch (error) {
-    if (error instanceof EngineNotFoundError) return undefined;
-    throw error;
-  }
-  if (process.env.PULUMI_BACKEND_URL !== undefined) return withEngine(bin);
-  const backendUrl = localBackendUrl(PROJECT_DIR);
-  return backendUrl === undefined ? undefined : pulumiContext(bin, LOCAL_STATE_DIR, backendUrl).env;
 }
 
 /** The tenants files a read-only command covers: --file, or every shard's. */
@@ -259,11 +257,12 @@ async function commandStatus(positionals: string[], options: Options, status: "a
   await withTenantsFileLock(file, () => changeStatus(file, username, options, status));
 }
 
-function changeStatus(file: string, username: string, options: Options, status: "active" | "suspended"): void {
+async function changeStatus(file: string, username: string, options: Options, status: "active" | "suspended"): Promise<void> {
   const { text, tenants } = loadValid(file);
   // A tombstone brought back needs its deployed tenant ID pinned, or it would get a new, empty database.
   const entry = tenants.find((tenant) => tenant.username === username);
-  const pin = status === "active" && entry?.status === "removed" && entry.tenantId === undefined ? readDeployed(options, "pin")[username]?.tenantId : undefined;
+  const pin =
+    status === "active" && entry?.status === "removed" && entry.tenantId === undefined ? (await readDeployed(options, "pin"))[username]?.tenantId : undefined;
   apply(file, text, setStatus(text, username, status, pin));
   console.log(
     status === "suspended"
@@ -276,7 +275,7 @@ async function commandRemove(positionals: string[], options: Options): Promise<v
   const username = onePositional(positionals, "username");
   const file = fileHolding(options, username);
   // Read before taking the lock: asking the deployed stacks can take seconds.
-  const deployed = readDeployed(options, "pin")[username];
+  const deployed = (await readDeployed(options, "pin"))[username];
   await withTenantsFileLock(file, () => tombstone(file, username, deployed));
 }
 
@@ -311,8 +310,8 @@ interface Row {
   line: number;
 }
 
-function rows(options: Options): Row[] {
-  const deployed = readDeployed(options);
+async function rows(options: Options): Promise<Row[]> {
+  const deployed = await readDeployed(options);
   return filesToRead(options).flatMap(({ file, shard }) =>
     loadValid(file).tenants.map((tenant) => {
       const live = deployed[tenant.username];
@@ -336,8 +335,8 @@ function rows(options: Options): Row[] {
   );
 }
 
-function commandList(options: Options): void {
-  const table = rows(options);
+async function commandList(options: Options): Promise<void> {
+  const table = await rows(options);
   if (options.json) {
     console.log(JSON.stringify(table, null, 2));
     return;
@@ -350,10 +349,10 @@ function commandList(options: Options): void {
   console.log(`${table.length} tenant(s) in ${files.length === 1 ? files[0]!.file : `${files.length} shards`}`);
 }
 
-function commandShow(positionals: string[], options: Options): void {
+async function commandShow(positionals: string[], options: Options): Promise<void> {
   const key = onePositional(positionals, "username or tenant ID");
   const byId = tenantIdSchema.safeParse(key.toUpperCase()).success ? key.toUpperCase() : undefined;
-  const row = rows(options).find((candidate) => candidate.username === key || candidate.tenantId === byId);
+  const row = (await rows(options)).find((candidate) => candidate.username === key || candidate.tenantId === byId);
   if (row === undefined) throw new ProblemsError([`no tenant with username or tenant ID "${key}" in ${options.file ?? "any shard"}`]);
   const { file, line, ...fields } = row;
   if (options.json) {
@@ -379,10 +378,10 @@ async function main(argv: string[]): Promise<number> {
         await commandAdd(rest, options);
         break;
       case "list":
-        commandList(options);
+        await commandList(options);
         break;
       case "show":
-        commandShow(rest, options);
+        await commandShow(rest, options);
         break;
       case "suspend":
         await commandStatus(rest, options, "suspended");

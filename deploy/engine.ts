@@ -8,14 +8,13 @@ import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { convergeUp } from "../engine/converge";
+import { createShardStack, listStacks, tenantsFileKey } from "../engine/fleet-access";
 import { PROJECT_DIR, projectName } from "../engine/paths";
 import { pulumi, type PulumiContext } from "../engine/pulumi";
 import { isStackLockedError, withStackLockWait } from "../engine/stack-lock-wait";
 import { DEFAULT_TENANTS_FILE, type Shard } from "../tenants/shards";
 import { previewJsonSchema, type PreviewJson } from "./preview-summary";
 import { errorMessage } from "../lib/errors";
-
-const tenantsFileKey = () => `${projectName()}:tenantsFile`;
 
 /**
  * Makes `stack` ready to deploy `shard`. A stack that does not exist yet (a
@@ -30,19 +29,11 @@ export async function prepareStack(context: PulumiContext, stack: string, shard:
   await withStackLockWait(async () => prepareStackNow(context, stack, shard, template, wait.log), lockWaitOptions(context, stack, wait));
 }
 
-function prepareStackNow(context: PulumiContext, stack: string, shard: Shard, template: string | undefined, log: (line: string) => void): void {
-  let known = (JSON.parse(pulumi(context, ["stack", "ls", "--json"])) as { name: string }[]).some((existing) => existing.name === stack);
+async function prepareStackNow(context: PulumiContext, stack: string, shard: Shard, template: string | undefined, log: (line: string) => void): Promise<void> {
+  let known = (await listStacks(context)).includes(stack);
   if (known && !existsSync(join(PROJECT_DIR, `Pulumi.${stack}.yaml`))) known = restoreConfigFile(context, stack, log);
-  if (!known) {
-    pulumi(context, ["stack", "init", stack, ...(template ? ["--copy-config-from", template] : [])]);
-    pulumi(context, ["config", "set", "--stack", stack, tenantsFileKey(), shard.file]);
-    log(
-      template
-        ? `created stack ${stack} for the new shard ${shard.name}, config copied from ${template}; commit Pulumi.${stack}.yaml`
-        : `created stack ${stack}; it has no config yet: set its servers (README, "Stack config") and commit Pulumi.${stack}.yaml`,
-    );
-    return;
-  }
+  // A new shard's stack: made the one way every deployment path makes it (engine/fleet-access.ts).
+  if (!known && (await createShardStack(context, stack, shard, template, { log }))) return;
   const config = JSON.parse(pulumi(context, ["config", "--json", "--stack", stack])) as Record<string, { value?: unknown }>;
   const configured = config[tenantsFileKey()]?.value;
   const reads = typeof configured === "string" ? configured : DEFAULT_TENANTS_FILE;

@@ -8,6 +8,7 @@
  * Without `expected`, every failure is printed as its message alone.
  */
 import { errorMessage } from "./errors";
+import { redactSecrets } from "./redact";
 
 type ErrorClass = abstract new (...args: never[]) => Error;
 
@@ -18,7 +19,7 @@ export interface RunMainOptions {
   readonly expected?: readonly ErrorClass[];
   /** Failures that are a wrong command line: exit status 2 instead of 1, like most Unix tools. */
   readonly usage?: readonly ErrorClass[];
-  /** Applied to the printed line, e.g. to hide a password in a connection URL. */
+  /** Applied to the printed line on top of lib/redact.ts (which always masks URL passwords), e.g. a known secret. */
   readonly redact?: (text: string) => string;
   /** Exit at once (process.exit) instead of setting process.exitCode: for services with open handles. */
   readonly exitNow?: boolean;
@@ -30,7 +31,8 @@ function failure(error: unknown, options: RunMainOptions = {}): { line: string; 
   const message = errorMessage(error, { withStack: !expected });
   const line = options.prefix === "" ? message : `${options.prefix ?? "error"}: ${message}`;
   const status = options.usage?.some((kind) => error instanceof kind) ? 2 : 1;
-  return { line: options.redact ? options.redact(line) : line, status };
+  const masked = redactSecrets(line);
+  return { line: options.redact ? options.redact(masked) : masked, status };
 }
 
 export function runMain(main: () => Promise<number | void>, options: RunMainOptions = {}): void {

@@ -6,9 +6,7 @@
  */
 import { existsSync } from "node:fs";
 import { basename, delimiter, dirname, isAbsolute, join, resolve } from "node:path";
-import { execFile } from "node:child_process";
-import { promisify } from "node:util";
-import { LocalWorkspace, PulumiCommand, Stack, type EngineEvent, type UpResult } from "@pulumi/pulumi/automation";
+import { LocalWorkspace, PulumiCommand, type Stack, type EngineEvent, type UpResult } from "@pulumi/pulumi/automation";
 import { z } from "zod";
 import { errorMessage } from "../lib/errors";
 import { tenantSummarySchema } from "../infra/outputs";
@@ -17,8 +15,7 @@ import { CONTROL_DATABASE_VARIABLE, SERVICE_SECRETS } from "./secrets";
 import { ENGINE_DEFAULTS } from "../engine/pulumi";
 import { withStackLockWait } from "../engine/stack-lock-wait";
 import { contextFromEnv, convergeUp } from "../engine/converge";
-
-const execFileAsync = promisify(execFile);
+import { createShardStack } from "../engine/fleet-access";
 
 export interface DeployedTenant {
   tenantId: string;
@@ -58,10 +55,13 @@ export interface AutomationDeployerOptions {
   tenantsFile?: string;
   /**
    * A fleet's shard: when `stackName` does not exist yet it is created with
-   * this stack's config (`pulumi config cp`: servers, dns, databaseProvider,
-   * secrets re-encrypted for the new stack), then given its own tenantsFile.
+   * this stack's config (servers, dns, databaseProvider, secrets re-encrypted
+   * for the new stack) and its own tenantsFile, by createShardStack
+   * (engine/fleet-access.ts), as `npm run deploy` creates one.
    */
   createFrom?: string;
+  /** The shard's file as tenants/shards.yaml names it, what a created stack's tenantsFile says (default: tenantsFile). */
+  shardFile?: string;
   onOutput?: (text: string) => void;
 }
 
@@ -74,10 +74,13 @@ export class AutomationDeployer implements Deployer {
 
   static async open(options: AutomationDeployerOptions): Promise<AutomationDeployer> {
     const workspaceOptions = { envVars: { ...ENGINE_DEFAULTS, ...options.envVars }, pulumiCommand: await pulumiCommandFor(options.envVars) };
-    const stack =
-      options.createFrom === undefined || options.createFrom === options.stackName
-        ? await LocalWorkspace.selectStack({ stackName: options.stackName, workDir: options.workDir }, workspaceOptions)
-        : await selectOrCreateFrom(await LocalWorkspace.create({ workDir: options.workDir, ...workspaceOptions }), options.stackName, options.createFrom);
+    if (options.createFrom !== undefined && options.createFrom !== options.stackName) {
+      const context = contextFromEnv(workspaceOptions.envVars);
+      const file = options.shardFile ?? options.tenantsFile ?? DEFAULT_TENANTS_FILE;
+      const log = (line: string) => options.onOutput?.(`${line}\n`);
+      await createShardStack(context, options.stackName, { name: options.stackName, file }, options.createFrom, { cwd: options.workDir, log });
+    }
+    const stack = await LocalWorkspace.selectStack({ stackName: options.stackName, workDir: options.workDir }, workspaceOptions);
     // The program runs with the project folder as its working directory.
     const absolute = (file: string) => (isAbsolute(file) ? file : resolve(options.workDir, file));
     const configured = (await stack.getAllConfig())["drivergigspro:tenantsFile"]?.value;
@@ -146,30 +149,6 @@ export class AutomationDeployer implements Deployer {
     const log = (line: string) => this.onOutput?.(`${line}\n`);
     return withStackLockWait(run, { backendUrl, project, stack: this.stack.name, cancel: () => this.stack.cancel(), log });
   }
-}
-
-/** A shard's stack: selected when it exists, else created with the config of `template` (see `createFrom`). */
-async function selectOrCreateFrom(workspace: LocalWorkspace, stackName: string, template: string): Promise<Stack> {
-  const exists = async () => (await workspace.listStacks()).some((summary) => summary.name === stackName);
-  if (await exists()) return Stack.select(stackName, workspace);
-  if (!(await workspace.listStacks()).some((summary) => summary.name === template)) {
-    throw new Error(
-      `cannot create stack "${stackName}": the stack "${template}" whose config a new shard copies does not exist; create it first (npm start, or CI)`,
-    );
-  }
-  let stack: Stack;
-  try {
-    stack = await Stack.create(stackName, workspace);
-  } catch (error) {
-    // Another process created it meanwhile: use that one.
-    if (await exists()) return Stack.select(stackName, workspace);
-    throw error;
-  }
-  await execFileAsync(workspace.pulumiCommand.command, ["config", "cp", "--stack", template, "--dest", stackName, "--non-interactive"], {
-    cwd: workspace.workDir,
-    env: { ...process.env, ...workspace.envVars },
-  });
-  return stack;
 }
 
 /**

@@ -53,6 +53,7 @@ export async function openFleet(config: RunnerConfig, engine: EngineOptions): Pr
       envVars: engine.envVars,
       tenantsFile: shard.path,
       createFrom: fleet.templateStack(),
+      shardFile: shard.file,
       onOutput: engine.onOutput,
     });
     return { deployer, tenants: git ? git.forShard({ name: shard.name, file: shard.file }) : new LocalTenantsFile(shard.path) };

@@ -7,7 +7,8 @@
 import { join, resolve } from "node:path";
 import type { Pool } from "pg";
 import { LOCAL_STATE_DIR, PROJECT_DIR } from "../engine/paths";
-import { findEngine, onPath, pulumiContext, withEngine } from "../engine/pulumi";
+import { NoBackendError, resolveEngine } from "../engine/fleet-access";
+import { contextFromEnv } from "../engine/converge";
 import { runMain } from "../lib/run-main";
 import { ConfigError, readServiceConfig, type ServiceConfig } from "./config";
 import { CONTROL_DATABASE_VARIABLE, SERVICE_SECRETS } from "./secrets";
@@ -36,7 +37,9 @@ export async function serveUntilStopped(env: NodeJS.ProcessEnv): Promise<void> {
   const exposure = await withPool(config.databaseUrl, (pool) => controlDatabaseExposure(pool));
   if (exposure !== undefined) throw new ControlDatabaseExposed(exposure);
 
-  const engineEnv = engineEnvironment(env, config);
+  // The engine and the state backend (engine/fleet-access.ts): PULUMI_BACKEND_URL, which `npm run serve:local` sets to npm start's.
+  const engine = await resolveEngine({ mayBuild: true, env, stateDir: resolve(config.pulumiStateDir ?? LOCAL_STATE_DIR) });
+  const engineEnv = engine.context.env;
   const log = (line: string) => console.log(`${new Date().toISOString()} ${line}`);
   // The stacks served (one, or every shard of FLEET_ENV), their files, and what deploys each (fleet-setup.ts).
   const opened = await openFleet(config, { envVars: engineEnvVars(engineEnv), onOutput: (text) => process.stdout.write(text), log });
@@ -81,27 +84,14 @@ export async function serveUntilStopped(env: NodeJS.ProcessEnv): Promise<void> {
   await service.close();
 }
 
-/**
- * The engine's environment: the engine findEngine finds (a pulumi on PATH of
- * the toolchain's version, else the offline toolchain, built when missing).
- * With PULUMI_BACKEND_URL and a pulumi on PATH (production) the rest of the
- * environment is taken as it is; otherwise the project's engine settings
- * (passphrase and PULUMI_HOME in PULUMI_STATE_DIR or .state/) on PULUMI_BACKEND_URL.
- */
-function engineEnvironment(env: NodeJS.ProcessEnv, config: ServiceConfig): NodeJS.ProcessEnv {
-  const bin = findEngine({ mayBuild: true });
-  if (env.PULUMI_BACKEND_URL !== undefined && onPath("pulumi", env.PATH)) return withEngine(bin, env);
-  return pulumiContext(bin, resolve(config.pulumiStateDir ?? LOCAL_STATE_DIR), env.PULUMI_BACKEND_URL).env;
-}
-
-/** The service's usage sampler: every shard's tenants; admin connections from USAGE_ADMIN_URLS, else the first shard's stack config (new shards copy it; see usage/stack.ts). */
+/** The service's usage sampler: every shard's tenants; admin connections from USAGE_ADMIN_URLS, else the shards' stack config (see usage/stack.ts). */
 function usageSampling(config: ServiceConfig, fleet: Fleet, engineEnv: NodeJS.ProcessEnv): ServiceOptions["usage"] {
   if (config.usageIntervalSeconds <= 0) return undefined;
   return {
     intervalMs: config.usageIntervalSeconds * 1000,
     source: async () => ({
-      tenants: (await Promise.all(fleet.stacks().map((stack) => stackTenants({ stack, env: engineEnv })))).flat(),
-      servers: await adminServers({ stack: fleet.stacks()[0]!, env: engineEnv }),
+      tenants: await stackTenants({ stacks: fleet.stacks(), context: contextFromEnv(engineEnvVars(engineEnv)), env: engineEnv }),
+      servers: await adminServers({ stacks: fleet.stacks(), context: contextFromEnv(engineEnvVars(engineEnv)), env: engineEnv }),
     }),
   };
 }
@@ -133,7 +123,7 @@ function refuseArguments(args: readonly string[]): void {
 }
 
 /** The failures the service anticipates: printed as one line, without a stack trace. */
-export const EXPECTED_ERRORS = [ConfigError, GitTenantsError, ControlDatabaseExposed, ArgumentsError];
+export const EXPECTED_ERRORS = [ConfigError, GitTenantsError, ControlDatabaseExposed, ArgumentsError, NoBackendError];
 
 if (require.main === module) {
   // Exits at once: the pool, the HTTP server and the timers would otherwise keep the process alive.

@@ -23,6 +23,7 @@ import { SHARDS_MANIFEST, type Shard } from "../tenants/shards";
 import { ensureShardListed, NEW_SHARD_FILE } from "./fleet";
 import { exponentialDelayMs } from "../lib/backoff";
 import { errorMessage } from "../lib/errors";
+import { maskValues, redactSecrets } from "../lib/redact";
 
 export interface Signup {
   username: string;
@@ -127,7 +128,8 @@ export function redactor(url: string): (text: string) => string {
   } catch {
     // A path or scp-like address: no credentials in it.
   }
-  return (text) => secrets.reduce((out, secret) => out.split(secret).join("***"), text);
+  // The token may stand alone (https://TOKEN@host): the user name is masked too.
+  return (text) => maskValues(redactSecrets(text), secrets);
 }
 
 const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));

@@ -24,7 +24,8 @@ import { deployStack, prepareStack, previewStack, previewStackJson, templateStac
 import { renderPreviewComment, type ShardPreview } from "../deploy/preview-summary";
 import { namedShards, shardsChangedSince, type Selection } from "../deploy/select";
 import { LOCAL_STATE_DIR, PROJECT_DIR } from "../engine/paths";
-import { findEngine, pulumiContext, type PulumiContext } from "../engine/pulumi";
+import type { PulumiContext } from "../engine/pulumi";
+import { resolveEngine } from "../engine/fleet-access";
 import { readShards, shardStack, type ShardsManifest } from "../tenants/shards";
 import { errorMessage } from "../lib/errors";
 import { runMain } from "../lib/run-main";
@@ -72,19 +73,18 @@ function parseOptions(argv: string[]): Options {
   };
 }
 
-/** The engine's environment: the state server and passphrase must come from the caller (CI's secrets), never be made up here. */
-function engineContext(): PulumiContext {
-  const backendUrl = process.env.PULUMI_BACKEND_URL;
-  if (!backendUrl)
-    throw new Error(
-      'set PULUMI_BACKEND_URL to the state server (postgres://user:password@host:5432/pulumi_state?sslmode=require); see README, "Deploying from CI"',
-    );
+/**
+ * The engine's environment (engine/fleet-access.ts): the state server
+ * (PULUMI_BACKEND_URL; this production command registers no local fallback)
+ * and the passphrase must come from the caller (CI's secrets), never be made up here.
+ */
+async function engineContext(): Promise<PulumiContext> {
   if (process.env.PULUMI_CONFIG_PASSPHRASE === undefined) {
     const file = process.env.PULUMI_CONFIG_PASSPHRASE_FILE;
     if (!file) throw new Error("set PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE): the passphrase the stacks' secrets are encrypted with");
     process.env.PULUMI_CONFIG_PASSPHRASE = readFileSync(file, "utf8").trim();
   }
-  return pulumiContext(findEngine({ mayBuild: true }), join(LOCAL_STATE_DIR, "deploy"), backendUrl);
+  return (await resolveEngine({ mayBuild: true, stateDir: join(LOCAL_STATE_DIR, "deploy") })).context;
 }
 
 function selectShards(manifest: ShardsManifest, options: Options): Selection {
@@ -108,7 +108,7 @@ async function main(): Promise<number> {
     writeComment();
     return 0;
   }
-  const context = engineContext();
+  const context = await engineContext();
   const wait: LockWait = { timeoutMs: options.lockTimeoutMs, log: (line) => console.log(`deploy: ${line}`) };
   let failed = 0;
   for (const shard of selection.shards) {

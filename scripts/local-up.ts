@@ -19,11 +19,12 @@ import { mergeOutputs, parseDeployedTenants, parseStackOutputs, type StackOutput
 import { checkoutPostgresOptions, startLocalPostgres } from "../local/embedded-postgres";
 import { configureLocalStack } from "../local/stack";
 import { deployStack } from "../deploy/engine";
-import { findEngine, pulumi, pulumiContext, type PulumiContext, releaseStaleLock, spawnPulumi } from "../engine/pulumi";
+import { pulumi, type PulumiContext, releaseStaleLock, spawnPulumi } from "../engine/pulumi";
+import { fleetTargets, registerLocalBackend, resolveFleet } from "../engine/fleet-access";
 import { errorMessage } from "../lib/errors";
-import { LOCAL_ENVIRONMENT, LOCAL_STATE_DIR, PROJECT_DIR } from "../engine/paths";
+import { LOCAL_ENVIRONMENT, PROJECT_DIR } from "../engine/paths";
 import { ensureStateDatabase } from "../local/state-backend";
-import { readShards, shardStack, type Shard } from "../tenants/shards";
+import { shardStack, type Shard } from "../tenants/shards";
 import { tenantsCreatedBetween, tenantsFromOutputs, verifyFleet } from "../verify/probes";
 import { renderResults } from "../verify/report";
 import { runMain } from "../lib/run-main";
@@ -147,18 +148,21 @@ async function eachShard(
 
 async function main(): Promise<number> {
   const flags = parseFlags();
-  const manifest = readShards(PROJECT_DIR);
-  const shards = manifest.shards.filter((shard) => flags.shard === undefined || shard.name === flags.shard);
-  if (shards.length === 0) throw new Error(`no shard "${flags.shard}" in tenants/shards.yaml (shards: ${manifest.shards.map((s) => s.name).join(", ")})`);
+  // Which shards (every one, or --shard): engine/fleet-access.ts decides, before anything starts.
+  const shards = fleetTargets({ environment: LOCAL_ENVIRONMENT, shards: flags.shard === undefined ? [] : [flags.shard] }).map((target) => target.shard!);
 
   console.log("Starting the embedded PostgreSQL (.data/postgres) ...");
   const postgres = await startLocalPostgres(checkoutPostgresOptions(PROJECT_DIR));
   try {
     console.log("Bringing the Pulumi toolchain (toolchain/build.sh) ...");
-    const bin = findEngine({ mayBuild: true });
-    const context = pulumiContext(bin, LOCAL_STATE_DIR, await ensureStateDatabase(postgres));
+    // The local backend is this run's server (the state database on it); PULUMI_BACKEND_URL is not npm start's to follow.
+    const backendUrl = await ensureStateDatabase(postgres);
+    registerLocalBackend(async () => ({ backendUrl, release: async () => undefined }));
+    const { PULUMI_BACKEND_URL: _ignored, ...env } = process.env;
+    const target = await resolveFleet({ environment: LOCAL_ENVIRONMENT, shards: shards.map((shard) => shard.name), mayBuild: true, env });
+    const context = target.context;
     console.log("Pulumi state: PostgreSQL database pulumi_state on the embedded server.");
-    const stacks = shards.map((shard) => shardStack(LOCAL_ENVIRONMENT, shard));
+    const stacks = target.stacks;
     const known = new Set((JSON.parse(pulumi(context, ["stack", "ls", "--json"])) as { name: string }[]).map((stack) => stack.name));
     const before = { tenants: Object.assign({}, ...stacks.filter((stack) => known.has(stack)).map((stack) => deployedTenants(context, stack))) };
 

@@ -9,7 +9,7 @@
  * Exit status: 0 seeded (or already up to date), 1 seeding failed, 2 bad usage.
  */
 import { parseArgs } from "node:util";
-import { describeDatabaseUrl, redactSecrets } from "./redact";
+import { describeDatabaseUrl, redactSecrets } from "../lib/redact";
 import { seedRelease } from "./releases";
 import { seedTenantDatabase, TenantId, type SeedReport } from "./seed";
 import { errorMessage } from "../lib/errors";

@@ -11,7 +11,7 @@ import type { Catalogue } from "./catalogue/schema";
 import { verifiedCatalogue } from "./catalogue/version";
 import { recordedCatalogueVersion, upsertCatalogue } from "./upsert-catalogue";
 import { applyMigrations, readMigrations, type Migration } from "./migrate";
-import { redactSecrets } from "./redact";
+import { redactSecrets } from "../lib/redact";
 import { errorMessage } from "../lib/errors";
 import { TENANT_ID_PATTERN } from "../infra/naming";
 

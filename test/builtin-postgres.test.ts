@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as ops from "../infra/builtin-postgres/operations";
 import { scramSha256Verifier } from "../infra/builtin-postgres/scram";
 import { freePort, startLocalPostgres, type LocalPostgres } from "../local/embedded-postgres";
-import { adminQuery } from "./support/admin-query";
+import { adminQuery } from "../harness/admin-query";
 import { canLogIn } from "./support/can-log-in";
 
 let server: LocalPostgres;

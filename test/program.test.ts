@@ -12,7 +12,7 @@ import { declareFleet } from "../infra/fleet";
 import { readLastUpdate, type DeployedTenant } from "../infra/last-update";
 import { listReleases } from "../seed/releases";
 import type { LocatedTenant } from "../tenants/schema";
-import { installMocks, isSecret, settle, valueOf, type DeclaredResource } from "./support/pulumi-mocks";
+import { installMocks, isSecret, settle, valueOf, type DeclaredResource } from "../harness/pulumi-mocks";
 
 const T = {
   randomId: "random:index/randomId:RandomId",

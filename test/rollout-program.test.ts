@@ -13,7 +13,7 @@ import { declareFleet } from "../infra/fleet";
 import type { DeployedTenant } from "../infra/last-update";
 import { RELEASES_DIRECTORY } from "../seed/releases";
 import type { LocatedTenant } from "../tenants/schema";
-import { installMocks, settle, valueOf, type DeclaredResource } from "./support/pulumi-mocks";
+import { installMocks, settle, valueOf, type DeclaredResource } from "../harness/pulumi-mocks";
 
 const SEED = "pulumi-nodejs:dynamic/drivergigspro:CatalogueSeed";
 let releases: string;

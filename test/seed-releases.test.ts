@@ -16,7 +16,7 @@ import { loadCatalogue } from "../seed/catalogue/load";
 import { catalogueFromCompanies } from "../seed/catalogue/version";
 import { readMigrations } from "../seed/migrate";
 import { listReleases, loadRelease, migrationHistoryProblems, publishRelease, readReleaseManifest, RELEASES_DIRECTORY, seedRelease } from "../seed/releases";
-import { createTenantDatabase, queryAsAdmin, type TestTenant } from "./fixtures/tenant-databases";
+import { createTenantDatabase, queryAsAdmin, type TestTenant } from "../harness/tenant-databases";
 import { COMMITTED_COMPANIES, testCompany, testReleases, type TestReleases } from "./support/seed-releases";
 
 const TSX = path.resolve(__dirname, "..", "node_modules", ".bin", "tsx");

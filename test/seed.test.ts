@@ -14,7 +14,7 @@ import { startLocalPostgres, type LocalPostgres } from "../local/embedded-postgr
 import { loadCatalogue } from "../seed/catalogue/load";
 import { applyMigrations, MIGRATIONS_DIRECTORY, readMigrations } from "../seed/migrate";
 import { SeedReport, seedTenantDatabase } from "../seed/seed";
-import { createTenantDatabase, queryAsAdmin, type TestTenant } from "./fixtures/tenant-databases";
+import { createTenantDatabase, queryAsAdmin, type TestTenant } from "../harness/tenant-databases";
 import { testCompany, withCompanies } from "./support/seed-releases";
 
 const run = promisify(execFile);

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as ops from "../infra/builtin-postgres/operations";
 import { databaseProvider, DRIFTED_PASSWORD, hardeningProvider, revokeProvider, roleProvider } from "../infra/builtin-postgres/providers";
 import { startLocalPostgres, type LocalPostgres } from "../local/embedded-postgres";
-import { adminQuery } from "./support/admin-query";
+import { adminQuery } from "../harness/admin-query";
 import { canLogIn } from "./support/can-log-in";
 
 let server: LocalPostgres;

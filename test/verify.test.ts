@@ -11,7 +11,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { startLocalPostgres, type LocalPostgres } from "../local/embedded-postgres";
 import { createPrivateDatabase } from "../onboarding/db";
 import { tenantsCreatedBetween, verifyFleet, verifyIsolation, type ProbeResult, type TenantUnderTest } from "../verify/probes";
-import { queryAsAdmin, seededTenantUnderTest, type TestTenant } from "./fixtures/tenant-databases";
+import { queryAsAdmin, seededTenantUnderTest, type TestTenant } from "../harness/tenant-databases";
 
 let server: LocalPostgres;
 let tenants: TestTenant[];

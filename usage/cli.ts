@@ -9,23 +9,26 @@ import { createPool } from "../onboarding/db";
 import { billPeriod, parsePeriod, type BillingLine } from "./billing";
 import { collectUsage, DEFAULT_SLOW_STATEMENT_MS, type UsageReading } from "./collect";
 import { startExporter } from "./exporter";
-import { redact } from "./inputs";
 import { DEFAULT_MAX_EXPORTED_TENANTS, UsageMetrics } from "./metrics";
 import { renderCsv, renderUsageTable, USAGE_CSV_COLUMNS, usageRows } from "./report";
 import { ensureUsageSchema, readSamples, recordUsage } from "./samples";
 import { UsageSampler } from "./sampler";
 import { adminServers, stackTenants, type FleetSourceOptions } from "./stack";
+import { withFleet } from "../engine/fleet-access";
 import { renderTable } from "../lib/table";
 import { errorMessage } from "../lib/errors";
 import { runMain } from "../lib/run-main";
 
-const USAGE = `usage: npm run usage -- [--outputs FILE | --stack NAME] [--admin-url NAME=URL ...] [--json | --csv]
+const USAGE = `usage: npm run usage -- [--outputs FILE | --env NAME [--shard NAME ...] | --stack NAME] [--admin-url NAME=URL ...] [--json | --csv]
        npm run usage -- --record [--database-url URL]          store one sample per tenant (for cron)
        npm run usage -- --period YYYY-MM [--json | --csv]       bill a month from the stored samples
        npm run usage -- --serve PORT [--interval SECONDS]       per-tenant Prometheus metrics on /metrics
 
-  --outputs FILE      saved "pulumi stack output --json" (default: ask the stack)
-  --stack NAME        the stack on the local backend, or PULUMI_BACKEND_URL's (default: local)
+  --outputs FILE      saved "pulumi stack output --json" (default: ask the stacks)
+  --env NAME          the environment whose shard stacks are read, "<env>-<shard>" (default: local)
+  --shard NAME        only this shard (repeatable; default: every shard of tenants/shards.yaml)
+  --stack NAME        one stack instead (state: PULUMI_BACKEND_URL, else npm start's, its
+                      embedded PostgreSQL started for the command when not running)
   --admin-url N=URL   admin connection of server N (repeatable; or USAGE_ADMIN_URLS="N=URL,...");
                       default: the stack config's servers
   --database-url URL  the control database for --record/--period (default: DATABASE_URL)
@@ -34,7 +37,9 @@ const USAGE = `usage: npm run usage -- [--outputs FILE | --stack NAME] [--admin-
 
 const OPTIONS = {
   outputs: { type: "string" },
-  stack: { type: "string", default: "local" },
+  env: { type: "string", default: "local" },
+  shard: { type: "string", multiple: true, default: [] as string[] },
+  stack: { type: "string" },
   "admin-url": { type: "string", multiple: true, default: [] as string[] },
   json: { type: "boolean", default: false },
   csv: { type: "boolean", default: false },
@@ -139,7 +144,17 @@ function printReading(reading: UsageReading, rows: ReturnType<typeof usageRows>,
 async function run(values: Values): Promise<number> {
   if (values.json && values.csv) throw new UsageError("choose one of --json and --csv");
   if (values.period !== undefined) return billing(values);
-  const source: FleetSourceOptions = { outputsFile: values.outputs, stack: values.stack, adminUrls: values["admin-url"] };
+  const explicitServers = values["admin-url"].length > 0 || (process.env.USAGE_ADMIN_URLS ?? "") !== "";
+  const base = { outputsFile: values.outputs, adminUrls: values["admin-url"] };
+  // A saved outputs file with explicit admin URLs needs no engine and no backend.
+  if (values.outputs !== undefined && explicitServers) return readUsage(values, { ...base, stacks: [] });
+  // The fleet stays open while its servers are read: a local server started for it is stopped after.
+  return withFleet({ environment: values.env, shards: values.shard, stack: values.stack, mayBuild: true }, (fleet) =>
+    readUsage(values, { ...base, stacks: fleet.stacks, context: fleet.context }),
+  );
+}
+
+async function readUsage(values: Values, source: FleetSourceOptions): Promise<number> {
   if (values.serve !== undefined) return serve(values, source);
   const tenants = await stackTenants(source);
   const servers = await adminServers(source);
@@ -178,5 +193,5 @@ async function main(): Promise<number> {
   return run(values);
 }
 
-// A failure prints "error: ..." with any connection password hidden; a wrong command line exits 2.
-runMain(main, { usage: [UsageError], redact });
+// A failure prints "error: ..." with any connection password hidden (lib/run-main.ts); a wrong command line exits 2.
+runMain(main, { usage: [UsageError] });

@@ -25,10 +25,11 @@
  * CONNECT) and see every backend: a superuser can; on a managed service give
  * the admin role pg_read_all_stats and membership of the tenant roles.
  */
+import { redactSecrets } from "../lib/redact";
 import { Client } from "pg";
 import { inPool } from "../lib/in-pool";
 import { clientConfigFromUrl } from "../lib/postgres-url";
-import { redact, serverAddress, type AdminServer, type UsageTenant } from "./inputs";
+import { serverAddress, type AdminServer, type UsageTenant } from "./inputs";
 import { errorMessage } from "../lib/errors";
 
 const USAGE_APPLICATION_NAME = "drivergigspro-usage";
@@ -84,7 +85,7 @@ async function connect(server: AdminServer, database?: string): Promise<Client> 
     await client.connect();
   } catch (error) {
     const where = database ? `database ${database} on server "${server.name}"` : `server "${server.name}"`;
-    throw new Error(`cannot reach ${where} (${serverAddress(server)}) as its admin: ${redact(errorMessage(error))}`);
+    throw new Error(`cannot reach ${where} (${serverAddress(server)}) as its admin: ${redactSecrets(errorMessage(error))}`);
   }
   return client;
 }

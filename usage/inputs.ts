@@ -3,6 +3,7 @@
  * and one admin connection per PostgreSQL server. Plans, limits and the seed
  * version are optional in the outputs: older stacks do not export them.
  */
+import { redactSecrets } from "../lib/redact";
 import { z } from "zod";
 import { TENANT_ID_PATTERN } from "../infra/naming";
 import { tenantSummarySchema } from "../infra/outputs";
@@ -56,7 +57,7 @@ export function parseAdminUrl(text: string): AdminServer {
   const name = text.slice(0, at);
   const url = text.slice(at + 1);
   if (at <= 0 || !/^postgres(ql)?:\/\//.test(url)) {
-    throw new Error(`--admin-url must be NAME=postgresql://user:password@host:port/database (got "${redact(text)}")`);
+    throw new Error(`--admin-url must be NAME=postgresql://user:password@host:port/database (got "${redactSecrets(text)}")`);
   }
   return { name, url };
 }
@@ -77,11 +78,6 @@ export function adminServersFromConfig(servers: readonly Record<string, unknown>
     const hostPart = host.includes(":") ? `[${host}]` : host;
     return { name, url: `postgresql://${user}:${encodeURIComponent(password)}@${hostPart}:${port}/${database}?sslmode=${sslmode}` };
   });
-}
-
-/** A URL (or any text holding one) with its password replaced, for messages. */
-export function redact(text: string): string {
-  return text.replace(/(postgres(?:ql)?:\/\/[^:/@\s]*:)[^@\s]*@/g, "$1***@");
 }
 
 /** "host:port" of an admin URL: how an unreachable server is named. */

@@ -1,47 +1,41 @@
 /**
- * Where `npm run usage` and the service's sampler find the fleet: the stack's
+ * Where `npm run usage` and the service's sampler find the fleet: the stacks'
  * outputs (or a saved file of them) for the tenants, and for each server's
  * admin connection either explicit URLs (--admin-url NAME=URL, or
- * USAGE_ADMIN_URLS="NAME=URL,...") or the stack config's `servers`, read the
- * way verify/cli.ts reads outputs (the project's Pulumi CLI on its backend).
+ * USAGE_ADMIN_URLS="NAME=URL,...") or the stacks' config `servers`. Which
+ * engine, backend and stacks: the caller's Fleet (engine/fleet-access.ts), or
+ * for the service the engine environment it deploys with.
  */
-import { execFile } from "node:child_process";
 import { readFile } from "node:fs/promises";
-import { promisify } from "node:util";
-import { LOCAL_STATE_DIR, PROJECT_DIR, projectName } from "../engine/paths";
-import { findEngine, pulumiContext, type PulumiContext } from "../engine/pulumi";
-import { localBackendUrl } from "../engine/state-backend";
+import { NO_SUCH_STACK, pulumiAsync } from "../engine/fleet-access";
+import { projectName } from "../engine/paths";
+import type { PulumiContext } from "../engine/pulumi";
 import { adminServersFromConfig, parseAdminUrl, tenantsFromStackOutputs, type AdminServer, type UsageTenant } from "./inputs";
 
 export interface FleetSourceOptions {
   /** Saved `pulumi stack output --json` instead of asking the engine. */
   outputsFile?: string;
-  stack: string;
+  /** The stacks to read (every shard of the environment, or one). */
+  stacks: readonly string[];
+  /** The engine's environment on the fleet's backend; needed unless outputsFile and admin URLs are given. */
+  context?: PulumiContext;
   /** NAME=URL pairs; when any is given, the stack config is not read. */
   adminUrls?: readonly string[];
   env?: NodeJS.ProcessEnv;
 }
 
-let cachedContext: PulumiContext | undefined;
-function context(env: NodeJS.ProcessEnv): PulumiContext {
-  // A PULUMI_BACKEND_URL in the environment (CI, a real backend, the service's engine environment) wins, as it is;
-  // else npm start's state database, through the engine findEngine finds (building the toolchain when missing, as before).
-  if (env.PULUMI_BACKEND_URL !== undefined) return { stateDir: "", backendUrl: env.PULUMI_BACKEND_URL, env };
-  cachedContext ??= pulumiContext(findEngine({ mayBuild: true }), LOCAL_STATE_DIR, localBackendUrl(PROJECT_DIR));
-  return cachedContext;
+function engineOf(options: FleetSourceOptions): PulumiContext {
+  if (options.context === undefined) throw new Error("usage: no engine to read the stacks with; pass --outputs FILE and --admin-url NAME=URL");
+  return options.context;
 }
 
-/**
- * `pulumi ARGS` without blocking the event loop (the onboarding service keeps
- * answering webhooks while its sampler asks the stack). Throws with stderr.
- */
-async function pulumiOutput(env: NodeJS.ProcessEnv, args: string[]): Promise<string> {
+/** `pulumi ARGS` of one stack; undefined when the stack does not exist (a shard never deployed). */
+async function ofStack(options: FleetSourceOptions, args: string[]): Promise<string | undefined> {
   try {
-    const { stdout } = await promisify(execFile)("pulumi", args, { cwd: PROJECT_DIR, env: context(env).env, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
-    return stdout;
+    return await pulumiAsync(engineOf(options), args);
   } catch (error) {
-    const failure = error as { code?: number | string; stderr?: string };
-    throw new Error(`pulumi ${args.join(" ")} failed (${failure.code}): ${(failure.stderr ?? "").trim()}`);
+    if (error instanceof Error && NO_SUCH_STACK.test(error.message)) return undefined;
+    throw error;
   }
 }
 
@@ -49,22 +43,27 @@ export async function adminServers(options: FleetSourceOptions): Promise<AdminSe
   const env = options.env ?? process.env;
   const explicit = [...(options.adminUrls ?? []), ...(env.USAGE_ADMIN_URLS ?? "").split(",").filter((part) => part.trim() !== "")];
   if (explicit.length > 0) return explicit.map((text) => parseAdminUrl(text.trim()));
-  const config = JSON.parse(await pulumiOutput(env, ["config", "--json", "--show-secrets", "--stack", options.stack])) as Record<
-    string,
-    { value?: string; objectValue?: unknown }
-  >;
-  const entry = config[`${projectName()}:servers`];
-  if (entry === undefined) throw new Error(`stack "${options.stack}" has no ${projectName()}:servers config; pass --admin-url NAME=postgresql://...`);
-  const servers = entry.objectValue ?? JSON.parse(entry.value ?? "[]");
-  if (!Array.isArray(servers)) throw new Error(`${projectName()}:servers of stack "${options.stack}" is not a list`);
-  return adminServersFromConfig(servers as Record<string, unknown>[]);
+  // Every shard's servers, by name (shards of an environment share them; a shard may add one).
+  const byName = new Map<string, AdminServer>();
+  for (const stack of options.stacks) {
+    const text = await ofStack(options, ["config", "--json", "--show-secrets", "--stack", stack]);
+    if (text === undefined) continue;
+    const entry = (JSON.parse(text) as Record<string, { value?: string; objectValue?: unknown }>)[`${projectName()}:servers`];
+    if (entry === undefined) throw new Error(`stack "${stack}" has no ${projectName()}:servers config; pass --admin-url NAME=postgresql://...`);
+    const servers = entry.objectValue ?? JSON.parse(entry.value ?? "[]");
+    if (!Array.isArray(servers)) throw new Error(`${projectName()}:servers of stack "${stack}" is not a list`);
+    for (const server of adminServersFromConfig(servers as Record<string, unknown>[])) if (!byName.has(server.name)) byName.set(server.name, server);
+  }
+  if (byName.size === 0) throw new Error(`no stack of ${options.stacks.join(", ")} exists on this backend; run "npm start" (locally) or deploy first`);
+  return [...byName.values()];
 }
 
 export async function stackTenants(options: FleetSourceOptions): Promise<UsageTenant[]> {
-  const env = options.env ?? process.env;
-  const text =
-    options.outputsFile !== undefined
-      ? await readFile(options.outputsFile, "utf8")
-      : await pulumiOutput(env, ["stack", "output", "--json", "--stack", options.stack]);
-  return tenantsFromStackOutputs(JSON.parse(text));
+  if (options.outputsFile !== undefined) return tenantsFromStackOutputs(JSON.parse(await readFile(options.outputsFile, "utf8")));
+  const tenants: UsageTenant[] = [];
+  for (const stack of options.stacks) {
+    const text = await ofStack(options, ["stack", "output", "--json", "--stack", stack]);
+    if (text !== undefined) tenants.push(...tenantsFromStackOutputs(JSON.parse(text)));
+  }
+  return tenants;
 }

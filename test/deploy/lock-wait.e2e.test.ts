@@ -25,7 +25,7 @@ import { findEngine, pulumiContext, type PulumiContext } from "../../engine/pulu
 import { projectName } from "../../engine/paths";
 import { ensureStateDatabase } from "../../local/state-backend";
 import { AutomationDeployer, engineEnvVars } from "../../onboarding/deployer";
-import { cloneCheckout } from "../support/checkout";
+import { cloneCheckout } from "../../harness/checkout";
 import { plantLock } from "../support/state-lock";
 
 let server: LocalPostgres;

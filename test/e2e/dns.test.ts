@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { setStackConfig } from "../../engine/pulumi";
 import { startBind, type LocalBind } from "../support/bind";
-import { setUpEngineStack, type EngineStack } from "../support/engine-stack";
+import { setUpEngineStack, type EngineStack } from "../../harness/engine-stack";
 
 // Every step is one or more real `pulumi up`s; a slow machine may need minutes.
 vi.setConfig({ testTimeout: 5 * 60 * 1000 });

@@ -14,7 +14,7 @@ import { onPath } from "../../engine/pulumi";
 import { STATE_DATABASE } from "../../engine/state-backend";
 import { tenantsFromOutputs, verifyIsolation } from "../../verify/probes";
 import { canLogInWithUrl } from "../support/can-log-in";
-import { setUpEngineStack, type EngineStack } from "../support/engine-stack";
+import { setUpEngineStack, type EngineStack } from "../../harness/engine-stack";
 
 vi.setConfig({ testTimeout: 5 * 60 * 1000 });
 

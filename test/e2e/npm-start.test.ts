@@ -12,7 +12,7 @@ import { escapeIdentifier } from "pg";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { checkoutPostgresOptions, freePort, startLocalPostgres } from "../../local/embedded-postgres";
 import { PROJECT_DIR } from "../../engine/paths";
-import { cloneCheckout } from "../support/checkout";
+import { cloneCheckout } from "../../harness/checkout";
 
 vi.setConfig({ testTimeout: 5 * 60 * 1000 });
 

@@ -19,7 +19,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { LocalPostgres } from "../../local/embedded-postgres";
 import { PROJECT_DIR } from "../../engine/paths";
 import { setStackConfig, type PulumiContext } from "../../engine/pulumi";
-import { setUpEngineStack, type EngineStack } from "../support/engine-stack";
+import { setUpEngineStack, type EngineStack } from "../../harness/engine-stack";
 import { COMMITTED_COMPANIES, testCompany, testReleases, type TestReleases } from "../support/seed-releases";
 
 vi.setConfig({ testTimeout: 5 * 60 * 1000 });

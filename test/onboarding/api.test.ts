@@ -25,7 +25,7 @@ import {
   testServiceOptions,
   waitFor,
   type MailSink,
-} from "./support";
+} from "../../harness/onboarding";
 
 let postgres: LocalPostgres;
 let sink: MailSink;

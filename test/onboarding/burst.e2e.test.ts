@@ -12,8 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { projectName } from "../../engine/paths";
 import type { RunningService } from "../../onboarding/service";
 import { plantLock } from "../support/state-lock";
-import { setUpEngineStack, startServiceWithRunners, stopServiceStack, type EngineStack } from "./engine-stack";
-import { mailText, signup, startMailSink, tenantStatus, waitFor, type MailSink } from "./support";
+import { setUpEngineStack, startServiceWithRunners, stopServiceStack, type EngineStack } from "../../harness/service-engine-stack";
+import { mailText, signup, startMailSink, tenantStatus, waitFor, type MailSink } from "../../harness/onboarding";
 
 let engine: EngineStack;
 let sink: MailSink;

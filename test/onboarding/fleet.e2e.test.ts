@@ -13,10 +13,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../local/embedded-postgres";
 import { configureLocalStack } from "../../local/stack";
 import { pulumi } from "../../engine/pulumi";
-import { removeStack } from "../support/engine-stack";
+import { removeStack } from "../../harness/engine-stack";
 import { createTenantsRemote, git } from "../support/git-remote";
-import { serviceProcessEnv, setUpEngineStack, spawnServiceProcess, type EngineStack } from "./engine-stack";
-import { signup, startMailSink, tenantStatus, waitFor, type MailSink } from "./support";
+import { serviceProcessEnv, setUpEngineStack, spawnServiceProcess, type EngineStack } from "../../harness/service-engine-stack";
+import { signup, startMailSink, tenantStatus, waitFor, type MailSink } from "../../harness/onboarding";
 
 const ENV = `fe${process.pid}`;
 const FIRST = `${ENV}-s001`;

@@ -12,8 +12,8 @@ import type { RunningService } from "../../onboarding/service";
 import { GitTenantsRepo } from "../../onboarding/tenants-repo";
 import { addTenants } from "../../tenants/edit";
 import { createTenantsRemote, git } from "../support/git-remote";
-import { setUpEngineStack, startServiceWithRunners, stopServiceStack, TENANTS_HEADER, type EngineStack } from "./engine-stack";
-import { signup, startMailSink, tenantStatus, waitFor, type MailSink } from "./support";
+import { setUpEngineStack, startServiceWithRunners, stopServiceStack, TENANTS_HEADER, type EngineStack } from "../../harness/service-engine-stack";
+import { signup, startMailSink, tenantStatus, waitFor, type MailSink } from "../../harness/onboarding";
 
 const FILE = "shard/tenants.yaml";
 let engine: EngineStack;

@@ -18,7 +18,17 @@ import { startService, type RunningService } from "../../onboarding/service";
 import { GitTenantsRepo, redactor } from "../../onboarding/tenants-repo";
 import { addTenants, setStatus } from "../../tenants/edit";
 import { createTenantsRemote, git } from "../support/git-remote";
-import { createControlDatabase, FakeDeployer, signup, startMailSink, tenantStatus, testServiceOptions, usernames, waitFor, type MailSink } from "./support";
+import {
+  createControlDatabase,
+  FakeDeployer,
+  signup,
+  startMailSink,
+  tenantStatus,
+  testServiceOptions,
+  usernames,
+  waitFor,
+  type MailSink,
+} from "../../harness/onboarding";
 
 const FILE = "tenants/tenants.yaml";
 const SERVICE = "DriverGigsPro signup service";

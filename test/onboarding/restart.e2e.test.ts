@@ -10,8 +10,8 @@ import { join } from "node:path";
 import { Client } from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../local/embedded-postgres";
-import { serviceProcessEnv, setUpEngineStack, spawnServiceProcess, type EngineStack } from "./engine-stack";
-import { signup, startMailSink, tenantStatus, waitFor, type MailSink } from "./support";
+import { serviceProcessEnv, setUpEngineStack, spawnServiceProcess, type EngineStack } from "../../harness/service-engine-stack";
+import { signup, startMailSink, tenantStatus, waitFor, type MailSink } from "../../harness/onboarding";
 
 let engine: EngineStack;
 let sink: MailSink;

@@ -19,7 +19,17 @@ import { startService, type RunningService, type ServiceOptions } from "../../on
 import { GitTenantsRepo, LocalTenantsFile, type TenantsStore } from "../../onboarding/tenants-repo";
 import { SHARDS_MANIFEST } from "../../tenants/shards";
 import { createTenantsRemote, git } from "../support/git-remote";
-import { createControlDatabase, FakeDeployer, signup, startMailSink, tenantStatus, testServiceOptions, usernames, waitFor, type MailSink } from "./support";
+import {
+  createControlDatabase,
+  FakeDeployer,
+  signup,
+  startMailSink,
+  tenantStatus,
+  testServiceOptions,
+  usernames,
+  waitFor,
+  type MailSink,
+} from "../../harness/onboarding";
 
 const MANIFEST = `# the test fleet: this comment must survive the service's edits
 maxTenants: 2

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { configureLocalStack } from "../../local/stack";
 import { findEngine, pulumi, pulumiContext } from "../../engine/pulumi";
 import { PROJECT_DIR } from "../../engine/paths";
-import { waitFor } from "../onboarding/support";
+import { waitFor } from "../../harness/onboarding";
 import { startUsageFleet, type UsageFleet } from "./support";
 
 let fleet: UsageFleet;

@@ -13,7 +13,7 @@ import { PROJECT_DIR } from "../../engine/paths";
 import { createTransport } from "../../onboarding/mailer";
 import { InProcessLauncher } from "../../onboarding/scheduler";
 import { startService, type RunningService } from "../../onboarding/service";
-import { FakeDeployer, SECRET, TOKEN, waitFor } from "../onboarding/support";
+import { FakeDeployer, SECRET, TOKEN, waitFor } from "../../harness/onboarding";
 import { startUsageFleet, tenantClient, type UsageFleet } from "./support";
 
 let fleet: UsageFleet;

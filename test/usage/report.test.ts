@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parsePeriod, transactionsBetween, type UsageSample } from "../../usage/billing";
 import type { TenantFigures } from "../../usage/collect";
-import { adminServersFromConfig, parseAdminUrl, redact, tenantsFromStackOutputs, type UsageTenant } from "../../usage/inputs";
+import { adminServersFromConfig, parseAdminUrl, tenantsFromStackOutputs, type UsageTenant } from "../../usage/inputs";
+import { redactSecrets as redact } from "../../lib/redact";
 import { UsageMetrics } from "../../usage/metrics";
 import { csvField, renderCsv, renderUsageTable, USAGE_CSV_COLUMNS, usageRows } from "../../usage/report";
 

@@ -2,7 +2,7 @@
 import { Client } from "pg";
 import { startLocalPostgres, type LocalPostgres } from "../../local/embedded-postgres";
 import type { AdminServer, UsageTenant } from "../../usage/inputs";
-import { seededTenantUnderTest, type TestTenant } from "../fixtures/tenant-databases";
+import { seededTenantUnderTest, type TestTenant } from "../../harness/tenant-databases";
 
 export interface UsageFleet {
   postgres: LocalPostgres;

@@ -9,13 +9,13 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { convergeUp } from "../../engine/converge";
-import { parseStackOutputs, type StackOutputs } from "../../infra/outputs";
-import { startLocalPostgres, type LocalPostgres } from "../../local/embedded-postgres";
-import { configureLocalStack } from "../../local/stack";
-import { findEngine, pulumi, pulumiContext, type PulumiContext } from "../../engine/pulumi";
-import { PROJECT_DIR } from "../../engine/paths";
-import { ensureStateDatabase } from "../../local/state-backend";
+import { convergeUp } from "../engine/converge";
+import { parseStackOutputs, type StackOutputs } from "../infra/outputs";
+import { startLocalPostgres, type LocalPostgres } from "../local/embedded-postgres";
+import { configureLocalStack } from "../local/stack";
+import { findEngine, pulumi, pulumiContext, type PulumiContext } from "../engine/pulumi";
+import { PROJECT_DIR } from "../engine/paths";
+import { ensureStateDatabase } from "../local/state-backend";
 import { adminQuery } from "./admin-query";
 
 export interface EngineStackOptions {

@@ -1,13 +1,13 @@
 /** Real parts for the onboarding tests: an SMTP server that keeps what it receives, signed HTTP calls, polling. */
 import { readFileSync } from "node:fs";
 import { SMTPServer } from "smtp-server";
-import { validateTenantsText } from "../../tenants/load";
-import { usernameToLabel } from "../../infra/naming";
-import type { LocalPostgres } from "../../local/embedded-postgres";
-import type { Deployer, DeployResult } from "../../onboarding/deployer";
-import { createTransport } from "../../onboarding/mailer";
-import type { ServiceOptions } from "../../onboarding/service";
-import { signedHeaders } from "../../onboarding/signature";
+import { validateTenantsText } from "../tenants/load";
+import { usernameToLabel } from "../infra/naming";
+import type { LocalPostgres } from "../local/embedded-postgres";
+import type { Deployer, DeployResult } from "../onboarding/deployer";
+import { createTransport } from "../onboarding/mailer";
+import type { ServiceOptions } from "../onboarding/service";
+import { signedHeaders } from "../onboarding/signature";
 
 export const SECRET = "test-webhook-secret-0123456789abcdef";
 export const TOKEN = "test-api-token-0123456789abcdef";

@@ -7,13 +7,13 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
-import { createPrivateDatabase } from "../../onboarding/db";
-import { PROJECT_DIR } from "../../engine/paths";
-import { createTransport } from "../../onboarding/mailer";
-import { ChildProcessLauncher } from "../../onboarding/scheduler";
-import { startService, type RunningService, type ServiceOptions } from "../../onboarding/service";
-import { setUpEngineStack as setUpBaseEngineStack, type EngineStack as BaseEngineStack } from "../support/engine-stack";
-import { MAIL_FROM, SECRET, TOKEN } from "./support";
+import { createPrivateDatabase } from "../onboarding/db";
+import { PROJECT_DIR } from "../engine/paths";
+import { createTransport } from "../onboarding/mailer";
+import { ChildProcessLauncher } from "../onboarding/scheduler";
+import { startService, type RunningService, type ServiceOptions } from "../onboarding/service";
+import { setUpEngineStack as setUpBaseEngineStack, type EngineStack as BaseEngineStack } from "./engine-stack";
+import { MAIL_FROM, SECRET, TOKEN } from "./onboarding";
 
 export interface EngineStack extends BaseEngineStack {
   controlUrl: string;

@@ -1,5 +1,5 @@
 /** A query as the server's superuser, on a connection of its own (opened and closed for the call). */
-import type { LocalPostgres } from "../../local/embedded-postgres";
+import type { LocalPostgres } from "../local/embedded-postgres";
 
 export async function adminQuery<T = Record<string, unknown>>(
   server: LocalPostgres,

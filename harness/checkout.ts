@@ -8,7 +8,7 @@ import { execFileSync } from "node:child_process";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { PROJECT_DIR } from "../../engine/paths";
+import { PROJECT_DIR } from "../engine/paths";
 
 export function cloneCheckout(name: string): string {
   const parent = mkdtempSync(join(tmpdir(), `dgp-clone-${name}-`));
