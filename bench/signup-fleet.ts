@@ -21,7 +21,8 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { startLocalPostgres } from "../local/embedded-postgres";
 import { configureLocalStack } from "../local/stack";
-import { findEngine, pulumi, type PulumiContext, pulumiContext } from "../engine/pulumi";
+import { pulumi, type PulumiContext } from "../engine/pulumi";
+import { resolveEngine } from "../engine/fleet-access";
 import { localStateDir, PROJECT_DIR } from "../engine/paths";
 import { ensureStateDatabase } from "../local/state-backend";
 import { createPrivateDatabase } from "../onboarding/db";
@@ -51,7 +52,9 @@ const entry = (name: string) => `  - username: ${name}\n    email: ${name.replac
 async function buildFleet(tenants: number, size: number, deployAll: boolean): Promise<Fleet> {
   const clone = cloneCheckout(`bench-${tenants}`);
   const server = await startLocalPostgres();
-  const context = pulumiContext(findEngine({ mayBuild: true }), localStateDir(clone), await ensureStateDatabase(server));
+  // Engine and backend as every command resolves them (engine/fleet-access.ts): this run's state database, the clone's engine settings.
+  const backendUrl = await ensureStateDatabase(server);
+  const { context } = await resolveEngine({ mayBuild: true, stateDir: localStateDir(clone), env: { ...process.env, PULUMI_BACKEND_URL: backendUrl } });
   const shardCount = Math.ceil(tenants / size);
   const shards = Array.from({ length: shardCount }, (_, i) => ({
     name: `b${String(i + 1).padStart(3, "0")}`,

@@ -9,7 +9,7 @@
  * serialized is only a stub: the implementing module's path *inside the
  * project* and an export name. At run time the stub loads that module from
  * the checkout the engine runs in: the provider process's working directory,
- * which the engine sets to the project folder (DRIVERGIGSPRO_PROJECT_DIR
+ * which the engine sets to the project folder (DGP_PROJECT_DIR
  * overrides). The stored state is then the same from every folder, and about
  * 300 bytes per resource instead of kilobytes of captured code.
  */
@@ -17,7 +17,7 @@ import type * as pulumi from "@pulumi/pulumi";
 
 /** The checkout the engine runs in: where project-relative paths (modules, seed releases) are resolved. */
 export function projectRoot(): string {
-  return process.env.DRIVERGIGSPRO_PROJECT_DIR || process.cwd();
+  return process.env.DGP_PROJECT_DIR || process.cwd();
 }
 
 /**

@@ -21,4 +21,9 @@ export const UNIT_TEST_FILES: readonly string[] = [
   "test/lib/polling-loop.test.ts",
   "test/lib/transaction.test.ts",
   "test/architecture.test.ts",
+  "test/rollout.test.ts",
+  "test/rollout-program.test.ts",
+  "test/onboarding/engine-env.test.ts",
+  "test/toolchain-lock.test.ts",
+  "test/find-engine.test.ts",
 ];
