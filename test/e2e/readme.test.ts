@@ -1,0 +1,166 @@
+/**
+ * The README, run: in a fresh copy of the checkout (no .data/, no .state/, its
+ * own port), `npm start`, then every local command of the README's "Everyday
+ * use", "Verification and benchmarks" (bench excepted) and "Usage, billing and
+ * monitoring" blocks, read from the README itself and run as written, each in
+ * a new shell after `npm start` has ended (and stopped its PostgreSQL). The
+ * one thing added is the value of DATABASE_URL where the README writes
+ * `DATABASE_URL=postgresql://...` (a throw-away control database).
+ *
+ * Then no secret in any message: verify, usage, tenants list/show with the
+ * server down and up, and with a state backend that cannot be reached, print
+ * neither the superuser's password, nor the passphrase, nor a session secret.
+ */
+import { spawn, spawnSync } from "node:child_process";
+import { readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { checkoutPostgresOptions, freePort, startLocalPostgres, type LocalPostgres } from "../../local/embedded-postgres";
+import { cloneCheckout } from "../../harness/checkout";
+
+vi.setConfig({ testTimeout: 10 * 60 * 1000, hookTimeout: 15 * 60 * 1000 });
+
+let clone: string;
+let port: number;
+let control: LocalPostgres;
+/** Every line any command printed, for the secrets check. */
+const printed: string[] = [];
+
+function shellEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, DGP_LOCAL_PG_PORT: String(port), CI: "true", ...extra };
+  // As on a fresh machine: no backend or passphrase of the test's own environment.
+  for (const name of ["PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE", "PULUMI_HOME", "DATABASE_URL"]) {
+    if (!(name in extra)) delete env[name];
+  }
+  return env;
+}
+
+/** One command line in a new shell in the clone, as a person types it. */
+function sh(command: string, extra: Record<string, string> = {}) {
+  const result = spawnSync("bash", ["-c", command], { cwd: clone, env: shellEnv(extra), encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
+  const out = `${result.stdout}\n${result.stderr}`;
+  printed.push(out);
+  return { status: result.status, stdout: result.stdout, out };
+}
+
+/** The `sh` blocks of a README section (up to the next heading of its level or higher), their command lines without comments. */
+function sectionCommands(readme: string, heading: string): string[] {
+  const start = readme.indexOf(`\n${heading}\n`);
+  if (start < 0) throw new Error(`README has no section "${heading}"`);
+  const level = heading.split(" ")[0]!;
+  const rest = readme.slice(start + heading.length + 2);
+  const next = rest.search(new RegExp(`\\n#{2,${level.length}} `));
+  const body = next < 0 ? rest : rest.slice(0, next);
+  return [...body.matchAll(/```sh\n([\s\S]*?)```/g)]
+    .flatMap((block) => block[1]!.split("\n"))
+    .map((line) => line.replace(/\s+#.*$/, "").trim())
+    .filter((line) => line !== "" && !line.startsWith("#"));
+}
+
+beforeAll(async () => {
+  clone = cloneCheckout("readme");
+  port = await freePort();
+  control = await startLocalPostgres();
+  const start = sh("npm start");
+  expect(start.status, start.out.slice(-3000)).toBe(0);
+});
+
+afterAll(async () => {
+  await control?.stop();
+  if (clone) {
+    sh("npm start -- --destroy");
+    rmSync(join(clone, ".."), { recursive: true, force: true });
+  }
+});
+
+const readme = () => readFileSync(join(clone, "README.md"), "utf8");
+
+describe("the README's local commands, after npm start, each in a new shell", () => {
+  it("lists the commands it runs (the sections exist and hold them)", () => {
+    expect(sectionCommands(readme(), "## Everyday use")).toContain("npm run tenants -- list");
+    expect(sectionCommands(readme(), "## Verification and benchmarks")).toContain("npm run verify");
+    expect(sectionCommands(readme(), "## Usage, billing and monitoring")).toContain("npm run usage");
+  });
+
+  it.each(["## Everyday use", "## Verification and benchmarks", "## Usage, billing and monitoring"])("%s: every command works as written", async (heading) => {
+    const commands = sectionCommands(readme(), heading).filter((line) => !line.startsWith("npm run bench"));
+    expect(commands.length).toBeGreaterThan(0);
+    for (const command of commands) {
+      const line = command.replace("DATABASE_URL=postgresql://... ", "");
+      const extra: Record<string, string> = line === command ? {} : { DATABASE_URL: control.url() };
+      if (/--serve \d+/.test(line)) {
+        await serveOnce(line, extra);
+        continue;
+      }
+      const run = sh(line, extra);
+      expect(run.status, `${command}\n${run.out.slice(-3000)}`).toBe(0);
+      if (line === "npm run tenants -- list") expect(run.stdout).toMatch(/maria_k\s+[0-9A-F]{8}\s+active/);
+      if (line === "npm run verify") expect(run.stdout).toMatch(/3 tenant\(s\), \d+ probe\(s\), 0 failed/);
+      if (line === "npm run usage") expect(run.stdout).toMatch(/3 tenant\(s\) on 1 server\(s\)/);
+    }
+  });
+
+  it("leaves no PostgreSQL running: the server a command started is stopped when it ends", async () => {
+    const server = await startLocalPostgres(checkoutPostgresOptions(clone, { DGP_LOCAL_PG_PORT: String(port) }));
+    await server.stop();
+  });
+});
+
+/** `npm run usage -- --serve PORT`: serves per-tenant metrics until Ctrl-C (SIGINT), then exits 0. */
+async function serveOnce(line: string, extra: Record<string, string>): Promise<void> {
+  const metricsPort = await freePort();
+  const child = spawn("bash", ["-c", `exec ${line.replace(/--serve \d+/, `--serve ${metricsPort}`)}`], {
+    cwd: clone,
+    env: shellEnv(extra),
+    detached: true,
+  });
+  let out = "";
+  child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
+  child.stderr.on("data", (chunk: Buffer) => (out += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  await vi.waitFor(() => expect(out).toMatch(/per-tenant metrics on/), { timeout: 120_000, interval: 500 });
+  const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  expect(metrics).toMatch(/drivergigspro_tenant_database_size_bytes\{[^}]*tenant_id="[0-9A-F]{8}"/);
+  process.kill(-child.pid!, "SIGINT"); // Ctrl-C
+  expect([0, 130], out).toContain(await exited);
+  printed.push(out);
+}
+
+describe("no secret in any message", () => {
+  const READERS = ["npm run verify", "npm run usage", "npm run tenants -- list", "npm run tenants -- show maria_k"];
+
+  it("verify, usage, tenants list/show with the server down, up and unreachable print no password, passphrase or session secret", async () => {
+    for (const command of READERS) expect(sh(command).status, command).toBe(0); // down: each starts it
+    const server = await startLocalPostgres(checkoutPostgresOptions(clone, { DGP_LOCAL_PG_PORT: String(port) }));
+    try {
+      for (const command of READERS) {
+        const run = sh(command); // up: each uses it and leaves it running
+        expect(run.status, run.out).toBe(0);
+        expect(run.out).not.toMatch(/Starting the embedded PostgreSQL/);
+      }
+    } finally {
+      await server.stop();
+    }
+    const password = readFileSync(join(clone, ".state", "postgres-superuser-password"), "utf8").trim();
+    // A backend that refuses: the note and errors name it without its password.
+    const unreachable = `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${await freePort()}/pulumi_state?sslmode=disable`;
+    const refused = sh("npm run tenants -- list", { PULUMI_BACKEND_URL: unreachable });
+    expect(refused.status).toBe(0);
+    expect(refused.out).toMatch(/note: /);
+    for (const command of ["npm run verify", "npm run usage"]) expect(sh(command, { PULUMI_BACKEND_URL: unreachable }).status).not.toBe(0);
+
+    const secrets = [password, encodeURIComponent(password), readFileSync(join(clone, ".state", ".passphrase"), "utf8").trim()];
+    const connections = JSON.parse(
+      spawnSync("bash", ["-c", "npm run --silent pulumi -- stack output connections --show-secrets --json --stack local-s001"], {
+        cwd: clone,
+        env: shellEnv(),
+        encoding: "utf8",
+      }).stdout,
+    ) as Record<string, { sessionSecret: string; databaseUrl: string }>;
+    for (const connection of Object.values(connections)) secrets.push(connection.sessionSecret, new URL(connection.databaseUrl).password);
+    expect(secrets.filter((secret) => secret.length >= 8)).toHaveLength(secrets.length);
+    const all = printed.join("\n");
+    expect(all.length).toBeGreaterThan(1000);
+    for (const secret of secrets) expect(all.includes(secret), `a secret of length ${secret.length} was printed`).toBe(false);
+  });
+});
