@@ -13,13 +13,14 @@ import { errorMessage } from "../lib/errors";
 import { renderMarkdownTable, renderTable } from "../lib/table";
 
 /**
- * Two shards at once unless `--parallel` says otherwise: one engine run (the
- * Node.js program's evaluation and the Go engine) keeps about one core busy,
- * and two cores are what a standard CI runner (and this project's test
- * machine) has. More runs than cores only queue on them, and each run holds
- * its own connections to the state server and the tenant servers.
+ * One shard at a time unless `--parallel N` says otherwise. Measured with
+ * `npm run bench -- fleet` on this project's 2-core machine (shared, README
+ * "Verification and benchmarks"): two at once made each shard's run about twice
+ * as long and the whole pass 1.16x (preview) to 1.22x (update) longer, so one
+ * engine run already keeps the cores busy there. Where cores are free, N of
+ * them pay; CI gets its parallelism from runners instead (one shard per job).
  */
-export const DEFAULT_PARALLEL = 2;
+export const DEFAULT_PARALLEL = 1;
 
 /** Where one shard's engine output goes. */
 export interface ShardOutput {

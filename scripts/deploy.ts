@@ -3,14 +3,15 @@
  *
  *   npm run deploy -- preview --env prod --changed-since origin/main --comment-file preview.md
  *   npm run deploy -- up --env prod --changed-since <sha before the push>
- *   npm run deploy -- up --env prod --shard s002 --parallel 4
+ *   npm run deploy -- up --env prod --shard s002
+ *   npm run deploy -- up --env prod --parallel 4
  *   npm run deploy -- list --env prod --changed-since origin/main --json     (the shards only: CI's matrix)
  *   npm run deploy -- report --env prod --comment-file preview.md results/*.json
  *
  * Each chosen shard of tenants/shards.yaml is one engine run: its stack
  * `<env>-<shard>` (created from another shard's config when the shard is
  * new) gets `pulumi preview` or `pulumi up --yes` with Pulumi's own display,
- * up to --parallel shards at a time (deploy/parallel.ts; default 2), each
+ * up to --parallel shards at a time (deploy/parallel.ts; default 1), each
  * line prefixed with its shard's name. A stack held by another deployment (the
  * signup service, another CI run) is waited for, up to --lock-timeout seconds
  * (default 1800), by that shard alone. `--comment-file` previews with `--json`

@@ -3,7 +3,7 @@
  * real engine, in a second checkout as CI's workspace would be, the state in
  * PostgreSQL: shard s003's tenants file is invalid on purpose.
  *
- *  1. `up --env ci` with its defaults (every shard, two at a time): s001 and
+ *  1. `up --env ci --parallel 2` (every shard, the default; two at a time): s001 and
  *     s002 are deployed although s003 fails; the command exits non-zero
  *     naming s003; every line of a shard's output carries that shard's name
  *     and no other shard's (whole lines, never mixed); one table ends it;
@@ -97,7 +97,7 @@ afterAll(async () => {
 
 describe("npm run deploy over several shards at once, with the real engine", () => {
   it("deploys every good shard although one fails, names the failed one, and ends with one table", async () => {
-    const { code, stdout, stderr } = await deploy(["up", "--env", "ci"]);
+    const { code, stdout, stderr } = await deploy(["up", "--env", "ci", "--parallel", "2"]);
     const all = `${stdout}\n${stderr}`;
     expect(code, all).toBe(1);
     expect(stdout).toContain("deploy: up of every shard: s001, s002, s003 (2 at a time)");
@@ -109,6 +109,7 @@ describe("npm run deploy over several shards at once, with the real engine", () 
     expect(all).toMatch(/^\[s003\] .*tenants\/s003\.yaml:2: tenant "Max_Power"/m);
     expect(stderr).toContain("error: up failed on 1 of 3 shard(s): s003 (stack ci-s003)");
     expectWholePrefixedLines(all);
+    console.log(stdout.slice(stdout.indexOf("\nSHARD")), stderr.slice(stderr.lastIndexOf("error: up failed")));
     // The table: both good shards created their tenant's resources (counted once: the update, not its preview); s003 changed nothing.
     expect(stdout).toMatch(/^SHARD\s+RESULT\s+CHANGES\s+SECONDS$/m);
     for (const shard of ["s001", "s002"]) {
