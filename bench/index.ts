@@ -123,18 +123,55 @@ function signupsAtFleetSize(): void {
   printTable(["existing tenants", "lever", "seconds", "vs as shipped"], table);
 }
 
-const benches: Record<string, () => void | Promise<void>> = {
+/** `fleet`'s options: --tenants, --shard-size, --parallel (see bench/fleet.ts). */
+function fleetRuns(options: string[]): void {
+  const rows = measureAll("fleet.ts", options);
+  const first = rows[0]!;
+  const shards = new Set(rows.filter((row) => row.shard !== "total").map((row) => row.shard)).size;
+  console.log(
+    `\nA change that reaches every shard: ${first.tenants} tenants in ${shards} shard(s) of ${first.shardSize}, all deployed, through npm run deploy (one run, interleaved)\n`,
+  );
+  const benches = [...new Set(rows.map((row) => row.bench as string))];
+  const modes = [...new Set(rows.map((row) => row.mode as string))];
+  const names = [...new Set(rows.map((row) => row.shard as string))];
+  const seconds = (bench: string, mode: string, shard: string) => rows.find((row) => row.bench === bench && row.mode === mode && row.shard === shard)?.seconds;
+  printTable(
+    ["pass", "shard", ...modes.map((mode) => `${mode} s`), `${modes[1]} vs ${modes[0]}`],
+    benches.flatMap((bench) =>
+      names.map((shard) => {
+        const [sequential, parallel] = modes.map((mode) => seconds(bench, mode, shard));
+        return [
+          bench,
+          shard,
+          ...[sequential, parallel].map((value) => value?.toFixed(1) ?? ""),
+          sequential && parallel ? `${(parallel / sequential).toFixed(2)}x` : "",
+        ];
+      }),
+    ),
+  );
+}
+
+const benches: Record<string, (options: string[]) => void | Promise<void>> = {
   program: programEvaluation,
   seed: seedingAndVerification,
   onboarding,
   signups: signupsAtFleetSize,
   usage,
+  fleet: fleetRuns,
 };
 
+/** Not in a bare `npm run bench`: it deploys a whole fleet first (about 40 minutes at its default 1,000 tenants). */
+const ON_REQUEST = new Set(["fleet"]);
+
 async function main() {
-  const only = process.argv.slice(2);
+  const args = process.argv.slice(2);
+  const firstOption = args.findIndex((arg) => arg.startsWith("--"));
+  const only = firstOption < 0 ? args : args.slice(0, firstOption);
+  const options = firstOption < 0 ? [] : args.slice(firstOption);
+  const unknown = only.filter((name) => !(name in benches));
+  if (unknown.length > 0) throw new Error(`no bench ${unknown.join(", ")}; benches: ${Object.keys(benches).join(", ")}`);
   for (const [name, bench] of Object.entries(benches)) {
-    if (only.length === 0 || only.includes(name)) await bench();
+    if (only.length === 0 ? !ON_REQUEST.has(name) : only.includes(name)) await bench(options);
   }
 }
 

@@ -94,25 +94,39 @@ interface RunResult {
  * shown when the run ends, unless it only says the stack is locked: the wait
  * prints its own line for that.
  */
-function runPulumi(context: PulumiContext, args: string[], keepStdout: boolean): Promise<RunResult> {
+function runPulumi(context: PulumiContext, args: string[], keepStdout: boolean, output?: EngineOutput): Promise<RunResult> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn("pulumi", args, { cwd: PROJECT_DIR, env: context.env, stdio: ["inherit", keepStdout ? "pipe" : "inherit", "pipe"] });
+    const piped = keepStdout || output !== undefined;
+    const child = spawn("pulumi", args, { cwd: PROJECT_DIR, env: context.env, stdio: [piped ? "ignore" : "inherit", piped ? "pipe" : "inherit", "pipe"] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
-    child.stdout?.on("data", (chunk: Buffer) => out.push(chunk));
+    child.stdout?.setEncoding("utf8");
+    child.stdout?.on("data", (chunk: string) => (keepStdout ? out.push(Buffer.from(chunk)) : output!.stdout(chunk)));
     child.stderr!.on("data", (chunk: Buffer) => err.push(chunk));
     child.on("error", reject);
     child.on("close", (code, signal) => {
       const result = { code: code ?? (signal ? 1 : 0), stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8") };
-      if (!(result.code !== 0 && isStackLockedError(result.stderr))) process.stderr.write(result.stderr);
+      if (!(result.code !== 0 && isStackLockedError(result.stderr))) (output?.stderr ?? ((text: string) => process.stderr.write(text)))(result.stderr);
       resolvePromise(result);
     });
   });
 }
 
+/** Where an engine run's display (stdout) and error output go. */
+export interface EngineOutput {
+  stdout(text: string): void;
+  stderr(text: string): void;
+}
+
 export interface LockWait {
   timeoutMs?: number;
   log: (line: string) => void;
+  /**
+   * Where the engine's display and error output go; default: this process's
+   * stdout (the terminal's own display) and stderr. `npm run deploy` gives
+   * each shard its own, prefixed with its name (deploy/parallel.ts).
+   */
+  output?: EngineOutput;
 }
 
 function lockWaitOptions(context: PulumiContext, stack: string, wait: LockWait) {
@@ -134,7 +148,7 @@ function lockWaitOptions(context: PulumiContext, stack: string, wait: LockWait) 
  */
 export async function deployStack(context: PulumiContext, stack: string, wait: LockWait, extraArgs: readonly string[] = []): Promise<void> {
   const up = async (env: Readonly<Record<string, string>>) => {
-    const result = await runPulumi({ ...context, env: { ...context.env, ...env } }, ["up", "--yes", "--stack", stack, ...extraArgs], false);
+    const result = await runPulumi({ ...context, env: { ...context.env, ...env } }, ["up", "--yes", "--stack", stack, ...extraArgs], false, wait.output);
     if (result.code !== 0) throw new Error(`pulumi up of stack ${stack} exited ${result.code}:\n${result.stderr}`);
   };
   await withStackLockWait(() => convergeUp(context, stack, { projectDir: PROJECT_DIR, up, log: wait.log }), lockWaitOptions(context, stack, wait));
@@ -144,7 +158,7 @@ export async function deployStack(context: PulumiContext, stack: string, wait: L
 export async function previewStack(context: PulumiContext, stack: string, wait: LockWait): Promise<void> {
   await withStackLockWait(
     async () => {
-      const result = await runPulumi(context, ["preview", "--stack", stack], false);
+      const result = await runPulumi(context, ["preview", "--stack", stack], false, wait.output);
       if (result.code !== 0) throw new Error(`pulumi preview of stack ${stack} exited ${result.code}:\n${result.stderr}`);
     },
     lockWaitOptions(context, stack, wait),
@@ -160,7 +174,7 @@ export async function previewStackJson(context: PulumiContext, stack: string, wa
   try {
     return await withStackLockWait(
       async () => {
-        const result = await runPulumi(context, ["preview", "--json", "--stack", stack], true);
+        const result = await runPulumi(context, ["preview", "--json", "--stack", stack], true, wait.output);
         const parsed = parseJson(result.stdout);
         if (result.code === 0 && parsed !== undefined) return { preview: parsed };
         const errors = parsed?.diagnostics.filter((d) => d.severity === "error").map((d) => d.message.trim()) ?? [];

@@ -186,6 +186,8 @@ export interface ShardPreview {
   preview?: PreviewJson;
   /** Why the preview failed (the engine's error lines), when it did. */
   error?: string;
+  /** The preview already summarised (a CI job's result file), instead of `preview`. */
+  tenants?: TenantChanges;
 }
 
 /** The pull request comment for every previewed shard of one environment. */
@@ -195,7 +197,10 @@ export function renderPreviewComment(environment: string, shards: readonly Shard
     lines.push("No shard's tenants file changed: nothing to deploy.");
     return `${lines.join("\n")}\n`;
   }
-  const summaries = shards.map((shard) => ({ shard, changes: shard.preview && !shard.error ? summarizePreview(shard.preview) : undefined }));
+  const summaries = shards.map((shard) => ({
+    shard,
+    changes: shard.error ? undefined : (shard.tenants ?? (shard.preview ? summarizePreview(shard.preview) : undefined)),
+  }));
   const counts = (changes: TenantChanges | undefined): string[] =>
     changes
       ? [changes.created, changes.resumed, changes.changed, changes.suspended, changes.removed]

@@ -14,6 +14,7 @@ export const UNIT_TEST_FILES: readonly string[] = [
   "test/usage/report.test.ts",
   "test/deploy/preview-summary.test.ts",
   "test/deploy/select.test.ts",
+  "test/deploy/parallel.test.ts",
   "test/toolchain-version.test.ts",
   "test/stack-lock-wait.test.ts",
   "test/workflow.test.ts",

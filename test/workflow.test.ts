@@ -6,7 +6,8 @@
  * no server; and its Pulumi versions and comment marker are the project's.
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
@@ -16,11 +17,29 @@ import { UNIT_TEST_FILES } from "./unit-files";
 const ROOT = join(__dirname, "..");
 const WORKFLOWS = join(ROOT, ".github", "workflows");
 const WORKFLOW_FILES = readdirSync(WORKFLOWS).filter((file) => /\.ya?ml$/.test(file));
+interface Step {
+  id?: string;
+  if?: string;
+  run?: string;
+  uses?: string;
+  shell?: string;
+  with?: Record<string, string | boolean>;
+  env?: Record<string, string>;
+}
+interface Job {
+  needs?: string | string[];
+  if?: string;
+  permissions: Record<string, string>;
+  outputs?: Record<string, string>;
+  strategy?: { "fail-fast"?: boolean; "max-parallel"?: number; matrix?: unknown };
+  concurrency?: { group: string; "cancel-in-progress": boolean };
+  steps: Step[];
+}
 const workflow = parse(readFileSync(join(WORKFLOWS, "tenants.yml"), "utf8")) as {
   env: Record<string, string>;
-  jobs: Record<string, { permissions: Record<string, string>; steps: { run?: string; uses?: string; with?: Record<string, string> }[] }>;
+  jobs: Record<string, Job>;
 };
-const steps = Object.values(workflow.jobs).flatMap((job) => job.steps);
+const steps: Step[] = Object.values(workflow.jobs).flatMap((job) => job.steps);
 const scripts = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { scripts: Record<string, string> }).scripts;
 
 describe("the GitHub Actions workflows", () => {
@@ -63,15 +82,89 @@ describe("the GitHub Actions workflows", () => {
     expect(workflow.env.RANDOM_PLUGIN_VERSION).toBe(/^RANDOM_VERSION="([^"]+)"/m.exec(build)![1]);
     expect(workflow.env.PULUMI_BACKEND_URL).toBe("${{ secrets.PULUMI_BACKEND_URL }}");
     expect(workflow.env.PULUMI_CONFIG_PASSPHRASE).toBe("${{ secrets.PULUMI_CONFIG_PASSPHRASE }}");
-    expect(workflow.jobs.preview!.permissions).toEqual({ contents: "read", "pull-requests": "write" });
-    expect(workflow.jobs.deploy!.permissions).toEqual({ contents: "read", actions: "read" });
+    expect(Object.keys(workflow.jobs).sort()).toEqual(["deploy", "deploy-summary", "preview", "preview-comment", "shards"]);
+    expect(workflow.jobs.shards!.permissions).toEqual({ contents: "read", actions: "read" });
+    expect(workflow.jobs.preview!.permissions).toEqual({ contents: "read" });
+    expect(workflow.jobs["preview-comment"]!.permissions).toEqual({ contents: "read", "pull-requests": "write" });
+    expect(workflow.jobs.deploy!.permissions).toEqual({ contents: "read" });
+    expect(workflow.jobs["deploy-summary"]!.permissions).toEqual({ contents: "read" });
     for (const step of steps.filter((step) => step.uses)) expect(step.uses).toMatch(/@v\d+(\.\d+)*$|@[0-9a-f]{40}$/);
   });
 
   it("find their own comment by the marker the preview comment starts with", () => {
-    const post = steps.find((step) => step.uses?.startsWith("actions/github-script") && step.with?.script?.includes("createComment"))!;
+    const gather = workflow.jobs["preview-comment"]!.steps;
+    const post = gather.find((step) => step.uses?.startsWith("actions/github-script") && String(step.with?.script).includes("createComment"))!;
     expect(post.with!.script).toContain(`const marker = "${PREVIEW_COMMENT_MARKER}";`);
-    expect(steps.some((step) => step.run?.includes("--comment-file preview.md"))).toBe(true);
+    expect(gather.some((step) => step.run?.includes("--comment-file preview.md"))).toBe(true);
     expect(post.with!.script).toContain('readFileSync("preview.md"');
+  });
+
+  describe("fan out over the changed shards", () => {
+    const shards = workflow.jobs.shards!;
+    const select = shards.steps.find((step) => step.id === "select")!;
+
+    it("compute the shards once, as a JSON matrix, from npm run deploy -- list", () => {
+      expect(select.run).toMatch(/npm run deploy --silent -- list --env prod --changed-since "\$SINCE" --json > shards\.json/);
+      expect(select.env!.SINCE).toContain("origin/{0}', github.base_ref");
+      expect(select.env!.SINCE).toContain("steps.last.outputs.sha");
+      for (const output of ["matrix", "names", "count"]) expect(shards.outputs![output]).toBe(`\${{ steps.select.outputs.${output} }}`);
+    });
+
+    it("turn list's --json into the matrix, names and count the other jobs read", () => {
+      // The select step's own shell, on what `list --json` prints (see test/deploy/parallel.e2e.test.ts).
+      const dir = mkdtempSync(join(tmpdir(), "dgp-workflow-"));
+      try {
+        const listed = {
+          environment: "prod",
+          reason: "2 shard(s) changed",
+          shards: ["s001", "s003"].map((shard) => ({ shard, stack: `prod-${shard}`, file: "x" })),
+        };
+        const script = select.run!.replace(/^npm run deploy .*$/m, `printf '%s' '${JSON.stringify(listed)}' > shards.json`);
+        const result = spawnSync("bash", ["-e", "-c", script], { cwd: dir, env: { ...process.env, GITHUB_OUTPUT: join(dir, "out") }, encoding: "utf8" });
+        expect(result.status, result.stderr).toBe(0);
+        const outputs = Object.fromEntries(
+          readFileSync(join(dir, "out"), "utf8")
+            .trim()
+            .split("\n")
+            .map((line) => [line.slice(0, line.indexOf("=")), line.slice(line.indexOf("=") + 1)]),
+        );
+        expect(JSON.parse(outputs.matrix!)).toEqual({ shard: ["s001", "s003"] });
+        expect(outputs).toMatchObject({ names: "s001,s003", count: "2" });
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    for (const [name, command, gatherer, upload] of [
+      ["preview", "preview", "preview-comment", "tenants-preview-"],
+      ["deploy", "up", "deploy-summary", "tenants-deploy-"],
+    ] as const) {
+      it(`run ${name} as one job per shard, at most max-parallel at once, one per stack at a time, and gather them in ${gatherer}`, () => {
+        const job = workflow.jobs[name]!;
+        expect(job.needs).toBe("shards");
+        expect(job.if).toContain("needs.shards.outputs.count != '0'");
+        expect(job.strategy!.matrix).toBe("${{ fromJSON(needs.shards.outputs.matrix) }}");
+        expect(job.strategy!["fail-fast"]).toBe(false);
+        expect(job.strategy!["max-parallel"]).toBeGreaterThan(1);
+        expect(job.concurrency!.group).toMatch(/^tenants-.*\$\{\{ matrix\.shard \}\}$/);
+        expect(job.concurrency!["cancel-in-progress"]).toBe(name === "preview");
+        const run = job.steps.find((step) => step.run?.includes("npm run deploy"))!;
+        expect(run.run).toBe(`npm run deploy --silent -- ${command} --env prod --shard "$SHARD" --json > "result-$SHARD.json"`);
+        expect(run.env).toEqual({ SHARD: "${{ matrix.shard }}" });
+        const keep = job.steps.find((step) => step.uses?.startsWith("actions/upload-artifact"))!;
+        expect(keep.if).toBe("${{ !cancelled() }}");
+        expect(keep.with).toMatchObject({ name: `${upload}\${{ matrix.shard }}`, path: "result-${{ matrix.shard }}.json" });
+
+        const gather = workflow.jobs[gatherer]!;
+        expect(gather.needs).toEqual(["shards", name]);
+        expect(gather.if).toContain("!cancelled()");
+        const download = gather.steps.find((step) => step.uses?.startsWith("actions/download-artifact"))!;
+        expect(download.with).toMatchObject({ pattern: `${upload}*`, path: "results", "merge-multiple": true });
+        const report = gather.steps.find((step) => step.run?.includes("npm run deploy"))!;
+        expect(report.run).toMatch(/^npm run deploy -- report --env prod --expect "\$SHARDS" --(comment|summary)-file \S+ results\/\*\.json$/);
+        expect(report.shell).toBe("bash -O nullglob -e {0}");
+        expect(report.env).toEqual({ SHARDS: "${{ needs.shards.outputs.names }}" });
+      });
+    }
   });
 });

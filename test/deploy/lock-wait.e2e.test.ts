@@ -178,7 +178,7 @@ describe("npm run deploy with the real engine", () => {
     expect(code, output).toBe(0);
     expect(output).toContain("deploy: up of 1 shard(s) changed since HEAD~1"); // s002 only
     expect(output).toMatch(/stack ci-s002: removing the lock left by an interrupted pulumi up \(pid \d+/);
-    expect(output).toMatch(/Resources:\s+\+ \d+ created/);
+    expect(output).toMatch(/^\[s002\] Resources:\n\[s002\]\s+\+ \d+ created$/m); // each line prefixed with its shard
     const outputs = JSON.parse(pulumiIn(["stack", "output", "--json", "--stack", "ci-s002"])) as { tenants: Record<string, { status: string }> };
     expect(outputs.tenants.zoe_k?.status).toBe("active");
 
