@@ -23,7 +23,7 @@ import { configureLocalStack } from "../local/stack";
 import { findEngine, pulumi, pulumiContext, type PulumiContext } from "../engine/pulumi";
 import { localStateDir, PROJECT_DIR } from "../engine/paths";
 import { ensureStateDatabase } from "../local/state-backend";
-import { cloneCheckout, copyStackConfig } from "../test/support/checkout";
+import { cloneCheckout, copyStackConfig } from "../harness/checkout";
 import type { DeployReport } from "../deploy/report";
 import { runMain } from "../lib/run-main";
 

@@ -20,7 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startLocalPostgres, type LocalPostgres } from "../../local/embedded-postgres";
 import { findEngine, pulumiContext, type PulumiContext } from "../../engine/pulumi";
 import { ensureStateDatabase } from "../../local/state-backend";
-import { cloneCheckout } from "../support/checkout";
+import { cloneCheckout } from "../../harness/checkout";
 
 let server: LocalPostgres;
 let context: PulumiContext;
