@@ -10,7 +10,9 @@ import { tenantSummarySchema } from "../infra/outputs";
 export const limitsSchema = z.object({
   connectionLimit: z.number().int().optional(),
   statementTimeoutMs: z.number().int().optional(),
+  tempFileLimitMb: z.number().int().optional(),
   storageQuotaMb: z.number().optional(),
+  storageHardLimitMb: z.number().optional(),
 });
 
 /**
