@@ -25,6 +25,8 @@ export const usageTenantSchema = z.object({
   tenantId: summary.tenantId.regex(TENANT_ID_PATTERN, { error: "tenantId must be 8 upper-case hex digits" }),
   username: summary.username,
   database: summary.database.min(1),
+  /** The tenant's role; absent in hand-written outputs: the database's name (they are the same). */
+  role: summary.role.min(1).optional(),
   server: summary.server.min(1),
   status: summary.status,
   plan: summary.plan,

@@ -30,6 +30,7 @@ function figures(tenantId: string, overrides: Partial<TenantFigures> = {}): Tena
     sessions: 3,
     slowStatements: null,
     ownTransactions: 2,
+    writesStoppedSince: null,
     ...overrides,
   };
 }
@@ -69,7 +70,7 @@ describe("usage rows", () => {
     });
     const table = renderUsageTable(rows);
     expect(table.split("\n")[0]).toMatch(/^TENANT ID\s+USERNAME\s+PLAN\s+SERVER/);
-    expect(table).toMatch(/A1B2C3D4\s+john_driver\s+pro\s+eu-1\s+7\s+8\.0\s+5\s+2\/20\s+1234/);
+    expect(table).toMatch(/A1B2C3D4\s+john_driver\s+pro\s+eu-1\s+7\s+8\.0\s+5\s+-\s+2\/20\s+1234/);
     expect(table).toContain("OVER QUOTA");
     expect(() => usageRows(tenants, [figures("A1B2C3D4")])).toThrow(/no usage figures for tenant 0F0F0F0F \(maria_k\)/);
   });
@@ -115,7 +116,7 @@ describe("billing arithmetic", () => {
 describe("inputs", () => {
   it("reads tenants from stack outputs, with or without plans, and names a bad entry", () => {
     const outputs = { tenants: { john_driver: { ...tenants[0], role: "r", domain: "d" } }, connections: "[secret]" };
-    expect(tenantsFromStackOutputs(outputs)).toEqual([tenants[0]]);
+    expect(tenantsFromStackOutputs(outputs)).toEqual([{ ...tenants[0], role: "r" }]);
     expect(() => tenantsFromStackOutputs({ tenants: { x: { tenantId: "nope" } } })).toThrow(/tenants\.x\.tenantId/);
     expect(() => tenantsFromStackOutputs({})).toThrow(/run "pulumi up" first/);
   });
