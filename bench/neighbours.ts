@@ -52,9 +52,10 @@ interface Lever {
 const shipped = DEFAULT_PLANS[DEFAULT_PLAN]!;
 const LEVERS: Record<string, Lever> = {
   shipped: { name: `default plan (${DEFAULT_PLAN})`, plan: shipped, server: [] },
+  "connections-3": { name: "connectionLimit 3", plan: { ...shipped, connectionLimit: 3 }, server: [] },
   "connections-4": { name: "connectionLimit 4", plan: { ...shipped, connectionLimit: 4 }, server: [] },
-  "connections-2": { name: "connectionLimit 2", plan: { ...shipped, connectionLimit: 2 }, server: [] },
-  "no-parallel": { name: "shipped + max_parallel_workers 0", plan: shipped, server: ["max_parallel_workers=0"] },
+  "connections-10": { name: "connectionLimit 10 (the earlier default)", plan: { ...shipped, connectionLimit: 10 }, server: [] },
+  "no-parallel": { name: "connectionLimit 10 + max_parallel_workers 0", plan: { ...shipped, connectionLimit: 10 }, server: ["max_parallel_workers=0"] },
 };
 
 function pgbenchEnv(server: LocalPostgres, tenant: Tenant): NodeJS.ProcessEnv {
@@ -230,7 +231,7 @@ async function main(): Promise<void> {
     options: {
       rounds: { type: "string", default: "3" },
       seconds: { type: "string", default: "10" },
-      levers: { type: "string", default: Object.keys(LEVERS).join(",") },
+      levers: { type: "string", default: "shipped,connections-3,connections-10" },
     },
   });
   if (!existsSync(PGBENCH)) throw new Error(`no pgbench at ${PGBENCH}: apt-get install -y postgresql-15 (or set PGBENCH to another pgbench)`);

@@ -123,8 +123,10 @@ export const planSchema = z
 export type PlanLimits = z.output<typeof planSchema>;
 
 export const DEFAULT_PLANS: Record<string, PlanLimits> = {
+  // 2 connections: on the 2-core reference server, a tenant running its whole connection limit of large
+  // sorts keeps a neighbour's p99 within 2x of its p99 alone; 10 did not (README "Security", npm run bench -- neighbours).
   starter: {
-    connectionLimit: 10,
+    connectionLimit: 2,
     statementTimeoutMs: 30_000,
     idleInTransactionTimeoutMs: 60_000,
     tempFileLimitMb: 256,
