@@ -2,7 +2,9 @@
  * The builtin provider on every supported PostgreSQL major (the embedded one
  * and Debian's PostgreSQL 15): PostgreSQL 15 took CREATE on schema public
  * away from PUBLIC, so the tenant role (NOINHERIT) can create its tables only
- * because it owns schema public of its database (operations.ts).
+ * because it owns schema public of its database (operations.ts). And the
+ * role's temp_file_limit holds on both: the tenant cannot lift it, and a query
+ * past it fails in its own session with its files removed.
  */
 import { Client } from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -44,6 +46,45 @@ describe.each(POSTGRES_KINDS)("PostgreSQL %s", (kind) => {
     const admin = await server.connect(name);
     expect((await admin.query("SELECT id FROM probe")).rows).toEqual([{ id: 1 }]);
     await admin.end();
+    await ops.dropDatabase(adminUrl, name);
+    await ops.dropRole(adminUrl, name);
+  });
+
+  it("gives the role a temp_file_limit it cannot lift; a query past it fails in its own session and leaves no file", async () => {
+    const adminUrl = server.url();
+    const name = "drivergigspro_7e3f11e0";
+    const password = "temp-limit-pw";
+    await ops.createRole(adminUrl, { name, password, login: true, connectionLimit: 5, tempFileLimitMb: 8 });
+    await ops.createDatabase(adminUrl, { name, tenantRole: name, connectionLimit: 5 });
+    expect((await ops.readRole(adminUrl, { name, password, login: true }))?.settings).toEqual(["temp_file_limit=8MB"]);
+    const tenant = new Client({ host: server.host, port: server.port, user: name, password, database: name });
+    await tenant.connect();
+    try {
+      expect((await tenant.query("SELECT current_setting('temp_file_limit') AS limit")).rows).toEqual([{ limit: "8MB" }]);
+      for (const sql of ["SET temp_file_limit = -1", "ALTER ROLE CURRENT_USER SET temp_file_limit = -1", "ALTER ROLE CURRENT_USER RESET temp_file_limit"]) {
+        await expect(tenant.query(sql), sql).rejects.toMatchObject({ code: "42501" });
+      }
+      await tenant.query("ALTER ROLE CURRENT_USER RESET ALL"); // allowed, and skips what it may not reset
+      await tenant.query("SET work_mem = '64kB'");
+      await expect(tenant.query("SELECT count(*) FROM generate_series(1, 1000000000000) g")).rejects.toMatchObject({
+        code: "53400",
+        message: expect.stringMatching(/temporary file size exceeds "?temp_file_limit"? \(8192kB\)/),
+      });
+      expect((await tenant.query("SELECT 1 AS still")).rows).toEqual([{ still: 1 }]);
+    } finally {
+      await tenant.end();
+    }
+    expect((await ops.readRole(adminUrl, { name, password, login: true }))?.settings).toEqual(["temp_file_limit=8MB"]);
+    // PostgreSQL removes the failed query's files just after it answers.
+    const admin = await server.connect();
+    let left: unknown[] = [];
+    for (let attempt = 0; attempt < 50; attempt++) {
+      left = (await admin.query("SELECT name FROM pg_ls_tmpdir()")).rows;
+      if (left.length === 0) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    await admin.end();
+    expect(left).toEqual([]);
     await ops.dropDatabase(adminUrl, name);
     await ops.dropRole(adminUrl, name);
   });

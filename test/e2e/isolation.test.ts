@@ -64,7 +64,10 @@ describe("a tenant's own changes are caught by refresh and repaired by up --refr
   it("deploys two tenants with their plans, owned by the admin, on a hardened server; a second up changes nothing", async () => {
     run("up", "--yes", "--skip-preview");
     const out = outputs();
-    expect(out.tenants.ann_driver).toMatchObject({ plan: "starter", limits: { connectionLimit: 10, statementTimeoutMs: 30000 } });
+    expect(out.tenants.ann_driver).toMatchObject({
+      plan: "starter",
+      limits: { connectionLimit: 2, statementTimeoutMs: 30000, tempFileLimitMb: 256, storageHardLimitMb: 600 },
+    });
     expect(out.tenants.bob_driver).toMatchObject({ plan: "pro", limits: { connectionLimit: 40 } });
     const ann = out.tenants.ann_driver!;
     expect(await sql("SELECT pg_get_userbyid(datdba) AS owner, datconnlimit FROM pg_database WHERE datname = $1", [ann.database])).toEqual([
