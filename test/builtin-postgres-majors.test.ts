@@ -88,4 +88,24 @@ describe.each(POSTGRES_KINDS)("PostgreSQL %s", (kind) => {
     await ops.dropDatabase(adminUrl, name);
     await ops.dropRole(adminUrl, name);
   });
+
+  it("lets a non-superuser admin set temp_file_limit only once granted SET ON PARAMETER (the @pulumi/postgresql path's RoleParameter)", async () => {
+    const admin = await server.connect();
+    const tenant = "drivergigspro_7e3f11e1";
+    try {
+      await admin.query("CREATE ROLE managed_admin LOGIN CREATEROLE PASSWORD 'managed-pw'");
+      const managedUrl = `postgresql://managed_admin:managed-pw@${server.host}:${server.port}/postgres?sslmode=disable`;
+      await ops.asAdmin(managedUrl, (client) => client.query(`CREATE ROLE ${tenant} LOGIN`));
+      await expect(ops.setRoleParameter(managedUrl, tenant, "temp_file_limit", "64MB")).rejects.toMatchObject({ code: "42501" });
+      await admin.query("GRANT SET ON PARAMETER temp_file_limit TO managed_admin");
+      await ops.setRoleParameter(managedUrl, tenant, "temp_file_limit", "64MB");
+      expect(await ops.readRoleParameter(managedUrl, tenant, "temp_file_limit")).toBe("64MB");
+      await expect(ops.setRoleParameter(managedUrl, tenant, "work_mem", "1GB")).rejects.toThrow(/role parameter "work_mem" is not one of temp_file_limit/);
+    } finally {
+      await admin.query(`DROP ROLE IF EXISTS ${tenant}`);
+      await admin.query("REVOKE SET ON PARAMETER temp_file_limit FROM managed_admin").catch(() => undefined);
+      await admin.query("DROP ROLE IF EXISTS managed_admin");
+      await admin.end();
+    }
+  });
 });
