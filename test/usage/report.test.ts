@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 import { parsePeriod, transactionsBetween, type UsageSample } from "../../usage/billing";
 import type { TenantFigures } from "../../usage/collect";
 import { adminServersFromConfig, parseAdminUrl, redact, tenantsFromStackOutputs, type UsageTenant } from "../../usage/inputs";
+import { storageDecision } from "../../usage/enforce";
 import { UsageMetrics } from "../../usage/metrics";
 import { csvField, renderCsv, renderUsageTable, USAGE_CSV_COLUMNS, usageRows } from "../../usage/report";
 
@@ -175,5 +176,33 @@ describe("the Grafana dashboard", () => {
     for (const target of panels.flatMap((panel) => panel.targets ?? [])) {
       if (!target.expr.includes("truncated")) expect(target.expr).toContain('tenant_id=~"$tenant"');
     }
+  });
+});
+
+describe("storage hard limit decisions", () => {
+  const tenant = (status: string, storageHardLimitMb?: number): UsageTenant => ({
+    tenantId: "A1B2C3D4",
+    username: "john_driver",
+    database: "drivergigspro_a1b2c3d4",
+    server: "eu-1",
+    status,
+    limits: storageHardLimitMb === undefined ? {} : { storageHardLimitMb },
+  });
+  const stopped = new Date("2026-11-05T09:00:00Z");
+
+  it("stops past the hard limit, resumes at or under it, never stops a tombstone, and needs the database and a limit", () => {
+    const over = figures("A1B2C3D4", { sizeBytes: 10 * MIB + 1 });
+    const at = figures("A1B2C3D4", { sizeBytes: 10 * MIB });
+    expect(storageDecision(tenant("active", 10), over)).toBe("stop");
+    expect(storageDecision(tenant("suspended", 10), over)).toBe("stop");
+    expect(storageDecision(tenant("active", 10), at)).toBeUndefined();
+    expect(storageDecision(tenant("active", 10), { ...over, writesStoppedSince: stopped })).toBeUndefined();
+    expect(storageDecision(tenant("active", 10), { ...at, writesStoppedSince: stopped })).toBe("resume");
+    expect(storageDecision(tenant("removed", 10), over)).toBeUndefined();
+    expect(storageDecision(tenant("removed", 10), { ...at, writesStoppedSince: stopped })).toBe("resume");
+    // No hard limit (an older stack's outputs): never stopped, and a stop from before is lifted.
+    expect(storageDecision(tenant("active"), over)).toBeUndefined();
+    expect(storageDecision(tenant("active"), { ...over, writesStoppedSince: stopped })).toBe("resume");
+    expect(storageDecision(tenant("active", 10), { ...over, exists: false })).toBeUndefined();
   });
 });
