@@ -151,6 +151,28 @@ function fleetRuns(options: string[]): void {
   );
 }
 
+function neighbours(): void {
+  console.log(
+    "\nNoisy neighbours: tenant B (pgbench, 50 tx/s, 9 reads : 1 update) alone, then under tenant A at its whole connection limit\n" +
+      "(write-heavy tpcb-like, then sorts spilling to temporary files); phases interleaved, 3 rounds of 10 s, one server, fsync on\n",
+  );
+  const rows = measureAll("neighbours.ts");
+  const fixed = (value: number | null) => (value === null ? "-" : value.toFixed(1));
+  printTable(
+    ["lever", "A load", "B p50 ms", "B p99 ms", "B p99 vs alone", "A tx/s", "A busy on (samples)", "B waits on"],
+    rows.map((row) => [
+      row.lever,
+      row.phase === "alone" ? "none (B alone)" : row.phase === "writes" ? `${row.aConnections} writers` : `${row.aConnections} sorts`,
+      row.bP50Ms.toFixed(1),
+      row.bP99Ms.toFixed(1),
+      `${row.p99VsAlone.toFixed(2)}x`,
+      row.phase === "alone" ? "-" : row.phase === "sorts" ? row.aTps.toFixed(2) : fixed(row.aTps),
+      row.aBusy || "-",
+      row.bBusy || "-",
+    ]),
+  );
+}
+
 const benches: Record<string, (options: string[]) => void | Promise<void>> = {
   program: programEvaluation,
   seed: seedingAndVerification,
@@ -158,6 +180,7 @@ const benches: Record<string, (options: string[]) => void | Promise<void>> = {
   signups: signupsAtFleetSize,
   usage,
   fleet: fleetRuns,
+  neighbours,
 };
 
 /** Not in a bare `npm run bench`: it deploys a whole fleet first (about 40 minutes at its default 1,000 tenants). */

@@ -88,23 +88,59 @@ export const dnsSchema = z.discriminatedUnion("provider", [
   rfc2136Schema,
 ]);
 
+/** A plan without tempFileLimitMb: 1 GiB of temporary files per session. */
+export const DEFAULT_TEMP_FILE_LIMIT_MB = 1024;
+/** A plan without storageHardLimitMb: its quota plus 20 % (the margin between the warning and the stop). */
+export function defaultHardLimitMb(storageQuotaMb: number): number {
+  return Math.ceil(storageQuotaMb * 1.2);
+}
+
 /**
- * What a plan sets for each of its tenants (infra/tenant.ts applies it):
+ * What a plan sets for each of its tenants (infra/tenant.ts applies it; README "Security" says where each holds):
  * - connectionLimit: on the tenant's role and on its database, where the tenant cannot lift it;
  * - statementTimeoutMs, idleInTransactionTimeoutMs: the role's defaults (a session may override them);
- * - storageQuotaMb: a size to warn at (`npm run usage`, the metrics); nothing is refused.
+ * - tempFileLimitMb: the role's default `temp_file_limit` (a superuser-only setting: the tenant cannot lift
+ *   it), per session: one sort or hash past it fails with the tenant's own error instead of filling the disk;
+ * - storageQuotaMb: a size to warn at (`npm run usage`, the metrics); nothing is refused;
+ * - storageHardLimitMb: past it the usage sampler stops the tenant's writes (infra/storage-lock.ts) until
+ *   it is under again or its plan grows. At least storageQuotaMb.
+ * The last three are optional in a stack's config, for plans written before they existed.
  */
-export const planSchema = z.strictObject({
-  connectionLimit: integerSchema(1, 10_000),
-  statementTimeoutMs: integerSchema(0, 86_400_000),
-  idleInTransactionTimeoutMs: integerSchema(0, 86_400_000),
-  storageQuotaMb: integerSchema(1, 100_000_000),
-});
+export const planSchema = z
+  .strictObject({
+    connectionLimit: integerSchema(1, 10_000),
+    statementTimeoutMs: integerSchema(0, 86_400_000),
+    idleInTransactionTimeoutMs: integerSchema(0, 86_400_000),
+    tempFileLimitMb: integerSchema(1, 2_000_000).default(DEFAULT_TEMP_FILE_LIMIT_MB),
+    storageQuotaMb: integerSchema(1, 100_000_000),
+    storageHardLimitMb: integerSchema(1, 100_000_000).optional(),
+  })
+  .transform((plan) => ({ ...plan, storageHardLimitMb: plan.storageHardLimitMb ?? defaultHardLimitMb(plan.storageQuotaMb) }))
+  .refine((plan) => plan.storageHardLimitMb >= plan.storageQuotaMb, {
+    error: "storageHardLimitMb must be at least storageQuotaMb (the quota warns, the hard limit stops writes)",
+    path: ["storageHardLimitMb"],
+  });
 export type PlanLimits = z.output<typeof planSchema>;
 
 export const DEFAULT_PLANS: Record<string, PlanLimits> = {
-  starter: { connectionLimit: 10, statementTimeoutMs: 30_000, idleInTransactionTimeoutMs: 60_000, storageQuotaMb: 500 },
-  pro: { connectionLimit: 40, statementTimeoutMs: 120_000, idleInTransactionTimeoutMs: 300_000, storageQuotaMb: 5_000 },
+  // 2 connections: on the 2-core reference server, a tenant running its whole connection limit of large
+  // sorts keeps a neighbour's p99 within 2x of its p99 alone; 10 did not (README "Security", npm run bench -- neighbours).
+  starter: {
+    connectionLimit: 2,
+    statementTimeoutMs: 30_000,
+    idleInTransactionTimeoutMs: 60_000,
+    tempFileLimitMb: 256,
+    storageQuotaMb: 500,
+    storageHardLimitMb: 600,
+  },
+  pro: {
+    connectionLimit: 40,
+    statementTimeoutMs: 120_000,
+    idleInTransactionTimeoutMs: 300_000,
+    tempFileLimitMb: 1024,
+    storageQuotaMb: 5_000,
+    storageHardLimitMb: 6_000,
+  },
 };
 export const DEFAULT_PLAN = "starter";
 

@@ -10,12 +10,14 @@
  * Ownership (README "Security"): the database is owned by the server's admin,
  * the tenant's role has CONNECT and TEMPORARY on it and owns its schema
  * `public`; PUBLIC has nothing. The plan's limits go on the role (connection
- * limit, statement and idle-in-transaction timeouts) and on the database
- * (connection limit), where the tenant cannot lift them.
+ * limit, statement and idle-in-transaction timeouts, temp_file_limit) and on
+ * the database (connection limit), where the tenant cannot lift them (the
+ * timeouts excepted: a session may SET those).
  */
 import * as postgresql from "@pulumi/postgresql";
 import * as pulumi from "@pulumi/pulumi";
-import { BuiltinDatabase, BuiltinPublicRevoke, BuiltinRole, BuiltinServerHardening } from "./builtin-postgres/resources";
+import { tempFileLimitValue } from "./builtin-postgres/operations";
+import { BuiltinDatabase, BuiltinPublicRevoke, BuiltinRole, BuiltinRoleParameter, BuiltinServerHardening } from "./builtin-postgres/resources";
 import type { Adoption } from "./adoption";
 import { serverAdminUrl, type PlanLimits, type ServerSettings } from "./config";
 
@@ -83,6 +85,13 @@ export function postgresqlProviderBackend(server: ServerSettings): DatabaseBacke
         },
         { ...onServer, ...importing(spec.adopt?.role ? spec.adopt.name : undefined, ROLE_SETTINGS) },
       );
+      // The Role has no property for temp_file_limit: the builtin resource sets it beside it (superuser-only:
+      // the tenant cannot lift it; a non-superuser admin needs GRANT SET ON PARAMETER temp_file_limit).
+      const tempFileLimit = new BuiltinRoleParameter(
+        `${prefix}-temp-file-limit`,
+        { adminUrl: adminUrlOf(server), role: role.name, parameter: "temp_file_limit", value: tempFileLimitValue(spec.limits.tempFileLimitMb) },
+        { parent: keepData.parent, dependsOn: [role] },
+      );
       // Owned by the admin, so the tenant cannot ALTER, DROP or GRANT on it.
       const database = new postgresql.Database(
         `${prefix}-database`,
@@ -118,7 +127,7 @@ export function postgresqlProviderBackend(server: ServerSettings): DatabaseBacke
         // Never dropped on its own: it holds the tenant's tables, and a purged database takes it along.
         { ...onServer, retainOnDelete: true },
       );
-      return { role, database, ready: [revokePublic, connect, publicSchema], roleName: role.name, databaseName: database.name };
+      return { role, database, ready: [revokePublic, connect, publicSchema, tempFileLimit], roleName: role.name, databaseName: database.name };
     },
   };
 }
@@ -158,10 +167,19 @@ export function builtinBackend(server: ServerSettings): DatabaseBackend {
   return {
     hardenServer: (appName) => [new BuiltinServerHardening(`harden-${server.name}`, { adminUrl, appName })],
     declare(prefix, spec, keepData) {
-      const { connectionLimit, statementTimeoutMs, idleInTransactionTimeoutMs } = spec.limits;
+      const { connectionLimit, statementTimeoutMs, idleInTransactionTimeoutMs, tempFileLimitMb } = spec.limits;
       const role = new BuiltinRole(
         `${prefix}-role`,
-        { adminUrl, name: spec.name, password: spec.password, login: spec.login, connectionLimit, statementTimeoutMs, idleInTransactionTimeoutMs },
+        {
+          adminUrl,
+          name: spec.name,
+          password: spec.password,
+          login: spec.login,
+          connectionLimit,
+          statementTimeoutMs,
+          idleInTransactionTimeoutMs,
+          tempFileLimitMb,
+        },
         keepData,
       );
       // Owned by the admin; grants, options and schema owner are the Database resource's (builtin-postgres/database-operations.ts).

@@ -24,7 +24,9 @@ export const tenantSummarySchema = z
         connectionLimit: z.number().int(),
         statementTimeoutMs: z.number().int(),
         idleInTransactionTimeoutMs: z.number().int(),
+        tempFileLimitMb: z.number().int(),
         storageQuotaMb: z.number(),
+        storageHardLimitMb: z.number(),
       })
       .partial()
       .optional(),

@@ -29,6 +29,7 @@ const T = {
 
 /** The server's hardening, one builtin resource per server whichever the database provider. */
 const HARDENING = "pulumi-nodejs:dynamic/drivergigspro-postgres:ServerHardening";
+const ROLE_PARAMETER = "pulumi-nodejs:dynamic/drivergigspro-postgres:RoleParameter";
 
 function settings(overrides: Record<string, unknown> = {}): FleetSettings {
   return parseFleetSettings(
@@ -71,6 +72,7 @@ describe("one tenant", () => {
         `${T.schema} john_driver-schema-public`,
         `${HARDENING} harden-local`,
         `${T.role} john_driver-role`,
+        `${ROLE_PARAMETER} john_driver-temp-file-limit`,
         `${T.randomId} john_driver-id`,
         `${T.password} john_driver-db-password`,
         `${T.password} john_driver-session-secret`,
@@ -97,12 +99,14 @@ describe("one tenant", () => {
       replication: false,
       bypassRowLevelSecurity: false,
       // The default plan (starter).
-      connectionLimit: 10,
+      connectionLimit: 2,
       statementTimeout: 30000,
       idleInTransactionSessionTimeout: 60000,
     });
     const [database] = ofType(T.database);
-    expect(database!.inputs).toMatchObject({ name: `drivergigspro_${id.toLowerCase()}`, owner: "postgres", isTemplate: false, connectionLimit: 10 });
+    expect(database!.inputs).toMatchObject({ name: `drivergigspro_${id.toLowerCase()}`, owner: "postgres", isTemplate: false, connectionLimit: 2 });
+    // temp_file_limit, which the postgresql Role cannot set, beside it: a superuser-only setting the tenant cannot lift.
+    expect(ofType(ROLE_PARAMETER)[0]!.inputs).toMatchObject({ role: role!.inputs.name, parameter: "temp_file_limit", value: "256MB" });
     const grants = Object.fromEntries(ofType(T.grant).map((grant) => [grant.name, grant.inputs]));
     expect(grants["john_driver-revoke-public"]).toEqual({
       database: `drivergigspro_${id.toLowerCase()}`,
@@ -456,15 +460,17 @@ describe("builtin database provider", () => {
     expect(role!.inputs).toMatchObject({
       name: `drivergigspro_${id}`,
       login: false,
-      connectionLimit: 10,
+      connectionLimit: 2,
       statementTimeoutMs: 30000,
       idleInTransactionTimeoutMs: 60000,
+      tempFileLimitMb: 256,
     });
     expect(unwrapSecret(role!.inputs.password)).toHaveLength(40);
     const adminUrl = new URL(unwrapSecret(role!.inputs.adminUrl));
     expect([adminUrl.hostname, adminUrl.port, adminUrl.password]).toEqual(["127.0.0.1", "5432", "admin-pw"]);
     const [database] = ofType(B.database);
-    expect(database!.inputs).toMatchObject({ name: `drivergigspro_${id}`, tenantRole: `drivergigspro_${id}`, connectionLimit: 10 });
+    expect(database!.inputs).toMatchObject({ name: `drivergigspro_${id}`, tenantRole: `drivergigspro_${id}`, connectionLimit: 2 });
+    expect(ofType(ROLE_PARAMETER)).toEqual([]);
     expect(database!.inputs.owner).toBeUndefined();
     expect(ofType(B.revoke)[0]!.inputs).toMatchObject({ database: `drivergigspro_${id}` });
     const [hardening] = ofType(B.hardening);
@@ -484,13 +490,21 @@ describe("plans", () => {
 
   it("sets each tenant's plan's limits on its role and database, and exports plan and limits", async () => {
     const plans = {
-      starter: { connectionLimit: "3", statementTimeoutMs: "1000", idleInTransactionTimeoutMs: "2000", storageQuotaMb: "10" },
+      starter: {
+        connectionLimit: "3",
+        statementTimeoutMs: "1000",
+        idleInTransactionTimeoutMs: "2000",
+        tempFileLimitMb: "64",
+        storageQuotaMb: "10",
+        storageHardLimitMb: "12",
+      },
       pro: { connectionLimit: 20, statementTimeoutMs: 60000, idleInTransactionTimeoutMs: 0, storageQuotaMb: 1024 },
     };
     const fleet = await deploy(settings({ databaseProvider: "builtin", plans }), [tenant("ann_driver"), tenant("bob_driver", { plan: "pro" })]);
     const roles = Object.fromEntries(ofType(B.role).map((role) => [role.name, role.inputs]));
-    expect(roles["ann_driver-role"]).toMatchObject({ connectionLimit: 3, statementTimeoutMs: 1000, idleInTransactionTimeoutMs: 2000 });
-    expect(roles["bob_driver-role"]).toMatchObject({ connectionLimit: 20, statementTimeoutMs: 60000, idleInTransactionTimeoutMs: 0 });
+    expect(roles["ann_driver-role"]).toMatchObject({ connectionLimit: 3, statementTimeoutMs: 1000, idleInTransactionTimeoutMs: 2000, tempFileLimitMb: 64 });
+    // A plan written before tempFileLimitMb and storageHardLimitMb existed gets 1 GiB and its quota + 20 %.
+    expect(roles["bob_driver-role"]).toMatchObject({ connectionLimit: 20, statementTimeoutMs: 60000, idleInTransactionTimeoutMs: 0, tempFileLimitMb: 1024 });
     expect(
       ofType(B.database)
         .map((database) => database.inputs.connectionLimit)
@@ -498,14 +512,24 @@ describe("plans", () => {
     ).toEqual([20, 3]);
     expect(fleet.tenants.ann_driver).toMatchObject({
       plan: "starter",
-      limits: { connectionLimit: 3, statementTimeoutMs: 1000, idleInTransactionTimeoutMs: 2000, storageQuotaMb: 10 },
+      limits: {
+        connectionLimit: 3,
+        statementTimeoutMs: 1000,
+        idleInTransactionTimeoutMs: 2000,
+        tempFileLimitMb: 64,
+        storageQuotaMb: 10,
+        storageHardLimitMb: 12,
+      },
     });
-    expect(fleet.tenants.bob_driver).toMatchObject({ plan: "pro", limits: plans.pro });
+    expect(fleet.tenants.bob_driver).toMatchObject({ plan: "pro", limits: { ...plans.pro, tempFileLimitMb: 1024, storageHardLimitMb: 1229 } });
+    const below = { ...plans, pro: { ...plans.pro, storageHardLimitMb: 1000 } };
+    expect(() => settings({ plans: below })).toThrow(/drivergigspro:plans\.pro\.storageHardLimitMb: storageHardLimitMb must be at least storageQuotaMb/);
   });
 
   it("uses defaultPlan, and the built-in starter and pro plans when the stack sets none", async () => {
     const fleet = await deploy(settings({ defaultPlan: "pro" }), [tenant("ann_driver"), tenant("bob_driver", { plan: "starter" })]);
     expect([fleet.tenants.ann_driver!.plan, fleet.tenants.ann_driver!.limits?.connectionLimit]).toEqual(["pro", 40]);
+    expect(fleet.tenants.ann_driver!.limits).toMatchObject({ tempFileLimitMb: 1024, storageHardLimitMb: 6000 });
     expect([fleet.tenants.bob_driver!.plan, fleet.tenants.bob_driver!.limits?.storageQuotaMb]).toEqual(["starter", 500]);
   });
 

@@ -19,6 +19,8 @@ let underTest: TenantUnderTest[];
 
 /** Each test's tenants have this connection limit, unless it changes it. */
 const LIMIT = 5;
+/** And this temp_file_limit (small, so the probe's query reaches it at once). */
+const TEMP_LIMIT = "8MB";
 
 beforeAll(async () => {
   server = await startLocalPostgres();
@@ -35,7 +37,10 @@ beforeEach(async () => {
   for (let i = 0; i < 3; i++) seeded.push(await seededTenantUnderTest(server, i));
   tenants = seeded.map((entry) => entry.tenant);
   underTest = seeded.map((entry) => entry.underTest);
-  for (const tenant of tenants) await asAdmin(`ALTER ROLE ${escapeIdentifier(tenant.role)} CONNECTION LIMIT ${LIMIT}`);
+  for (const tenant of tenants) {
+    await asAdmin(`ALTER ROLE ${escapeIdentifier(tenant.role)} CONNECTION LIMIT ${LIMIT}`);
+    await asAdmin(`ALTER ROLE ${escapeIdentifier(tenant.role)} SET temp_file_limit = '${TEMP_LIMIT}'`);
+  }
 });
 
 // Every test leaves the server as it found it: no database of an earlier test is a "non-tenant" one to the next.
@@ -86,6 +91,7 @@ describe("a healthy fleet", () => {
       "no CONNECT on other tenants",
       "role has no special powers",
       "session secret unique",
+      "temporary files bounded",
     ]);
     expect(results).toHaveLength(3 * probes.size);
   });
@@ -157,6 +163,7 @@ describe("each breakage is caught, naming the tenant", () => {
       expect.stringMatching(new RegExp(`^${id} connection limit enforced: could not log in to try it: .*password authentication failed`)),
       expect.stringMatching(new RegExp(`^${id} connects to own database: .*password authentication failed`)),
       expect.stringMatching(new RegExp(`^${id} no CONNECT on other tenants: .*password authentication failed`)),
+      expect.stringMatching(new RegExp(`^${id} temporary files bounded: could not log in to try it: .*password authentication failed`)),
     ]);
   });
 });
@@ -217,6 +224,34 @@ describe("attack probes, run as each tenant", () => {
     expect(Number(open!.n)).toBe(0);
   });
 
+  it("temp_file_limit: a query past it is refused in the tenant's own session and its files are gone; none (-1) fails; over the cap is not exercised", async () => {
+    await asAdmin(`ALTER ROLE ${escapeIdentifier(tenants[1]!.role)} RESET temp_file_limit`);
+    await asAdmin(`ALTER ROLE ${escapeIdentifier(tenants[2]!.role)} SET temp_file_limit = '2GB'`);
+    const { results, limits } = await verifyFleet(underTest);
+    const probe = (tenant: TestTenant) => results.find((result) => result.tenantId === tenant.tenantId && result.probe === "temporary files bounded")!;
+    expect(probe(tenants[0]!)).toMatchObject({
+      ok: true,
+      detail: `limit ${TEMP_LIMIT}, cannot be lifted; a query past it was refused in its own session (53400)`,
+    });
+    expect(probe(tenants[1]!)).toMatchObject({ ok: false, detail: expect.stringMatching(/^no temp_file_limit \(-1\)/) });
+    expect(probe(tenants[2]!)).toMatchObject({ ok: true, detail: expect.stringMatching(/^limit 2GB, cannot be lifted; not exercised/) });
+    expect(limits.map((limit) => limit.tempFileLimit)).toEqual(
+      [...tenants]
+        .sort((a, b) => a.tenantId.localeCompare(b.tenantId))
+        .map((tenant) => ({ [tenants[0]!.tenantId]: TEMP_LIMIT, [tenants[1]!.tenantId]: "-1", [tenants[2]!.tenantId]: "2GB" })[tenant.tenantId]),
+    );
+    // PostgreSQL removes the refused query's files (just after it answers): the server's disk holds none of them.
+    let left: unknown[] = [];
+    for (let attempt = 0; attempt < 50; attempt++) {
+      const admin = await server.connect();
+      left = (await admin.query("SELECT name, size FROM pg_ls_tmpdir()")).rows;
+      await admin.end();
+      if (left.length === 0) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(left).toEqual([]);
+  });
+
   it("a limit the server cannot honour (not below max_connections) fails", async () => {
     await asAdmin(`ALTER ROLE ${escapeIdentifier(tenants[2]!.role)} CONNECTION LIMIT 5000`);
     expect(failures(await verifyIsolation(underTest))).toEqual([
@@ -266,10 +301,10 @@ describe("npm run verify", () => {
     const table = runVerify(outputsOf(underTest), "--new", "all");
     expect(table.status).toBe(0);
     expect(table.stdout).toMatch(/^TENANT ID\s+USERNAME\s+PROBE\s+RESULT\s+DETAIL/);
-    expect(table.stdout).toMatch(/3 tenant\(s\), 39 probe\(s\), 0 failed/);
+    expect(table.stdout).toMatch(/3 tenant\(s\), 42 probe\(s\), 0 failed/);
     const json = JSON.parse(runVerify(outputsOf(underTest), "--json", "--new", "all").stdout);
     expect(json.ok).toBe(true);
-    expect(json.results).toHaveLength(39);
+    expect(json.results).toHaveLength(42);
   });
 
   it("reports each tenant's limits as its sessions get them, in the table and in --json", async () => {
@@ -277,9 +312,9 @@ describe("npm run verify", () => {
     await asAdmin(`ALTER DATABASE ${escapeIdentifier(tenants[0]!.database)} SET idle_in_transaction_session_timeout = '1min'`);
     const table = runVerify(outputsOf(underTest));
     expect(table.status).toBe(0);
-    expect(table.stdout).toMatch(/^TENANT ID\s+USERNAME\s+CONNECTION LIMIT\s+STATEMENT_TIMEOUT\s+IDLE_IN_TRANSACTION_SESSION_TIMEOUT$/m);
-    expect(table.stdout).toMatch(new RegExp(`^${tenants[0]!.tenantId}\\s+driver_0\\s+${LIMIT}\\s+30s\\s+1min$`, "m"));
-    expect(table.stdout).toMatch(new RegExp(`^${tenants[1]!.tenantId}\\s+driver_1\\s+${LIMIT}\\s+none\\s+none$`, "m"));
+    expect(table.stdout).toMatch(/^TENANT ID\s+USERNAME\s+CONNECTION LIMIT\s+STATEMENT_TIMEOUT\s+IDLE_IN_TRANSACTION_SESSION_TIMEOUT\s+TEMP_FILE_LIMIT$/m);
+    expect(table.stdout).toMatch(new RegExp(`^${tenants[0]!.tenantId}\\s+driver_0\\s+${LIMIT}\\s+30s\\s+1min\\s+${TEMP_LIMIT}$`, "m"));
+    expect(table.stdout).toMatch(new RegExp(`^${tenants[1]!.tenantId}\\s+driver_1\\s+${LIMIT}\\s+none\\s+none\\s+${TEMP_LIMIT}$`, "m"));
     const json = JSON.parse(runVerify(outputsOf(underTest), "--json").stdout);
     expect(json.limits).toContainEqual({
       tenantId: tenants[0]!.tenantId,
@@ -287,6 +322,7 @@ describe("npm run verify", () => {
       connectionLimit: LIMIT,
       statementTimeout: "30s",
       idleInTransactionSessionTimeout: "1min",
+      tempFileLimit: TEMP_LIMIT,
     });
     expect(json.limits).toHaveLength(3);
   });
@@ -304,7 +340,7 @@ describe("npm run verify", () => {
     await addUser(tenants[0]!);
     const byDefault = runVerify(outputsOf(underTest));
     expect(byDefault.status).toBe(0);
-    expect(byDefault.stdout).toMatch(/3 tenant\(s\), 36 probe\(s\), 0 failed/);
+    expect(byDefault.stdout).toMatch(/3 tenant\(s\), 39 probe\(s\), 0 failed/);
     const named = runVerify(outputsOf(underTest), "--new", underTest[0]!.username);
     expect(named.status).toBe(1);
     expect(named.stdout).toMatch(new RegExp(`^${tenants[0]!.tenantId} .*new tenant has no users.*FAIL.*1 row\\(s\\) in users`, "m"));

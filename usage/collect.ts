@@ -30,6 +30,7 @@ import { Client } from "pg";
 import { inPool } from "../lib/in-pool";
 import { clientConfigFromUrl } from "../lib/postgres-url";
 import { serverAddress, type AdminServer, type UsageTenant } from "./inputs";
+import { storageLockRole } from "../infra/storage-lock";
 import { errorMessage } from "../lib/errors";
 
 const USAGE_APPLICATION_NAME = "drivergigspro-usage";
@@ -60,8 +61,15 @@ export interface TenantFigures {
   slowStatements: number | null;
   /** Transactions the reader itself committed in the tenant database. */
   ownTransactions: number;
+  /** Since when the tenant's writes are stopped (past its storage hard limit, infra/storage-lock.ts); null when they are not. */
+  writesStoppedSince: Date | null;
   /** Why a part could not be read (no secrets). */
   problem?: string;
+}
+
+/** The tenant's role (the database's name where the outputs do not say). */
+export function tenantRole(tenant: Pick<UsageTenant, "role" | "database">): string {
+  return tenant.role ?? tenant.database;
 }
 
 export interface UsageReading {
@@ -95,7 +103,9 @@ SELECT d.datname, pg_database_size(d.oid)::float8 AS size_bytes,
        coalesce(s.xact_commit, 0)::float8 AS xact_commit, coalesce(s.xact_rollback, 0)::float8 AS xact_rollback,
        coalesce(s.deadlocks, 0)::float8 AS deadlocks, coalesce(s.temp_bytes, 0)::float8 AS temp_bytes, s.stats_reset,
        nullif(d.datconnlimit, -1) AS datconnlimit, nullif(r.rolconnlimit, -1) AS rolconnlimit,
-       coalesce(a.connections, 0)::int AS connections, a.last_activity, now() AS sampled_at
+       coalesce(a.connections, 0)::int AS connections, a.last_activity, now() AS sampled_at,
+       (SELECT coalesce(shobj_description(h.oid, 'pg_authid'), '{}') FROM unnest($1::text[], $3::text[]) AS t(db, holder)
+          JOIN pg_roles h ON h.rolname = t.holder WHERE t.db = d.datname) AS storage_lock
 FROM pg_database d
 LEFT JOIN pg_stat_database s ON s.datid = d.oid
 LEFT JOIN pg_roles r ON r.oid = d.datdba
@@ -144,7 +154,19 @@ type ServerRow = {
   connections: number;
   last_activity: Date | null;
   sampled_at: Date;
+  storage_lock: string | null;
 };
+
+/** When the holding role's record says the writes were stopped (the sampling time when it cannot be read). */
+function stoppedSince(note: string | null, at: Date): Date | null {
+  if (note === null) return null;
+  try {
+    const since = new Date(String((JSON.parse(note) as { since?: unknown }).since));
+    return Number.isNaN(since.getTime()) ? at : since;
+  } catch {
+    return at;
+  }
+}
 
 function figuresFrom(tenant: UsageTenant, row: ServerRow | undefined, slow: Map<string, number> | undefined, at: Date): TenantFigures {
   const base = { tenantId: tenant.tenantId, database: tenant.database, server: tenant.server, users: null, sessions: null, ownTransactions: 0 };
@@ -163,6 +185,7 @@ function figuresFrom(tenant: UsageTenant, row: ServerRow | undefined, slow: Map<
       statsReset: null,
       lastActivity: null,
       slowStatements: null,
+      writesStoppedSince: null,
       problem: `database ${tenant.database} does not exist on server "${tenant.server}"`,
     };
   }
@@ -180,6 +203,7 @@ function figuresFrom(tenant: UsageTenant, row: ServerRow | undefined, slow: Map<
     statsReset: row.stats_reset,
     lastActivity: row.last_activity,
     slowStatements: slow === undefined ? null : (slow.get(tenant.database) ?? 0),
+    writesStoppedSince: stoppedSince(row.storage_lock, row.sampled_at),
   };
 }
 
@@ -213,7 +237,8 @@ async function collectServer(server: AdminServer, tenants: readonly UsageTenant[
   let rows: ServerRow[];
   let slow: Map<string, number> | undefined;
   try {
-    rows = (await admin.query<ServerRow>(SERVER_SQL, [databases, USAGE_APPLICATION_NAME])).rows;
+    const holders = tenants.map((tenant) => storageLockRole(tenantRole(tenant)));
+    rows = (await admin.query<ServerRow>(SERVER_SQL, [databases, USAGE_APPLICATION_NAME, holders])).rows;
     slow = await slowStatements(admin, databases, options.slowStatementMs ?? DEFAULT_SLOW_STATEMENT_MS);
   } finally {
     await admin.end().catch(() => undefined);

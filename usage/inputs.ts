@@ -11,7 +11,9 @@ import { tenantSummarySchema } from "../infra/outputs";
 export const limitsSchema = z.object({
   connectionLimit: z.number().int().optional(),
   statementTimeoutMs: z.number().int().optional(),
+  tempFileLimitMb: z.number().int().optional(),
   storageQuotaMb: z.number().optional(),
+  storageHardLimitMb: z.number().optional(),
 });
 
 /**
@@ -24,6 +26,8 @@ export const usageTenantSchema = z.object({
   tenantId: summary.tenantId.regex(TENANT_ID_PATTERN, { error: "tenantId must be 8 upper-case hex digits" }),
   username: summary.username,
   database: summary.database.min(1),
+  /** The tenant's role; absent in hand-written outputs: the database's name (they are the same). */
+  role: summary.role.min(1).optional(),
   server: summary.server.min(1),
   status: summary.status,
   plan: summary.plan,

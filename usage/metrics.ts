@@ -3,9 +3,9 @@
  * reading. Every series carries `tenant_id` and `server` only: never a
  * username or an e-mail address, and never a per-query label.
  *
- * Cardinality is bounded by construction: a fixed set of 12 per-tenant
+ * Cardinality is bounded by construction: a fixed set of 14 per-tenant
  * metrics × the exported tenants, and the exported tenants are capped
- * (`maxTenants`, default 2,000 per process: about 24,000 series). Past the
+ * (`maxTenants`, default 2,000 per process: about 28,000 series). Past the
  * cap, tenants are left out in tenant-ID order and
  * `drivergigspro_usage_tenants_truncated` says how many; a bigger fleet runs
  * one exporter per shard (stack). Series of tenants that left the fleet
@@ -43,6 +43,11 @@ export class UsageMetrics {
       size: gauge("drivergigspro_tenant_database_size_bytes", "Size of the tenant's database (pg_database_size)."),
       quota: gauge("drivergigspro_tenant_storage_quota_bytes", "Storage quota of the tenant's plan (absent when the plan sets none)."),
       overQuota: gauge("drivergigspro_tenant_over_quota", "1 when the tenant's database is larger than its plan's storage quota."),
+      hardLimit: gauge(
+        "drivergigspro_tenant_storage_hard_limit_bytes",
+        "Storage hard limit of the tenant's plan: past it its writes are stopped (absent when the plan sets none).",
+      ),
+      writesStopped: gauge("drivergigspro_tenant_writes_stopped", "1 while the tenant's writes are stopped (past its plan's storage hard limit)."),
       connections: gauge("drivergigspro_tenant_connections", "Client connections to the tenant's database now (the usage reader's own excluded)."),
       connectionLimit: gauge(
         "drivergigspro_tenant_connection_limit",
@@ -87,6 +92,8 @@ export class UsageMetrics {
     gauges.size!.set(labels, row.sizeBytes);
     if (row.storageQuotaMb !== null) gauges.quota!.set(labels, row.storageQuotaMb * 1024 * 1024);
     gauges.overQuota!.set(labels, row.overQuota ? 1 : 0);
+    if (row.storageHardLimitMb !== null) gauges.hardLimit!.set(labels, row.storageHardLimitMb * 1024 * 1024);
+    gauges.writesStopped!.set(labels, row.writesStoppedSince === null ? 0 : 1);
     gauges.connections!.set(labels, row.connections);
     if (row.connectionLimit !== null) gauges.connectionLimit!.set(labels, row.connectionLimit);
     if (row.users !== null) gauges.users!.set(labels, row.users);

@@ -18,6 +18,10 @@ export interface UsageRow {
   sizeBytes: number;
   storageQuotaMb: number | null;
   overQuota: boolean;
+  /** Past it the sampler stops the tenant's writes (infra/storage-lock.ts); null when the plan sets none. */
+  storageHardLimitMb: number | null;
+  /** Since when the tenant's writes are stopped (ISO time); null when they are not. */
+  writesStoppedSince: string | null;
   connections: number;
   connectionLimit: number | null;
   transactions: number;
@@ -43,6 +47,7 @@ export function usageRows(tenants: readonly UsageTenant[], figures: readonly Ten
     const figure = byId.get(tenant.tenantId);
     if (figure === undefined) throw new Error(`no usage figures for tenant ${tenant.tenantId} (${tenant.username})`);
     const quota = tenant.limits?.storageQuotaMb ?? null;
+    const hardLimit = tenant.limits?.storageHardLimitMb ?? null;
     return {
       tenantId: tenant.tenantId,
       username: tenant.username,
@@ -53,6 +58,8 @@ export function usageRows(tenants: readonly UsageTenant[], figures: readonly Ten
       sizeBytes: figure.sizeBytes,
       storageQuotaMb: quota,
       overQuota: isOverQuota(figure.sizeBytes, quota),
+      storageHardLimitMb: hardLimit,
+      writesStoppedSince: figure.writesStoppedSince?.toISOString() ?? null,
       connections: figure.connections,
       connectionLimit: tenant.limits?.connectionLimit ?? figure.serverConnectionLimit,
       transactions: figure.xactCommit,
@@ -80,6 +87,7 @@ const HEAD = [
   "seed",
   "size MB",
   "quota MB",
+  "hard MB",
   "connections",
   "transactions",
   "rollbacks",
@@ -103,6 +111,7 @@ export function renderUsageTable(rows: readonly UsageRow[]): string {
       orDash(row.seedVersion),
       mb(row.sizeBytes),
       row.storageQuotaMb === null ? "-" : String(row.storageQuotaMb),
+      orDash(row.storageHardLimitMb),
       row.connectionLimit === null ? String(row.connections) : `${row.connections}/${row.connectionLimit}`,
       String(row.transactions),
       String(row.rollbacks),
@@ -112,7 +121,16 @@ export function renderUsageTable(rows: readonly UsageRow[]): string {
       orDash(row.sessions),
       orDash(row.slowStatements),
       row.lastActivity === null ? "-" : row.lastActivity.replace(/\.\d+Z$/, "Z"),
-      [row.overQuota ? "OVER QUOTA" : "", row.problem ?? ""].filter(Boolean).join("; "),
+      [
+        row.writesStoppedSince !== null
+          ? `WRITES STOPPED since ${row.writesStoppedSince.replace(/\.\d+Z$/, "Z")} (over ${orDash(row.storageHardLimitMb)} MB hard limit)`
+          : row.overQuota
+            ? "OVER QUOTA"
+            : "",
+        row.problem ?? "",
+      ]
+        .filter(Boolean)
+        .join("; "),
     ]),
   );
 }
@@ -138,6 +156,8 @@ export const USAGE_CSV_COLUMNS: readonly (keyof UsageRow & string)[] = [
   "sizeBytes",
   "storageQuotaMb",
   "overQuota",
+  "storageHardLimitMb",
+  "writesStoppedSince",
   "connections",
   "connectionLimit",
   "transactions",

@@ -2,6 +2,9 @@
  * Usage on a schedule: every interval, read the fleet's usage, store it as
  * samples (when given the control database) and refresh the per-tenant
  * metrics. Used by the onboarding service and by `npm run usage -- --serve`.
+ * Each reading also applies the storage hard limit (usage/enforce.ts): a
+ * tenant past its plan's storageHardLimitMb gets its writes stopped, and back
+ * when it is under again, within one interval; each change is logged.
  * One reading at a time; a failed reading is logged and retried at the next
  * tick, the metrics keep the last good one.
  */
@@ -9,6 +12,7 @@ import type { Pool } from "pg";
 import { errorMessage } from "../lib/errors";
 import { PollingLoop } from "../lib/polling-loop";
 import { collectUsage, type CollectOptions, type UsageReading } from "./collect";
+import { describeStorageEvent, enforceStorageLimits, type StorageEvent } from "./enforce";
 import type { AdminServer, UsageTenant } from "./inputs";
 import type { UsageMetrics } from "./metrics";
 import { usageRows } from "./report";
@@ -25,6 +29,8 @@ export interface SamplerOptions {
   metrics?: UsageMetrics;
   collect?: CollectOptions;
   log?: (line: string) => void;
+  /** Apply the storage hard limit at every reading (default true). */
+  enforceStorage?: boolean;
 }
 
 export class UsageSampler {
@@ -32,6 +38,8 @@ export class UsageSampler {
   private schemaReady = false;
   readings = 0;
   lastError: string | undefined;
+  /** Every storage stop and resume this sampler made, oldest first. */
+  readonly storageEvents: StorageEvent[] = [];
 
   constructor(private readonly options: SamplerOptions) {
     this.loop = new PollingLoop({
@@ -70,6 +78,15 @@ export class UsageSampler {
       reading = await recordUsage(this.options.pool, tenants, read);
     } else {
       reading = await read();
+    }
+    if (this.options.enforceStorage !== false) {
+      for (const event of await enforceStorageLimits(servers, tenants, reading.figures)) {
+        this.storageEvents.push(event);
+        this.options.log?.(describeStorageEvent(event));
+      }
+      for (const figure of reading.figures.filter((figure) => figure.problem?.startsWith("could not"))) {
+        this.options.log?.(`usage sampling: tenant ${figure.tenantId}: ${figure.problem}`);
+      }
     }
     this.options.metrics?.update(usageRows(tenants, reading.figures));
     this.readings += 1;

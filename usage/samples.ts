@@ -44,6 +44,7 @@ CREATE TABLE IF NOT EXISTS usage_samples (
 );
 CREATE INDEX IF NOT EXISTS usage_samples_tenant_time ON usage_samples (tenant_id, sampled_at);
 CREATE INDEX IF NOT EXISTS usage_samples_time ON usage_samples (sampled_at);
+ALTER TABLE usage_samples ADD COLUMN IF NOT EXISTS writes_stopped boolean NOT NULL DEFAULT false;
 `;
 
 export async function ensureUsageSchema(pool: Pool): Promise<void> {
@@ -86,6 +87,7 @@ export async function recordUsage(pool: Pool, tenants: readonly UsageTenant[], r
           sessions: figure.sessions,
           slow_statements: figure.slowStatements,
           own_transactions: figure.ownTransactions,
+          writes_stopped: figure.writesStoppedSince !== null,
         };
       });
       await insertSamples(client, rows);
@@ -100,7 +102,7 @@ export async function recordUsage(pool: Pool, tenants: readonly UsageTenant[], r
 
 const COLUMNS = `tenant_id text, username text, server text, database text, status text, plan text, sampled_at timestamptz,
   db_exists boolean, size_bytes bigint, connections integer, xact_commit bigint, xact_rollback bigint, deadlocks bigint,
-  temp_bytes bigint, stats_reset timestamptz, users bigint, sessions bigint, slow_statements integer, own_transactions integer`;
+  temp_bytes bigint, stats_reset timestamptz, users bigint, sessions bigint, slow_statements integer, own_transactions integer, writes_stopped boolean`;
 
 /** One statement for any number of rows (the values travel as one JSON parameter). */
 export async function insertSamples(client: { query: Pool["query"] }, rows: readonly Record<string, unknown>[]): Promise<void> {
@@ -108,7 +110,9 @@ export async function insertSamples(client: { query: Pool["query"] }, rows: read
   const names = COLUMNS.split(",")
     .map((column) => column.trim().split(/\s+/)[0]!)
     .join(", ");
-  await client.query(`INSERT INTO usage_samples (${names}) SELECT * FROM json_to_recordset($1::json) AS r(${COLUMNS})`, [JSON.stringify(rows)]);
+  // Rows from before writes_stopped existed (or without it) record false.
+  const values = names.replace("writes_stopped", "coalesce(writes_stopped, false)");
+  await client.query(`INSERT INTO usage_samples (${names}) SELECT ${values} FROM json_to_recordset($1::json) AS r(${COLUMNS})`, [JSON.stringify(rows)]);
 }
 
 type SampleRow = {

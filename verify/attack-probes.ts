@@ -15,17 +15,32 @@
  *    readable by the tenant) is held open and one more connection must be
  *    refused for the role or its database. No limit (-1) is a failure: one
  *    tenant could take every connection of the server.
+ * 4. "temporary files bounded": its sessions get a temp_file_limit (-1, none,
+ *    fails: one sort could fill the server's disk), which it can neither SET
+ *    nor change or reset as its role default (a superuser-only setting), and
+ *    a query that spills past it (work_mem at its minimum, an endless
+ *    generate_series materialised to disk) is refused with SQLSTATE 53400 in
+ *    its own session; PostgreSQL removes the query's files with it. Limits over
+ *    256 MB are not exercised (the probe would write that much per tenant).
  *
  * The tenant's limits (connection limit, statement_timeout,
- * idle_in_transaction_session_timeout, as its own sessions get them) are
- * read on the way and reported.
+ * idle_in_transaction_session_timeout, temp_file_limit, as its own sessions
+ * get them) are read on the way and reported.
  */
 import { Client, type ClientConfig } from "pg";
 import { LOCK_CLASS, SIGNUP_LOCK_CLASS } from "../onboarding/db";
 import { errorMessage } from "../lib/errors";
 
 /** The attack probes' names, in the order they run. */
-export const ATTACK_PROBES = ["cannot connect to non-tenant databases", "cannot take control-plane locks", "connection limit enforced"] as const;
+export const ATTACK_PROBES = [
+  "cannot connect to non-tenant databases",
+  "cannot take control-plane locks",
+  "connection limit enforced",
+  "temporary files bounded",
+] as const;
+
+/** temp_file_limit is exercised (written up to) only up to this many MB. */
+export const TEMP_FILE_PROBE_CAP_MB = 256;
 
 /** At most this many connections are opened to exercise one tenant's limit. */
 const CONNECTION_PROBE_CAP = 100;
@@ -38,6 +53,8 @@ export interface TenantLimits {
   /** SHOW as the tenant in its own database; "0" means none. */
   statementTimeout: string;
   idleInTransactionSessionTimeout: string;
+  /** SHOW temp_file_limit as the tenant ("-1": none). */
+  tempFileLimit: string;
 }
 
 /** What the tenant can see about itself and its server, from one session in its own database. */
@@ -45,6 +62,9 @@ export interface TenantView {
   connectionLimit: number;
   statementTimeout: string;
   idleInTransactionSessionTimeout: string;
+  tempFileLimit: string;
+  /** temp_file_limit in kB as the server counts it; -1: none. */
+  tempFileLimitKb: number;
   /** Connections the server keeps for superusers past this many. */
   usableConnections: number;
   /** Every other database on the server that accepts connections. */
@@ -62,6 +82,8 @@ export async function readTenantView(config: ClientConfig): Promise<TenantView> 
       `SELECT (SELECT rolconnlimit FROM pg_roles WHERE rolname = current_user) AS connection_limit,
               current_setting('statement_timeout') AS statement_timeout,
               current_setting('idle_in_transaction_session_timeout') AS idle_timeout,
+              current_setting('temp_file_limit') AS temp_file_limit,
+              (SELECT setting::bigint FROM pg_settings WHERE name = 'temp_file_limit') AS temp_file_limit_kb,
               current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int AS usable,
               coalesce((SELECT array_agg(datname::text ORDER BY datname) FROM pg_database
                          WHERE datallowconn AND datname <> current_database()), '{}') AS others`,
@@ -71,6 +93,8 @@ export async function readTenantView(config: ClientConfig): Promise<TenantView> 
       connectionLimit: Number(row.connection_limit),
       statementTimeout: row.statement_timeout,
       idleInTransactionSessionTimeout: row.idle_timeout,
+      tempFileLimit: row.temp_file_limit,
+      tempFileLimitKb: Number(row.temp_file_limit_kb),
       usableConnections: Number(row.usable),
       otherDatabases: row.others,
     };
@@ -194,5 +218,48 @@ export function limitsOf(tenant: { tenantId: string; username: string }, view: T
     connectionLimit: view.connectionLimit < 0 ? null : view.connectionLimit,
     statementTimeout: view.statementTimeout,
     idleInTransactionSessionTimeout: view.idleInTransactionSessionTimeout,
+    tempFileLimit: view.tempFileLimit,
   };
+}
+
+/** The SQLSTATE of a statement the tenant tries; "" when it was allowed. */
+async function tryStatement(client: Client, sql: string): Promise<string> {
+  try {
+    await client.query(sql);
+    return "";
+  } catch (error) {
+    return (error as { code?: string }).code ?? "?";
+  }
+}
+
+/** Probe 4: a temp_file_limit the tenant cannot lift, and a query past it refused. */
+export async function probeTempFileLimit(connect: Connect, view: TenantView, record: RecordResult): Promise<void> {
+  const probe = ATTACK_PROBES[3];
+  if (view.tempFileLimitKb < 0) return record(probe, false, "no temp_file_limit (-1): one sort or hash join of this tenant can fill the server's disk");
+  const client = new Client(connect());
+  client.on("error", () => undefined);
+  await client.connect();
+  try {
+    // Each must be refused (42501): a superuser-only setting. A role default changed anyway is drift the next update repairs.
+    const lifted = [];
+    for (const sql of ["SET temp_file_limit = -1", "ALTER ROLE CURRENT_USER SET temp_file_limit = -1", "ALTER ROLE CURRENT_USER RESET temp_file_limit"]) {
+      if ((await tryStatement(client, sql)) !== "42501") lifted.push(sql);
+    }
+    if (lifted.length > 0) return record(probe, false, `limit ${view.tempFileLimit}, but the tenant could run: ${lifted.join("; ")}`);
+    if (view.tempFileLimitKb > TEMP_FILE_PROBE_CAP_MB * 1024) {
+      return record(probe, true, `limit ${view.tempFileLimit}, cannot be lifted; not exercised (over the probe's cap of ${TEMP_FILE_PROBE_CAP_MB}MB)`);
+    }
+    // A FROM-clause set-returning function is materialised; past work_mem it spills to temporary files until the limit.
+    await client.query("SET work_mem = '64kB'; SET statement_timeout = 0");
+    const code = await tryStatement(client, "SELECT count(*) FROM generate_series(1, 1000000000000) g");
+    record(
+      probe,
+      code === "53400",
+      code === "53400"
+        ? `limit ${view.tempFileLimit}, cannot be lifted; a query past it was refused in its own session (53400)`
+        : `limit ${view.tempFileLimit}, but a query past it ended with ${code === "" ? "success" : code}, not 53400`,
+    );
+  } finally {
+    await client.end().catch(() => undefined);
+  }
 }

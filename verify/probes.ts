@@ -11,7 +11,16 @@ import { clientConfigFromUrl } from "../lib/postgres-url";
 import { z } from "zod";
 
 import { stackOutputsSchema, tenantSummarySchema, type StackOutputs } from "../infra/outputs";
-import { ATTACK_PROBES, limitsOf, probeConnectionLimit, probeOtherDatabases, readTenantView, type TenantLimits, type TenantView } from "./attack-probes";
+import {
+  ATTACK_PROBES,
+  limitsOf,
+  probeConnectionLimit,
+  probeOtherDatabases,
+  probeTempFileLimit,
+  readTenantView,
+  type TenantLimits,
+  type TenantView,
+} from "./attack-probes";
 import { errorMessage } from "../lib/errors";
 
 /** The outputs' contract lives in infra/outputs.ts; re-exported for verify's callers. */
@@ -219,8 +228,8 @@ function serverOf(tenant: TenantUnderTest): string {
 
 /**
  * The attack probes (attack-probes.ts) for every tenant; returns the limits
- * each tenant's sessions get. The connection-limit probe runs one tenant at a
- * time, as each holds up to its limit open.
+ * each tenant's sessions get. The connection-limit and temporary-file probes
+ * run one tenant at a time: each holds up to its limit open, or writes up to it.
  */
 async function attackProbes(tenants: readonly TenantUnderTest[], concurrency: number, recorder: Recorder): Promise<TenantLimits[]> {
   const tenantDatabases = new Map<string, Set<string>>();
@@ -236,7 +245,12 @@ async function attackProbes(tenants: readonly TenantUnderTest[], concurrency: nu
     }
     await probeOtherDatabases(connectAs(tenant), views.get(tenant)!, tenantDatabases.get(serverOf(tenant))!, recorder(tenant));
   });
-  for (const [tenant, view] of views) await probeConnectionLimit(connectAs(tenant), view, recorder(tenant));
+  for (const [tenant, view] of views) {
+    await probeConnectionLimit(connectAs(tenant), view, recorder(tenant));
+    await probeTempFileLimit(connectAs(tenant), view, recorder(tenant)).catch((error: unknown) =>
+      recorder(tenant)(ATTACK_PROBES[3], false, `could not try it: ${errorMessage(error)}`),
+    );
+  }
   return tenants.filter((tenant) => views.has(tenant)).map((tenant) => limitsOf(tenant, views.get(tenant)!));
 }
 

@@ -18,13 +18,14 @@ const timeout = (value: string) => (value === "0" ? "none" : value);
 
 function renderLimits(limits: readonly TenantLimits[]): string {
   return renderTable(
-    ["tenant ID", "username", "connection limit", "statement_timeout", "idle_in_transaction_session_timeout"],
+    ["tenant ID", "username", "connection limit", "statement_timeout", "idle_in_transaction_session_timeout", "temp_file_limit"],
     limits.map((limit) => [
       limit.tenantId,
       limit.username,
       limit.connectionLimit === null ? "none" : String(limit.connectionLimit),
       timeout(limit.statementTimeout),
       timeout(limit.idleInTransactionSessionTimeout),
+      limit.tempFileLimit === "-1" ? "none" : limit.tempFileLimit,
     ]),
   );
 }

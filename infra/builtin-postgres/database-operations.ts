@@ -13,6 +13,7 @@ import { escapeIdentifier, escapeLiteral, type Client } from "pg";
 import { withTransaction } from "../../lib/transaction";
 import { asAdmin } from "./admin-session";
 import { databaseNamePattern } from "../naming";
+import { storageLockRole } from "../storage-lock";
 
 export interface DatabaseSpec {
   name: string;
@@ -37,11 +38,21 @@ export interface DatabaseReading {
   settings: string[];
   /** Owner of schema public; null when there is none or the database takes no connections. */
   publicSchemaOwner: string | null;
+  /**
+   * True while the tenant's writes are stopped (past its plan's storage hard limit, infra/storage-lock.ts):
+   * then its schema belongs to the holding role and it has no TEMPORARY, as the usage sampler set them.
+   */
+  writesStopped?: boolean;
 }
 
-/** What the grants of a healthy tenant database are. */
-export function expectedGrants(tenantRole: string): string[] {
-  return [`${tenantRole}:CONNECT`, `${tenantRole}:TEMPORARY`];
+/** What the grants of a healthy tenant database are (no TEMPORARY while its writes are stopped). */
+export function expectedGrants(tenantRole: string, writesStopped = false): string[] {
+  return writesStopped ? [`${tenantRole}:CONNECT`] : [`${tenantRole}:CONNECT`, `${tenantRole}:TEMPORARY`];
+}
+
+/** Who owns schema public of a healthy tenant database: the tenant, or the holding role while its writes are stopped. */
+export function expectedSchemaOwner(tenantRole: string, writesStopped = false): string {
+  return writesStopped ? storageLockRole(tenantRole) : tenantRole;
 }
 
 /** Marks a database this program made for a role, so it can adopt it later and nothing else. */
@@ -105,8 +116,11 @@ export async function configureDatabase(adminUrl: string, spec: DatabaseSpec): P
   const tenant = escapeIdentifier(spec.tenantRole);
   const limit = spec.connectionLimit ?? -1;
   if (!Number.isInteger(limit)) throw new Error(`connectionLimit must be an integer, got ${String(limit)}`);
+  // Stopped writes (storage hard limit) stay stopped: the usage sampler lifts them, never an update.
+  let stopped = false;
   await asAdmin(adminUrl, (client) =>
     withTransaction(client, async () => {
+      stopped = (await client.query("SELECT 1 FROM pg_roles WHERE rolname = $1", [storageLockRole(spec.tenantRole)])).rows.length > 0;
       await client.query(`ALTER DATABASE ${db} OWNER TO CURRENT_USER`);
       await client.query(`COMMENT ON DATABASE ${db} IS ${escapeLiteral(marker(spec.tenantRole))}`);
       await client.query(`ALTER DATABASE ${db} WITH ALLOW_CONNECTIONS true IS_TEMPLATE false CONNECTION LIMIT ${limit}`);
@@ -115,18 +129,19 @@ export async function configureDatabase(adminUrl: string, spec: DatabaseSpec): P
       for (const grantee of await otherGrantees(client, spec.name)) {
         await client.query(`REVOKE ALL ON DATABASE ${db} FROM ${escapeIdentifier(grantee)} CASCADE`);
       }
-      await client.query(`GRANT CONNECT, TEMPORARY ON DATABASE ${db} TO ${tenant}`);
+      await client.query(`GRANT ${stopped ? "CONNECT" : "CONNECT, TEMPORARY"} ON DATABASE ${db} TO ${tenant}`);
     }),
   );
+  const schemaOwner = escapeIdentifier(expectedSchemaOwner(spec.tenantRole, stopped));
   await asAdmin(
     adminUrl,
     async (client) => {
-      await client.query(`CREATE SCHEMA IF NOT EXISTS public AUTHORIZATION ${tenant}`);
-      await client.query(`ALTER SCHEMA public OWNER TO ${tenant}`);
+      await client.query(`CREATE SCHEMA IF NOT EXISTS public AUTHORIZATION ${schemaOwner}`);
+      await client.query(`ALTER SCHEMA public OWNER TO ${schemaOwner}`);
     },
     spec.name,
   );
-  const reading = await readDatabase(adminUrl, spec.name);
+  const reading = await readDatabase(adminUrl, spec.name, spec.tenantRole);
   if (reading === undefined) throw new Error(`database "${spec.name}" disappeared while it was being configured; run pulumi up again`);
   return reading;
 }
@@ -143,16 +158,17 @@ async function otherGrantees(client: Client, name: string): Promise<string[]> {
 }
 
 /** The database as it is now, or undefined when it does not exist. */
-export async function readDatabase(adminUrl: string, name: string): Promise<DatabaseReading | undefined> {
+export async function readDatabase(adminUrl: string, name: string, tenantRole?: string): Promise<DatabaseReading | undefined> {
   const reading = await asAdmin(adminUrl, async (client) => {
     const { rows } = await client.query(
       `SELECT d.oid::text AS oid, pg_get_userbyid(d.datdba) AS owner, current_user AS admin, d.datallowconn, d.datistemplate, d.datconnlimit,
               ARRAY(SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee)::text END || ':' || a.privilege_type
                     FROM aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a WHERE a.grantee <> d.datdba ORDER BY 1) AS grants,
               ARRAY(SELECT c FROM pg_db_role_setting s, unnest(s.setconfig) AS c
-                    WHERE s.setdatabase = d.oid AND s.setrole = 0 ORDER BY 1) AS settings
+                    WHERE s.setdatabase = d.oid AND s.setrole = 0 ORDER BY 1) AS settings,
+              EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $2) AS writes_stopped
        FROM pg_database d WHERE d.datname = $1`,
-      [name],
+      [name, tenantRole === undefined ? null : storageLockRole(tenantRole)],
     );
     const row = rows[0];
     if (row === undefined) return undefined;
@@ -166,6 +182,7 @@ export async function readDatabase(adminUrl: string, name: string): Promise<Data
       grants: row.grants as string[],
       settings: row.settings as string[],
       publicSchemaOwner: null as string | null,
+      writesStopped: row.writes_stopped as boolean,
     };
   });
   if (reading?.allowConnections) {

@@ -25,6 +25,12 @@ export interface RoleLimits {
   /** Role defaults; a session may still SET them (README "Security"). */
   statementTimeoutMs?: number;
   idleInTransactionTimeoutMs?: number;
+  /**
+   * The role's default `temp_file_limit`, in MB: a superuser-only setting, so the tenant can neither SET
+   * it in a session nor change or reset its role default. A non-superuser admin needs
+   * `GRANT SET ON PARAMETER temp_file_limit TO <admin>` (PostgreSQL 15+).
+   */
+  tempFileLimitMb?: number;
 }
 
 export interface RoleState extends RoleLimits {
@@ -63,7 +69,13 @@ export function expectedRoleSettings(limits: RoleLimits): string[] {
   const settings: string[] = [];
   if (limits.idleInTransactionTimeoutMs !== undefined) settings.push(`idle_in_transaction_session_timeout=${limits.idleInTransactionTimeoutMs}`);
   if (limits.statementTimeoutMs !== undefined) settings.push(`statement_timeout=${limits.statementTimeoutMs}`);
+  if (limits.tempFileLimitMb !== undefined) settings.push(`temp_file_limit=${tempFileLimitValue(limits.tempFileLimitMb)}`);
   return settings.sort();
+}
+
+/** `temp_file_limit` as the role default is written (and as pg_db_role_setting then shows it). */
+export function tempFileLimitValue(megabytes: number): string {
+  return `${integerLiteral(megabytes, "tempFileLimitMb")}MB`;
 }
 
 /**
@@ -106,12 +118,45 @@ async function configureRole(client: Client, role: RoleState): Promise<void> {
       const value = escapeLiteral(integerLiteral(role.idleInTransactionTimeoutMs, "idleInTransactionTimeoutMs"));
       await client.query(`ALTER ROLE ${name} SET idle_in_transaction_session_timeout = ${value}`);
     }
+    if (role.tempFileLimitMb !== undefined) {
+      await client.query(`ALTER ROLE ${name} SET temp_file_limit = ${escapeLiteral(tempFileLimitValue(role.tempFileLimitMb))}`);
+    }
     const memberships = await client.query<{ rolname: string }>(
       `SELECT g.rolname FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
        WHERE m.member = (SELECT oid FROM pg_roles WHERE rolname = $1)`,
       [role.name],
     );
     for (const { rolname } of memberships.rows) await client.query(`REVOKE ${escapeIdentifier(rolname)} FROM ${name}`);
+  });
+}
+
+/** Role defaults the @pulumi/postgresql Role has no property for, set beside it (database-backend.ts). */
+export const ROLE_PARAMETERS = ["temp_file_limit"] as const;
+export type RoleParameter = (typeof ROLE_PARAMETERS)[number];
+
+function checkedParameter(parameter: string): RoleParameter {
+  if (!(ROLE_PARAMETERS as readonly string[]).includes(parameter)) throw new Error(`role parameter "${parameter}" is not one of ${ROLE_PARAMETERS.join(", ")}`);
+  return parameter as RoleParameter;
+}
+
+/** ALTER ROLE ... SET one parameter (role-wide); the role's other settings stay. */
+export function setRoleParameter(adminUrl: string, role: string, parameter: string, value: string): Promise<void> {
+  return asAdmin(adminUrl, async (client) => {
+    await client.query(`ALTER ROLE ${escapeIdentifier(role)} SET ${checkedParameter(parameter)} = ${escapeLiteral(value)}`);
+  });
+}
+
+/** The role-wide default of one parameter as pg_db_role_setting holds it; null when unset; undefined when the role is gone. */
+export function readRoleParameter(adminUrl: string, role: string, parameter: string): Promise<string | null | undefined> {
+  return asAdmin(adminUrl, async (client) => {
+    const { rows } = await client.query<{ found: boolean; value: string | null }>(
+      `SELECT r.oid IS NOT NULL AS found,
+              (SELECT substr(c, length($2) + 2) FROM pg_db_role_setting s, unnest(s.setconfig) AS c
+               WHERE s.setrole = r.oid AND s.setdatabase = 0 AND c LIKE $2 || '=%') AS value
+       FROM (SELECT 1) one LEFT JOIN pg_roles r ON r.rolname = $1`,
+      [role, checkedParameter(parameter)],
+    );
+    return rows[0]!.found ? rows[0]!.value : undefined;
   });
 }
 

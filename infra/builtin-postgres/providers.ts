@@ -48,6 +48,14 @@ export interface HardeningInputs {
   appName: string;
 }
 
+/** One role default set beside an @pulumi/postgresql Role (which has no property for it). */
+export interface RoleParameterInputs {
+  adminUrl: string;
+  role: string;
+  parameter: string;
+  value: string;
+}
+
 /** A stand-in for a password PostgreSQL no longer has: never equal to a real one, so the next update sets it again. */
 export const DRIFTED_PASSWORD = "(changed outside Pulumi)";
 
@@ -92,6 +100,31 @@ export const roleProvider: pulumi.dynamic.ResourceProvider = {
   },
 };
 
+/**
+ * One role default (`temp_file_limit`) beside an @pulumi/postgresql Role. `read` shows what PostgreSQL
+ * holds, so a default changed or reset by hand is drift that `pulumi up --refresh` repairs.
+ */
+export const roleParameterProvider: pulumi.dynamic.ResourceProvider = {
+  async create(inputs: RoleParameterInputs) {
+    await operations.setRoleParameter(inputs.adminUrl, inputs.role, inputs.parameter, inputs.value);
+    return { id: `${inputs.role}/${inputs.parameter}`, outs: inputs };
+  },
+  async diff(_id: string, olds: RoleParameterInputs, news: RoleParameterInputs) {
+    const replaces = olds.role === news.role && olds.parameter === news.parameter ? [] : ["role", "parameter"];
+    return changed(replaces, olds.value !== news.value || olds.adminUrl !== news.adminUrl);
+  },
+  async update(_id: string, _olds: RoleParameterInputs, news: RoleParameterInputs) {
+    await operations.setRoleParameter(news.adminUrl, news.role, news.parameter, news.value);
+    return { outs: news };
+  },
+  async read(id: string, props: RoleParameterInputs) {
+    const value = await operations.readRoleParameter(props.adminUrl, props.role, props.parameter);
+    return value === undefined ? gone() : { id, props: { ...props, value: value ?? "" } };
+  },
+  // The role keeps it (retained roles keep their limits); a purged role takes it along.
+  async delete() {},
+};
+
 /** Everything about the database that differs from the design, for the given inputs. */
 function databaseDrift(olds: DatabaseOutputs, news: DatabaseInputs): boolean {
   return (
@@ -102,9 +135,10 @@ function databaseDrift(olds: DatabaseOutputs, news: DatabaseInputs): boolean {
     olds.owner !== olds.adminRole ||
     olds.allowConnections !== true ||
     olds.isTemplate !== false ||
-    !same(olds.grants, operations.expectedGrants(news.tenantRole)) ||
+    // Stopped writes (storage hard limit, infra/storage-lock.ts) are the usage sampler's to lift: not drift.
+    !same(olds.grants, operations.expectedGrants(news.tenantRole, olds.writesStopped === true)) ||
     (olds.settings ?? []).length > 0 ||
-    olds.publicSchemaOwner !== news.tenantRole
+    olds.publicSchemaOwner !== operations.expectedSchemaOwner(news.tenantRole, olds.writesStopped === true)
   );
 }
 
@@ -121,7 +155,7 @@ export const databaseProvider: pulumi.dynamic.ResourceProvider = {
     return { outs: { ...news, ...(await operations.configureDatabase(news.adminUrl, news)) } };
   },
   async read(id: string, props: DatabaseOutputs) {
-    const reading = await operations.readDatabase(props.adminUrl, props.name);
+    const reading = await operations.readDatabase(props.adminUrl, props.name, props.tenantRole);
     // A dropped database: created again, empty, by the next update, then seeded (its oid changes).
     return reading === undefined ? gone() : { id, props: { ...props, ...reading } };
   },

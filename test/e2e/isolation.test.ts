@@ -64,13 +64,16 @@ describe("a tenant's own changes are caught by refresh and repaired by up --refr
   it("deploys two tenants with their plans, owned by the admin, on a hardened server; a second up changes nothing", async () => {
     run("up", "--yes", "--skip-preview");
     const out = outputs();
-    expect(out.tenants.ann_driver).toMatchObject({ plan: "starter", limits: { connectionLimit: 10, statementTimeoutMs: 30000 } });
+    expect(out.tenants.ann_driver).toMatchObject({
+      plan: "starter",
+      limits: { connectionLimit: 2, statementTimeoutMs: 30000, tempFileLimitMb: 256, storageHardLimitMb: 600 },
+    });
     expect(out.tenants.bob_driver).toMatchObject({ plan: "pro", limits: { connectionLimit: 40 } });
     const ann = out.tenants.ann_driver!;
     expect(await sql("SELECT pg_get_userbyid(datdba) AS owner, datconnlimit FROM pg_database WHERE datname = $1", [ann.database])).toEqual([
-      { owner: server.adminUser, datconnlimit: 10 },
+      { owner: server.adminUser, datconnlimit: 2 },
     ]);
-    expect(await sql("SELECT rolconnlimit FROM pg_roles WHERE rolname = $1", [ann.role])).toEqual([{ rolconnlimit: 10 }]);
+    expect(await sql("SELECT rolconnlimit FROM pg_roles WHERE rolname = $1", [ann.role])).toEqual([{ rolconnlimit: 2 }]);
     const annUrl = out.connections.ann_driver!.databaseUrl;
     for (const other of ["postgres", "template1", STATE_DATABASE, out.tenants.bob_driver!.database]) {
       expect(await logIn(annUrl, other)).toMatch(/permission denied for database/);
@@ -117,7 +120,7 @@ describe("a tenant's own changes are caught by refresh and repaired by up --refr
       "SELECT unnest(setconfig) AS setting FROM pg_db_role_setting WHERE setrole = (SELECT oid FROM pg_roles WHERE rolname = $1) ORDER BY 1",
       [ann.role],
     );
-    expect(settings.map((row) => row.setting)).toEqual(["idle_in_transaction_session_timeout=60000", "statement_timeout=30000"]);
+    expect(settings.map((row) => row.setting)).toEqual(["idle_in_transaction_session_timeout=60000", "statement_timeout=30000", "temp_file_limit=256MB"]);
     expect(previewChanges("--refresh")).toEqual([]);
     const failed = (await verifyIsolation(tenantsFromOutputs(outputs(), () => false))).filter((result) => !result.ok);
     expect(failed).toEqual([]);

@@ -44,7 +44,7 @@ describe("npm run usage", () => {
     expect(table.stderr).toBe("");
     expect(table.status).toBe(0);
     expect(table.stdout).toMatch(/^TENANT ID\s+USERNAME\s+PLAN\s+SERVER\s+SEED\s+SIZE MB/);
-    expect(table.stdout).toMatch(new RegExp(`${a!.tenantId}\\s+driver_0\\s+pro\\s+local\\s+3\\s+[\\d.]+\\s+1\\s+0/10\\s+\\d+.*OVER QUOTA`));
+    expect(table.stdout).toMatch(new RegExp(`${a!.tenantId}\\s+driver_0\\s+pro\\s+local\\s+3\\s+[\\d.]+\\s+1\\s+-\\s+0/10\\s+\\d+.*OVER QUOTA`));
     expect(table.stdout).toMatch(new RegExp(`${b!.tenantId}\\s+driver_1\\s+-\\s+local\\s+-`));
     expect(table.stdout).toMatch(/2 tenant\(s\) on 1 server\(s\): 4 queries over 3 connections\./);
 

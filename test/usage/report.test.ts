@@ -6,6 +6,7 @@ import { parsePeriod, transactionsBetween, type UsageSample } from "../../usage/
 import type { TenantFigures } from "../../usage/collect";
 import { adminServersFromConfig, parseAdminUrl, tenantsFromStackOutputs, type UsageTenant } from "../../usage/inputs";
 import { redactSecrets as redact } from "../../lib/redact";
+import { storageDecision } from "../../usage/enforce";
 import { UsageMetrics } from "../../usage/metrics";
 import { csvField, renderCsv, renderUsageTable, USAGE_CSV_COLUMNS, usageRows } from "../../usage/report";
 
@@ -31,6 +32,7 @@ function figures(tenantId: string, overrides: Partial<TenantFigures> = {}): Tena
     sessions: 3,
     slowStatements: null,
     ownTransactions: 2,
+    writesStoppedSince: null,
     ...overrides,
   };
 }
@@ -70,7 +72,7 @@ describe("usage rows", () => {
     });
     const table = renderUsageTable(rows);
     expect(table.split("\n")[0]).toMatch(/^TENANT ID\s+USERNAME\s+PLAN\s+SERVER/);
-    expect(table).toMatch(/A1B2C3D4\s+john_driver\s+pro\s+eu-1\s+7\s+8\.0\s+5\s+2\/20\s+1234/);
+    expect(table).toMatch(/A1B2C3D4\s+john_driver\s+pro\s+eu-1\s+7\s+8\.0\s+5\s+-\s+2\/20\s+1234/);
     expect(table).toContain("OVER QUOTA");
     expect(() => usageRows(tenants, [figures("A1B2C3D4")])).toThrow(/no usage figures for tenant 0F0F0F0F \(maria_k\)/);
   });
@@ -116,7 +118,7 @@ describe("billing arithmetic", () => {
 describe("inputs", () => {
   it("reads tenants from stack outputs, with or without plans, and names a bad entry", () => {
     const outputs = { tenants: { john_driver: { ...tenants[0], role: "r", domain: "d" } }, connections: "[secret]" };
-    expect(tenantsFromStackOutputs(outputs)).toEqual([tenants[0]]);
+    expect(tenantsFromStackOutputs(outputs)).toEqual([{ ...tenants[0], role: "r" }]);
     expect(() => tenantsFromStackOutputs({ tenants: { x: { tenantId: "nope" } } })).toThrow(/tenants\.x\.tenantId/);
     expect(() => tenantsFromStackOutputs({})).toThrow(/run "pulumi up" first/);
   });
@@ -175,5 +177,33 @@ describe("the Grafana dashboard", () => {
     for (const target of panels.flatMap((panel) => panel.targets ?? [])) {
       if (!target.expr.includes("truncated")) expect(target.expr).toContain('tenant_id=~"$tenant"');
     }
+  });
+});
+
+describe("storage hard limit decisions", () => {
+  const tenant = (status: string, storageHardLimitMb?: number): UsageTenant => ({
+    tenantId: "A1B2C3D4",
+    username: "john_driver",
+    database: "drivergigspro_a1b2c3d4",
+    server: "eu-1",
+    status,
+    limits: storageHardLimitMb === undefined ? {} : { storageHardLimitMb },
+  });
+  const stopped = new Date("2026-11-05T09:00:00Z");
+
+  it("stops past the hard limit, resumes at or under it, never stops a tombstone, and needs the database and a limit", () => {
+    const over = figures("A1B2C3D4", { sizeBytes: 10 * MIB + 1 });
+    const at = figures("A1B2C3D4", { sizeBytes: 10 * MIB });
+    expect(storageDecision(tenant("active", 10), over)).toBe("stop");
+    expect(storageDecision(tenant("suspended", 10), over)).toBe("stop");
+    expect(storageDecision(tenant("active", 10), at)).toBeUndefined();
+    expect(storageDecision(tenant("active", 10), { ...over, writesStoppedSince: stopped })).toBeUndefined();
+    expect(storageDecision(tenant("active", 10), { ...at, writesStoppedSince: stopped })).toBe("resume");
+    expect(storageDecision(tenant("removed", 10), over)).toBeUndefined();
+    expect(storageDecision(tenant("removed", 10), { ...at, writesStoppedSince: stopped })).toBe("resume");
+    // No hard limit (an older stack's outputs): never stopped, and a stop from before is lifted.
+    expect(storageDecision(tenant("active"), over)).toBeUndefined();
+    expect(storageDecision(tenant("active"), { ...over, writesStoppedSince: stopped })).toBe("resume");
+    expect(storageDecision(tenant("active", 10), { ...over, exists: false })).toBeUndefined();
   });
 });
