@@ -149,7 +149,8 @@ async function run(values: Values): Promise<number> {
   // A saved outputs file with explicit admin URLs needs no engine and no backend.
   if (values.outputs !== undefined && explicitServers) return readUsage(values, { ...base, stacks: [] });
   // The fleet stays open while its servers are read: a local server started for it is stopped after.
-  return withFleet({ environment: values.env, shards: values.shard, stack: values.stack, mayBuild: true }, (fleet) =>
+  // A read builds no engine: without one, the error names the command that builds it.
+  return withFleet({ environment: values.env, shards: values.shard, stack: values.stack, mayBuild: false }, (fleet) =>
     readUsage(values, { ...base, stacks: fleet.stacks, context: fleet.context }),
   );
 }

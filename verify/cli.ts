@@ -80,8 +80,8 @@ async function main(): Promise<number> {
   }
   if (values.outputs !== undefined) return probe(JSON.parse(readFileSync(values.outputs, "utf8")), values);
   // The fleet stays open while the probes run: a local server started for them is stopped after.
-  // The toolchain is built when no engine is found (as it always has been); --outputs needs none.
-  return withFleet({ environment: values.env, shards: values.shard, stack: values.stack, mayBuild: true }, async (fleet) =>
+  // A read builds no engine: without one, the error names the command that builds it; --outputs needs none.
+  return withFleet({ environment: values.env, shards: values.shard, stack: values.stack, mayBuild: false }, async (fleet) =>
     probe(await fleetOutputs(fleet), values),
   );
 }
