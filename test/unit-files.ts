@@ -27,4 +27,5 @@ export const UNIT_TEST_FILES: readonly string[] = [
   "test/onboarding/engine-env.test.ts",
   "test/toolchain-lock.test.ts",
   "test/find-engine.test.ts",
+  "test/fleet-access.test.ts",
 ];
