@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as ops from "../infra/builtin-postgres/operations";
 import type { LocalPostgres } from "../local/embedded-postgres";
 import { POSTGRES_KINDS, serverMajor, startTestPostgres } from "./support/test-postgres";
+import { testOwner as owner } from "./support/tenant-owner";
 
 describe.each(POSTGRES_KINDS)("PostgreSQL %s", (kind) => {
   let server: LocalPostgres;
@@ -25,8 +26,8 @@ describe.each(POSTGRES_KINDS)("PostgreSQL %s", (kind) => {
     const adminUrl = server.url();
     const name = "drivergigspro_5c4e3a15";
     const password = "schema-owner-pw";
-    await ops.createRole(adminUrl, { name, password, login: true });
-    await ops.createDatabase(adminUrl, { name, tenantRole: name });
+    await ops.createRole(adminUrl, { name, ...owner(name), password, login: true });
+    await ops.createDatabase(adminUrl, { name, ...owner(name), tenantRole: name });
     await ops.revokePublic(adminUrl, name);
     const tenant = new Client({ host: server.host, port: server.port, user: name, password, database: name });
     await tenant.connect();
@@ -40,7 +41,7 @@ describe.each(POSTGRES_KINDS)("PostgreSQL %s", (kind) => {
       await tenant.end();
     }
     // Adopting it again (a tenant brought back) keeps the schema, its owner and the data.
-    await ops.createDatabase(adminUrl, { name, tenantRole: name });
+    await ops.createDatabase(adminUrl, { name, ...owner(name), tenantRole: name });
     const admin = await server.connect(name);
     expect((await admin.query("SELECT id FROM probe")).rows).toEqual([{ id: 1 }]);
     await admin.end();

@@ -7,7 +7,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { forwardingProvider } from "../dynamic-module";
-import type { DatabaseInputs, HardeningInputs, RevokeInputs, RoleInputs } from "./providers";
+import type { DatabaseInputs, HardeningInputs, MarkerInputs, RevokeInputs, RoleInputs } from "./providers";
 
 /** Paths from the project root: the state stores these, never a checkout's folder. */
 const PROVIDERS = "infra/builtin-postgres/providers.ts";
@@ -17,6 +17,7 @@ const roleProvider = forwardingProvider(PROVIDERS, "roleProvider", METHODS);
 const databaseProvider = forwardingProvider(PROVIDERS, "databaseProvider", METHODS);
 const revokeProvider = forwardingProvider(PROVIDERS, "revokeProvider", METHODS);
 const hardeningProvider = forwardingProvider(PROVIDERS, "hardeningProvider", METHODS);
+const markerProvider = forwardingProvider(PROVIDERS, "markerProvider", METHODS);
 
 type Args<T> = { [K in keyof T]: pulumi.Input<T[K]> };
 const SECRET_OUTPUTS = ["adminUrl", "password"];
@@ -47,5 +48,12 @@ export class BuiltinPublicRevoke extends pulumi.dynamic.Resource {
 export class BuiltinServerHardening extends pulumi.dynamic.Resource {
   constructor(name: string, args: Args<HardeningInputs>, opts?: pulumi.CustomResourceOptions) {
     super(hardeningProvider, name, args, { ...opts, additionalSecretOutputs: ["adminUrl"] }, "drivergigspro-postgres", "ServerHardening");
+  }
+}
+
+/** With @pulumi/postgresql (which sets no comments): the tenant marker on its role and database. */
+export class BuiltinTenantMarker extends pulumi.dynamic.Resource {
+  constructor(name: string, args: Args<MarkerInputs>, opts?: pulumi.CustomResourceOptions) {
+    super(markerProvider, name, args, { ...opts, additionalSecretOutputs: ["adminUrl"] }, "drivergigspro-postgres", "TenantMarker");
   }
 }
