@@ -16,6 +16,7 @@ import { readFleetSettings, StackConfigError } from "./infra/config";
 import { declareFleet } from "./infra/fleet";
 import { databaseProviderProblem } from "./infra/identity";
 import { readStackRecord } from "./infra/last-update";
+import { claimProblems } from "./infra/tenant-claims";
 import { requireValidTenants, TenantsFileError } from "./tenants/load";
 import { crossShardProblems } from "./tenants/shards";
 
@@ -26,12 +27,19 @@ async function run() {
     const record = await readStackRecord();
     const providerProblem = databaseProviderProblem(settings, record.databaseProvider, pulumi.getStack());
     if (providerProblem !== undefined) throw new StackConfigError([providerProblem]);
-    // A new tenant must not already live in another shard (only new ones: the other files are read only then).
-    const fresh = tenants.filter((tenant) => record.tenants[tenant.username] === undefined);
+    // A new tenant (or a new tenantId) must not already live in another shard (only those: the other files are read only then).
+    const fresh = tenants.filter((tenant) => {
+      const deployed = record.tenants[tenant.username];
+      return deployed === undefined || (tenant.tenantId !== undefined && deployed.tenantId !== tenant.tenantId);
+    });
     const elsewhere = fresh.length > 0 ? crossShardProblems(process.cwd(), settings.tenantsFile, fresh) : [];
     if (elsewhere.length > 0) throw new TenantsFileError(settings.tenantsFile, elsewhere);
+    // Both providers: a new tenant's role or database that exists on its server must carry its own marker.
+    const pending = pendingAdoptionsFromEnv(settings.appName);
+    const claimed = await claimProblems(settings, tenants, record.tenants, pulumi.getStack(), new Set(Object.keys(pending)));
+    if (claimed.length > 0) throw new TenantsFileError(settings.tenantsFile, claimed);
     // postgresql provider: what a pinned tenant already has on its server is imported, after an ownership check.
-    const adoptions = await findAdoptions(adoptionCandidates(settings, tenants, record.tenants, pendingAdoptionsFromEnv(settings.appName)));
+    const adoptions = await findAdoptions(adoptionCandidates(settings, tenants, record.tenants, pending));
     const fleet = withoutPromiseStackTraces(() => declareFleet(settings, tenants, record.tenants, record.seedRollout, adoptions));
     return {
       tenants: fleet.tenants,

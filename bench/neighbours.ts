@@ -30,6 +30,7 @@ import { join } from "node:path";
 import { parseArgs, promisify } from "node:util";
 import { DEFAULT_PLAN, DEFAULT_PLANS, type PlanLimits } from "../infra/config";
 import * as ops from "../infra/builtin-postgres/operations";
+import { DEFAULT_APP_NAME, tenantIdOfDatabase } from "../infra/naming";
 import { startLocalPostgres, type LocalPostgres } from "../local/embedded-postgres";
 import { DEBIAN_POSTGRES_15 } from "../local/system-postgres";
 
@@ -65,8 +66,11 @@ function pgbenchEnv(server: LocalPostgres, tenant: Tenant): NodeJS.ProcessEnv {
 async function makeTenant(server: LocalPostgres, name: string, plan: PlanLimits): Promise<Tenant> {
   const password = `${name}-bench-pw`;
   const adminUrl = server.url();
+  // The marker a role and database carry (infra/naming.ts tenantMarker): the tenant ID in the name, of stack "bench".
+  const owner = { tenantId: tenantIdOfDatabase(DEFAULT_APP_NAME, name) ?? "00000000", stack: "bench" };
   await ops.createRole(adminUrl, {
     name,
+    ...owner,
     password,
     login: true,
     connectionLimit: plan.connectionLimit,
@@ -74,7 +78,7 @@ async function makeTenant(server: LocalPostgres, name: string, plan: PlanLimits)
     idleInTransactionTimeoutMs: plan.idleInTransactionTimeoutMs,
     tempFileLimitMb: plan.tempFileLimitMb,
   });
-  await ops.createDatabase(adminUrl, { name, tenantRole: name, connectionLimit: plan.connectionLimit });
+  await ops.createDatabase(adminUrl, { name, ...owner, tenantRole: name, connectionLimit: plan.connectionLimit });
   await ops.revokePublic(adminUrl, name);
   return { name, password };
 }

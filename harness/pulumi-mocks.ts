@@ -19,6 +19,8 @@ export interface DeclaredResource {
   ignoreChanges?: string[];
   /** URNs of `dependsOn` (and input) dependencies. */
   dependencies?: string[];
+  /** The `aliases` option: each alias's name (an alias spec) or URN. */
+  aliases?: string[];
 }
 
 /** Deterministic fake outputs for the random provider, so names can be asserted. */
@@ -73,6 +75,7 @@ export function installMocks(config: Record<string, unknown> = {}, options: Mock
       importId: req.getImportid?.(),
       ignoreChanges: req.getIgnorechangesList?.(),
       dependencies: req.getDependenciesList?.(),
+      aliases: [...(req.getAliasesList?.() ?? []).map((alias: any) => alias.getSpec?.()?.getName?.() || alias.getUrn?.()), ...(req.getAliasurnsList?.() ?? [])],
     };
     register(req, (err: unknown, resp: unknown) => {
       const entry = [...declared].reverse().find((resource) => resource.name === req.getName());

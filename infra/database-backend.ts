@@ -17,7 +17,14 @@
 import * as postgresql from "@pulumi/postgresql";
 import * as pulumi from "@pulumi/pulumi";
 import { tempFileLimitValue } from "./builtin-postgres/operations";
-import { BuiltinDatabase, BuiltinPublicRevoke, BuiltinRole, BuiltinRoleParameter, BuiltinServerHardening } from "./builtin-postgres/resources";
+import {
+  BuiltinDatabase,
+  BuiltinPublicRevoke,
+  BuiltinRole,
+  BuiltinRoleParameter,
+  BuiltinServerHardening,
+  BuiltinTenantMarker,
+} from "./builtin-postgres/resources";
 import type { Adoption } from "./adoption";
 import { serverAdminUrl, type PlanLimits, type ServerSettings } from "./config";
 
@@ -28,6 +35,8 @@ export interface TenantDatabaseSpec {
   limits: PlanLimits;
   /** Import the role or database that already exists under this name (infra/adoption.ts); postgresql provider only. */
   adopt?: Adoption;
+  /** Whose they are: the marker (a COMMENT) both providers put on the role and the database (infra/naming.ts tenantMarker). */
+  owner: { tenantId: pulumi.Output<string>; stack: string; adoptLegacy: boolean };
 }
 
 export interface TenantDatabaseResources {
@@ -127,7 +136,13 @@ export function postgresqlProviderBackend(server: ServerSettings): DatabaseBacke
         // Never dropped on its own: it holds the tenant's tables, and a purged database takes it along.
         { ...onServer, retainOnDelete: true },
       );
-      return { role, database, ready: [revokePublic, connect, publicSchema, tempFileLimit], roleName: role.name, databaseName: database.name };
+      // The provider has no comments: the builtin marker names the tenant on its role and database, as the builtin provider's own do.
+      const marker = new BuiltinTenantMarker(
+        `${prefix}-marker`,
+        { adminUrl: adminUrlOf(server), role: role.name, database: database.name, tenantId: spec.owner.tenantId, stack: spec.owner.stack },
+        { parent: keepData.parent, dependsOn: [role, database] },
+      );
+      return { role, database, ready: [revokePublic, connect, publicSchema, tempFileLimit, marker], roleName: role.name, databaseName: database.name };
     },
   };
 }
@@ -168,6 +183,7 @@ export function builtinBackend(server: ServerSettings): DatabaseBackend {
     hardenServer: (appName) => [new BuiltinServerHardening(`harden-${server.name}`, { adminUrl, appName })],
     declare(prefix, spec, keepData) {
       const { connectionLimit, statementTimeoutMs, idleInTransactionTimeoutMs, tempFileLimitMb } = spec.limits;
+      const owner = spec.owner;
       const role = new BuiltinRole(
         `${prefix}-role`,
         {
@@ -179,11 +195,12 @@ export function builtinBackend(server: ServerSettings): DatabaseBackend {
           statementTimeoutMs,
           idleInTransactionTimeoutMs,
           tempFileLimitMb,
+          ...owner,
         },
         keepData,
       );
       // Owned by the admin; grants, options and schema owner are the Database resource's (builtin-postgres/database-operations.ts).
-      const database = new BuiltinDatabase(`${prefix}-database`, { adminUrl, name: spec.name, tenantRole: role.name, connectionLimit }, keepData);
+      const database = new BuiltinDatabase(`${prefix}-database`, { adminUrl, name: spec.name, tenantRole: role.name, connectionLimit, ...owner }, keepData);
       const revokePublic = new BuiltinPublicRevoke(`${prefix}-revoke-public`, { adminUrl, database: database.name }, { parent: keepData.parent });
       return {
         role,

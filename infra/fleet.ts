@@ -8,11 +8,12 @@ import type { LocatedTenant } from "../tenants/schema";
 import { planFor, type FleetSettings, type PlanLimits } from "./config";
 import { builtinBackend, postgresqlProviderBackend } from "./database-backend";
 import { missingTenantProblems } from "./continuity";
-import { identityProblems } from "./identity";
+import { identityProblems, idOwnerProblems } from "./identity";
 import type { DeployedTenant, LastUpdate } from "./last-update";
 import type { Adoption } from "./adoption";
 import { placeTenants } from "./placement";
 import { planSeedRollout, type RolloutRecord } from "./rollout";
+import { tenantResourceName } from "./naming";
 import { Tenant } from "./tenant";
 
 /** What support sees about a tenant: never a secret. */
@@ -29,6 +30,8 @@ export interface TenantSummary {
   limits?: PlanLimits;
   /** The seed release it runs (infra/rollout.ts); for a suspended tenant, the one it had. */
   seedVersion?: pulumi.Output<string>;
+  /** Whether it still has the RandomId older programs drew its ID with (infra/tenant.ts); absent on tombstones. */
+  randomId?: boolean;
 }
 
 export interface TenantConnection {
@@ -69,6 +72,7 @@ export function declareFleet(
     ...missingTenantProblems(tenants, deployed),
     ...placement.problems,
     ...identityProblems(settings, live, deployed),
+    ...idOwnerProblems(tenants, deployed),
     ...planProblems(settings, live),
     ...rollout.problems,
   ].sort((a, b) => a.line - b.line);
@@ -98,20 +102,34 @@ export function declareFleet(
     const server = settings.servers.find((candidate) => candidate.name === serverName)!;
     const plan = planFor(settings, entry.plan);
     const limits = settings.plans[plan]!;
-    const tenant = new Tenant(entry.username, {
-      username: entry.username,
-      status: entry.status,
-      pinnedTenantId: entry.tenantId,
-      ...(adoptions.has(entry.username) ? { adopt: adoptions.get(entry.username)! } : {}),
-      appName: settings.appName,
-      server: { host: server.host, port: server.port, sslmode: server.sslmode },
-      backend: backends.get(serverName)!,
-      dns: settings.dns,
-      retainOnDelete: !settings.allowPurge,
-      seedVersion: rollout.versions.get(entry.username)!,
-      seedReleases: settings.seedReleases,
-      limits,
-    });
+    const last = deployed[entry.username];
+    // The ID allocated before the engine: the entry's, or (an entry written before allocation) what its stack deployed.
+    const tenantId = entry.tenantId ?? (last?.status !== "removed" ? last?.tenantId : undefined);
+    // Only tenants a stack of the older programs deployed still have a RandomId; a tombstone's went with it.
+    const randomId = tenantId === undefined || (last !== undefined && last.status !== "removed" && last.randomId !== false);
+    const name = tenantId !== undefined ? tenantResourceName(tenantId) : entry.username;
+    const tenant = new Tenant(
+      name,
+      {
+        username: entry.username,
+        status: entry.status,
+        pinnedTenantId: tenantId,
+        randomId,
+        stack: pulumi.getStack(),
+        adoptLegacy: tenantId !== undefined && last?.tenantId === tenantId,
+        ...(adoptions.has(entry.username) ? { adopt: adoptions.get(entry.username)! } : {}),
+        appName: settings.appName,
+        server: { host: server.host, port: server.port, sslmode: server.sslmode },
+        backend: backends.get(serverName)!,
+        dns: settings.dns,
+        retainOnDelete: !settings.allowPurge,
+        seedVersion: rollout.versions.get(entry.username)!,
+        seedReleases: settings.seedReleases,
+        limits,
+      },
+      // Stacks deployed before allocation named the tenant by username: the same resources, renamed, never replaced.
+      name !== entry.username ? { aliases: [{ name: entry.username }] } : {},
+    );
     components[entry.username] = tenant;
     summaries[entry.username] = {
       username: entry.username,
@@ -125,6 +143,7 @@ export function declareFleet(
       limits,
       // What the seed recorded, so a failed seed never claims the release it failed on.
       seedVersion: tenant.seed?.seedVersion ?? pulumi.output(rollout.versions.get(entry.username)!),
+      randomId,
     };
   }
 

@@ -10,6 +10,7 @@ import type { TenantsProblem } from "../tenants/load";
 import type { LocatedTenant } from "../tenants/schema";
 import type { FleetSettings } from "./config";
 import type { LastUpdate } from "./last-update";
+import { idTakenMessage } from "../tenants/shards";
 import { databaseName } from "./naming";
 
 export function identityProblems(settings: FleetSettings, tenants: readonly LocatedTenant[], deployed: LastUpdate): TenantsProblem[] {
@@ -50,4 +51,20 @@ export function databaseProviderProblem(settings: FleetSettings, deployedWith: s
     `"${settings.databaseProvider}" would hand its roles and databases to a provider with no record of them. ` +
     `Set it back: pulumi config set drivergigspro:databaseProvider ${deployedWith} --stack ${stack}`
   );
+}
+
+/**
+ * A pinned tenantId that this stack's last update deployed for another
+ * username (active, suspended or a tombstone whose data is kept): refused,
+ * naming both tenants and lines, before anything is declared.
+ */
+export function idOwnerProblems(tenants: readonly LocatedTenant[], deployed: LastUpdate): TenantsProblem[] {
+  const owners = new Map(Object.entries(deployed).map(([username, tenant]) => [tenant.tenantId, username]));
+  return tenants.flatMap((tenant) => {
+    const owner = tenant.tenantId !== undefined ? owners.get(tenant.tenantId) : undefined;
+    if (owner === undefined || owner === tenant.username) return [];
+    const line = tenants.find((other) => other.username === owner)?.line;
+    const where = `${line !== undefined ? `line ${line} of this file, ` : ""}deployed by this stack as database ${deployed[owner]!.database}`;
+    return [{ line: tenant.line, username: tenant.username, message: idTakenMessage(tenant.tenantId!, { username: owner, where }) }];
+  });
 }

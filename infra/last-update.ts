@@ -13,7 +13,7 @@ import { tenantSummarySchema } from "./outputs";
  * must respect; status and seedVersion are absent in outputs of older programs.
  */
 const deployedTenantSchema = tenantSummarySchema
-  .pick({ server: true, tenantId: true, database: true, status: true, seedVersion: true })
+  .pick({ server: true, tenantId: true, database: true, status: true, seedVersion: true, randomId: true })
   .partial({ status: true })
   .strip();
 export type DeployedTenant = z.infer<typeof deployedTenantSchema>;

@@ -47,6 +47,34 @@ export function domainName(template: string, appName: string, zone: string, user
   return `${dnsLabel(template, appName, username)}.${zone}`;
 }
 
+/**
+ * The Pulumi name of a tenant's component (and the prefix of its children's):
+ * its tenant ID as written, e.g. `A1B2C3D4`. Upper case, so it can never be a
+ * username (the names stacks deployed before IDs were allocated in the file
+ * used, kept as aliases), and stable for the tenant's life whatever its username.
+ */
+export function tenantResourceName(tenantId: string): string {
+  return tenantId;
+}
+
+/**
+ * The marker (a COMMENT) on a tenant's role and database: which tenant of which
+ * stack they belong to. A create adopts an existing role or database only when
+ * its marker names the same tenant of the same stack.
+ */
+export function tenantMarker(tenantId: string, stack: string): string {
+  return `drivergigspro tenant ${tenantId} of stack ${stack}`;
+}
+
+/** What a marker names: the tenant and stack, or (markers of older programs) only the role; undefined for anything else. */
+export function parseTenantMarker(comment: string | null | undefined): { tenantId: string; stack: string } | { role: string } | undefined {
+  if (comment === null || comment === undefined) return undefined;
+  const current = /^drivergigspro tenant ([0-9A-F]{8}) of stack (\S+)$/.exec(comment);
+  if (current) return { tenantId: current[1]!, stack: current[2]! };
+  const legacy = /^drivergigspro tenant database of role (\S+)$/.exec(comment);
+  return legacy ? { role: legacy[1]! } : undefined;
+}
+
 /** A RandomId's hex output as the support handle: 8 upper-case hex digits. */
 export function tenantIdFromHex(hex: string): string {
   return hex.toUpperCase();

@@ -32,6 +32,8 @@ export const tenantSummarySchema = z
       .optional(),
     /** The seed release the tenant runs (infra/rollout.ts); absent in outputs of older programs. */
     seedVersion: z.string().optional(),
+    /** False once the tenant has no RandomId (its ID was allocated in the file); absent in outputs of older programs (it has one). */
+    randomId: z.boolean().optional(),
   })
   .loose();
 

@@ -1,7 +1,11 @@
 /**
  * One DriverGigsPro tenant: everything in the brief's "What each tenant gets"
- * table, as children of a single component so `pulumi preview` groups a
- * tenant's resources under its username.
+ * table, as children of a single component named by its tenant ID
+ * (infra/naming.ts tenantResourceName), so a username change or a pool claim
+ * renames nothing. Stacks deployed before IDs were allocated in the file named
+ * the component (and every child, `<name>-role` ...) by username: fleet.ts
+ * gives that name as an alias, and Pulumi carries the alias to every child
+ * whose name starts with the component's.
  */
 import * as cloudflare from "@pulumi/cloudflare";
 import * as pulumi from "@pulumi/pulumi";
@@ -17,8 +21,18 @@ import { databaseName, databaseUrl, domainName, tenantIdFromHex } from "./naming
 export interface TenantArgs {
   readonly username: string;
   readonly status: TenantStatus;
-  /** Adopt an existing tenant: use this ID instead of generating one. */
+  /** The tenant ID allocated before the engine (the entry's `tenantId:`, or what the last update deployed). */
   readonly pinnedTenantId?: string;
+  /**
+   * Keep (or, for an entry with no ID yet, draw the ID from) the `RandomId` that
+   * programs before tenant-ID allocation declared: only tenants such a stack
+   * deployed have one, so removing it would show as a delete.
+   */
+  readonly randomId: boolean;
+  /** The stack the tenant belongs to: its marker on its role and database names it. */
+  readonly stack: string;
+  /** Its own stack deployed it under this ID: an existing role or database without a marker (older programs) is adopted. */
+  readonly adoptLegacy: boolean;
   readonly appName: string;
   /** Where the tenant's server is, for its connection URL (the admin's credentials stay with the backend). */
   readonly server: ServerAddress;
@@ -64,10 +78,12 @@ export class Tenant extends pulumi.ComponentResource {
     // their entry in the tenants file. Everything else is cheap to recreate.
     const keepData = { parent: this, retainOnDelete: args.retainOnDelete };
 
-    this.tenantId =
-      args.pinnedTenantId !== undefined
-        ? pulumi.output(args.pinnedTenantId)
-        : new random.RandomId(`${name}-id`, { byteLength: 4, keepers: { username: args.username } }, parent).hex.apply(tenantIdFromHex);
+    const drawn = args.randomId
+      ? new random.RandomId(`${name}-id`, { byteLength: 4, keepers: { username: args.username } }, parent).hex.apply(tenantIdFromHex)
+      : undefined;
+    const tenantId = args.pinnedTenantId !== undefined ? pulumi.output(args.pinnedTenantId) : drawn;
+    if (tenantId === undefined) throw new Error(`tenant "${args.username}" has neither an allocated tenant ID nor a RandomId`);
+    this.tenantId = tenantId;
     const dbName = this.tenantId.apply((id) => databaseName(args.appName, id));
 
     const password = new random.RandomPassword(`${name}-db-password`, { length: 40, special: false }, parent);
@@ -80,7 +96,14 @@ export class Tenant extends pulumi.ComponentResource {
     const checkedName = adopt ? dbName.apply((actual) => adoptedName(name, adopt.name, actual)) : dbName;
     const created = args.backend.declare(
       name,
-      { name: checkedName, password: rolePassword, login: args.status === "active", limits: args.limits, ...(adopt ? { adopt } : {}) },
+      {
+        name: checkedName,
+        password: rolePassword,
+        login: args.status === "active",
+        limits: args.limits,
+        owner: { tenantId: this.tenantId, stack: args.stack, adoptLegacy: args.adoptLegacy },
+        ...(adopt ? { adopt } : {}),
+      },
       keepData,
     );
     this.role = created.role;

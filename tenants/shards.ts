@@ -155,23 +155,37 @@ export function crossShardProblems(projectDir: string, ownFile: string, tenants:
   // A stack whose file is not one of the manifest's shards is a fleet of its own (a test stack, another product).
   if (!manifest.shards.some((shard) => resolve(projectDir, shard.file) === own)) return [];
   const elsewhere = new Map<string, string>();
+  const ids = new Map<string, { username: string; where: string }>();
   for (const shard of manifest.shards) {
     const path = resolve(projectDir, shard.file);
     if (path === own || !existsSync(path)) continue;
     const result = loadTenantsFile(path);
     if (!result.ok) continue;
-    for (const tenant of result.tenants) elsewhere.set(usernameToLabel(tenant.username), `${shard.file} (shard ${shard.name})`);
+    for (const tenant of result.tenants) {
+      elsewhere.set(usernameToLabel(tenant.username), `${shard.file} (shard ${shard.name})`);
+      if (tenant.tenantId !== undefined) ids.set(tenant.tenantId, { username: tenant.username, where: `${shard.file}:${tenant.line} (shard ${shard.name})` });
+    }
   }
   return tenants.flatMap((tenant) => {
+    const problems: TenantsProblem[] = [];
     const where = elsewhere.get(usernameToLabel(tenant.username));
-    return where === undefined
-      ? []
-      : [
-          {
-            line: tenant.line,
-            username: tenant.username,
-            message: `is already a tenant in ${where}; a tenant lives in exactly one shard and never moves by accident: remove this entry (or, for a different person, choose another username)`,
-          },
-        ];
+    if (where !== undefined) {
+      problems.push({
+        line: tenant.line,
+        username: tenant.username,
+        message: `is already a tenant in ${where}; a tenant lives in exactly one shard and never moves by accident: remove this entry (or, for a different person, choose another username)`,
+      });
+    }
+    const owner = tenant.tenantId !== undefined ? ids.get(tenant.tenantId) : undefined;
+    if (owner !== undefined) problems.push({ line: tenant.line, username: tenant.username, message: idTakenMessage(tenant.tenantId!, owner) });
+    return problems;
   });
+}
+
+/** A tenant ID that another tenant has: naming that tenant and where it is. */
+export function idTakenMessage(tenantId: string, owner: { username: string; where: string }): string {
+  return (
+    `tenantId ${tenantId} belongs to tenant "${owner.username}" (${owner.where}); tenant IDs are unique across every shard of the environment, ` +
+    `and two tenants with one ID would share a database: remove this tenantId line (npm run tenants -- assign-ids writes a new one)`
+  );
 }

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as ops from "../infra/builtin-postgres/operations";
 import type { LocalPostgres } from "../local/embedded-postgres";
 import { POSTGRES_KINDS, serverMajor, startTestPostgres } from "./support/test-postgres";
+import { testOwner as owner } from "./support/tenant-owner";
 
 describe.each(POSTGRES_KINDS)("PostgreSQL %s", (kind) => {
   let server: LocalPostgres;
@@ -27,8 +28,8 @@ describe.each(POSTGRES_KINDS)("PostgreSQL %s", (kind) => {
     const adminUrl = server.url();
     const name = "drivergigspro_5c4e3a15";
     const password = "schema-owner-pw";
-    await ops.createRole(adminUrl, { name, password, login: true });
-    await ops.createDatabase(adminUrl, { name, tenantRole: name });
+    await ops.createRole(adminUrl, { name, ...owner(name), password, login: true });
+    await ops.createDatabase(adminUrl, { name, ...owner(name), tenantRole: name });
     await ops.revokePublic(adminUrl, name);
     const tenant = new Client({ host: server.host, port: server.port, user: name, password, database: name });
     await tenant.connect();
@@ -42,7 +43,7 @@ describe.each(POSTGRES_KINDS)("PostgreSQL %s", (kind) => {
       await tenant.end();
     }
     // Adopting it again (a tenant brought back) keeps the schema, its owner and the data.
-    await ops.createDatabase(adminUrl, { name, tenantRole: name });
+    await ops.createDatabase(adminUrl, { name, ...owner(name), tenantRole: name });
     const admin = await server.connect(name);
     expect((await admin.query("SELECT id FROM probe")).rows).toEqual([{ id: 1 }]);
     await admin.end();
@@ -54,9 +55,9 @@ describe.each(POSTGRES_KINDS)("PostgreSQL %s", (kind) => {
     const adminUrl = server.url();
     const name = "drivergigspro_7e3f11e0";
     const password = "temp-limit-pw";
-    await ops.createRole(adminUrl, { name, password, login: true, connectionLimit: 5, tempFileLimitMb: 8 });
-    await ops.createDatabase(adminUrl, { name, tenantRole: name, connectionLimit: 5 });
-    expect((await ops.readRole(adminUrl, { name, password, login: true }))?.settings).toEqual(["temp_file_limit=8MB"]);
+    await ops.createRole(adminUrl, { name, ...owner(name), password, login: true, connectionLimit: 5, tempFileLimitMb: 8 });
+    await ops.createDatabase(adminUrl, { name, ...owner(name), tenantRole: name, connectionLimit: 5 });
+    expect((await ops.readRole(adminUrl, { name, ...owner(name), password, login: true }))?.settings).toEqual(["temp_file_limit=8MB"]);
     const tenant = new Client({ host: server.host, port: server.port, user: name, password, database: name });
     await tenant.connect();
     try {
@@ -74,7 +75,7 @@ describe.each(POSTGRES_KINDS)("PostgreSQL %s", (kind) => {
     } finally {
       await tenant.end();
     }
-    expect((await ops.readRole(adminUrl, { name, password, login: true }))?.settings).toEqual(["temp_file_limit=8MB"]);
+    expect((await ops.readRole(adminUrl, { name, ...owner(name), password, login: true }))?.settings).toEqual(["temp_file_limit=8MB"]);
     // PostgreSQL removes the failed query's files just after it answers.
     const admin = await server.connect();
     let left: unknown[] = [];

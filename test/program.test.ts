@@ -30,6 +30,8 @@ const T = {
 /** The server's hardening, one builtin resource per server whichever the database provider. */
 const HARDENING = "pulumi-nodejs:dynamic/drivergigspro-postgres:ServerHardening";
 const ROLE_PARAMETER = "pulumi-nodejs:dynamic/drivergigspro-postgres:RoleParameter";
+/** With @pulumi/postgresql: the tenant marker (tenant ID and stack) on its role and database, a builtin resource. */
+const MARKER = "pulumi-nodejs:dynamic/drivergigspro-postgres:TenantMarker";
 
 function settings(overrides: Record<string, unknown> = {}): FleetSettings {
   return parseFleetSettings(
@@ -78,6 +80,7 @@ describe("one tenant", () => {
         `${T.password} john_driver-session-secret`,
         `${T.provider} postgres-local`,
         `${T.seed} john_driver-catalogue`,
+        `${MARKER} john_driver-marker`,
       ].sort(),
     );
   });
@@ -293,7 +296,8 @@ describe("placement", () => {
     expect(fleet.tenants.ann_driver!.server).toBe("eu-1");
     expect(fleet.tenants.bob_driver!.server).toBe("us-1");
     const providerOf = (name: string) => declared.find((resource) => resource.name === name)!.provider!;
-    expect(providerOf("ann_driver-database")).toContain("postgres-eu-1");
+    // The deployed tenant is named by its tenant ID (the new one, with no ID yet, by its username).
+    expect(providerOf("0A0A0A0A-database")).toContain("postgres-eu-1");
     expect(providerOf("bob_driver-database")).toContain("postgres-us-1");
   });
 
@@ -587,6 +591,68 @@ describe("stack config", () => {
   });
 });
 
+describe("tenant identity: resources keyed by the tenant ID (issue 17)", () => {
+  it("names a tenant with an allocated ID by that ID, with no RandomId, its marker naming tenant and stack", async () => {
+    await deploy(settings(), [tenant("john_driver", { tenantId: "A1B2C3D4" })]);
+    expect(ofType(T.tenant).map((resource) => [resource.name, resource.aliases])).toEqual([["A1B2C3D4", ["john_driver"]]]);
+    expect(ofType(T.randomId)).toHaveLength(0);
+    expect(ofType(T.role).map((resource) => resource.name)).toEqual(["A1B2C3D4-role"]);
+    const [marker] = ofType(MARKER);
+    expect(marker!.inputs).toMatchObject({ tenantId: "A1B2C3D4", stack: "test", role: "drivergigspro_a1b2c3d4", database: "drivergigspro_a1b2c3d4" });
+  });
+
+  it("renames a tenant an older program deployed (by username) to its ID with the username as alias, keeping its RandomId", async () => {
+    const fleet = declareFleet(settings(), [tenant("john_driver")], { john_driver: deployedOn("local", "0A0A0A0A") });
+    await valueOf(fleet.connections);
+    await settle();
+    expect(ofType(T.tenant).map((resource) => [resource.name, resource.aliases])).toEqual([["0A0A0A0A", ["john_driver"]]]);
+    // Kept (a delete would show in the upgrade's preview); its ID is the deployed one whatever it draws.
+    expect(ofType(T.randomId).map((resource) => resource.name)).toEqual(["0A0A0A0A-id"]);
+    expect(await valueOf(fleet.tenants.john_driver!.tenantId)).toBe("0A0A0A0A");
+    expect(fleet.tenants.john_driver!.randomId).toBe(true);
+  });
+
+  it("declares no RandomId for a tenant whose last update had none (randomId: false)", async () => {
+    const fleet = declareFleet(settings(), [tenant("john_driver", { tenantId: "0A0A0A0A" })], {
+      john_driver: { ...deployedOn("local", "0A0A0A0A"), randomId: false },
+    });
+    await valueOf(fleet.connections);
+    await settle();
+    expect(ofType(T.randomId)).toHaveLength(0);
+    expect(fleet.tenants.john_driver!.randomId).toBe(false);
+  });
+
+  it("builtin provider: role and database carry the tenant ID and stack (their marker) and adopt only this stack's older objects", async () => {
+    const fleet = declareFleet(
+      settings({ databaseProvider: "builtin" }),
+      [tenant("ann_driver", { tenantId: "0A0A0A0A", status: "active" }), tenant("new_one", { tenantId: "0C0C0C0C" })],
+      {
+        ann_driver: { ...deployedOn("local", "0A0A0A0A"), status: "removed" },
+      },
+    );
+    await valueOf(fleet.connections);
+    await settle();
+    const roles = declared.filter((resource) => resource.type.endsWith(":Role"));
+    expect(roles.map((role) => [role.name, role.inputs.tenantId, role.inputs.stack, role.inputs.adoptLegacy])).toEqual([
+      ["0A0A0A0A-role", "0A0A0A0A", "test", true],
+      ["0C0C0C0C-role", "0C0C0C0C", "test", false],
+    ]);
+    const databases = declared.filter((resource) => resource.type.endsWith(":Database"));
+    expect(databases.map((database) => [database.inputs.tenantId, database.inputs.stack])).toEqual([
+      ["0A0A0A0A", "test"],
+      ["0C0C0C0C", "test"],
+    ]);
+  });
+
+  it("refuses an ID this stack deployed for another tenant, naming both tenants and lines, declaring nothing", () => {
+    const deployed = { john_driver: deployedOn("local", "A1B2C3D4") };
+    expect(() => declareFleet(settings(), [tenant("john_driver", { line: 2 }), tenant("collider", { line: 5, tenantId: "A1B2C3D4" })], deployed)).toThrow(
+      /tenants\.yaml:5: tenant "collider": tenantId A1B2C3D4 belongs to tenant "john_driver" \(line 2 of this file, deployed by this stack as database drivergigspro_a1b2c3d4\)/,
+    );
+    expect(declared).toHaveLength(0);
+  });
+});
+
 describe("explicit offboarding", () => {
   it("fails naming the tenant, its ID and the file when a deployed tenant is missing, declaring nothing", () => {
     const deployed = { ann_driver: deployedOn("local", "0A0A0A0A"), bob_driver: deployedOn("local", "0B0B0B0B") };
@@ -601,7 +667,7 @@ describe("explicit offboarding", () => {
     const fleet = declareFleet(settings(), [tenant("ann_driver", { status: "removed" }), tenant("bob_driver")], deployed);
     await valueOf(fleet.connections);
     await settle();
-    expect(ofType(T.tenant).map((resource) => resource.name)).toEqual(["bob_driver"]);
+    expect(ofType(T.tenant).map((resource) => resource.name)).toEqual(["0B0B0B0B"]);
     expect(fleet.tenants.ann_driver!.status).toBe("removed");
     expect(await valueOf(fleet.tenants.ann_driver!.tenantId)).toBe("0A0A0A0A");
     expect(await valueOf(fleet.tenants.ann_driver!.database)).toBe("drivergigspro_0a0a0a0a");
@@ -629,8 +695,8 @@ describe("adoption with the postgresql provider (infra/adoption.ts)", () => {
     const fleet = declareFleet(settings(), [tenant("ann_driver", { tenantId: "0A0A0A0A" }), tenant("bob_driver")], deployed, undefined, adoptions);
     await valueOf(fleet.connections);
     await settle();
-    const [role] = ofType(T.role).filter((resource) => resource.name === "ann_driver-role");
-    const [database] = ofType(T.database).filter((resource) => resource.name === "ann_driver-database");
+    const [role] = ofType(T.role).filter((resource) => resource.name === "0A0A0A0A-role");
+    const [database] = ofType(T.database).filter((resource) => resource.name === "0A0A0A0A-database");
     expect(role).toMatchObject({ importId: "drivergigspro_0a0a0a0a", retainOnDelete: true });
     expect(role!.ignoreChanges).toEqual(expect.arrayContaining(["password", "login", "connectionLimit"]));
     expect(role!.ignoreChanges).not.toContain("name");

@@ -10,6 +10,7 @@ import { startLocalPostgres, type LocalPostgres } from "../local/embedded-postgr
 import { SEED_LOCK_KEY } from "../seed/advisory-lock";
 import { seedTenantDatabase } from "../seed/seed";
 import { seedProvider } from "../infra/catalogue-seed-provider";
+import { testOwner as owner } from "./support/tenant-owner";
 
 let server: LocalPostgres;
 const tenantId = "5EED10CC";
@@ -19,8 +20,8 @@ let url: string;
 
 beforeAll(async () => {
   server = await startLocalPostgres();
-  await ops.createRole(server.url(), { name, password, login: true, connectionLimit: 5, statementTimeoutMs: 30_000 });
-  await ops.createDatabase(server.url(), { name, tenantRole: name, connectionLimit: 5 });
+  await ops.createRole(server.url(), { name, ...owner(name), password, login: true, connectionLimit: 5, statementTimeoutMs: 30_000 });
+  await ops.createDatabase(server.url(), { name, ...owner(name), tenantRole: name, connectionLimit: 5 });
   url = `postgresql://${name}:${password}@${server.host}:${server.port}/${name}?sslmode=disable`;
   await seedTenantDatabase({ databaseUrl: url, tenantId });
 });

@@ -14,6 +14,7 @@ import { databaseProvider } from "../infra/builtin-postgres/providers";
 import { readStorageLock, resumeWrites, stopWrites, storageLockRole } from "../infra/storage-lock";
 import type { LocalPostgres } from "../local/embedded-postgres";
 import { POSTGRES_KINDS, serverMajor, startTestPostgres } from "./support/test-postgres";
+import { testOwner as owner } from "./support/tenant-owner";
 
 const A = "drivergigspro_5701a0aa";
 const B = "drivergigspro_5701b0bb";
@@ -44,8 +45,8 @@ describe.each(POSTGRES_KINDS)("stopped writes on PostgreSQL %s", (kind) => {
     adminUrl = server.url();
     console.log(`storage-lock: PostgreSQL ${await serverMajor(server)} (${kind})`);
     for (const name of [A, B]) {
-      await ops.createRole(adminUrl, { name, password: `${name}-pw`, login: true, connectionLimit: 10, tempFileLimitMb: 64 });
-      await ops.createDatabase(adminUrl, { name, tenantRole: name, connectionLimit: 10 });
+      await ops.createRole(adminUrl, { name, ...owner(name), password: `${name}-pw`, login: true, connectionLimit: 10, tempFileLimitMb: 64 });
+      await ops.createDatabase(adminUrl, { name, ...owner(name), tenantRole: name, connectionLimit: 10 });
       await ops.revokePublic(adminUrl, name);
       const tenant = await tenantClient(server, name);
       await tenant.query("CREATE TABLE t (id serial PRIMARY KEY, note text); INSERT INTO t (note) SELECT 'row ' || g FROM generate_series(1, 1000) g");

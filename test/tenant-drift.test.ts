@@ -12,6 +12,7 @@ import { databaseProvider, DRIFTED_PASSWORD, hardeningProvider, revokeProvider, 
 import { startLocalPostgres, type LocalPostgres } from "../local/embedded-postgres";
 import { adminQuery } from "../harness/admin-query";
 import { canLogIn } from "./support/can-log-in";
+import { testOwner as owner } from "./support/tenant-owner";
 
 let server: LocalPostgres;
 let adminUrl: string;
@@ -137,7 +138,7 @@ describe("drift is seen by read and repaired by update, data kept", () => {
   it("an admin that cannot read pg_authid (a managed server) tells a changed password by trying it", async () => {
     await admin("CREATE ROLE dgp_managed_admin LOGIN CREATEROLE PASSWORD 'managed'");
     const managedUrl = `postgresql://dgp_managed_admin:managed@${server.host}:${server.port}/postgres?sslmode=disable`;
-    const reading = () => ops.readRole(managedUrl, { name, password, login: true });
+    const reading = () => ops.readRole(managedUrl, { name, ...owner(name), password, login: true });
     expect((await reading())!.passwordMatches).toBe(true);
     await admin(`ALTER ROLE ${escapeIdentifier(name)} PASSWORD 'changed-again'`);
     expect((await reading())!.passwordMatches).toBe(false);

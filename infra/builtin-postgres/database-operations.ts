@@ -12,10 +12,11 @@
 import { escapeIdentifier, escapeLiteral, type Client } from "pg";
 import { withTransaction } from "../../lib/transaction";
 import { asAdmin } from "./admin-session";
-import { databaseNamePattern } from "../naming";
+import { databaseNamePattern, parseTenantMarker, tenantMarker } from "../naming";
 import { storageLockRole } from "../storage-lock";
+import { refuseUnlessOwn, type TenantOwner } from "./operations";
 
-export interface DatabaseSpec {
+export interface DatabaseSpec extends TenantOwner {
   name: string;
   /** The tenant's role: CONNECT, TEMPORARY and owner of schema public. */
   tenantRole: string;
@@ -55,16 +56,17 @@ export function expectedSchemaOwner(tenantRole: string, writesStopped = false): 
   return writesStopped ? storageLockRole(tenantRole) : tenantRole;
 }
 
-/** Marks a database this program made for a role, so it can adopt it later and nothing else. */
-const marker = (tenantRole: string) => `drivergigspro tenant database of role ${tenantRole}`;
-
 /**
  * Creates the database (owned by the admin), or adopts it, data and all, when
- * it already exists and is the tenant's: owned by the tenant's role (the older
- * design, or a killed `pulumi up`) or marked as this program's. Anything else
- * of that name is not the tenant's: refuse.
+ * it already exists and is the tenant's: its marker names this tenant of this
+ * stack (infra/naming.ts tenantMarker), or, for a tenant this stack deployed
+ * itself (adoptLegacy), it carries an older program's marker or is owned by
+ * the tenant's role (the older design). An empty, unmarked database of the
+ * admin's is one a run killed between CREATE DATABASE and COMMENT made.
+ * Anything else of that name is not the tenant's: refuse, saying what it is.
  */
 export async function createDatabase(adminUrl: string, spec: DatabaseSpec): Promise<DatabaseReading> {
+  const marker = tenantMarker(spec.tenantId, spec.stack);
   const unmarked = await asAdmin(adminUrl, async (client) => {
     const { rows } = await client.query<{ owner: string; note: string | null; admin: string }>(
       `SELECT pg_get_userbyid(datdba) AS owner, shobj_description(oid, 'pg_database') AS note, current_user AS admin
@@ -75,22 +77,21 @@ export async function createDatabase(adminUrl: string, spec: DatabaseSpec): Prom
     if (existing === undefined) {
       await client.query(`CREATE DATABASE ${escapeIdentifier(spec.name)} TEMPLATE template0 ENCODING 'UTF8'`);
       // Marked at once, so a run killed right here leaves a database the next one adopts.
-      await client.query(`COMMENT ON DATABASE ${escapeIdentifier(spec.name)} IS ${escapeLiteral(marker(spec.tenantRole))}`);
-    } else if (existing.owner !== spec.tenantRole && !(existing.owner === existing.admin && existing.note === marker(spec.tenantRole))) {
-      // The admin's, but unmarked: a run killed between CREATE DATABASE and COMMENT made it, if it is still empty.
-      return existing.owner === existing.admin && existing.note === null ? existing.owner : notTheTenants(spec, existing.owner);
+      await client.query(`COMMENT ON DATABASE ${escapeIdentifier(spec.name)} IS ${escapeLiteral(marker)}`);
+      return undefined;
     }
-    return undefined;
+    if (existing.note === marker) return undefined;
+    const legacy = parseTenantMarker(existing.note);
+    const olderDesign = existing.owner === spec.tenantRole || (legacy !== undefined && "role" in legacy && legacy.role === spec.tenantRole);
+    if (spec.adoptLegacy === true && olderDesign) return undefined;
+    // The admin's, but unmarked: a run killed between CREATE DATABASE and COMMENT made it, if it is still empty.
+    if (existing.owner === existing.admin && existing.note === null) return existing.owner;
+    return refuseUnlessOwn("database", spec.name, existing.note, { ...spec, adoptLegacy: false }, `owned by "${existing.owner}"`);
   });
-  if (unmarked !== undefined && !(await isEmptyDatabase(adminUrl, spec.name))) notTheTenants(spec, unmarked);
+  if (unmarked !== undefined && !(await isEmptyDatabase(adminUrl, spec.name))) {
+    refuseUnlessOwn("database", spec.name, null, { ...spec, adoptLegacy: false }, "it holds objects, so no killed run of this program made it");
+  }
   return configureDatabase(adminUrl, spec);
-}
-
-function notTheTenants(spec: DatabaseSpec, owner: string): never {
-  throw new Error(
-    `database "${spec.name}" already exists and belongs to "${owner}", not to the tenant's role "${spec.tenantRole}" ` +
-      `nor to this program; it was not made by this program: rename or drop it by hand, or pin another tenantId`,
-  );
 }
 
 /** No table, view, sequence or function outside PostgreSQL's own schemas: nothing anyone could lose by adopting it. */
@@ -122,7 +123,7 @@ export async function configureDatabase(adminUrl: string, spec: DatabaseSpec): P
     withTransaction(client, async () => {
       stopped = (await client.query("SELECT 1 FROM pg_roles WHERE rolname = $1", [storageLockRole(spec.tenantRole)])).rows.length > 0;
       await client.query(`ALTER DATABASE ${db} OWNER TO CURRENT_USER`);
-      await client.query(`COMMENT ON DATABASE ${db} IS ${escapeLiteral(marker(spec.tenantRole))}`);
+      await client.query(`COMMENT ON DATABASE ${db} IS ${escapeLiteral(tenantMarker(spec.tenantId, spec.stack))}`);
       await client.query(`ALTER DATABASE ${db} WITH ALLOW_CONNECTIONS true IS_TEMPLATE false CONNECTION LIMIT ${limit}`);
       await client.query(`ALTER DATABASE ${db} RESET ALL`);
       await client.query(`REVOKE ALL ON DATABASE ${db} FROM PUBLIC CASCADE`);
@@ -249,4 +250,54 @@ export async function hardenServer(adminUrl: string, appName: string): Promise<s
     for (const name of open) await client.query(`REVOKE CONNECT, TEMPORARY ON DATABASE ${escapeIdentifier(name)} FROM PUBLIC`);
   });
   return open;
+}
+
+/** COMMENT ON the role and the database: the tenant marker (postgresql provider; the builtin one marks in its own create). */
+export async function markTenant(adminUrl: string, target: { role: string; database: string; tenantId: string; stack: string }): Promise<void> {
+  const marker = escapeLiteral(tenantMarker(target.tenantId, target.stack));
+  await asAdmin(adminUrl, (client) =>
+    withTransaction(client, async () => {
+      await client.query(`COMMENT ON ROLE ${escapeIdentifier(target.role)} IS ${marker}`);
+      await client.query(`COMMENT ON DATABASE ${escapeIdentifier(target.database)} IS ${marker}`);
+    }),
+  );
+}
+
+/** Whether the role and the database both carry the tenant's marker now. */
+export async function isMarked(adminUrl: string, target: { role: string; database: string; tenantId: string; stack: string }): Promise<boolean> {
+  const notes = await readMarkers(adminUrl, target.role, target.database);
+  const marker = tenantMarker(target.tenantId, target.stack);
+  return notes.role === marker && notes.database === marker;
+}
+
+/** The comments (markers) on a role and a database of those names; undefined for one that does not exist. */
+export async function readMarkers(
+  adminUrl: string,
+  role: string,
+  database: string,
+): Promise<{ role?: string | null; database?: string | null; databaseOwner?: string; admin: string }> {
+  return asAdmin(adminUrl, async (client) => {
+    const { rows } = await client.query<{
+      role_exists: boolean;
+      role_note: string | null;
+      db_exists: boolean;
+      db_note: string | null;
+      db_owner: string | null;
+      admin: string;
+    }>(
+      `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1) AS role_exists,
+              (SELECT shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = $1) AS role_note,
+              EXISTS (SELECT 1 FROM pg_database WHERE datname = $2) AS db_exists,
+              (SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $2) AS db_note,
+              (SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = $2) AS db_owner,
+              current_user AS admin`,
+      [role, database],
+    );
+    const row = rows[0]!;
+    return {
+      ...(row.role_exists ? { role: row.role_note } : {}),
+      ...(row.db_exists ? { database: row.db_note, databaseOwner: row.db_owner ?? undefined } : {}),
+      admin: row.admin,
+    };
+  });
 }

@@ -13,6 +13,7 @@
  */
 import { Client, escapeIdentifier, escapeLiteral } from "pg";
 import { withTransaction } from "../../lib/transaction";
+import { parseTenantMarker, tenantMarker } from "../naming";
 import { asAdmin } from "./admin-session";
 import { scramSha256Verifier } from "./scram";
 
@@ -33,7 +34,18 @@ export interface RoleLimits {
   tempFileLimitMb?: number;
 }
 
-export interface RoleState extends RoleLimits {
+/** Whose role or database it is: written as its marker (infra/naming.ts tenantMarker). */
+export interface TenantOwner {
+  tenantId: string;
+  stack: string;
+  /**
+   * Also adopt one that carries no marker, or an older program's (which names only the role):
+   * set by the program only when this stack's own last update deployed this tenant under this ID.
+   */
+  adoptLegacy?: boolean;
+}
+
+export interface RoleState extends RoleLimits, TenantOwner {
   name: string;
   password: string;
   login: boolean;
@@ -87,10 +99,43 @@ export function tempFileLimitValue(megabytes: number): string {
  */
 export function createRole(adminUrl: string, role: RoleState): Promise<void> {
   return asAdmin(adminUrl, async (client) => {
-    const exists = (await client.query("SELECT 1 FROM pg_roles WHERE rolname = $1", [role.name])).rows.length > 0;
-    if (!exists) await client.query(`CREATE ROLE ${escapeIdentifier(role.name)} NOLOGIN ${NO_POWERS} ${passwordClause(role.password)}`);
-    await configureRole(client, role);
+    const found = await client.query<{ note: string | null }>("SELECT shobj_description(oid, 'pg_authid') AS note FROM pg_roles WHERE rolname = $1", [
+      role.name,
+    ]);
+    const existing = found.rows[0];
+    if (existing !== undefined) refuseUnlessOwn("role", role.name, existing.note, role);
+    // Created and marked in one transaction: a killed run leaves a marked role or none.
+    await configureRole(client, role, existing === undefined);
   });
+}
+
+/**
+ * An existing role or database is this tenant's only when its marker names
+ * this tenant of this stack (or, with adoptLegacy, it has none or an older
+ * program's); for anything else, what was found and what to do.
+ */
+export function ownershipProblem(kind: "role" | "database", name: string, note: string | null, owner: TenantOwner, detail?: string): string | undefined {
+  const marker = parseTenantMarker(note);
+  if (marker !== undefined && "tenantId" in marker && marker.tenantId === owner.tenantId && marker.stack === owner.stack) return undefined;
+  if (owner.adoptLegacy === true && (marker === undefined ? note === null : "role" in marker && marker.role === name)) return undefined;
+  const found =
+    marker === undefined
+      ? note === null
+        ? "it carries no tenant marker"
+        : `its comment is ${JSON.stringify(note.slice(0, 120))}, not a tenant marker`
+      : "tenantId" in marker
+        ? `its marker says it is tenant ${marker.tenantId} of stack ${marker.stack}`
+        : `it carries an older program's marker that names no tenant (role ${marker.role})`;
+  return (
+    `${kind} "${name}" already exists and is not tenant ${owner.tenantId}'s of stack ${owner.stack}: ${found}${detail ? `, ${detail}` : ""}. Nothing was adopted; ` +
+    `if it belongs to another tenant, give this one another tenantId (remove the line; npm run tenants -- assign-ids writes a new one)`
+  );
+}
+
+/** ownershipProblem, thrown. */
+export function refuseUnlessOwn(kind: "role" | "database", name: string, note: string | null, owner: TenantOwner, detail?: string): void {
+  const problem = ownershipProblem(kind, name, note, owner, detail);
+  if (problem !== undefined) throw new Error(problem);
 }
 
 export function updateRole(adminUrl: string, role: RoleState): Promise<void> {
@@ -98,11 +143,13 @@ export function updateRole(adminUrl: string, role: RoleState): Promise<void> {
 }
 
 /** Sets everything the state says about the role, and undoes what it does not say (settings, memberships). */
-async function configureRole(client: Client, role: RoleState): Promise<void> {
+async function configureRole(client: Client, role: RoleState, create = false): Promise<void> {
   const name = escapeIdentifier(role.name);
   const limit = role.connectionLimit === undefined ? "" : ` CONNECTION LIMIT ${integerLiteral(role.connectionLimit, "connectionLimit")}`;
   await withTransaction(client, async () => {
+    if (create) await client.query(`CREATE ROLE ${name} NOLOGIN ${NO_POWERS} ${passwordClause(role.password)}`);
     await client.query(`ALTER ROLE ${name} ${role.login ? "LOGIN" : "NOLOGIN"} ${NO_POWERS}${limit} ${passwordClause(role.password)}`);
+    await client.query(`COMMENT ON ROLE ${name} IS ${escapeLiteral(tenantMarker(role.tenantId, role.stack))}`);
     // Role defaults: whatever the tenant (or anyone) set, per database too, goes; the plan's come back.
     const perDatabase = await client.query<{ datname: string }>(
       `SELECT d.datname FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase

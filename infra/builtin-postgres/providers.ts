@@ -14,7 +14,10 @@
 import type * as pulumi from "@pulumi/pulumi";
 import * as operations from "./operations";
 
-export interface RoleInputs extends operations.RoleLimits {
+/** Whose role or database it is (its marker); absent in the state of stacks from before tenant markers: the next update sets it. */
+type Owner = operations.TenantOwner;
+
+export interface RoleInputs extends operations.RoleLimits, Owner {
   adminUrl: string;
   name: string;
   password: string;
@@ -27,7 +30,7 @@ interface RoleOutputs extends RoleInputs {
   powers?: string[];
 }
 
-export interface DatabaseInputs {
+export interface DatabaseInputs extends Owner {
   adminUrl: string;
   name: string;
   /** The tenant's role. (Stacks from before the ownership redesign have `owner` instead.) */
@@ -60,6 +63,8 @@ export interface RoleParameterInputs {
 export const DRIFTED_PASSWORD = "(changed outside Pulumi)";
 
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+/** The marker differs (or the state predates markers): an update writes it. adoptLegacy only matters to a create. */
+const ownerChanged = (olds: Partial<Owner>, news: Owner) => olds.tenantId !== news.tenantId || olds.stack !== news.stack;
 const changed = (replaces: string[], anyChange: boolean): pulumi.dynamic.DiffResult => ({
   changes: anyChange || replaces.length > 0,
   replaces,
@@ -81,6 +86,7 @@ export const roleProvider: pulumi.dynamic.ResourceProvider = {
   async diff(_id: string, olds: RoleOutputs, news: RoleInputs) {
     const updates =
       (["login", "password", "adminUrl", "connectionLimit"] as const).some((key) => olds[key] !== news[key]) ||
+      ownerChanged(olds, news) ||
       !same(olds.settings, operations.expectedRoleSettings(news)) ||
       (olds.powers ?? []).length > 0;
     return changed(olds.name === news.name ? [] : ["name"], updates);
@@ -129,6 +135,7 @@ export const roleParameterProvider: pulumi.dynamic.ResourceProvider = {
 function databaseDrift(olds: DatabaseOutputs, news: DatabaseInputs): boolean {
   return (
     olds.tenantRole !== news.tenantRole ||
+    ownerChanged(olds, news) ||
     olds.adminUrl !== news.adminUrl ||
     (olds.connectionLimit ?? -1) !== (news.connectionLimit ?? -1) ||
     olds.owner === undefined ||
@@ -210,5 +217,37 @@ export const hardeningProvider: pulumi.dynamic.ResourceProvider = {
     return { id, props: { ...props, open: await operations.openDatabases(props.adminUrl, props.appName) } };
   },
   // Leaving the program grants nothing back.
+  async delete() {},
+};
+
+export interface MarkerInputs {
+  adminUrl: string;
+  role: string;
+  database: string;
+  tenantId: string;
+  stack: string;
+}
+
+/**
+ * The tenant marker on a role and database that @pulumi/postgresql made (it
+ * sets no comments): what the adoption check (infra/tenant-claims.ts) reads.
+ */
+export const markerProvider: pulumi.dynamic.ResourceProvider = {
+  async create(inputs: MarkerInputs) {
+    await operations.markTenant(inputs.adminUrl, inputs);
+    return { id: inputs.role, outs: { ...inputs, marked: true } };
+  },
+  async diff(_id: string, olds: MarkerInputs & { marked?: boolean }, news: MarkerInputs) {
+    const keys = ["adminUrl", "role", "database", "tenantId", "stack"] as const;
+    return changed([], olds.marked !== true || keys.some((key) => olds[key] !== news[key]));
+  },
+  async update(_id: string, _olds: MarkerInputs, news: MarkerInputs) {
+    await operations.markTenant(news.adminUrl, news);
+    return { outs: { ...news, marked: true } };
+  },
+  async read(id: string, props: MarkerInputs) {
+    return { id, props: { ...props, marked: await operations.isMarked(props.adminUrl, props) } };
+  },
+  // The role and database keep their marker: they stay the tenant's (retainOnDelete) or go with it.
   async delete() {},
 };

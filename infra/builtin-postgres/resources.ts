@@ -7,7 +7,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { forwardingProvider } from "../dynamic-module";
-import type { DatabaseInputs, HardeningInputs, RevokeInputs, RoleInputs, RoleParameterInputs } from "./providers";
+import type { DatabaseInputs, HardeningInputs, MarkerInputs, RevokeInputs, RoleInputs, RoleParameterInputs } from "./providers";
 
 /** Paths from the project root: the state stores these, never a checkout's folder. */
 const PROVIDERS = "infra/builtin-postgres/providers.ts";
@@ -18,6 +18,7 @@ const databaseProvider = forwardingProvider(PROVIDERS, "databaseProvider", METHO
 const revokeProvider = forwardingProvider(PROVIDERS, "revokeProvider", METHODS);
 const hardeningProvider = forwardingProvider(PROVIDERS, "hardeningProvider", METHODS);
 const roleParameterProvider = forwardingProvider(PROVIDERS, "roleParameterProvider", METHODS);
+const markerProvider = forwardingProvider(PROVIDERS, "markerProvider", METHODS);
 
 type Args<T> = { [K in keyof T]: pulumi.Input<T[K]> };
 const SECRET_OUTPUTS = ["adminUrl", "password"];
@@ -55,5 +56,12 @@ export class BuiltinServerHardening extends pulumi.dynamic.Resource {
 export class BuiltinRoleParameter extends pulumi.dynamic.Resource {
   constructor(name: string, args: Args<RoleParameterInputs>, opts?: pulumi.CustomResourceOptions) {
     super(roleParameterProvider, name, args, { ...opts, additionalSecretOutputs: ["adminUrl"] }, "drivergigspro-postgres", "RoleParameter");
+  }
+}
+
+/** With @pulumi/postgresql (which sets no comments): the tenant marker on its role and database. */
+export class BuiltinTenantMarker extends pulumi.dynamic.Resource {
+  constructor(name: string, args: Args<MarkerInputs>, opts?: pulumi.CustomResourceOptions) {
+    super(markerProvider, name, args, { ...opts, additionalSecretOutputs: ["adminUrl"] }, "drivergigspro-postgres", "TenantMarker");
   }
 }

@@ -18,6 +18,7 @@ import { UsageMetrics } from "../../usage/metrics";
 import { renderUsageTable, usageRows } from "../../usage/report";
 import { UsageSampler } from "../../usage/sampler";
 import { POSTGRES_KINDS, serverMajor, startTestPostgres } from "../support/test-postgres";
+import { testOwner as owner } from "../support/tenant-owner";
 
 const MIB = 1024 * 1024;
 
@@ -53,8 +54,8 @@ describe.each(POSTGRES_KINDS)("storage hard limit on PostgreSQL %s", (kind) => {
       ["5B0000BB", "quiet_neighbour"],
     ] as const) {
       const name = `drivergigspro_${tenantId.toLowerCase()}`;
-      await ops.createRole(server.url(), { name, password: `${name}-pw`, login: true, connectionLimit: 10, tempFileLimitMb: 64 });
-      await ops.createDatabase(server.url(), { name, tenantRole: name, connectionLimit: 10 });
+      await ops.createRole(server.url(), { name, ...owner(name), password: `${name}-pw`, login: true, connectionLimit: 10, tempFileLimitMb: 64 });
+      await ops.createDatabase(server.url(), { name, ...owner(name), tenantRole: name, connectionLimit: 10 });
       await ops.revokePublic(server.url(), name);
       const url = `postgresql://${name}:${name}-pw@${server.host}:${server.port}/${name}?sslmode=disable`;
       urls.set(tenantId, url);
