@@ -117,7 +117,10 @@ export const usernameSchema = z.string().superRefine((value, ctx) => {
 });
 
 /** 8 upper-case hex digits: the support handle and the suffix of every name. */
-export const tenantIdSchema = z.string().regex(TENANT_ID_PATTERN, { error: "tenantId must be exactly 8 upper-case hex digits, e.g. A1B2C3D4" });
+export const tenantIdSchema = z
+  // An unquoted all-digit ID (12345678) reads as a number in YAML: say how to write it.
+  .string({ error: 'tenantId must be 8 upper-case hex digits, written in quotes when they are all digits (tenantId: "12345678")' })
+  .regex(TENANT_ID_PATTERN, { error: "tenantId must be exactly 8 upper-case hex digits, e.g. A1B2C3D4" });
 
 /** A server name as listed in the stack config. */
 export const serverNameSchema = z.string().regex(/^[a-z][a-z0-9-]{0,30}$/, { error: "server must be a server name from the stack config (a-z, 0-9, -)" });

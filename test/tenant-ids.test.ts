@@ -9,7 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { LocalTenantsFile } from "../onboarding/tenants-repo";
-import { allocateTenantIds, declaredTenantIds, TenantIdAllocationError, type TenantIdGenerator } from "../tenants/ids";
+import { parse } from "yaml";
+import { allocateTenantIds, declaredTenantIds, randomTenantId, TenantIdAllocationError, type TenantIdGenerator } from "../tenants/ids";
 import { loadTenantsFile } from "../tenants/load";
 import { crossShardProblems } from "../tenants/shards";
 
@@ -102,5 +103,25 @@ describe("the signup service allocates too (onboarding/tenants-repo.ts)", () => 
     const before = readFileSync(store.file);
     await expect(store.addSignups([{ username: "new_driver", email: "new@example.com" }])).rejects.toThrow(/could not allocate a tenant ID/);
     expect(readFileSync(store.file).equals(before)).toBe(true);
+  });
+});
+
+describe("randomTenantId", () => {
+  it("never draws an ID that YAML reads back as a number (all digits, or digits E digits), so files need no quotes", () => {
+    // About 2.4% of 8-hex-digit strings are such numbers: 20,000 unfiltered draws would hold ~480 of them.
+    for (let draw = 0; draw < 20_000; draw++) {
+      const id = randomTenantId();
+      expect(id).toMatch(/^[0-9A-F]{8}$/);
+      expect(typeof (parse(`tenantId: ${id}`) as { tenantId: unknown }).tenantId, id).toBe("string");
+    }
+  });
+
+  it("explains an unquoted all-digit ID in a file: quote it", () => {
+    const dir = mkdtempSync(join(tmpdir(), "dgp-ids-yaml-"));
+    const file = join(dir, "tenants.yaml");
+    writeFileSync(file, "tenants:\n  - username: digits_only\n    tenantId: 12345678\n");
+    const result = loadTenantsFile(file);
+    expect(result.ok).toBe(false);
+    expect(JSON.stringify(result)).toContain('written in quotes when they are all digits (tenantId: \\"12345678\\")');
   });
 });

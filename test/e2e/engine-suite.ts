@@ -258,7 +258,7 @@ export function defineEngineSuite(kind: PostgresKind): void {
             `tenant "new_driver": was offboarded as tenant ${removed.tenantId}; to bring it back onto its kept database write tenantId: ${removed.tenantId}`,
           ),
         );
-        writeTenants("username: john_driver", "username: maria_k", "username: sam-courier", `username: new_driver\n    tenantId: ${removed.tenantId}`);
+        writeTenants("username: john_driver", "username: maria_k", "username: sam-courier", `username: new_driver\n    tenantId: "${removed.tenantId}"`);
         await up();
         const back = outputs();
         expect(back.tenants.new_driver).toMatchObject({ tenantId: removed.tenantId, database: removed.database, role: removed.role, status: "active" });
@@ -344,7 +344,7 @@ export function defineEngineSuite(kind: PostgresKind): void {
         );
         expect(await tenantDatabases()).toEqual(before);
         // Pinning the ID it already has is accepted: only its RandomId, no longer needed, goes.
-        writeTenants("username: john_driver", `username: maria_k\n    tenantId: ${maria.tenantId}`, "username: placed_driver", ...TOMBSTONES);
+        writeTenants("username: john_driver", `username: maria_k\n    tenantId: "${maria.tenantId}"`, "username: placed_driver", ...TOMBSTONES);
         expect(previewChanges()).toEqual(["delete maria_k-id"]);
       });
 
