@@ -66,7 +66,8 @@ describe("a rollout in the program", () => {
   it("with only the canary wave promoted, only the canary's seed names the target; the new tenant gets the stable release", async () => {
     const fleet = declareFleet(settings({ target: 3, promoted: "canary" }), tenants, deployed, { stable: "2" });
     const { inputs, outputs } = await seedVersions(fleet);
-    expect(inputs).toEqual({ "cat_driver-catalogue": "3", "held_driver-catalogue": "2", "plain_driver-catalogue": "2", "new_driver-catalogue": "2" });
+    // Seeds are named by tenant ID (cat_driver 0A0A0A0A, held_driver 0B0B0B0B, plain_driver 0C0C0C0C); new_driver has no ID in the file yet.
+    expect(inputs).toEqual({ "0A0A0A0A-catalogue": "3", "0B0B0B0B-catalogue": "2", "0C0C0C0C-catalogue": "2", "new_driver-catalogue": "2" });
     expect(outputs).toEqual({ cat_driver: "3", held_driver: "2", plain_driver: "2", new_driver: "2" });
     expect(fleet.seedRollout).toEqual({ target: "3", waves: ["canary", "early", "all"], promoted: "canary", stable: "2" });
     for (const resource of declared.filter((candidate) => candidate.type === SEED)) expect(resource.inputs.releases).toBe(releases);
@@ -75,7 +76,7 @@ describe("a rollout in the program", () => {
   it("promoting all moves everyone but the held tenant, and records the target as stable", async () => {
     const fleet = declareFleet(settings({ target: "3", promoted: "all" }), tenants, { ...deployed, cat_driver: deployedAt("0A0A0A0A", "3") }, { stable: "2" });
     const { inputs } = await seedVersions(fleet);
-    expect(inputs).toEqual({ "cat_driver-catalogue": "3", "held_driver-catalogue": "2", "plain_driver-catalogue": "3", "new_driver-catalogue": "3" });
+    expect(inputs).toEqual({ "0A0A0A0A-catalogue": "3", "0B0B0B0B-catalogue": "2", "0C0C0C0C-catalogue": "3", "new_driver-catalogue": "3" });
     expect(fleet.seedRollout.stable).toBe("3");
   });
 
