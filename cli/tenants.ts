@@ -6,7 +6,7 @@
 import { execFileSync } from "node:child_process";
 import { randomInt } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { DEFAULT_APP_NAME, DEFAULT_RECORD_TEMPLATE, databaseName, domainName, usernameToLabel } from "../infra/naming";
 import { parseDeployedTenants, type TenantSummaryOutput } from "../infra/outputs";
@@ -14,8 +14,9 @@ import { LOCAL_ENVIRONMENT, LOCAL_STATE_DIR, PROJECT_DIR } from "../engine/paths
 import { BUILD_COMMAND, EngineNotFoundError, findEngine, pulumiContext, withEngine } from "../engine/pulumi";
 import { localBackendUrl } from "../engine/state-backend";
 import { refillPools } from "../tenants/pool";
-import { addShard, crossShardProblems, readShards, shardStack, shardWithRoom, SHARDS_MANIFEST } from "../tenants/shards";
-import { addTenants, removeTenant, setStatus, withTenantsFileLock, writeFileAtomic, type EditResult, type NewTenant } from "../tenants/edit";
+import { addShard, crossShardProblems, idTakenMessage, readShards, shardStack, shardWithRoom, SHARDS_MANIFEST } from "../tenants/shards";
+import { addTenants, pinTenantIds, removeTenant, setStatus, withTenantsFileLock, writeFileAtomic, type EditResult, type NewTenant } from "../tenants/edit";
+import { allocateTenantIds, declaredTenantIds, type IdOwner } from "../tenants/ids";
 import { formatProblem, loadTenantsFile, type TenantsProblem } from "../tenants/load";
 import { tenantIdSchema, usernameProblems, type LocatedTenant } from "../tenants/schema";
 import { printTable } from "../lib/table";
@@ -25,8 +26,10 @@ import { runMain } from "../lib/run-main";
 const USAGE = `usage: npm run tenants -- <command> [options]
 
 commands:
-  add <username> [--email E] [--server S] [--tenant-id ID]   append one tenant
+  add <username> [--email E] [--server S] [--tenant-id ID]   append one tenant, with a new tenant ID unless --tenant-id
   add --count N [--server S]                                  append N generated tenants and print them
+  assign-ids [--undeployed]                                   one-time: write every entry's tenantId (the deployed one, or a new one)
+  validate                                                    every shard's file, and tenant IDs unique across shards and stacks
   list [--json]                                               every tenant, as a table
   show <username | tenant ID> [--json]                        what support needs to find a tenant
   suspend <username>                                          role cannot log in, DNS removed, data kept
@@ -42,6 +45,7 @@ options:
   --stack NAME     read this one stack's outputs instead
   --outputs FILE   the stack's outputs as JSON ("pulumi stack output --json") instead of asking pulumi
   --json           machine-readable output (list, show)
+  --undeployed     assign-ids without reading the deployed stacks (only when no shard was ever deployed)
   -h, --help       this text`;
 
 /** Wrong command line: exit status 2, like most Unix tools. */
@@ -63,6 +67,7 @@ const OPTIONS = {
   "tenant-id": { type: "string" },
   count: { type: "string" },
   json: { type: "boolean", default: false },
+  undeployed: { type: "boolean", default: false },
   help: { type: "boolean", short: "h", default: false },
 } as const;
 
@@ -86,7 +91,7 @@ type Deployed = Record<string, TenantSummaryOutput>;
  * which would otherwise write an entry without the deployed tenant ID; for
  * `list` and `show` a note on stderr says why (the command goes on).
  */
-function readDeployed(options: Options, purpose: "show" | "pin" = "show"): Deployed {
+function readDeployed(options: Options, purpose: "show" | "pin" | "ids" = "show"): Deployed {
   if (options.outputs !== undefined) {
     try {
       return parseDeployedTenants(JSON.parse(readFileSync(options.outputs, "utf8")));
@@ -96,7 +101,10 @@ function readDeployed(options: Options, purpose: "show" | "pin" = "show"): Deplo
   }
   const engine = engineEnv();
   if (engine === undefined) {
-    console.error(`note: deployed tenant IDs are not shown: no pulumi on PATH and no built toolchain (npm start builds it, or: ${BUILD_COMMAND})`);
+    // add: no engine or state here (a fresh checkout, CI's unit job): the files are checked; the program checks the rest.
+    if (purpose !== "ids") {
+      console.error(`note: deployed tenant IDs are not shown: no pulumi on PATH and no built toolchain (npm start builds it, or: ${BUILD_COMMAND})`);
+    }
     return {};
   }
   const stacks = options.stack !== undefined ? [options.stack] : readShards(PROJECT_DIR).shards.map((shard) => shardStack(options.env, shard));
@@ -114,7 +122,11 @@ function readDeployed(options: Options, purpose: "show" | "pin" = "show"): Deplo
       const reason = (error as { stderr?: string }).stderr?.trim().split("\n").pop() || errorMessage(error);
       if (NO_SUCH_STACK.test(reason)) continue;
       if (purpose === "pin") throw new ProblemsError([unreadableStack(stack, reason)]);
-      console.error(`note: stack ${stack} not read (${reason.slice(0, 200)}); its tenants show no deployed IDs`);
+      console.error(
+        purpose === "ids"
+          ? `note: stack ${stack} not read (${reason.slice(0, 200)}); new tenant IDs are checked against the files, and by the program before anything changes`
+          : `note: stack ${stack} not read (${reason.slice(0, 200)}); its tenants show no deployed IDs`,
+      );
     }
   }
   return deployed;
@@ -222,14 +234,34 @@ function generateUsernames(count: number, taken: Set<string>): string[] {
  */
 async function commandAdd(positionals: string[], options: Options): Promise<void> {
   const count = options.count !== undefined && /^[1-9][0-9]{0,4}$/.test(options.count) ? Number(options.count) : 1;
-  if (options.file !== undefined) return withTenantsFileLock(options.file, () => addTo(options.file!, positionals, options));
-  await withTenantsFileLock(join(PROJECT_DIR, SHARDS_MANIFEST), async () => {
+  // Read before taking the locks: asking the deployed stacks can take seconds (and their tenants are in the files anyway).
+  const deployed = deployedIdOwners(options);
+  // Tenant IDs of a fleet's shard are allocated under the manifest's lock (the signup service takes it too), so no two
+  // allocators of the environment overlap; a --file outside the manifest is a fleet of its own: its own lock is enough.
+  const inFleet = options.file === undefined || readShards(PROJECT_DIR).shards.some((shard) => resolve(PROJECT_DIR, shard.file) === resolve(options.file!));
+  const add = async () => {
     const file = fileForNewTenants(options, count);
-    await withTenantsFileLock(file, () => addTo(file, positionals, options));
-  });
+    await withTenantsFileLock(file, () => addTo(file, positionals, options, deployed));
+  };
+  await (inFleet ? withTenantsFileLock(join(PROJECT_DIR, SHARDS_MANIFEST), add) : add());
 }
 
-function addTo(file: string, positionals: string[], options: Options): void {
+/**
+ * Tenant IDs the deployed stacks hold, with their tenants, where the stacks
+ * can be read; a note says when they cannot (the files are still checked,
+ * and the program checks again, server included, before anything changes).
+ */
+function deployedIdOwners(options: Options, deployed: Deployed = readDeployed(options, "ids")): Map<string, IdOwner> {
+  const where = options.outputs ?? (options.stack !== undefined ? `stack ${options.stack}` : `the ${options.env} stacks`);
+  return new Map(Object.entries(deployed).map(([username, tenant]) => [tenant.tenantId, { tenantId: tenant.tenantId, username, where: `deployed, ${where}` }]));
+}
+
+/** Every ID taken in the environment: the deployed ones and every shard's (and `file`'s) entries, read now. */
+function takenIds(file: string, deployed: ReadonlyMap<string, IdOwner>): Map<string, IdOwner> {
+  return new Map([...deployed, ...declaredTenantIds(PROJECT_DIR, [file])]);
+}
+
+function addTo(file: string, positionals: string[], options: Options, deployed: ReadonlyMap<string, IdOwner>): void {
   const { text, tenants } = loadValid(file);
   const additions: NewTenant[] = [];
   if (options.count !== undefined) {
@@ -243,6 +275,14 @@ function addTo(file: string, positionals: string[], options: Options): void {
     const username = onePositional(positionals, "username");
     additions.push({ username, email: options.email, server: options.server, tenantId: options["tenant-id"] });
   }
+  const taken = takenIds(file, deployed);
+  const pinned = options["tenant-id"];
+  const owner = pinned !== undefined ? taken.get(pinned) : undefined;
+  if (owner !== undefined && owner.username !== additions[0]?.username) {
+    throw new ProblemsError([`${file}: new tenant "${additions[0]!.username}": ${idTakenMessage(pinned!, owner)}`]);
+  }
+  const fresh = allocateTenantIds(additions.filter((addition) => addition.tenantId === undefined).length, new Set(taken.keys()));
+  for (const addition of additions) if (addition.tenantId === undefined) addition.tenantId = fresh.shift();
   const elsewhere = crossShardProblems(
     PROJECT_DIR,
     file,
@@ -252,7 +292,7 @@ function addTo(file: string, positionals: string[], options: Options): void {
   const after = apply(file, text, addTenants(text, additions));
   for (const addition of additions) {
     const line = after.find((tenant) => tenant.username === addition.username)?.line;
-    console.log(`added ${addition.username} (${file}:${line}); "pulumi up" creates it`);
+    console.log(`added ${addition.username} as tenant ${addition.tenantId} (${file}:${line}); "pulumi up" creates it`);
   }
 }
 
@@ -295,6 +335,69 @@ function tombstone(file: string, username: string, deployed: TenantSummaryOutput
       ` unless the stack config sets allowPurge: true (then they are dropped);`,
   );
   console.log(`To bring it back with its data: npm run tenants -- resume ${username}`);
+}
+
+/**
+ * The one-time, idempotent step from RandomId-drawn IDs to allocated ones:
+ * every entry without a `tenantId:` gets the one its stack deployed (so
+ * nothing changes on the next update), or a new unique one if it was never
+ * deployed. The deployed stacks must be readable: an unread stack would get
+ * new IDs for deployed tenants (which the program then refuses).
+ */
+async function commandAssignIds(options: Options): Promise<void> {
+  if (options.outputs === undefined && !options.undeployed && engineEnv() === undefined) {
+    throw new ProblemsError([
+      `cannot read the deployed stacks (no pulumi on PATH or built toolchain, or no state backend), so deployed tenants' IDs are unknown; nothing was changed. ` +
+        `Make them readable (npm start's state, or PULUMI_BACKEND_URL), pass --outputs FILE, or --undeployed if no shard was ever deployed`,
+    ]);
+  }
+  const deployed = options.undeployed ? {} : readDeployed(options, "pin");
+  const owners = deployedIdOwners(options, deployed);
+  await withTenantsFileLock(join(PROJECT_DIR, SHARDS_MANIFEST), async () => {
+    for (const { file } of filesToRead(options)) {
+      if (!existsSync(file)) continue;
+      await withTenantsFileLock(file, () => {
+        const { text, tenants } = loadValid(file);
+        const taken = new Set(takenIds(file, owners).keys());
+        const ids = new Map<string, string>();
+        for (const tenant of tenants.filter((entry) => entry.tenantId === undefined)) {
+          const known = deployed[tenant.username]?.tenantId;
+          // A tombstone never deployed holds no data: it needs no ID.
+          if (known === undefined && tenant.status === "removed") continue;
+          ids.set(tenant.username, known ?? allocateTenantIds(1, taken)[0]!);
+        }
+        if (ids.size === 0) return console.log(`${file}: every entry has its tenantId`);
+        apply(file, text, pinTenantIds(text, ids));
+        for (const [username, id] of ids) console.log(`${file}: ${username} tenantId: ${id} (${deployed[username] ? "deployed" : "new"})`);
+      });
+    }
+  });
+}
+
+/** Every shard's file, then what only the whole environment shows: usernames and tenant IDs in two shards. Exit 1 on any problem. */
+function commandValidate(options: Options): void {
+  const lines: string[] = [];
+  const files = filesToRead(options);
+  for (const { file } of files) {
+    if (!existsSync(file)) continue;
+    const result = loadTenantsFile(file);
+    if (!result.ok) {
+      lines.push(...result.problems.map((problem) => formatProblem(file, problem)));
+      continue;
+    }
+    lines.push(...crossShardProblems(PROJECT_DIR, file, result.tenants).map((problem) => formatProblem(file, problem)));
+    const unpinned = result.tenants.filter((tenant) => tenant.tenantId === undefined && tenant.status !== "removed");
+    if (unpinned.length > 0) {
+      console.error(
+        `note: ${file}: ${unpinned.length} entr${unpinned.length === 1 ? "y has" : "ies have"} no tenantId (${unpinned
+          .slice(0, 5)
+          .map((tenant) => tenant.username)
+          .join(", ")}); npm run tenants -- assign-ids writes them`,
+      );
+    }
+  }
+  if (lines.length > 0) throw new ProblemsError(lines);
+  console.log(`${files.length} file(s) valid; usernames and tenant IDs unique across shards`);
 }
 
 interface Row {
@@ -422,8 +525,14 @@ async function main(argv: string[]): Promise<number> {
       case "pool":
         await commandPool(rest, options);
         break;
+      case "assign-ids":
+        await commandAssignIds(options);
+        break;
+      case "validate":
+        commandValidate(options);
+        break;
       default:
-        throw new UsageError(`unknown command "${command}"; commands: add, list, show, suspend, resume, remove, pool`);
+        throw new UsageError(`unknown command "${command}"; commands: add, list, show, suspend, resume, remove, assign-ids, validate, pool`);
     }
     return 0;
   } catch (error) {

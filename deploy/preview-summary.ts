@@ -9,6 +9,9 @@
 import { z } from "zod";
 import { TENANT_TYPE } from "../infra/tenant";
 import { renderMarkdownTable } from "../lib/table";
+import { existsSync } from "node:fs";
+import { tenantResourceName } from "../infra/naming";
+import { loadTenantsFile } from "../tenants/load";
 
 /** Hidden first line of the comment: the workflow finds (and edits) its own comment by it. */
 export const PREVIEW_COMMENT_MARKER = "<!-- drivergigspro:tenants-preview -->";
@@ -75,12 +78,16 @@ function urnParts(urn: string): { type: string; name: string } {
   return { type: chain.split("$").pop() ?? "", name: parts[parts.length - 1] ?? "" };
 }
 
-/** The username of the tenant a step's resource belongs to, if any. */
-function tenantOf(step: Step, parents: Map<string, string | undefined>): string | undefined {
+/**
+ * The username of the tenant a step's resource belongs to, if any. A tenant's
+ * component is named by its tenant ID (infra/naming.ts tenantResourceName;
+ * by username in stacks from before allocated IDs): `usernames` maps the ID back.
+ */
+function tenantOf(step: Step, parents: Map<string, string | undefined>, usernames: ReadonlyMap<string, string>): string | undefined {
   let urn: string | undefined = step.urn;
   for (let depth = 0; urn !== undefined && depth < 10; depth++) {
     const { type, name } = urnParts(urn);
-    if (type === TENANT_TYPE) return name;
+    if (type === TENANT_TYPE) return usernames.get(name) ?? name;
     urn = parents.get(urn);
   }
   return undefined;
@@ -125,13 +132,24 @@ function deployedTenants(steps: readonly Step[]): Map<string, { tenantId?: strin
   return new Map(tenants.success ? Object.entries(tenants.data) : []);
 }
 
-/** The tenants view of one stack's `pulumi preview --json`. */
-export function summarizePreview(preview: PreviewJson): TenantChanges {
+/**
+ * The tenants view of one stack's `pulumi preview --json`. `entries`: the
+ * shard file's tenants (username, pinned tenant ID), so a new tenant's
+ * component (named by its ID) shows under its username; deployed ones are
+ * found in the stack's own outputs.
+ */
+export function summarizePreview(preview: PreviewJson, entries: readonly { username: string; tenantId?: string }[] = []): TenantChanges {
   const parents = new Map(preview.steps.map((step) => [step.urn, (step.newState ?? step.oldState)?.parent]));
   const byTenant = new Map<string, Step[]>();
   let otherChanges = 0;
+  const usernames = new Map<string, string>([
+    ...[...deployedTenants(preview.steps)].flatMap(([username, tenant]): [string, string][] =>
+      tenant.tenantId ? [[tenantResourceName(tenant.tenantId), username]] : [],
+    ),
+    ...entries.flatMap((entry): [string, string][] => (entry.tenantId ? [[tenantResourceName(entry.tenantId), entry.username]] : [])),
+  ]);
   for (const step of preview.steps) {
-    const username = tenantOf(step, parents);
+    const username = tenantOf(step, parents, usernames);
     if (username === undefined) {
       // The stack itself is created with a new shard's stack: not a change anyone needs to review.
       if (!NO_CHANGE.has(step.op) && urnParts(step.urn).type !== "pulumi:pulumi:Stack") otherChanges++;
@@ -195,7 +213,10 @@ export function renderPreviewComment(environment: string, shards: readonly Shard
     lines.push("No shard's tenants file changed: nothing to deploy.");
     return `${lines.join("\n")}\n`;
   }
-  const summaries = shards.map((shard) => ({ shard, changes: shard.preview && !shard.error ? summarizePreview(shard.preview) : undefined }));
+  const summaries = shards.map((shard) => ({
+    shard,
+    changes: shard.preview && !shard.error ? summarizePreview(shard.preview, entriesOf(shard.file)) : undefined,
+  }));
   const counts = (changes: TenantChanges | undefined): string[] =>
     changes
       ? [changes.created, changes.resumed, changes.changed, changes.suspended, changes.removed]
@@ -250,4 +271,10 @@ function removedLabel(tenant: RemovedTenant): string {
   if (tenant.databaseKept && tenant.roleKept) return `${tenantLabel(tenant)}: data kept (database and role \`delete [retain]\`)`;
   if (!tenant.databaseKept && !tenant.roleKept) return `${tenantLabel(tenant)}: **data purged** (database and role dropped)`;
   return `${tenantLabel(tenant)}: database ${tenant.databaseKept ? "kept" : "**dropped**"}, role ${tenant.roleKept ? "kept" : "dropped"}`;
+}
+
+/** A shard file's entries, for summarizePreview's names; none when it cannot be read (the preview's own error says why). */
+function entriesOf(file: string): { username: string; tenantId?: string }[] {
+  const result = existsSync(file) ? loadTenantsFile(file) : undefined;
+  return result?.ok ? result.tenants : [];
 }

@@ -55,7 +55,7 @@ export async function openFleet(config: RunnerConfig, engine: EngineOptions): Pr
       createFrom: fleet.templateStack(),
       onOutput: engine.onOutput,
     });
-    return { deployer, tenants: git ? git.forShard({ name: shard.name, file: shard.file }) : new LocalTenantsFile(shard.path) };
+    return { deployer, tenants: git ? git.forShard({ name: shard.name, file: shard.file }) : new LocalTenantsFile(shard.path, { fleetDir: config.workDir }) };
   };
   const opened = new Map<string, Promise<ShardDeployment>>();
   return {

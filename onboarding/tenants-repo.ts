@@ -19,6 +19,7 @@ import { dirname, join, normalize, resolve } from "node:path";
 import { simpleGit, type SimpleGit } from "simple-git";
 import { addTenants, withTenantsFileLock, writeFileAtomic } from "../tenants/edit";
 import { formatProblem, validateTenantsText } from "../tenants/load";
+import { allocateTenantIds, declaredTenantIds, randomTenantId, type TenantIdGenerator } from "../tenants/ids";
 import { SHARDS_MANIFEST, type Shard } from "../tenants/shards";
 import { ensureShardListed, NEW_SHARD_FILE } from "./fleet";
 import { exponentialDelayMs } from "../lib/backoff";
@@ -51,21 +52,39 @@ export interface TenantsStore {
 const EMPTY_FILE = "tenants: []\n";
 
 /**
+ * How a store allocates tenant IDs (tenants/ids.ts): the IDs taken besides
+ * the file's own (every shard's entries of the fleet), read while the
+ * store's lock is held, and the generator (tests force collisions with theirs).
+ */
+export interface IdAllocation {
+  taken?: () => Iterable<string>;
+  generate?: TenantIdGenerator;
+}
+
+/**
  * The additions on one version of the file: one at a time, so a signup the
  * file rejects fails alone; signups already present (a person added them, or
- * an earlier attempt did) are skipped.
+ * an earlier attempt did) are skipped. Each signup gets a tenant ID that no
+ * entry of the file nor any ID `ids.taken` lists has.
  */
-export function applySignups(text: string, file: string, signups: readonly Signup[]): { text: string; added: string[]; rejected: AddOutcome["rejected"] } {
+export function applySignups(
+  text: string,
+  file: string,
+  signups: readonly Signup[],
+  ids: IdAllocation = {},
+): { text: string; added: string[]; rejected: AddOutcome["rejected"] } {
   const current = validateTenantsText(text);
   if (!current.ok) {
     throw new TenantsFileInvalidError(`the tenants file is invalid, nothing was deployed:\n${current.problems.map((p) => formatProblem(file, p)).join("\n")}`);
   }
+  const taken = new Set([...current.tenants.flatMap((tenant) => (tenant.tenantId ? [tenant.tenantId] : [])), ...(ids.taken?.() ?? [])]);
   const present = new Set(current.tenants.map((tenant) => tenant.username));
   const added: string[] = [];
   const rejected: AddOutcome["rejected"] = [];
   for (const signup of signups) {
     if (present.has(signup.username)) continue;
-    const edit = addTenants(text, [{ username: signup.username, email: signup.email }]);
+    const [tenantId] = allocateTenantIds(1, taken, ids.generate ?? randomTenantId);
+    const edit = addTenants(text, [{ username: signup.username, email: signup.email, tenantId }]);
     if (edit.ok) {
       text = edit.text;
       present.add(signup.username);
@@ -79,15 +98,30 @@ export function applySignups(text: string, file: string, signups: readonly Signu
 
 const readOrEmpty = (file: string, empty = EMPTY_FILE) => (existsSync(file) ? readFileSync(file, "utf8") : empty);
 
+export interface LocalTenantsFileOptions {
+  /** A shard of a fleet: the folder of its tenants/shards.yaml; its lock is held and every shard's IDs are taken. */
+  fleetDir?: string;
+  generate?: TenantIdGenerator;
+}
+
 export class LocalTenantsFile implements TenantsStore {
   readonly file: string;
-  constructor(file: string) {
+  constructor(
+    file: string,
+    private readonly options: LocalTenantsFileOptions = {},
+  ) {
     this.file = resolve(file);
   }
 
   addSignups(signups: readonly Signup[]): Promise<AddOutcome> {
-    return withTenantsFileLock(this.file, () => {
-      const result = applySignups(readOrEmpty(this.file), this.file, signups);
+    const fleetDir = this.options.fleetDir;
+    // In a fleet, the manifest's lock (the CLI's `add` takes it too): no two allocators of the environment at once.
+    return withTenantsFileLock(fleetDir !== undefined ? join(fleetDir, SHARDS_MANIFEST) : this.file, () => {
+      const ids: IdAllocation = {
+        taken: () => (fleetDir !== undefined ? declaredTenantIds(fleetDir).keys() : []),
+        ...(this.options.generate ? { generate: this.options.generate } : {}),
+      };
+      const result = applySignups(readOrEmpty(this.file), this.file, signups, ids);
       if (result.added.length > 0) writeFileAtomic(this.file, result.text);
       return { added: result.added, rejected: result.rejected };
     });
@@ -114,6 +148,8 @@ export interface GitTenantsRepoOptions {
   lockFile?: string;
   /** A shard of a fleet: listed in tenants/shards.yaml by the commit that adds its first tenants (see fleet.ts). */
   shard?: Shard;
+  /** Draws tenant IDs (default: node:crypto); every shard's IDs in the clone are taken. */
+  generate?: TenantIdGenerator;
 }
 
 export class GitTenantsError extends Error {}
@@ -250,6 +286,8 @@ export class GitTenantsRepo implements TenantsStore {
           readOrEmpty(this.file, this.options.shard ? NEW_SHARD_FILE : EMPTY_FILE),
           `${this.options.path} (${this.options.branch})`,
           signups,
+          // Every shard's IDs as the remote has them now (the clone was just reset to it).
+          { taken: () => declaredTenantIds(this.dir).keys(), ...(this.options.generate ? { generate: this.options.generate } : {}) },
         );
         if (result.added.length === 0) {
           return { added: [], rejected: result.rejected, commit: (await this.run("read HEAD", ["rev-parse", "HEAD"])).trim() };

@@ -141,6 +141,26 @@ export function removeTenant(text: string, username: string, tenantId?: string):
   });
 }
 
+/**
+ * Writes `tenantId:` into entries that have none (usernames to IDs), right
+ * after `username:`/`email:` like `add` writes it; an entry that has one keeps it.
+ */
+export function pinTenantIds(text: string, ids: ReadonlyMap<string, string>): EditResult {
+  const problems = currentProblems(text);
+  if (problems) return { ok: false, problems };
+  const { doc, seq } = tenantsList(text);
+  for (const item of seq.items) {
+    if (!isMap(item)) continue;
+    const id = ids.get(String(item.get("username")));
+    if (id === undefined || item.has("tenantId")) continue;
+    const at = item.items.findIndex((pair) => !["username", "email"].includes(String((pair.key as { value?: unknown } | null)?.value ?? pair.key)));
+    const pair = doc.createPair("tenantId", id);
+    if (at < 0) item.items.push(pair);
+    else item.items.splice(at, 0, pair);
+  }
+  return finish(doc);
+}
+
 /** Writes via a temporary file in the same folder, so readers see the old or the new file, never half. */
 export function writeFileAtomic(path: string, text: string): void {
   const temporary = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);

@@ -37,16 +37,18 @@ describe("add", () => {
     const before = readFileSync(file, "utf8");
     const result = run("add", "bob_smith", "--email", "bob@example.com", "--server", "local");
     expect(result.status).toBe(0);
-    expect(result.stdout).toMatch(/added bob_smith \(.*tenants\.yaml:17\)/);
+    const id = /added bob_smith as tenant ([0-9A-F]{8}) \(.*tenants\.yaml:17\)/.exec(result.stdout)?.[1];
+    expect(id).toBeDefined();
     const after = readFileSync(file, "utf8");
     expect(after.startsWith(before)).toBe(true);
-    expect(after.slice(before.length)).toBe("  - username: bob_smith\n    email: bob@example.com\n    server: local\n");
+    // The tenant ID is allocated now, before any engine runs, and written into the entry.
+    expect(after.slice(before.length)).toBe(`  - username: bob_smith\n    email: bob@example.com\n    tenantId: ${id}\n    server: local\n`);
   });
 
   it("starts a block list in a file that says tenants: []", () => {
     writeFileSync(file, "# empty fleet\ntenants: []\n");
     expect(run("add", "first_driver").status).toBe(0);
-    expect(readFileSync(file, "utf8")).toBe("# empty fleet\ntenants:\n  - username: first_driver\n");
+    expect(readFileSync(file, "utf8")).toMatch(/^# empty fleet\ntenants:\n {2}- username: first_driver\n {4}tenantId: [0-9A-F]{8}\n$/);
   });
 
   it("adds --count N generated usernames that pass validation and prints them", () => {
@@ -56,6 +58,10 @@ describe("add", () => {
     expect(printed).toHaveLength(25);
     const parsed = validateTenantsText(readFileSync(file, "utf8"));
     expect(parsed.ok && parsed.tenants.map((tenant) => tenant.username).slice(3)).toEqual(printed);
+    // Each with its own tenant ID.
+    const ids = parsed.ok ? parsed.tenants.slice(3).map((tenant) => tenant.tenantId) : [];
+    expect(new Set(ids).size).toBe(25);
+    for (const id of ids) expect(id).toMatch(/^[0-9A-F]{8}$/);
   });
 
   it.each([
@@ -189,6 +195,58 @@ describe("the deployed stack, read through the pulumi on PATH", () => {
     expect(result.status).toBe(0);
     expect(result.stderr).toMatch(/note: stack prod-s001 not read \(error: could not connect to the backend\)/);
     expect(result.stdout).toMatch(/3 tenant\(s\)/);
+  });
+});
+
+describe("tenant IDs (issue 17)", () => {
+  /** Stack outputs with john_driver deployed as A1B2C3D4 (its entry, written before IDs were allocated, has none). */
+  function deployedOutputs(): string {
+    const outputs = join(mkdtempSync(join(tmpdir(), "dgp-outputs-")), "outputs.json");
+    const john = {
+      username: "john_driver",
+      tenantId: "A1B2C3D4",
+      database: "drivergigspro_a1b2c3d4",
+      role: "drivergigspro_a1b2c3d4",
+      domain: "",
+      server: "local",
+      status: "active",
+    };
+    writeFileSync(outputs, JSON.stringify({ tenants: { john_driver: john } }));
+    return outputs;
+  }
+
+  it("refuses add --tenant-id with a deployed tenant's ID, naming that tenant; the file is unchanged", () => {
+    const outputs = deployedOutputs();
+    expectRejectedUnchanged(
+      ["add", "collider", "--tenant-id", "A1B2C3D4", "--outputs", outputs],
+      1,
+      /new tenant "collider": tenantId A1B2C3D4 belongs to tenant "john_driver" \(deployed, .*outputs\.json\)/,
+    );
+  });
+
+  it("refuses add --tenant-id with an ID another entry has, naming its file and line", () => {
+    expect(run("add", "first_one", "--tenant-id", "0F0F0F0F").status).toBe(0);
+    expectRejectedUnchanged(["add", "collider", "--tenant-id", "0F0F0F0F"], 1, /tenantId 0F0F0F0F belongs to tenant "first_one" \(.*tenants\.yaml:17\)/);
+  });
+
+  it("assign-ids writes each deployed tenant's own ID and a new one for the others; a second run changes nothing", () => {
+    const outputs = deployedOutputs();
+    const first = run("assign-ids", "--outputs", outputs);
+    expect(first.status).toBe(0);
+    expect(first.stdout).toMatch(/john_driver tenantId: A1B2C3D4 \(deployed\)/);
+    const parsed = validateTenantsText(readFileSync(file, "utf8"));
+    const ids = parsed.ok ? Object.fromEntries(parsed.tenants.map((tenant) => [tenant.username, tenant.tenantId])) : {};
+    expect(ids.john_driver).toBe("A1B2C3D4");
+    expect(ids.maria_k).toMatch(/^[0-9A-F]{8}$/);
+    expect(new Set(Object.values(ids)).size).toBe(3);
+    const after = readFileSync(file);
+    const second = run("assign-ids", "--outputs", outputs);
+    expect(second.stdout).toMatch(/every entry has its tenantId/);
+    expect(readFileSync(file).equals(after)).toBe(true);
+  });
+
+  it("assign-ids refuses when the deployed stacks cannot be read (it would give deployed tenants new IDs)", () => {
+    expectRejectedUnchanged(["assign-ids"], 1, /cannot read the deployed stacks.*nothing was changed/);
   });
 });
 

@@ -61,7 +61,7 @@ describe("concurrent edits of one tenants file", () => {
     expect(names).toEqual(expect.arrayContaining(["mixed_a", "mixed_b", "base_one", "base_two"]));
     // Removing is a tombstone, never a lost line.
     expect(readFileSync(file, "utf8")).toMatch(/username: base_two\n(\s+\w+: .*\n)*\s+status: removed/);
-    expect(readFileSync(file, "utf8")).toMatch(/username: base_one\n\s+status: suspended/);
+    expect(readFileSync(file, "utf8")).toMatch(/username: base_one\n(\s+tenantId: [0-9A-F]{8}\n)\s+status: suspended/);
   }, 120_000);
 });
 

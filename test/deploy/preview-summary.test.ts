@@ -34,6 +34,16 @@ describe("summarizePreview on a recorded preview", () => {
     expect(changes.otherChanges).toBe(0);
   });
 
+  it("shows a tenant whose resources are named by its tenant ID under its username (from the file's entries)", () => {
+    const preview = recorded();
+    for (const step of preview.steps) {
+      step.urn = step.urn.replace(/::erin(-|$)/, "::0E0E0E0E$1");
+      for (const state of [step.newState, step.oldState]) if (state?.parent) state.parent = state.parent.replace(/::erin$/, "::0E0E0E0E");
+    }
+    expect(summarizePreview(preview).created).toEqual(["0E0E0E0E"]);
+    expect(summarizePreview(preview, [{ username: "erin", tenantId: "0E0E0E0E" }]).created).toEqual(["erin"]);
+  });
+
   it("tells a purge from a kept removal", () => {
     expect(summarizePreview(purging()).removed).toEqual([{ username: "bob", tenantId: "AF5FDBCC", databaseKept: false, roleKept: false }]);
     expect(renderPreviewComment("prod", [{ shard: "s001", stack: "prod-s001", file: "tenants/tenants.yaml", preview: purging() }])).toContain(
