@@ -55,7 +55,11 @@ export async function openFleet(config: RunnerConfig, engine: EngineOptions): Pr
       createFrom: fleet.templateStack(),
       onOutput: engine.onOutput,
     });
-    return { deployer, tenants: git ? git.forShard({ name: shard.name, file: shard.file }) : new LocalTenantsFile(shard.path, { fleetDir: config.workDir }) };
+    // Each write of a shard's signups also tops its warm pool up (tenants/pool.ts).
+    return {
+      deployer,
+      tenants: git ? git.forShard({ name: shard.name, file: shard.file }) : new LocalTenantsFile(shard.path, { fleetDir: config.workDir, shard: shard.name }),
+    };
   };
   const opened = new Map<string, Promise<ShardDeployment>>();
   return {

@@ -20,6 +20,7 @@ import { simpleGit, type SimpleGit } from "simple-git";
 import { addTenants, withTenantsFileLock, writeFileAtomic } from "../tenants/edit";
 import { formatProblem, validateTenantsText } from "../tenants/load";
 import { allocateTenantIds, declaredTenantIds, randomTenantId, type TenantIdGenerator } from "../tenants/ids";
+import { topUpShardText } from "../tenants/pool";
 import { SHARDS_MANIFEST, type Shard } from "../tenants/shards";
 import { ensureShardListed, NEW_SHARD_FILE } from "./fleet";
 import { exponentialDelayMs } from "../lib/backoff";
@@ -37,6 +38,8 @@ export interface AddOutcome {
   rejected: { username: string; reason: string }[];
   /** Git mode: the commit whose file is deployed (the pushed one, or the remote head when nothing was new). */
   commit?: string;
+  /** Tenant IDs of the pooled entries this write added to top the shard's warm pool up (tenants/pool.ts). */
+  pooled?: string[];
 }
 
 /** The tenants file as it stands is invalid: nothing can be added or deployed until a person fixes it. */
@@ -96,11 +99,25 @@ export function applySignups(
   return { text, added, rejected };
 }
 
+/**
+ * A shard of a fleet: the same write tops its warm pool up (tenants/pool.ts),
+ * so the update that creates the batch's signups also makes the new pooled
+ * tenants. `dir` holds the manifest. An invalid file was refused by applySignups already.
+ */
+function withPoolTopUp(result: ReturnType<typeof applySignups>, pool: { dir: string; shard: string } | undefined): { text: string; pooled: string[] } {
+  if (pool === undefined) return { text: result.text, pooled: [] };
+  const topUp = topUpShardText(result.text, pool.dir, pool.shard);
+  if (!topUp.ok) throw new TenantsFileInvalidError(`the tenants file is invalid, nothing was deployed: ${topUp.problems.map((p) => p.message).join("; ")}`);
+  return { text: topUp.text, pooled: topUp.added };
+}
+
 const readOrEmpty = (file: string, empty = EMPTY_FILE) => (existsSync(file) ? readFileSync(file, "utf8") : empty);
 
 export interface LocalTenantsFileOptions {
   /** A shard of a fleet: the folder of its tenants/shards.yaml; its lock is held and every shard's IDs are taken. */
   fleetDir?: string;
+  /** With fleetDir: the shard's name; each write tops its warm pool up (tenants/pool.ts). */
+  shard?: string;
   generate?: TenantIdGenerator;
 }
 
@@ -115,6 +132,7 @@ export class LocalTenantsFile implements TenantsStore {
 
   addSignups(signups: readonly Signup[]): Promise<AddOutcome> {
     const fleetDir = this.options.fleetDir;
+    const pool = fleetDir !== undefined && this.options.shard !== undefined ? { dir: fleetDir, shard: this.options.shard } : undefined;
     // In a fleet, the manifest's lock (the CLI's `add` takes it too): no two allocators of the environment at once.
     return withTenantsFileLock(fleetDir !== undefined ? join(fleetDir, SHARDS_MANIFEST) : this.file, () => {
       const ids: IdAllocation = {
@@ -122,8 +140,9 @@ export class LocalTenantsFile implements TenantsStore {
         ...(this.options.generate ? { generate: this.options.generate } : {}),
       };
       const result = applySignups(readOrEmpty(this.file), this.file, signups, ids);
-      if (result.added.length > 0) writeFileAtomic(this.file, result.text);
-      return { added: result.added, rejected: result.rejected };
+      const { text, pooled } = withPoolTopUp(result, pool);
+      if (result.added.length > 0 || pooled.length > 0) writeFileAtomic(this.file, text);
+      return { added: result.added, rejected: result.rejected, pooled };
     });
   }
 }
@@ -289,16 +308,17 @@ export class GitTenantsRepo implements TenantsStore {
           // Every shard's IDs as the remote has them now (the clone was just reset to it).
           { taken: () => declaredTenantIds(this.dir).keys(), ...(this.options.generate ? { generate: this.options.generate } : {}) },
         );
-        if (result.added.length === 0) {
-          return { added: [], rejected: result.rejected, commit: (await this.run("read HEAD", ["rev-parse", "HEAD"])).trim() };
+        const { text, pooled } = withPoolTopUp(result, this.options.shard ? { dir: this.dir, shard: this.options.shard.name } : undefined);
+        if (result.added.length === 0 && pooled.length === 0) {
+          return { added: [], rejected: result.rejected, commit: (await this.run("read HEAD", ["rev-parse", "HEAD"])).trim(), pooled };
         }
-        writeFileAtomic(this.file, result.text);
-        const commit = await this.commit(result.added, newShard);
+        writeFileAtomic(this.file, text);
+        const commit = await this.commit(result.added, newShard, pooled);
         await this.options.beforePush?.(attempt);
         try {
           await this.git.raw(["push", "--porcelain", "origin", `HEAD:refs/heads/${this.options.branch}`]);
           this.log(`tenants repository: pushed ${commit.slice(0, 12)} to ${this.options.branch} (${result.added.join(", ")})`);
-          return { added: result.added, rejected: result.rejected, commit };
+          return { added: result.added, rejected: result.rejected, commit, pooled };
         } catch (error) {
           const reason = this.redact(errorMessage(error).trim().split("\n").slice(-3).join(" "));
           if (attempt >= this.options.pushAttempts) {
@@ -326,12 +346,14 @@ export class GitTenantsRepo implements TenantsStore {
     }
   }
 
-  private async commit(usernames: string[], newShard: boolean): Promise<string> {
+  private async commit(usernames: string[], newShard: boolean, pooled: string[] = []): Promise<string> {
     const { author, path } = this.options;
     const named = usernames.length > 20 ? `${usernames.slice(0, 20).join(", ")} and ${usernames.length - 20} more` : usernames.join(", ");
     const shard = this.options.shard;
     const listed = newShard && shard ? `New shard ${shard.name} (${shard.file}), listed in ${SHARDS_MANIFEST}.\n\n` : "";
-    const message = `Add ${usernames.length} tenant(s) from signups: ${named}\n\n${listed}Written by the DriverGigsPro signup service; the service deploys this commit.\n`;
+    const topUp = pooled.length > 0 ? `Warm pool topped up with ${pooled.length} pooled tenant(s): ${pooled.join(", ")}.\n\n` : "";
+    const subject = usernames.length > 0 ? `Add ${usernames.length} tenant(s) from signups: ${named}` : `Top up the warm pool of shard ${shard?.name ?? path}`;
+    const message = `${subject}\n\n${listed}${topUp}Written by the DriverGigsPro signup service; the service deploys this commit.\n`;
     const paths = newShard ? [path, SHARDS_MANIFEST] : [path];
     await this.run("stage the tenants file", ["add", "--", ...paths]);
     await this.run("commit", ["commit", "--quiet", "--no-verify", `--author=${author.name} <${author.email}>`, "-m", message, "--", ...paths]);
