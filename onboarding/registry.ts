@@ -294,6 +294,7 @@ export async function recordSuccess(
        ON CONFLICT (idempotency_key) DO NOTHING`,
       [stack],
     );
+    await recordPooled(client, stack, result.tenants);
     await client.query("UPDATE onboarding_deployments SET status = 'succeeded', finished_at = now(), engine_seconds = $2, seed_seconds = $3 WHERE id = $1", [
       deploymentId,
       result.engineSeconds,
@@ -334,4 +335,45 @@ export async function recordMailFailure(client: PoolClient, id: string, reason: 
 
 export async function recordMailSent(client: PoolClient, id: string): Promise<void> {
   await client.query("UPDATE onboarding_outbox SET attempts = attempts + 1, sent_at = now(), last_error = NULL WHERE id = $1", [id]);
+}
+
+// ---- The warm pool (tenants/pool.ts) ------------------------------------
+
+/**
+ * After a successful update: the stack's pooled tenants (status "pooled" in
+ * its outputs, so made in full) become claimable; a pooled row the outputs no
+ * longer list as pooled and nobody claimed (a person removed it) is dropped.
+ */
+export async function recordPooled(db: Db, stack: string, tenants: Readonly<Record<string, { tenantId: string; status: string }>>): Promise<void> {
+  const pooled = Object.values(tenants)
+    .filter((tenant) => tenant.status === "pooled")
+    .map((tenant) => tenant.tenantId);
+  await db.query("INSERT INTO onboarding_pool (tenant_id, stack) SELECT unnest($2::text[]), $1 ON CONFLICT (tenant_id) DO NOTHING", [stack, pooled]);
+  await db.query("DELETE FROM onboarding_pool WHERE stack = $1 AND claimed_by IS NULL AND NOT (tenant_id = ANY($2))", [stack, pooled]);
+}
+
+/**
+ * Claims one pooled tenant of the stacks matching the LIKE pattern for
+ * `username`, durably (committed before it returns): the row is taken with
+ * FOR UPDATE SKIP LOCKED, so concurrent claims (also from other service
+ * instances) take different tenants, and the unique constraints refuse a
+ * second claim of one tenant or a second tenant for one username. Undefined
+ * when the pool is empty (the signup takes the path of an update).
+ */
+export async function claimPooled(db: Db, stackPattern: string, username: string): Promise<{ tenantId: string; stack: string } | undefined> {
+  const { rows } = await db.query<{ tenant_id: string; stack: string }>(
+    `UPDATE onboarding_pool SET claimed_by = $2, claimed_at = now()
+     WHERE tenant_id = (SELECT tenant_id FROM onboarding_pool WHERE stack LIKE $1 AND claimed_by IS NULL
+                        ORDER BY stack, tenant_id LIMIT 1 FOR UPDATE SKIP LOCKED)
+       AND NOT EXISTS (SELECT 1 FROM onboarding_pool WHERE claimed_by = $2)
+     RETURNING tenant_id, stack`,
+    [stackPattern, username],
+  );
+  return rows[0] ? { tenantId: rows[0].tenant_id, stack: rows[0].stack } : undefined;
+}
+
+/** A claim that could not be bound in the tenants file: the tenant is free again (or, `gone`, no longer pooled at all). */
+export async function releaseClaim(db: Db, tenantId: string, gone = false): Promise<void> {
+  if (gone) await db.query("DELETE FROM onboarding_pool WHERE tenant_id = $1", [tenantId]);
+  else await db.query("UPDATE onboarding_pool SET claimed_by = NULL, claimed_at = NULL WHERE tenant_id = $1", [tenantId]);
 }

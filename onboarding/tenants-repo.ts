@@ -17,7 +17,7 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { dirname, join, normalize, resolve } from "node:path";
 import { simpleGit, type SimpleGit } from "simple-git";
-import { addTenants, withTenantsFileLock, writeFileAtomic } from "../tenants/edit";
+import { addTenants, claimPooledTenant, withTenantsFileLock, writeFileAtomic } from "../tenants/edit";
 import { formatProblem, validateTenantsText } from "../tenants/load";
 import { allocateTenantIds, declaredTenantIds, randomTenantId, type TenantIdGenerator } from "../tenants/ids";
 import { topUpShardText } from "../tenants/pool";
@@ -50,6 +50,8 @@ export interface TenantsStore {
   readonly file: string;
   /** Adds every signup that is not in the file yet; the file is then what the engine must deploy. */
   addSignups(signups: readonly Signup[]): Promise<AddOutcome>;
+  /** Binds a signup to a pooled entry in the file (git: committed and pushed); ClaimRefusedError when the entry is not pooled any more. */
+  bindClaim(tenantId: string, signup: Signup): Promise<{ commit?: string }>;
 }
 
 const EMPTY_FILE = "tenants: []\n";
@@ -111,6 +113,16 @@ function withPoolTopUp(result: ReturnType<typeof applySignups>, pool: { dir: str
   return { text: topUp.text, pooled: topUp.added };
 }
 
+/** The tenants file no longer has the claimed pooled entry (a person removed or claimed it): the claim is released. */
+export class ClaimRefusedError extends Error {}
+
+/** The file's text with the pooled entry `tenantId` bound to the signup (tenants/edit.ts claimPooledTenant). */
+function bindClaimText(text: string, file: string, tenantId: string, signup: Signup): string {
+  const edit = claimPooledTenant(text, tenantId, { username: signup.username, email: signup.email });
+  if (!edit.ok) throw new ClaimRefusedError(edit.problems.map((problem) => formatProblem(file, problem)).join("; "));
+  return edit.text;
+}
+
 const readOrEmpty = (file: string, empty = EMPTY_FILE) => (existsSync(file) ? readFileSync(file, "utf8") : empty);
 
 export interface LocalTenantsFileOptions {
@@ -143,6 +155,14 @@ export class LocalTenantsFile implements TenantsStore {
       const { text, pooled } = withPoolTopUp(result, pool);
       if (result.added.length > 0 || pooled.length > 0) writeFileAtomic(this.file, text);
       return { added: result.added, rejected: result.rejected, pooled };
+    });
+  }
+
+  bindClaim(tenantId: string, signup: Signup): Promise<{ commit?: string }> {
+    const lock = this.options.fleetDir !== undefined ? join(this.options.fleetDir, SHARDS_MANIFEST) : this.file;
+    return withTenantsFileLock(lock, () => {
+      writeFileAtomic(this.file, bindClaimText(readOrEmpty(this.file), this.file, tenantId, signup));
+      return {};
     });
   }
 }
@@ -314,23 +334,68 @@ export class GitTenantsRepo implements TenantsStore {
         }
         writeFileAtomic(this.file, text);
         const commit = await this.commit(result.added, newShard, pooled);
-        await this.options.beforePush?.(attempt);
-        try {
-          await this.git.raw(["push", "--porcelain", "origin", `HEAD:refs/heads/${this.options.branch}`]);
+        if (await this.pushOrWait(attempt, "the batch")) {
           this.log(`tenants repository: pushed ${commit.slice(0, 12)} to ${this.options.branch} (${result.added.join(", ")})`);
           return { added: result.added, rejected: result.rejected, commit, pooled };
-        } catch (error) {
-          const reason = this.redact(errorMessage(error).trim().split("\n").slice(-3).join(" "));
-          if (attempt >= this.options.pushAttempts) {
-            // Leave the clone as the remote is, not with the commit that was never pushed.
-            await this.sync().catch(() => undefined);
-            throw new GitTenantsError(
-              `git: the push to ${this.redact(this.options.url)} (${this.options.branch}) failed ${attempt} time(s); the batch is retried later. Last: ${reason}`,
-            );
-          }
-          this.log(`tenants repository: push attempt ${attempt} rejected (${reason}); fetching and adding again`);
-          const base = exponentialDelayMs(this.options.pushBackoffMs ?? 250, Infinity, attempt);
-          await sleep(base / 2 + Math.random() * base);
+        }
+      }
+    });
+  }
+
+  /**
+   * Pushes HEAD (after the beforePush hook): true when the remote took it;
+   * false after a rejection, having waited (doubling, jittered) so the caller
+   * fetches, resets and applies its edit again; throws after the last attempt,
+   * leaving the clone as the remote is.
+   */
+  private async pushOrWait(attempt: number, what: string): Promise<boolean> {
+    await this.options.beforePush?.(attempt);
+    try {
+      await this.git.raw(["push", "--porcelain", "origin", `HEAD:refs/heads/${this.options.branch}`]);
+      return true;
+    } catch (error) {
+      const reason = this.redact(errorMessage(error).trim().split("\n").slice(-3).join(" "));
+      if (attempt >= this.options.pushAttempts) {
+        await this.sync().catch(() => undefined);
+        throw new GitTenantsError(
+          `git: the push to ${this.redact(this.options.url)} (${this.options.branch}) failed ${attempt} time(s); ${what} is retried later. Last: ${reason}`,
+        );
+      }
+      this.log(`tenants repository: push attempt ${attempt} rejected (${reason}); fetching and applying again`);
+      const base = exponentialDelayMs(this.options.pushBackoffMs ?? 250, Infinity, attempt);
+      await sleep(base / 2 + Math.random() * base);
+      return false;
+    }
+  }
+
+  /**
+   * A signup's claim of a pooled tenant (tenants/pool.ts), committed and
+   * pushed: the entry with `tenantId` gets the username and e-mail. A person's
+   * commit racing it is kept (fetch, reset, the same edit again, as for
+   * batches). Throws ClaimRefusedError when the file no longer has that
+   * pooled entry (nothing is pushed), GitTenantsError when git fails.
+   */
+  async bindClaim(tenantId: string, signup: Signup): Promise<{ commit: string }> {
+    return withTenantsFileLock(this.options.lockFile ?? this.file, async () => {
+      for (let attempt = 1; ; attempt += 1) {
+        await this.sync();
+        writeFileAtomic(this.file, bindClaimText(readOrEmpty(this.file), this.options.path, tenantId, signup));
+        const message = `Claim pooled tenant ${tenantId} for signup ${signup.username}\n\nWritten by the DriverGigsPro signup service: the signup is ready; the next deployment of this shard records it.\n`;
+        await this.run("stage the tenants file", ["add", "--", this.options.path]);
+        await this.run("commit", [
+          "commit",
+          "--quiet",
+          "--no-verify",
+          `--author=${this.options.author.name} <${this.options.author.email}>`,
+          "-m",
+          message,
+          "--",
+          this.options.path,
+        ]);
+        const commit = (await this.run("read HEAD", ["rev-parse", "HEAD"])).trim();
+        if (await this.pushOrWait(attempt, "the claim")) {
+          this.log(`tenants repository: pushed ${commit.slice(0, 12)} (claim of ${tenantId} by ${signup.username})`);
+          return { commit };
         }
       }
     });
