@@ -83,7 +83,9 @@ CREATE TABLE IF NOT EXISTS onboarding_pool (
   tenant_id  text PRIMARY KEY,
   stack      text NOT NULL,
   claimed_by text UNIQUE,
-  claimed_at timestamptz
+  claimed_at timestamptz,
+  bound      boolean NOT NULL DEFAULT false,  -- the claim is in the tenants file (pushed in git mode)
+  recorded   boolean NOT NULL DEFAULT false   -- an update of the stack has deployed the binding
 );
 CREATE INDEX IF NOT EXISTS onboarding_pool_free ON onboarding_pool (stack) WHERE claimed_by IS NULL;
 

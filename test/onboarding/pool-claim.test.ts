@@ -17,7 +17,13 @@ import { ClaimRefusedError, GitTenantsRepo, LocalTenantsFile } from "../../onboa
 import { validateTenantsText } from "../../tenants/load";
 import { SHARDS_MANIFEST } from "../../tenants/shards";
 import { createTenantsRemote, git } from "../support/git-remote";
-import { createControlDatabase } from "./support";
+import { createControlDatabase, FakeDeployer, signup, startMailSink, tenantStatus, testServiceOptions, usernames, waitFor } from "./support";
+import { startBind } from "../support/bind";
+import { claimDnsFor } from "../../onboarding/claim";
+import { ShardedFleet } from "../../onboarding/fleet";
+import { InProcessLauncher } from "../../onboarding/scheduler";
+import { startService } from "../../onboarding/service";
+import type { FleetSettings } from "../../infra/config";
 
 const MANIFEST = "maxTenants: 10\npoolSize: 2\nshards:\n  - name: s001\n    file: tenants/s001.yaml\n";
 const S001 =
@@ -136,3 +142,106 @@ function mkdir(path: string): string {
   mkdirSync(path, { recursive: true });
   return path;
 }
+
+describe("instant signups through the service (POST /v1/signups)", () => {
+  it("git + BIND: a signup claims a pooled tenant and is answered ready with ID and domain; the record resolves; one update records the binding and refills; a burst loses and doubles nothing", async () => {
+    const bind = await startBind("test");
+    const sink = await startMailSink();
+    const dir = mkdir(join(root, "service"));
+    const { remote } = createTenantsRemote(
+      dir,
+      { [SHARDS_MANIFEST]: MANIFEST, "tenants/s001.yaml": "tenants:\n  - username: first_driver\n    tenantId: 1111111A\n" },
+      "The fleet",
+    );
+    const author = { name: "DriverGigsPro signup service", email: "signup-service@drivergigspro.test" };
+    const open = (name: string) =>
+      GitTenantsRepo.open({
+        url: remote,
+        branch: "main",
+        dir: join(dir, name),
+        path: SHARDS_MANIFEST,
+        lockFile: join(dir, name, SHARDS_MANIFEST),
+        author,
+        pushAttempts: 8,
+        pushBackoffMs: 20,
+      });
+    const [deployments, claimsClone] = [await open("clone"), await open("clone-claims")];
+    const fleet = new ShardedFleet({ environment: "test", dir: deployments.dir, git: true });
+    const deployer = new FakeDeployer(join(deployments.dir, "tenants", "s001.yaml"));
+    const databaseUrl = await createControlDatabase(postgres, "pool_service");
+    const dns = {
+      provider: "rfc2136",
+      zone: "test",
+      server: bind.host,
+      port: bind.port,
+      keyName: bind.keyName,
+      keyAlgorithm: "hmac-sha256",
+      keySecret: bind.keySecret,
+      recordType: "A",
+      target: "127.0.0.1",
+      ttl: 60,
+      recordTemplate: "{user}-{app}",
+    } as const;
+    const service = await startService({
+      ...testServiceOptions(sink),
+      databaseUrl,
+      fleet,
+      debounceMs: 50,
+      pollMs: 100,
+      mailPollMs: 100,
+      launcher: (pool) =>
+        new InProcessLauncher(pool, async (stack) => ({ stack, deployer, tenants: deployments.forShard({ name: "s001", file: "tenants/s001.yaml" }) })),
+      claims: {
+        store: async () => claimsClone.forShard({ name: "s001", file: "tenants/s001.yaml" }),
+        dns: async () => claimDnsFor({ appName: "drivergigspro", dns } as unknown as FleetSettings),
+      },
+    });
+    try {
+      const ready = (username: string) => waitFor(`${username} ready`, async () => (await tenantStatus(service.url, username)).body.status === "ready", 60_000);
+      // Pool empty: today's path; its update tops the pool up (2) and the service learns they are made.
+      const first = await signup(service.url, { username: "seed_one", email: "seed@example.com" });
+      expect(first.body.status).toBe("queued");
+      await ready("seed_one");
+      await waitFor(
+        "2 pooled tenants claimable",
+        async () => (await service.pool.query("SELECT 1 FROM onboarding_pool WHERE claimed_by IS NULL")).rows.length === 2,
+      );
+      const pooledIds = (await service.pool.query<{ tenant_id: string }>("SELECT tenant_id FROM onboarding_pool")).rows.map((row) => row.tenant_id);
+
+      // A claim: answered ready at once, with the pooled tenant's ID and the domain, which resolves.
+      const fast = await signup(service.url, { username: "fast_one", email: "fast@example.com" });
+      expect(fast.status).toBe(202);
+      expect(fast.body).toMatchObject({ username: "fast_one", status: "ready", domain: "fast-one-drivergigspro.test" });
+      expect(pooledIds).toContain(fast.body.tenantId);
+      expect(bind.dig("fast-one-drivergigspro.test")).toEqual(["127.0.0.1"]);
+      const bound = entries(git(remote, "show", "main:tenants/s001.yaml"));
+      expect(bound).toContain(`fast_one:${fast.body.tenantId}:active`);
+      expect(git(remote, "log", "--format=%s", "main")).toContain(`Claim pooled tenant ${fast.body.tenantId} for signup fast_one`);
+      await waitFor("welcome mail to fast_one", async () => sink.mails.some((mail) => JSON.stringify(mail).includes("fast@example.com")));
+      // Off the signup's path: one update records the binding (same tenant ID) and tops the pool up again.
+      await waitFor(
+        "binding recorded",
+        async () => (await service.pool.query("SELECT 1 FROM onboarding_pool WHERE claimed_by = 'fast_one' AND recorded")).rows.length === 1,
+      );
+      expect((await tenantStatus(service.url, "fast_one")).body).toMatchObject({ status: "ready", tenantId: fast.body.tenantId });
+      expect(deployer.calls.at(-1)).toContain("fast_one");
+
+      // A burst of 6 against a pool of 2: some claim, the rest take the update's path; all end ready, each once, IDs distinct.
+      await waitFor("pool full again", async () => (await service.pool.query("SELECT 1 FROM onboarding_pool WHERE claimed_by IS NULL")).rows.length === 2);
+      const burst = Array.from({ length: 6 }, (_, i) => `burst_${i}`);
+      const answers = await Promise.all(burst.map((username) => signup(service.url, { username, email: `${username}@example.com` })));
+      expect(answers.map((answer) => answer.status)).toEqual(burst.map(() => 202));
+      expect(answers.filter((answer) => answer.body.status === "ready")).toHaveLength(2);
+      for (const username of burst) await ready(username);
+      const final = git(remote, "show", "main:tenants/s001.yaml");
+      const users = usernames(final);
+      for (const username of ["seed_one", "fast_one", ...burst]) expect(users.filter((user) => user === username)).toHaveLength(1);
+      const ids = entries(final).map((entry) => entry.split(":")[1]);
+      expect(new Set(ids).size).toBe(ids.length);
+    } finally {
+      await service.close();
+      await sink.close();
+      await bind.stop();
+    }
+  }, 180_000);
+});
