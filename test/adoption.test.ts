@@ -6,7 +6,9 @@
 import { escapeIdentifier } from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AdoptionError, findAdoptions, inspectExisting, type AdoptionCandidate } from "../infra/adoption";
+import { isMarked, markTenant } from "../infra/builtin-postgres/database-operations";
 import { parseFleetSettings } from "../infra/config";
+import { claimProblems } from "../infra/tenant-claims";
 import { startLocalPostgres, type LocalPostgres } from "../local/embedded-postgres";
 
 let server: LocalPostgres;
@@ -106,5 +108,48 @@ describe("what an adoption finds on the server", () => {
       /cannot reach PostgreSQL at .*:1 as .*check the server's host, port, adminUser and adminPassword/,
     );
     await expect(findAdoptions([unreachable])).rejects.not.toThrow(new RegExp(server.adminPassword));
+  });
+});
+
+describe("before anything is declared: a new tenant's names on its server must carry its own marker (infra/tenant-claims.ts)", () => {
+  const settings = () =>
+    parseFleetSettings(
+      {
+        databaseProvider: "postgresql",
+        servers: [
+          { name: "local", host: server.host, port: server.port, adminUser: server.adminUser, adminPassword: server.adminPassword, sslmode: "disable" },
+        ],
+      },
+      "drivergigspro",
+    );
+  const entry = (username: string, tenantId: string, line = 2) => ({ username, tenantId, status: "active" as const, line });
+
+  it("refuses another tenant's marked role and database, an unmarked role, and accepts its own marker; what TenantMarker writes is read back", async () => {
+    const name = "drivergigspro_0a1a2a3a";
+    await keptTenant(name, { tables: true });
+    // What the postgresql provider's TenantMarker resource writes for tenant 0A1A2A3A of stack prod-s001.
+    await markTenant(server.url(), { role: name, database: name, tenantId: "0A1A2A3A", stack: "prod-s001" });
+    expect(await isMarked(server.url(), { role: name, database: name, tenantId: "0A1A2A3A", stack: "prod-s001" })).toBe(true);
+
+    // The same ID in another shard's stack: refused, naming what was found.
+    const problems = await claimProblems(settings(), [entry("collider", "0A1A2A3A", 7)], {}, "prod-s002");
+    expect(problems.map((problem) => [problem.line, problem.username])).toEqual([
+      [7, "collider"],
+      [7, "collider"],
+    ]);
+    expect(problems[0]!.message).toMatch(
+      /on server "local": role "drivergigspro_0a1a2a3a" already exists and is not tenant 0A1A2A3A's of stack prod-s002: its marker says it is tenant 0A1A2A3A of stack prod-s001/,
+    );
+    expect(problems[1]!.message).toMatch(/database "drivergigspro_0a1a2a3a" already exists .*its marker says it is tenant 0A1A2A3A of stack prod-s001/);
+    // Its own stack (a killed run, a moved-in tenant with the marker): nothing to refuse.
+    expect(await claimProblems(settings(), [entry("john_driver", "0A1A2A3A")], {}, "prod-s001")).toEqual([]);
+
+    // No marker at all: refused for a new tenant; a tombstone this stack deployed under the ID comes back onto it.
+    await admin(`COMMENT ON ROLE ${name} IS NULL`);
+    expect((await claimProblems(settings(), [entry("john_driver", "0A1A2A3A")], {}, "prod-s001"))[0]!.message).toMatch(/role .* it carries no tenant marker/);
+    const tombstone = { john_driver: { server: "local", tenantId: "0A1A2A3A", database: name, status: "removed" } };
+    expect(await claimProblems(settings(), [entry("john_driver", "0A1A2A3A")], tombstone, "prod-s001")).toEqual([]);
+    await admin(`DROP DATABASE ${name}`);
+    await admin(`DROP ROLE ${name}`);
   });
 });
