@@ -42,6 +42,8 @@ export interface ClaimDeps {
   /** The domain of `username` on `stack`, and how its DNS record is made (undefined: the stack has no DNS records to make). */
   dns(stack: string): Promise<{ domain(username: string): string; makeRecord?(domain: string, tenantId: string): Promise<void> }>;
   log?: (line: string) => void;
+  /** Each bound claim's step durations (the bench's breakdown). */
+  onTimings?: (timings: ClaimTimings) => void;
 }
 
 /** How long each step of the last claims took, for the bench (milliseconds). */
@@ -51,13 +53,7 @@ export interface ClaimTimings {
   control: number;
 }
 
-export async function completeClaim(
-  pool: Pool,
-  deps: ClaimDeps,
-  row: SignupRow,
-  claimed: { tenantId: string; stack: string },
-  timings?: (t: ClaimTimings) => void,
-): Promise<SignupRow> {
+export async function completeClaim(pool: Pool, deps: ClaimDeps, row: SignupRow, claimed: { tenantId: string; stack: string }): Promise<SignupRow> {
   const log = deps.log ?? (() => undefined);
   const signup = { username: row.username, email: row.email };
   const started = performance.now();
@@ -81,7 +77,7 @@ export async function completeClaim(
   }
   const recorded = performance.now();
   const ready = await recordClaimBound(pool, { username: row.username, tenantId: claimed.tenantId, domain });
-  timings?.({ git: bound - started, dns: recorded - bound, control: performance.now() - recorded });
+  deps.onTimings?.({ git: bound - started, dns: recorded - bound, control: performance.now() - recorded });
   log(`signup ${row.username} claimed pooled tenant ${claimed.tenantId} (${domain}): ready`);
   return ready;
 }
