@@ -241,7 +241,7 @@ async function register(context: RouteContext, body: z.output<typeof signupBodyS
     const outcome = await registerSignup(context.pool, { ...body, digest, rememberSeconds: 2 * context.tolerance + 60 }, async (client) => {
       if (context.claims) {
         // A free pooled tenant, claimed in this transaction (claim.ts): the signup lives on its stack.
-        await context.fleet.checkName(client, { username });
+        context.fleet.checkName({ username });
         claimed = await claimPooled(client, context.fleet.stackPattern, username);
         if (claimed) return { stack: claimed.stack };
       }

@@ -60,7 +60,7 @@ export async function completeClaim(pool: Pool, deps: ClaimDeps, row: SignupRow,
   try {
     await (await deps.store(claimed.stack)).bindClaim(claimed.tenantId, signup);
   } catch (error) {
-    await releaseClaim(pool, claimed.tenantId, error instanceof ClaimRefusedError);
+    await releaseClaim(pool, claimed.tenantId, error instanceof ClaimRefusedError && error.gone);
     log(`claim of pooled tenant ${claimed.tenantId} by ${row.username} not bound (${errorMessage(error)}); the signup waits for an update instead`);
     return row;
   }

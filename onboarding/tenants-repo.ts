@@ -113,14 +113,27 @@ function withPoolTopUp(result: ReturnType<typeof applySignups>, pool: { dir: str
   return { text: topUp.text, pooled: topUp.added };
 }
 
-/** The tenants file no longer has the claimed pooled entry (a person removed or claimed it): the claim is released. */
-export class ClaimRefusedError extends Error {}
+/**
+ * The tenants file refuses the claim: `gone` when it no longer has the pooled
+ * entry (a person removed or bound it); otherwise the signup itself (its name
+ * was added by hand meanwhile) and the entry stays in the pool.
+ */
+export class ClaimRefusedError extends Error {
+  constructor(
+    message: string,
+    readonly gone: boolean,
+  ) {
+    super(message);
+  }
+}
 
 /** The file's text with the pooled entry `tenantId` bound to the signup (tenants/edit.ts claimPooledTenant). */
 function bindClaimText(text: string, file: string, tenantId: string, signup: Signup): string {
   const edit = claimPooledTenant(text, tenantId, { username: signup.username, email: signup.email });
-  if (!edit.ok) throw new ClaimRefusedError(edit.problems.map((problem) => formatProblem(file, problem)).join("; "));
-  return edit.text;
+  if (edit.ok) return edit.text;
+  const current = validateTenantsText(text);
+  const gone = current.ok && !current.tenants.some((tenant) => tenant.tenantId === tenantId && tenant.status === "pooled");
+  throw new ClaimRefusedError(edit.problems.map((problem) => formatProblem(file, problem)).join("; "), gone);
 }
 
 const readOrEmpty = (file: string, empty = EMPTY_FILE) => (existsSync(file) ? readFileSync(file, "utf8") : empty);

@@ -134,7 +134,16 @@ describe("the binding in the tenants file", () => {
       "0A0A0A0A:0A0A0A0A:pooled",
       "sam_k:0B0B0B0B:active",
     ]);
-    await expect(store.bindClaim("FFFFFFFF", { username: "x_k", email: "x@example.com" })).rejects.toThrow(/no entry has it/);
+    await expect(store.bindClaim("FFFFFFFF", { username: "x_k", email: "x@example.com" })).rejects.toMatchObject({
+      gone: true,
+      message: expect.stringMatching(/no entry has it/),
+    });
+    // A name a person added by hand meanwhile: refused, and the entry stays in the pool (not gone).
+    await expect(store.bindClaim("0A0A0A0A", { username: "first_driver", email: "f@example.com" })).rejects.toMatchObject({
+      gone: false,
+      message: expect.stringMatching(/listed twice/),
+    });
+    expect(entries(readFileSync(join(dir, "tenants", "s001.yaml"), "utf8"))).toContain("0A0A0A0A:0A0A0A0A:pooled");
   });
 });
 
