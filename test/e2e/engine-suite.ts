@@ -240,10 +240,9 @@ export function defineEngineSuite(kind: PostgresKind): void {
         removed = outputs().tenants.new_driver!;
         await sql("INSERT INTO sessions (sid, sess, expire) VALUES ('kept', '{}', now())", [], removed.database);
         writeTenants("username: john_driver", "username: maria_k", "username: sam-courier", "username: new_driver\n    status: removed");
-        // The preview names the tenant and says its data is kept.
-        expect(previewChanges()).toEqual(
-          expect.arrayContaining(["delete new_driver", "delete new_driver-database [retain]", "delete new_driver-role [retain]"]),
-        );
+        // The preview names the tenant (its resources are keyed by its tenant ID) and says its data is kept.
+        const id = removed.tenantId;
+        expect(previewChanges()).toEqual(expect.arrayContaining([`delete ${id}`, `delete ${id}-database [retain]`, `delete ${id}-role [retain]`]));
         await up();
         expect(await sql("SELECT sid FROM sessions", [], removed.database)).toEqual([{ sid: "kept" }]);
         expect(await sql("SELECT 1 FROM pg_roles WHERE rolname = $1", [removed.role])).toHaveLength(1);
@@ -258,7 +257,7 @@ export function defineEngineSuite(kind: PostgresKind): void {
             `tenant "new_driver": was offboarded as tenant ${removed.tenantId}; to bring it back onto its kept database write tenantId: ${removed.tenantId}`,
           ),
         );
-        writeTenants("username: john_driver", "username: maria_k", "username: sam-courier", `username: new_driver\n    tenantId: ${removed.tenantId}`);
+        writeTenants("username: john_driver", "username: maria_k", "username: sam-courier", `username: new_driver\n    tenantId: "${removed.tenantId}"`);
         await up();
         const back = outputs();
         expect(back.tenants.new_driver).toMatchObject({ tenantId: removed.tenantId, database: removed.database, role: removed.role, status: "active" });
@@ -284,8 +283,9 @@ export function defineEngineSuite(kind: PostgresKind): void {
         await up(clone); // records retainOnDelete=false for every tenant still in the file
         const purged = outputs().tenants["sam-courier"]!;
         writeTenants("username: john_driver", "username: maria_k", ...TOMBSTONES);
+        const [sam, gone] = [purged.tenantId, removed.tenantId];
         expect(previewChanges(clone)).toEqual(
-          expect.arrayContaining(["delete sam-courier-database", "delete sam-courier-role", "delete new_driver-database", "delete new_driver-role"]),
+          expect.arrayContaining([`delete ${sam}-database`, `delete ${sam}-role`, `delete ${gone}-database`, `delete ${gone}-role`]),
         );
         await up(clone);
         expect(await tenantDatabases()).not.toContain(purged.database);
@@ -343,9 +343,9 @@ export function defineEngineSuite(kind: PostgresKind): void {
           new RegExp(`tenants\\.yaml:3: tenant "maria_k": was deployed as tenant ${maria.tenantId}; pinning 0BADF00D would give it a new, empty database`),
         );
         expect(await tenantDatabases()).toEqual(before);
-        // Pinning the ID it already has is accepted: only its RandomId, no longer needed, goes.
-        writeTenants("username: john_driver", `username: maria_k\n    tenantId: ${maria.tenantId}`, "username: placed_driver", ...TOMBSTONES);
-        expect(previewChanges()).toEqual(["delete maria_k-id"]);
+        // Pinning the ID it already has (what assign-ids writes) is accepted and changes nothing: its RandomId stays.
+        writeTenants("username: john_driver", `username: maria_k\n    tenantId: "${maria.tenantId}"`, "username: placed_driver", ...TOMBSTONES);
+        expect(previewChanges()).toEqual([]);
       });
 
       it("destroy with purging enabled, from the clone, leaves no tenant database or role of the stack behind", async () => {

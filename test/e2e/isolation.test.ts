@@ -99,13 +99,16 @@ describe("a tenant's own changes are caught by refresh and repaired by up --refr
     expect(previewChanges()).toEqual(["update harden-local"]); // without refresh, only the server's own check
     const drift = previewChanges("--refresh");
     // The seed shows too: it follows its database's identity, unknown in a preview while the database updates (the up leaves it).
-    expect(drift).toEqual([
-      "update ann_driver-role",
-      "update bob_driver-catalogue",
-      "update bob_driver-database",
-      "update bob_driver-revoke-public",
-      "update harden-local",
-    ]);
+    // Resources are keyed by tenant ID (issue 17).
+    expect(drift).toEqual(
+      [
+        `update ${ann.tenantId}-role`,
+        `update ${bob.tenantId}-catalogue`,
+        `update ${bob.tenantId}-database`,
+        `update ${bob.tenantId}-revoke-public`,
+        "update harden-local",
+      ].sort(),
+    );
 
     run("up", "--refresh", "--yes", "--skip-preview");
     expect(await logIn(annUrl)).toBe(true);
@@ -126,7 +129,7 @@ describe("a tenant's own changes are caught by refresh and repaired by up --refr
   it.skipIf(upstream)("a dropped database is created again, empty, and seeded by up --refresh", async () => {
     const bob = outputs().tenants.bob_driver!;
     await sql(`DROP DATABASE ${escapeIdentifier(bob.database)} WITH (FORCE)`);
-    expect(previewChanges("--refresh")).toEqual(expect.arrayContaining(["create bob_driver-database", "update bob_driver-catalogue"]));
+    expect(previewChanges("--refresh")).toEqual(expect.arrayContaining([`create ${bob.tenantId}-database`, `update ${bob.tenantId}-catalogue`]));
     run("up", "--refresh", "--yes", "--skip-preview");
     const [row] = await sql<{ active: string }>("SELECT count(*) AS active FROM companies WHERE is_active", [], bob.database);
     expect(Number(row!.active)).toBeGreaterThanOrEqual(400);

@@ -48,6 +48,9 @@ function outputs() {
   return { ...out, seedRollout: out.seedRollout as { target: string; promoted: string; stable: string } };
 }
 
+/** A tenant's resources are named by its tenant ID (issue 17). */
+const idOf = (username: string) => outputs().tenants[username]!.tenantId;
+
 const seedVersions = () => Object.fromEntries(Object.entries(outputs().tenants).map(([username, tenant]) => [username, tenant.seedVersion]));
 
 interface StateResource {
@@ -66,10 +69,15 @@ interface StateResource {
  */
 function seedResources(): Record<string, string> {
   const state = JSON.parse(run("stack", "export", "--show-secrets")) as { deployment: { resources?: StateResource[] } };
+  // Keyed by username: resources are named by tenant ID (by username before the first update that knew the ID).
+  const usernames = new Map(Object.entries(outputs().tenants).map(([username, tenant]) => [`${tenant.tenantId}-catalogue`, `${username}-catalogue`]));
   return Object.fromEntries(
     (state.deployment.resources ?? [])
       .filter((resource) => resource.urn.endsWith("-catalogue"))
-      .map(({ urn, id, inputs, outputs, created, modified }) => [urn.split("::").pop()!, JSON.stringify({ id, inputs, outputs, created, modified })]),
+      .map(({ urn, id, inputs, outputs, created, modified }) => {
+        const name = urn.split("::").pop()!;
+        return [usernames.get(name) ?? name, JSON.stringify({ id, inputs, outputs, created, modified })];
+      }),
   );
 }
 
@@ -138,7 +146,7 @@ describe("rolling out a new seed release in waves", () => {
     releases.publish("2", { companies: [testCompany(NEW_COMPANY)] });
     setStackConfig(context, stack, { "rollout.target": "2", "rollout.promoted": "canary" });
     const { changes, log } = preview();
-    expect(changes).toEqual(["update canary_driver-catalogue"]);
+    expect(changes).toEqual([`update ${idOf("canary_driver")}-catalogue`]);
     expect(log).toMatch(
       /seed rollout: target release 2, promoted through wave "canary", stable 1; 1 tenant\(s\) move \(canary_driver 1->2\); 2 not on the target \(held_driver \(held\) at 1, plain_driver at 1\)/,
     );
@@ -175,7 +183,7 @@ describe("rolling out a new seed release in waves", () => {
 
   it("promoting the last wave updates the tenant that is not held; the held one stays on release 1", async () => {
     setStackConfig(context, stack, { "rollout.promoted": "all" });
-    expect(preview().changes).toEqual(["update plain_driver-catalogue"]);
+    expect(preview().changes).toEqual([`update ${idOf("plain_driver")}-catalogue`]);
     before = await snapshot();
     up();
     expect(seedVersions()).toEqual({ canary_driver: "2", held_driver: "1", plain_driver: "2" });
@@ -190,7 +198,7 @@ describe("rolling out a new seed release in waves", () => {
   it("a release whose migration fails stops the update on the canary, naming its tenant ID; no other tenant is touched", async () => {
     releases.publish("3", { migrations: { "005_broken": "ALTER TABLE no_such_table ADD COLUMN x integer;\n" } });
     setStackConfig(context, stack, { "rollout.target": "3", "rollout.promoted": "canary" });
-    expect(preview().changes).toEqual(["update canary_driver-catalogue"]);
+    expect(preview().changes).toEqual([`update ${idOf("canary_driver")}-catalogue`]);
     before = await snapshot();
     const canaryId = outputs().tenants.canary_driver!.tenantId;
     expect(() => up()).toThrow(

@@ -143,7 +143,7 @@ describe("tenant identity: upgrade from the code before allocated IDs, and colli
     expect(readFileSync(engine.tenantsFile, "utf8")).toBe(before);
 
     // Past the CLI (a hand edit in a pull request): the program refuses it before declaring anything.
-    writeFileSync(engine.tenantsFile, `${before}  - username: collider\n    tenantId: ${john.id}\n`);
+    writeFileSync(engine.tenantsFile, `${before}  - username: collider\n    tenantId: "${john.id}"\n`);
     let failure = "";
     try {
       engine.up();
@@ -170,8 +170,9 @@ describe("tenant identity: upgrade from the code before allocated IDs, and colli
     const first = cli("assign-ids", "--file", engine.tenantsFile, "--outputs", outputs);
     expect(first.status).toBe(0);
     const text = readFileSync(engine.tenantsFile, "utf8");
-    expect(text).toContain(`username: john_driver\n    tenantId: ${john.id}`);
-    expect(text).toContain(`username: maria_k\n    tenantId: ${maria.id}`);
+    // (Quoted by the YAML writer when an ID reads as a number, e.g. 1234E567.)
+    expect(text).toMatch(new RegExp(`username: john_driver\n    tenantId: "?${john.id}"?\n`));
+    expect(text).toMatch(new RegExp(`username: maria_k\n    tenantId: "?${maria.id}"?\n`));
     expect(cli("assign-ids", "--file", engine.tenantsFile, "--outputs", outputs).stdout).toMatch(/every entry has its tenantId/);
     expect(readFileSync(engine.tenantsFile, "utf8")).toBe(text);
     expect(engine.preview().changes).toEqual([]);
@@ -180,7 +181,7 @@ describe("tenant identity: upgrade from the code before allocated IDs, and colli
   it("refuses john_driver's ID in another shard's stack on the same server before anything changes, saying whose the role and database are", async () => {
     const hashes = await passwordHashes();
     fileB = join(engine.workDir, "tenants-b.yaml");
-    writeFileSync(fileB, `tenants:\n  - username: collider\n    tenantId: ${john.id}\n`);
+    writeFileSync(fileB, `tenants:\n  - username: collider\n    tenantId: "${john.id}"\n`);
     configureLocalStack(engine.context, stackB, engine.server, { tenantsFile: fileB });
     let failure = "";
     try {
