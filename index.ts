@@ -15,7 +15,7 @@ import { AdoptionError, adoptionCandidates, findAdoptions, pendingAdoptionsFromE
 import { readFleetSettings, StackConfigError } from "./infra/config";
 import { declareFleet } from "./infra/fleet";
 import { databaseProviderProblem } from "./infra/identity";
-import { readStackRecord } from "./infra/last-update";
+import { readStackRecord, withClaimsBound } from "./infra/last-update";
 import { claimProblems } from "./infra/tenant-claims";
 import { requireValidTenants, TenantsFileError } from "./tenants/load";
 import { crossShardProblems } from "./tenants/shards";
@@ -24,7 +24,9 @@ async function run() {
   try {
     const settings = readFleetSettings();
     const tenants = requireValidTenants(settings.tenantsFile);
-    const record = await readStackRecord();
+    const recorded = await readStackRecord();
+    // A pool entry a signup claimed since the last update is that username's tenant now (tenants/pool.ts).
+    const record = { ...recorded, tenants: withClaimsBound(tenants, recorded.tenants) };
     const providerProblem = databaseProviderProblem(settings, record.databaseProvider, pulumi.getStack());
     if (providerProblem !== undefined) throw new StackConfigError([providerProblem]);
     // A new tenant (or a new tenantId) must not already live in another shard (only those: the other files are read only then).

@@ -14,6 +14,7 @@ import { BUILD_COMMAND, EngineNotFoundError, findEngine } from "../engine/pulumi
 import { readFleetOutputs, resolveFleet, type Fleet } from "../engine/fleet-access";
 import { redactSecrets } from "../lib/redact";
 import { addShard, crossShardProblems, idTakenMessage, readShards, shardWithRoom, SHARDS_MANIFEST } from "../tenants/shards";
+import { refillPools } from "../tenants/pool";
 import { addTenants, pinTenantIds, removeTenant, setStatus, withTenantsFileLock, writeFileAtomic, type EditResult, type NewTenant } from "../tenants/edit";
 import { allocateTenantIds, declaredTenantIds, type IdOwner } from "../tenants/ids";
 import { formatProblem, loadTenantsFile, type TenantsProblem } from "../tenants/load";
@@ -34,6 +35,8 @@ commands:
   suspend <username>                                          role cannot log in, DNS removed, data kept
   resume <username>                                           undo suspend
   remove <username>                                           offboard: the entry becomes a tombstone (status: removed); data kept by default
+  pool refill [--json]                                        top each shard's warm pool up to its poolSize (tenants/shards.yaml) with
+                                                              pooled entries (status: pooled, a new tenantId); "pulumi up" makes them
 
 options:
   --file PATH      one tenants file (default: every shard in tenants/shards.yaml; add picks the
@@ -431,7 +434,8 @@ async function rows(options: Options): Promise<Row[]> {
       const live = deployed[tenant.username];
       const tenantId = tenant.tenantId ?? live?.tenantId ?? "";
       return {
-        username: tenant.username,
+        // A pooled entry (its key is its tenant ID) has no username until a signup claims it.
+        username: tenant.status === "pooled" ? "(pooled)" : tenant.username,
         tenantId: tenantId || "(next up)",
         status: tenant.status,
         server: tenant.server ?? live?.server ?? "(default)",
@@ -479,6 +483,28 @@ async function commandShow(positionals: string[], options: Options): Promise<voi
   );
 }
 
+/**
+ * `pool refill`: tops every shard's warm pool up (tenants/pool.ts), with IDs
+ * checked against every shard's entries and, where readable, the deployed outputs.
+ */
+async function commandPool(positionals: string[], options: Options): Promise<void> {
+  if (positionals.length !== 1 || positionals[0] !== "refill") throw new UsageError('expected "pool refill"; see "npm run tenants -- --help"');
+  if (options.file !== undefined) throw new UsageError("pool refill works on the shards of tenants/shards.yaml; --file is not used");
+  const deployed = Object.values(readDeployed(options)).map((tenant) => tenant.tenantId);
+  const refills = await refillPools(PROJECT_DIR, { takenIds: deployed });
+  if (options.json) console.log(JSON.stringify(refills, null, 2));
+  else {
+    printTable(
+      ["shard", "file", "pool size", "pooled", "added"],
+      refills.map((refill) => [refill.shard, refill.file, String(refill.size), String(refill.pooled), refill.added.join(" ") || "-"]),
+    );
+    const added = refills.reduce((sum, refill) => sum + refill.added.length, 0);
+    console.log(`${added} pooled tenant(s) added; "pulumi up" of each shard makes them`);
+  }
+  const problems = refills.flatMap((refill) => refill.problems);
+  if (problems.length > 0) throw new ProblemsError(problems.map((problem) => `${problem} (this shard's pool was not refilled)`));
+}
+
 async function main(argv: string[]): Promise<number> {
   try {
     const { values: options, positionals } = parseCommandLine(argv);
@@ -506,6 +532,9 @@ async function main(argv: string[]): Promise<number> {
       case "remove":
         await commandRemove(rest, options);
         break;
+      case "pool":
+        await commandPool(rest, options);
+        break;
       case "assign-ids":
         await commandAssignIds(options);
         break;
@@ -513,7 +542,7 @@ async function main(argv: string[]): Promise<number> {
         commandValidate(options);
         break;
       default:
-        throw new UsageError(`unknown command "${command}"; commands: add, list, show, suspend, resume, remove, assign-ids, validate`);
+        throw new UsageError(`unknown command "${command}"; commands: add, list, show, suspend, resume, remove, assign-ids, validate, pool`);
     }
     return 0;
   } catch (error) {

@@ -66,7 +66,8 @@ export async function startMailSink(): Promise<MailSink> {
 export function usernames(text: string): string[] {
   const parsed = validateTenantsText(text);
   if (!parsed.ok) throw new Error(parsed.problems.map((p) => p.message).join("; "));
-  return parsed.tenants.map((tenant) => tenant.username);
+  // Pooled entries (warm pool) have no username: their key is their tenant ID.
+  return parsed.tenants.filter((tenant) => tenant.status !== "pooled").map((tenant) => tenant.username);
 }
 
 /** A control database of its own on `postgres`, for one service instance; returns its URL. */

@@ -6,6 +6,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
+import { isPooled, type LocatedTenant } from "../tenants/schema";
 import { tenantSummarySchema } from "./outputs";
 
 /**
@@ -57,4 +58,23 @@ function parseDeployed(value: unknown): LastUpdate {
     if (tenant.success) deployed[username] = tenant.data;
   }
   return deployed;
+}
+
+/**
+ * The last update's record as the file's entries key it now: a pooled tenant
+ * (recorded under its tenant ID) whose entry a signup has claimed since (the
+ * same tenantId, now with a username) is that username's record, so the
+ * update that records the claim keeps its server, ID, database and seed
+ * release and changes nothing but the username and the DNS record.
+ */
+export function withClaimsBound(tenants: readonly LocatedTenant[], deployed: LastUpdate): LastUpdate {
+  const bound: Record<string, DeployedTenant> = { ...deployed };
+  for (const tenant of tenants) {
+    if (isPooled(tenant) || tenant.tenantId === undefined || bound[tenant.username] !== undefined) continue;
+    const pooled = bound[tenant.tenantId];
+    if (pooled === undefined || pooled.status !== "pooled" || pooled.tenantId !== tenant.tenantId) continue;
+    bound[tenant.username] = pooled;
+    delete bound[tenant.tenantId];
+  }
+  return bound;
 }

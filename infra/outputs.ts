@@ -15,7 +15,10 @@ export const tenantSummarySchema = z
     role: z.string(),
     domain: z.string(),
     server: z.string(),
-    /** "active", "suspended", or "removed" (a tombstone: its data is kept unless purged). */
+    /**
+     * "active", "suspended", "removed" (a tombstone: its data is kept unless purged) or "pooled"
+     * (a warm-pool tenant: keyed by its tenant ID, username = tenant ID, domain "", no one's yet).
+     */
     status: z.string(),
     /** The tenant's plan and its limits (infra/config.ts plans); absent on tombstones and older stacks. */
     plan: z.string().optional(),

@@ -24,7 +24,7 @@ import * as pulumi from "@pulumi/pulumi";
 import path from "node:path";
 import { listReleases } from "../seed/releases";
 import type { TenantsProblem } from "../tenants/load";
-import { RINGS, type LocatedTenant } from "../tenants/schema";
+import { isPooled, RINGS, type LocatedTenant } from "../tenants/schema";
 import { StackConfigError, type FleetSettings, type RolloutSettings } from "./config";
 import { projectRoot } from "./dynamic-module";
 import type { LastUpdate } from "./last-update";
@@ -120,8 +120,10 @@ export function planRollout(input: RolloutInput): RolloutPlan {
       );
       continue;
     }
-    const version =
-      tenant.hold === true || (tenant.status !== "active" && current !== undefined)
+    // A pooled tenant follows the stable release (it is new to whoever claims it); it has no hold or ring.
+    const version = isPooled(tenant)
+      ? record.stable
+      : tenant.hold === true || (tenant.status !== "active" && current !== undefined)
         ? current!
         : wave <= promotedIndex
           ? record.target

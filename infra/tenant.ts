@@ -99,7 +99,9 @@ export class Tenant extends pulumi.ComponentResource {
       {
         name: checkedName,
         password: rolePassword,
-        login: args.status === "active",
+        // A pooled tenant's role logs in like an active one's: its seed connects as that role (so the
+        // tenant owns every table), and its password is known to the stack alone until a claim.
+        login: args.status === "active" || args.status === "pooled",
         limits: args.limits,
         owner: { tenantId: this.tenantId, stack: args.stack, adoptLegacy: args.adoptLegacy },
         ...(adopt ? { adopt } : {}),
@@ -117,10 +119,11 @@ export class Tenant extends pulumi.ComponentResource {
         ),
     );
 
+    // A pooled tenant is seeded like an active one (at the stack's stable release: infra/rollout.ts).
     // A suspended role cannot log in, so it cannot be seeded; resuming seeds
     // again, which is a no-op when the catalogue is already there. An adopted role
     // keeps its old password until the next update sets it: the seed waits for that.
-    if (args.status === "active" && adopt === undefined) {
+    if ((args.status === "active" || args.status === "pooled") && adopt === undefined) {
       this.seed = new CatalogueSeed(
         `${name}-catalogue`,
         {
@@ -135,7 +138,8 @@ export class Tenant extends pulumi.ComponentResource {
       );
     }
 
-    this.domain = domainName(args.dns.recordTemplate, args.appName, args.dns.zone, args.username);
+    // A pooled tenant has no username yet, so no domain and no DNS record (a claim makes them).
+    this.domain = args.status === "pooled" ? "" : domainName(args.dns.recordTemplate, args.appName, args.dns.zone, args.username);
     if (args.dns.provider === "cloudflare" && args.status === "active") {
       this.dnsRecord = new cloudflare.DnsRecord(
         `${name}-dns`,

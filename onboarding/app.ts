@@ -20,7 +20,8 @@ import { usernameSchema } from "../tenants/schema";
 import { ping, type SignupRow } from "./db";
 import { PlacementConflict, type Fleet } from "./fleet";
 import { ServiceMetrics } from "./metrics";
-import { controlFigures, registerSignup, REPLAYED, signatureSeen, signupByUsername, SignupRefused } from "./registry";
+import { completeClaim, type ClaimDeps } from "./claim";
+import { claimPooled, controlFigures, registerSignup, REPLAYED, signatureSeen, signupByUsername, SignupRefused } from "./registry";
 import { verifySignature, tokenMatches, DEFAULT_TOLERANCE_SECONDS } from "./signature";
 
 export interface AppDeps {
@@ -40,6 +41,8 @@ export interface AppDeps {
   logger?: boolean;
   /** Extra health facts (scheduler busy, ...). */
   health?: () => Record<string, unknown>;
+  /** Instant signups: claim a pooled tenant when one is free (claim.ts); without it every signup waits for an update. */
+  claims?: ClaimDeps;
 }
 
 export const MAX_BODY_BYTES = 16 * 1024;
@@ -232,12 +235,21 @@ async function verifySignedBody(request: FastifyRequest, context: RouteContext):
 /** Stores the signup on the shard the fleet chooses; a replay is a 401, a taken name a 409. */
 async function register(context: RouteContext, body: z.output<typeof signupBodySchema>, digest: string) {
   const { username, email } = body;
+  let claimed: { tenantId: string; stack: string } | undefined;
   try {
     // The digest is remembered until the signature could no longer pass the timestamp check anyway.
-    return await registerSignup(context.pool, { ...body, digest, rememberSeconds: 2 * context.tolerance + 60 }, (client) =>
+    const outcome = await registerSignup(context.pool, { ...body, digest, rememberSeconds: 2 * context.tolerance + 60 }, async (client) => {
+      if (context.claims) {
+        // A free pooled tenant, claimed in this transaction (claim.ts): the signup lives on its stack.
+        context.fleet.checkName({ username });
+        claimed = await claimPooled(client, context.fleet.stackPattern, username);
+        if (claimed) return { stack: claimed.stack };
+      }
       // The shard, chosen once (fleet.ts); a person may have added the name to a tenants file by hand.
-      context.fleet.place(client, { username, email }),
-    );
+      return context.fleet.place(client, { username, email });
+    });
+    if (!outcome.created || claimed === undefined || context.claims === undefined) return outcome;
+    return { ...outcome, row: await completeClaim(context.pool, context.claims, outcome.row, claimed) };
   } catch (error) {
     if (error instanceof SignupRefused && error.kind === "replay") throw unauthorized(context, error.message, "replay");
     if (error instanceof SignupRefused || error instanceof PlacementConflict) {

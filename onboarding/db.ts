@@ -76,6 +76,19 @@ CREATE TABLE IF NOT EXISTS onboarding_outbox (
 );
 CREATE INDEX IF NOT EXISTS onboarding_outbox_due ON onboarding_outbox (next_attempt_at) WHERE sent_at IS NULL;
 
+-- The warm pool (tenants/pool.ts): pooled tenants a successful update of their stack made in full, and
+-- who claimed each. One claim per tenant (the primary key) and one tenant per signup (UNIQUE claimed_by),
+-- enforced by the database itself, so several service instances never hand one tenant out twice.
+CREATE TABLE IF NOT EXISTS onboarding_pool (
+  tenant_id  text PRIMARY KEY,
+  stack      text NOT NULL,
+  claimed_by text UNIQUE,
+  claimed_at timestamptz,
+  bound      boolean NOT NULL DEFAULT false,  -- the claim is in the tenants file (pushed in git mode)
+  recorded   boolean NOT NULL DEFAULT false   -- an update of the stack has deployed the binding
+);
+CREATE INDEX IF NOT EXISTS onboarding_pool_free ON onboarding_pool (stack) WHERE claimed_by IS NULL;
+
 CREATE TABLE IF NOT EXISTS onboarding_schema (version integer NOT NULL);
 `;
 

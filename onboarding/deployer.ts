@@ -9,6 +9,7 @@ import { basename, delimiter, dirname, isAbsolute, join, resolve } from "node:pa
 import { LocalWorkspace, PulumiCommand, type Stack, type EngineEvent, type UpResult } from "@pulumi/pulumi/automation";
 import { z } from "zod";
 import { errorMessage } from "../lib/errors";
+import { parseFleetSettings, type FleetSettings } from "../infra/config";
 import { tenantSummarySchema } from "../infra/outputs";
 import { DEFAULT_TENANTS_FILE } from "../tenants/paths";
 import { CONTROL_DATABASE_VARIABLE, SERVICE_SECRETS } from "./secrets";
@@ -36,6 +37,8 @@ export interface Deployer {
   /** The tenants file this stack reconciles (absolute). */
   readonly tenantsFile: string;
   deploy(): Promise<DeployResult>;
+  /** The stack's program settings (its config, secrets included), for a claim's DNS record (claim.ts). */
+  fleetSettings?(): Promise<FleetSettings>;
 }
 
 /** The part of the stack outputs the service reads; never the `connections` secret. */
@@ -93,6 +96,21 @@ export class AutomationDeployer implements Deployer {
       await stack.setConfig("drivergigspro:tenantsFile", { value: file, secret: false });
     }
     return new AutomationDeployer(stack, file, options.onOutput);
+  }
+
+  async fleetSettings(): Promise<FleetSettings> {
+    const project = (await this.stack.workspace.projectSettings()).name;
+    const raw: Record<string, unknown> = {};
+    for (const [key, { value }] of Object.entries(await this.stack.getAllConfig())) {
+      if (!key.startsWith(`${project}:`)) continue;
+      // Structured values (servers, dns) arrive as JSON text, as the program reads them (infra/config.ts).
+      try {
+        raw[key.slice(project.length + 1)] = JSON.parse(value);
+      } catch {
+        raw[key.slice(project.length + 1)] = value;
+      }
+    }
+    return parseFleetSettings(raw, project);
   }
 
   async deploy(): Promise<DeployResult> {

@@ -87,6 +87,7 @@ async function writeTenants(run: BatchRun, signups: ClaimedBatch["signups"]): Pr
     return fail(run, error instanceof TenantsFileInvalidError ? message : `the tenants file could not be updated, nothing was deployed: ${message}`);
   }
   await recordRejected(run.client, added.rejected);
+  if (added.pooled && added.pooled.length > 0) run.log(`deployment ${run.deploymentId}: warm pool topped up with ${added.pooled.join(", ")}`);
   if (added.commit) run.log(`deployment ${run.deploymentId}: deploying tenants commit ${added.commit}`);
   return undefined;
 }

@@ -17,6 +17,18 @@ import type { RunnerConfig } from "./config";
 import { AutomationDeployer, type AutomationDeployerOptions, type Deployer } from "./deployer";
 import { ShardedFleet, SingleStackFleet, type Fleet } from "./fleet";
 import { GitTenantsRepo, LocalTenantsFile, type TenantsStore } from "./tenants-repo";
+import type { FleetSettings } from "../infra/config";
+import { claimDnsFor, type ClaimDeps } from "./claim";
+
+/** Runs `open` once, on first use; a failed open is tried again next time. */
+function memo<T>(open: () => Promise<T>): () => Promise<T> {
+  let opening: Promise<T> | undefined;
+  return () => {
+    opening ??= open();
+    opening.catch(() => (opening = undefined));
+    return opening;
+  };
+}
 
 export interface ShardDeployment {
   deployer: Deployer;
@@ -33,6 +45,8 @@ export interface OpenedFleet {
   runnerEnv(stack: string): Record<string, string>;
   /** For the start-up line: the tenants file(s). */
   describeFiles(): string;
+  /** What a signup's claim of a pooled tenant needs (claim.ts); fleets of shards only (a single stack has no pool). */
+  claims?: ClaimDeps;
 }
 
 export interface EngineOptions extends Pick<AutomationDeployerOptions, "envVars" | "onOutput"> {
@@ -56,21 +70,58 @@ export async function openFleet(config: RunnerConfig, engine: EngineOptions): Pr
       shardFile: shard.file,
       onOutput: engine.onOutput,
     });
-    return { deployer, tenants: git ? git.forShard({ name: shard.name, file: shard.file }) : new LocalTenantsFile(shard.path, { fleetDir: config.workDir }) };
+    // Each write of a shard's signups also tops its warm pool up (tenants/pool.ts).
+    return {
+      deployer,
+      tenants: git ? git.forShard({ name: shard.name, file: shard.file }) : new LocalTenantsFile(shard.path, { fleetDir: config.workDir, shard: shard.name }),
+    };
   };
   const opened = new Map<string, Promise<ShardDeployment>>();
+  const deployment = (stack: string): Promise<ShardDeployment> => {
+    let opening = opened.get(stack);
+    if (opening === undefined) {
+      opening = open(stack);
+      opened.set(stack, opening);
+      opening.catch(() => opened.delete(stack));
+    }
+    return opening;
+  };
+  // Claims commit from a clone of their own: the deployments' clone is reset by every batch and read by the engine meanwhile.
+  const claimGit = config.git
+    ? memo(() =>
+        GitTenantsRepo.open({
+          ...config.git!,
+          dir: `${config.git!.dir}-claims`,
+          lockFile: join(`${config.git!.dir}-claims`, SHARDS_MANIFEST),
+          log: engine.log,
+        }),
+      )
+    : undefined;
+  const settings = new Map<string, Promise<FleetSettings>>();
+  const claims: ClaimDeps = {
+    log: engine.log,
+    store: async (stack) => {
+      const shard = fleet.shardOf(stack);
+      return claimGit
+        ? (await claimGit()).forShard({ name: shard.name, file: shard.file })
+        : new LocalTenantsFile(shard.path, { fleetDir: config.workDir, shard: shard.name });
+    },
+    dns: async (stack) => {
+      let read = settings.get(stack);
+      if (read === undefined) {
+        const { deployer } = await deployment(stack);
+        read = deployer.fleetSettings?.() ?? Promise.reject(new Error(`the deployer of ${stack} cannot read its stack config`));
+        settings.set(stack, read);
+        read.catch(() => settings.delete(stack));
+      }
+      return claimDnsFor(await read);
+    },
+  };
   return {
     fleet,
     git,
-    deployment(stack) {
-      let deployment = opened.get(stack);
-      if (deployment === undefined) {
-        deployment = open(stack);
-        opened.set(stack, deployment);
-        deployment.catch(() => opened.delete(stack));
-      }
-      return deployment;
-    },
+    deployment,
+    claims,
     runnerEnv: (stack) => ({ FLEET_ENV: environment, DEPLOY_STACK: stack, ...(git ? { TENANTS_GIT_DIR: git.dir } : {}) }),
     describeFiles: () => `shards of ${join(git?.dir ?? config.workDir, SHARDS_MANIFEST)}`,
   };

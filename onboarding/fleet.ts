@@ -50,6 +50,14 @@ export interface Fleet {
   readonly stackPattern: string;
   /** Chooses the shard of a new signup; runs inside registration's transaction. Throws PlacementConflict. */
   place(client: PoolClient, signup: { username: string; email: string }): Promise<FleetShard>;
+  /**
+   * A signup that claims a pooled tenant: only the name checks of `place` (a
+   * username or web address a file has: PlacementConflict), without the
+   * routing lock, so a claim never waits for placements (which wait for the
+   * tenants files' lock while a batch is written). A name a person adds
+   * meanwhile makes the binding fail, and the signup then takes the update's path.
+   */
+  checkName(signup: { username: string }): void;
   /** The shard a stack of this fleet deploys. */
   shardOf(stack: string): FleetShard;
   /** The stack whose config a new shard's stack copies (the first shard's); none for one stack. */
@@ -76,6 +84,9 @@ export class SingleStackFleet implements Fleet {
   async place(client: PoolClient, signup: { username: string; email: string }): Promise<FleetShard> {
     await lockPlacement(client, this.stackPattern);
     return placeIn(client, [this.shard], Number.POSITIVE_INFINITY, signup, () => this.shard);
+  }
+  checkName(signup: { username: string }): void {
+    refuseTaken(new Map([[this.shard, readShardFile(this.shard.path)]]), signup.username);
   }
   shardOf(stack: string): FleetShard {
     if (stack !== this.shard.stack) throw new Error(`this service deploys stack "${this.shard.stack}", not "${stack}"`);
@@ -155,6 +166,11 @@ export class ShardedFleet implements Fleet {
         grow,
       );
     });
+  }
+
+  checkName(signup: { username: string }): void {
+    const shards = readShards(this.options.dir).shards.map((shard) => this.fleetShard(shard));
+    refuseTaken(new Map(shards.map((shard) => [shard, readShardFile(shard.path)])), signup.username);
   }
 
   shardOf(stack: string): FleetShard {

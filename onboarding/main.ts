@@ -72,6 +72,7 @@ export async function serveUntilStopped(env: NodeJS.ProcessEnv): Promise<void> {
     pollMs: config.pollMs,
     log,
     usage: usageSampling(config, fleet, engineEnv),
+    ...(opened.claims ? { claims: opened.claims } : {}),
   });
   const source = config.git ? `, committed to branch ${config.git.branch} of the tenants repository` : "";
   log(`onboarding service for ${fleet.describe()} listening on ${service.url} (tenants: ${opened.describeFiles()}${source})`);

@@ -23,7 +23,15 @@ import type { ControlFigures } from "./metrics";
 type Db = Pool | PoolClient;
 
 /** SQL condition for a signup a deployment should pick up, whatever its stack. */
-const DUE = `(status IN ('queued', 'provisioning') OR (status = 'failed' AND retry AND next_attempt_at <= now()))`;
+/**
+ * SQL condition for a signup a deployment should pick up, whatever its stack:
+ * not while its claim of a pooled tenant is being bound (claim.ts); a claimed
+ * signup, ready already, until an update has recorded its binding.
+ */
+const DUE = `(((status IN ('queued', 'provisioning') OR (status = 'failed' AND retry AND next_attempt_at <= now()))
+  AND NOT EXISTS (SELECT 1 FROM onboarding_pool p WHERE p.claimed_by = onboarding_signups.username AND NOT p.bound))
+  OR (status = 'ready' AND next_attempt_at <= now()
+      AND EXISTS (SELECT 1 FROM onboarding_pool p WHERE p.claimed_by = onboarding_signups.username AND p.bound AND NOT p.recorded)))`;
 
 // ---- Registration -------------------------------------------------------
 
@@ -206,7 +214,9 @@ export async function claimBatch(client: PoolClient, stack: string): Promise<Cla
     );
     const deploymentId = inserted[0]!.id;
     await client.query(
-      `UPDATE onboarding_signups SET status = 'provisioning', deployment_id = $2, attempts = attempts + 1, updated_at = now()
+      // A claimed signup stays ready while the update records its binding.
+      `UPDATE onboarding_signups SET status = CASE WHEN status = 'ready' THEN 'ready' ELSE 'provisioning' END,
+              deployment_id = $2, attempts = attempts + 1, updated_at = now()
        WHERE username = ANY($1)`,
       [usernames, deploymentId],
     );
@@ -253,6 +263,11 @@ export async function recordFailure(
        WHERE s.deployment_id = $1 AND s.status = 'provisioning' AND s.username = d.username`,
       [deploymentId, reason, retryable, backoff.maxAttempts, rows.map((row) => row.username), rows.map((row) => retryDelayMs(backoff, row.attempts))],
     );
+    // Claimed signups stay ready; the update that records their binding is retried after the first delay.
+    await client.query(
+      "UPDATE onboarding_signups SET next_attempt_at = now() + make_interval(secs => $2::float8 / 1000) WHERE deployment_id = $1 AND status = 'ready'",
+      [deploymentId, retryDelayMs(backoff, 1)],
+    );
     await client.query("UPDATE onboarding_deployments SET status = 'failed', error = $2, finished_at = now() WHERE id = $1", [deploymentId, reason]);
   });
 }
@@ -294,6 +309,12 @@ export async function recordSuccess(
        ON CONFLICT (idempotency_key) DO NOTHING`,
       [stack],
     );
+    await recordPooled(client, stack, result.tenants);
+    // Claims this update deployed (their usernames are in its outputs): recorded.
+    await client.query("UPDATE onboarding_pool SET recorded = true WHERE stack = $1 AND bound AND NOT recorded AND claimed_by = ANY($2)", [
+      stack,
+      Object.keys(result.tenants),
+    ]);
     await client.query("UPDATE onboarding_deployments SET status = 'succeeded', finished_at = now(), engine_seconds = $2, seed_seconds = $3 WHERE id = $1", [
       deploymentId,
       result.engineSeconds,
@@ -334,4 +355,72 @@ export async function recordMailFailure(client: PoolClient, id: string, reason: 
 
 export async function recordMailSent(client: PoolClient, id: string): Promise<void> {
   await client.query("UPDATE onboarding_outbox SET attempts = attempts + 1, sent_at = now(), last_error = NULL WHERE id = $1", [id]);
+}
+
+// ---- The warm pool (tenants/pool.ts) ------------------------------------
+
+/**
+ * After a successful update: the stack's pooled tenants (status "pooled" in
+ * its outputs, so made in full) become claimable; a pooled row the outputs no
+ * longer list as pooled and nobody claimed (a person removed it) is dropped.
+ */
+export async function recordPooled(db: Db, stack: string, tenants: Readonly<Record<string, { tenantId: string; status: string }>>): Promise<void> {
+  const pooled = Object.values(tenants)
+    .filter((tenant) => tenant.status === "pooled")
+    .map((tenant) => tenant.tenantId);
+  await db.query("INSERT INTO onboarding_pool (tenant_id, stack) SELECT unnest($2::text[]), $1 ON CONFLICT (tenant_id) DO NOTHING", [stack, pooled]);
+  await db.query("DELETE FROM onboarding_pool WHERE stack = $1 AND claimed_by IS NULL AND NOT (tenant_id = ANY($2))", [stack, pooled]);
+}
+
+/**
+ * Claims one pooled tenant of the stacks matching the LIKE pattern for
+ * `username`, durably (committed before it returns): the row is taken with
+ * FOR UPDATE SKIP LOCKED, so concurrent claims (also from other service
+ * instances) take different tenants, and the unique constraints refuse a
+ * second claim of one tenant or a second tenant for one username. Undefined
+ * when the pool is empty (the signup takes the path of an update).
+ */
+export async function claimPooled(db: Db, stackPattern: string, username: string): Promise<{ tenantId: string; stack: string } | undefined> {
+  const { rows } = await db.query<{ tenant_id: string; stack: string }>(
+    `UPDATE onboarding_pool SET claimed_by = $2, claimed_at = now()
+     WHERE tenant_id = (SELECT tenant_id FROM onboarding_pool WHERE stack LIKE $1 AND claimed_by IS NULL
+                        ORDER BY stack, tenant_id LIMIT 1 FOR UPDATE SKIP LOCKED)
+       AND NOT EXISTS (SELECT 1 FROM onboarding_pool WHERE claimed_by = $2)
+     RETURNING tenant_id, stack`,
+    [stackPattern, username],
+  );
+  return rows[0] ? { tenantId: rows[0].tenant_id, stack: rows[0].stack } : undefined;
+}
+
+/** A claim that could not be bound in the tenants file: the tenant is free again (or, `gone`, no longer pooled at all). */
+export async function releaseClaim(db: Db, tenantId: string, gone = false): Promise<void> {
+  if (gone) await db.query("DELETE FROM onboarding_pool WHERE tenant_id = $1", [tenantId]);
+  else await db.query("UPDATE onboarding_pool SET claimed_by = NULL, claimed_at = NULL WHERE tenant_id = $1", [tenantId]);
+}
+
+/**
+ * The claim is bound in the tenants file and the tenant reachable: the signup
+ * is ready with its tenant ID and domain, and its welcome mail is queued, in
+ * one transaction. The next deployment of its stack records the binding.
+ */
+export async function recordClaimBound(pool: Pool, claim: { username: string; tenantId: string; domain: string }): Promise<SignupRow> {
+  return withTransaction(pool, async (client) => {
+    const { rows } = await client.query<SignupRow>(
+      `UPDATE onboarding_signups SET status = 'ready', tenant_id = $2, domain = $3, ready_at = now(), updated_at = now(), next_attempt_at = now()
+       WHERE username = $1 RETURNING *`,
+      [claim.username, claim.tenantId, claim.domain],
+    );
+    await client.query(
+      `INSERT INTO onboarding_outbox (idempotency_key, username, tenant_id, recipient, message_id)
+       SELECT 'welcome:' || tenant_id, username, tenant_id, email, 'welcome-' || tenant_id FROM onboarding_signups WHERE username = $1
+       ON CONFLICT (idempotency_key) DO NOTHING`,
+      [claim.username],
+    );
+    return rows[0]!;
+  });
+}
+
+/** The claim is in the tenants file: the signup is due for the update that records it (registry DUE). */
+export async function markClaimBound(db: Db, tenantId: string): Promise<void> {
+  await db.query("UPDATE onboarding_pool SET bound = true WHERE tenant_id = $1", [tenantId]);
 }

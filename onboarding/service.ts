@@ -16,7 +16,8 @@ import { UsageMetrics, type UsageMetricsOptions } from "../usage/metrics";
 import { UsageSampler, type SamplerOptions } from "../usage/sampler";
 
 /** The service's settings: the routes', the scheduler's, the mailer's and the sampler's fields, as they declare them. */
-export interface ServiceOptions extends Pick<AppDeps, "webhookSecret" | "apiToken" | "publicUrl">, Pick<SchedulerOptions, "debounceMs" | "pollMs" | "log"> {
+export interface ServiceOptions
+  extends Pick<AppDeps, "webhookSecret" | "apiToken" | "publicUrl" | "claims">, Pick<SchedulerOptions, "debounceMs" | "pollMs" | "log"> {
   databaseUrl: string;
   /** One stack and its tenants file (a fleet of one shard without a size limit) ... */
   stack?: string;
@@ -80,6 +81,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     metrics,
     extraRegistries: usageMetrics ? [usageMetrics.registry] : [],
     onSignup: () => scheduler.nudge(),
+    ...(options.claims ? { claims: options.claims } : {}),
     health: () => ({
       stack: fleet.describe(),
       deploying: scheduler.busy,

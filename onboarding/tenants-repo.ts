@@ -17,9 +17,10 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { dirname, join, normalize, resolve } from "node:path";
 import { simpleGit, type SimpleGit } from "simple-git";
-import { addTenants, withTenantsFileLock, writeFileAtomic } from "../tenants/edit";
+import { addTenants, claimPooledTenant, withTenantsFileLock, writeFileAtomic } from "../tenants/edit";
 import { formatProblem, validateTenantsText } from "../tenants/load";
 import { allocateTenantIds, declaredTenantIds, randomTenantId, type TenantIdGenerator } from "../tenants/ids";
+import { topUpShardText } from "../tenants/pool";
 import { SHARDS_MANIFEST, type Shard } from "../tenants/shards";
 import { ensureShardListed, NEW_SHARD_FILE } from "./fleet";
 import { exponentialDelayMs } from "../lib/backoff";
@@ -38,6 +39,8 @@ export interface AddOutcome {
   rejected: { username: string; reason: string }[];
   /** Git mode: the commit whose file is deployed (the pushed one, or the remote head when nothing was new). */
   commit?: string;
+  /** Tenant IDs of the pooled entries this write added to top the shard's warm pool up (tenants/pool.ts). */
+  pooled?: string[];
 }
 
 /** The tenants file as it stands is invalid: nothing can be added or deployed until a person fixes it. */
@@ -48,6 +51,8 @@ export interface TenantsStore {
   readonly file: string;
   /** Adds every signup that is not in the file yet; the file is then what the engine must deploy. */
   addSignups(signups: readonly Signup[]): Promise<AddOutcome>;
+  /** Binds a signup to a pooled entry in the file (git: committed and pushed); ClaimRefusedError when the entry is not pooled any more. */
+  bindClaim(tenantId: string, signup: Signup): Promise<{ commit?: string }>;
 }
 
 const EMPTY_FILE = "tenants: []\n";
@@ -97,11 +102,48 @@ export function applySignups(
   return { text, added, rejected };
 }
 
+/**
+ * A shard of a fleet: the same write tops its warm pool up (tenants/pool.ts),
+ * so the update that creates the batch's signups also makes the new pooled
+ * tenants. `dir` holds the manifest. An invalid file was refused by applySignups already.
+ */
+function withPoolTopUp(result: ReturnType<typeof applySignups>, pool: { dir: string; shard: string } | undefined): { text: string; pooled: string[] } {
+  if (pool === undefined) return { text: result.text, pooled: [] };
+  const topUp = topUpShardText(result.text, pool.dir, pool.shard);
+  if (!topUp.ok) throw new TenantsFileInvalidError(`the tenants file is invalid, nothing was deployed: ${topUp.problems.map((p) => p.message).join("; ")}`);
+  return { text: topUp.text, pooled: topUp.added };
+}
+
+/**
+ * The tenants file refuses the claim: `gone` when it no longer has the pooled
+ * entry (a person removed or bound it); otherwise the signup itself (its name
+ * was added by hand meanwhile) and the entry stays in the pool.
+ */
+export class ClaimRefusedError extends Error {
+  constructor(
+    message: string,
+    readonly gone: boolean,
+  ) {
+    super(message);
+  }
+}
+
+/** The file's text with the pooled entry `tenantId` bound to the signup (tenants/edit.ts claimPooledTenant). */
+function bindClaimText(text: string, file: string, tenantId: string, signup: Signup): string {
+  const edit = claimPooledTenant(text, tenantId, { username: signup.username, email: signup.email });
+  if (edit.ok) return edit.text;
+  const current = validateTenantsText(text);
+  const gone = current.ok && !current.tenants.some((tenant) => tenant.tenantId === tenantId && tenant.status === "pooled");
+  throw new ClaimRefusedError(edit.problems.map((problem) => formatProblem(file, problem)).join("; "), gone);
+}
+
 const readOrEmpty = (file: string, empty = EMPTY_FILE) => (existsSync(file) ? readFileSync(file, "utf8") : empty);
 
 export interface LocalTenantsFileOptions {
   /** A shard of a fleet: the folder of its tenants/shards.yaml; its lock is held and every shard's IDs are taken. */
   fleetDir?: string;
+  /** With fleetDir: the shard's name; each write tops its warm pool up (tenants/pool.ts). */
+  shard?: string;
   generate?: TenantIdGenerator;
 }
 
@@ -116,6 +158,7 @@ export class LocalTenantsFile implements TenantsStore {
 
   addSignups(signups: readonly Signup[]): Promise<AddOutcome> {
     const fleetDir = this.options.fleetDir;
+    const pool = fleetDir !== undefined && this.options.shard !== undefined ? { dir: fleetDir, shard: this.options.shard } : undefined;
     // In a fleet, the manifest's lock (the CLI's `add` takes it too): no two allocators of the environment at once.
     return withTenantsFileLock(fleetDir !== undefined ? join(fleetDir, SHARDS_MANIFEST) : this.file, () => {
       const ids: IdAllocation = {
@@ -123,8 +166,17 @@ export class LocalTenantsFile implements TenantsStore {
         ...(this.options.generate ? { generate: this.options.generate } : {}),
       };
       const result = applySignups(readOrEmpty(this.file), this.file, signups, ids);
-      if (result.added.length > 0) writeFileAtomic(this.file, result.text);
-      return { added: result.added, rejected: result.rejected };
+      const { text, pooled } = withPoolTopUp(result, pool);
+      if (result.added.length > 0 || pooled.length > 0) writeFileAtomic(this.file, text);
+      return { added: result.added, rejected: result.rejected, pooled };
+    });
+  }
+
+  bindClaim(tenantId: string, signup: Signup): Promise<{ commit?: string }> {
+    const lock = this.options.fleetDir !== undefined ? join(this.options.fleetDir, SHARDS_MANIFEST) : this.file;
+    return withTenantsFileLock(lock, () => {
+      writeFileAtomic(this.file, bindClaimText(readOrEmpty(this.file), this.file, tenantId, signup));
+      return {};
     });
   }
 }
@@ -291,28 +343,74 @@ export class GitTenantsRepo implements TenantsStore {
           // Every shard's IDs as the remote has them now (the clone was just reset to it).
           { taken: () => declaredTenantIds(this.dir).keys(), ...(this.options.generate ? { generate: this.options.generate } : {}) },
         );
-        if (result.added.length === 0) {
-          return { added: [], rejected: result.rejected, commit: (await this.run("read HEAD", ["rev-parse", "HEAD"])).trim() };
+        const { text, pooled } = withPoolTopUp(result, this.options.shard ? { dir: this.dir, shard: this.options.shard.name } : undefined);
+        if (result.added.length === 0 && pooled.length === 0) {
+          return { added: [], rejected: result.rejected, commit: (await this.run("read HEAD", ["rev-parse", "HEAD"])).trim(), pooled };
         }
-        writeFileAtomic(this.file, result.text);
-        const commit = await this.commit(result.added, newShard);
-        await this.options.beforePush?.(attempt);
-        try {
-          await this.git.raw(["push", "--porcelain", "origin", `HEAD:refs/heads/${this.options.branch}`]);
+        writeFileAtomic(this.file, text);
+        const commit = await this.commit(result.added, newShard, pooled);
+        if (await this.pushOrWait(attempt, "the batch")) {
           this.log(`tenants repository: pushed ${commit.slice(0, 12)} to ${this.options.branch} (${result.added.join(", ")})`);
-          return { added: result.added, rejected: result.rejected, commit };
-        } catch (error) {
-          const reason = this.redact(errorMessage(error).trim().split("\n").slice(-3).join(" "));
-          if (attempt >= this.options.pushAttempts) {
-            // Leave the clone as the remote is, not with the commit that was never pushed.
-            await this.sync().catch(() => undefined);
-            throw new GitTenantsError(
-              `git: the push to ${this.redact(this.options.url)} (${this.options.branch}) failed ${attempt} time(s); the batch is retried later. Last: ${reason}`,
-            );
-          }
-          this.log(`tenants repository: push attempt ${attempt} rejected (${reason}); fetching and adding again`);
-          const base = exponentialDelayMs(this.options.pushBackoffMs ?? 250, Infinity, attempt);
-          await sleep(base / 2 + Math.random() * base);
+          return { added: result.added, rejected: result.rejected, commit, pooled };
+        }
+      }
+    });
+  }
+
+  /**
+   * Pushes HEAD (after the beforePush hook): true when the remote took it;
+   * false after a rejection, having waited (doubling, jittered) so the caller
+   * fetches, resets and applies its edit again; throws after the last attempt,
+   * leaving the clone as the remote is.
+   */
+  private async pushOrWait(attempt: number, what: string): Promise<boolean> {
+    await this.options.beforePush?.(attempt);
+    try {
+      await this.git.raw(["push", "--porcelain", "origin", `HEAD:refs/heads/${this.options.branch}`]);
+      return true;
+    } catch (error) {
+      const reason = this.redact(errorMessage(error).trim().split("\n").slice(-3).join(" "));
+      if (attempt >= this.options.pushAttempts) {
+        await this.sync().catch(() => undefined);
+        throw new GitTenantsError(
+          `git: the push to ${this.redact(this.options.url)} (${this.options.branch}) failed ${attempt} time(s); ${what} is retried later. Last: ${reason}`,
+        );
+      }
+      this.log(`tenants repository: push attempt ${attempt} rejected (${reason}); fetching and applying again`);
+      const base = exponentialDelayMs(this.options.pushBackoffMs ?? 250, Infinity, attempt);
+      await sleep(base / 2 + Math.random() * base);
+      return false;
+    }
+  }
+
+  /**
+   * A signup's claim of a pooled tenant (tenants/pool.ts), committed and
+   * pushed: the entry with `tenantId` gets the username and e-mail. A person's
+   * commit racing it is kept (fetch, reset, the same edit again, as for
+   * batches). Throws ClaimRefusedError when the file no longer has that
+   * pooled entry (nothing is pushed), GitTenantsError when git fails.
+   */
+  async bindClaim(tenantId: string, signup: Signup): Promise<{ commit: string }> {
+    return withTenantsFileLock(this.options.lockFile ?? this.file, async () => {
+      for (let attempt = 1; ; attempt += 1) {
+        await this.sync();
+        writeFileAtomic(this.file, bindClaimText(readOrEmpty(this.file), this.options.path, tenantId, signup));
+        const message = `Claim pooled tenant ${tenantId} for signup ${signup.username}\n\nWritten by the DriverGigsPro signup service: the signup is ready; the next deployment of this shard records it.\n`;
+        await this.run("stage the tenants file", ["add", "--", this.options.path]);
+        await this.run("commit", [
+          "commit",
+          "--quiet",
+          "--no-verify",
+          `--author=${this.options.author.name} <${this.options.author.email}>`,
+          "-m",
+          message,
+          "--",
+          this.options.path,
+        ]);
+        const commit = (await this.run("read HEAD", ["rev-parse", "HEAD"])).trim();
+        if (await this.pushOrWait(attempt, "the claim")) {
+          this.log(`tenants repository: pushed ${commit.slice(0, 12)} (claim of ${tenantId} by ${signup.username})`);
+          return { commit };
         }
       }
     });
@@ -328,12 +426,14 @@ export class GitTenantsRepo implements TenantsStore {
     }
   }
 
-  private async commit(usernames: string[], newShard: boolean): Promise<string> {
+  private async commit(usernames: string[], newShard: boolean, pooled: string[] = []): Promise<string> {
     const { author, path } = this.options;
     const named = usernames.length > 20 ? `${usernames.slice(0, 20).join(", ")} and ${usernames.length - 20} more` : usernames.join(", ");
     const shard = this.options.shard;
     const listed = newShard && shard ? `New shard ${shard.name} (${shard.file}), listed in ${SHARDS_MANIFEST}.\n\n` : "";
-    const message = `Add ${usernames.length} tenant(s) from signups: ${named}\n\n${listed}Written by the DriverGigsPro signup service; the service deploys this commit.\n`;
+    const topUp = pooled.length > 0 ? `Warm pool topped up with ${pooled.length} pooled tenant(s): ${pooled.join(", ")}.\n\n` : "";
+    const subject = usernames.length > 0 ? `Add ${usernames.length} tenant(s) from signups: ${named}` : `Top up the warm pool of shard ${shard?.name ?? path}`;
+    const message = `${subject}\n\n${listed}${topUp}Written by the DriverGigsPro signup service; the service deploys this commit.\n`;
     const paths = newShard ? [path, SHARDS_MANIFEST] : [path];
     await this.run("stage the tenants file", ["add", "--", ...paths]);
     await this.run("commit", ["commit", "--quiet", "--no-verify", `--author=${author.name} <${author.email}>`, "-m", message, "--", ...paths]);

@@ -68,6 +68,44 @@ export function addTenants(text: string, additions: readonly NewTenant[]): EditR
   return finish(doc);
 }
 
+/** Appends one pooled entry per ID (`- tenantId: ...` / `status: pooled`): the warm pool's refill (tenants/pool.ts). */
+export function addPooledTenants(text: string, tenantIds: readonly string[]): EditResult {
+  const problems = currentProblems(text);
+  if (problems) return { ok: false, problems };
+  const { doc, seq } = tenantsList(text);
+  for (const tenantId of tenantIds) seq.add(doc.createNode({ tenantId, status: "pooled" }));
+  return finish(doc);
+}
+
+/**
+ * A signup's claim of a pooled entry: the entry with this tenantId gets the
+ * username and e-mail, and loses `status: pooled` (it is active). Refused
+ * when no entry has the ID or it is not pooled any more (claimed by someone else).
+ */
+export function claimPooledTenant(text: string, tenantId: string, claim: { username: string; email?: string }): EditResult {
+  const problems = currentProblems(text);
+  if (problems) return { ok: false, problems };
+  const { doc, seq } = tenantsList(text);
+  const entry = seq.items.find((item): item is YAMLMap => isMap(item) && item.get("tenantId") === tenantId);
+  if (entry === undefined || entry.get("status") !== "pooled") {
+    const what = entry === undefined ? "no entry has it" : `its entry is not pooled any more (username "${String(entry.get("username"))}")`;
+    return {
+      ok: false,
+      problems: [{ line: 0, username: claim.username, message: `cannot claim pooled tenant ${tenantId}: ${what}; take another pooled entry` }],
+    };
+  }
+  // Keys in the order a person writes them: username first.
+  const index = seq.items.indexOf(entry);
+  const claimed = doc.createNode(
+    Object.fromEntries(
+      Object.entries({ username: claim.username, email: claim.email, ...entry.toJSON() }).filter(([key, value]) => key !== "status" && value !== undefined),
+    ),
+  );
+  claimed.commentBefore = entry.commentBefore;
+  seq.items[index] = claimed;
+  return finish(doc);
+}
+
 function withEntry(text: string, username: string, change: (entry: YAMLMap, seq: YAMLSeq) => void): EditResult {
   const problems = currentProblems(text);
   if (problems) return { ok: false, problems };

@@ -6,7 +6,7 @@
 import { readFileSync, statSync } from "node:fs";
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from "yaml";
 import { usernameToLabel } from "../infra/naming";
-import { clipForMessage, tenantEntrySchema, type LocatedTenant } from "./schema";
+import { clipForMessage, isPooled, tenantEntrySchema, type LocatedTenant } from "./schema";
 
 export interface TenantsProblem {
   /** 1-based line in the tenants file (0 when the file itself is the problem). */
@@ -167,15 +167,16 @@ function crossEntryProblems(tenants: readonly LocatedTenant[]): TenantsProblem[]
   const byLabel = new Map<string, LocatedTenant>();
   const byId = new Map<string, LocatedTenant>();
   for (const tenant of tenants) {
-    const label = usernameToLabel(tenant.username);
-    const first = byLabel.get(label);
+    // A pooled entry has no username (its key is its tenant ID, checked below).
+    const label = isPooled(tenant) ? undefined : usernameToLabel(tenant.username);
+    const first = label === undefined ? undefined : byLabel.get(label);
     if (first !== undefined) {
       const what =
         first.username === tenant.username
           ? `is listed twice (lines ${first.line} and ${tenant.line}); remove one entry`
           : `collides with "${first.username}" on line ${first.line}: both become the DNS label "${label}"; rename one of them`;
       problems.push({ line: tenant.line, username: tenant.username, message: what });
-    } else {
+    } else if (label !== undefined) {
       byLabel.set(label, tenant);
     }
     if (tenant.tenantId !== undefined) {

@@ -135,9 +135,14 @@ export const planNameSchema = z
  * and seed leave the stack; its database and role are kept unless the stack
  * allows purging). The entry stays in the file for good, so a copy of the
  * file that merely lacks a tenant can never remove it (infra/continuity.ts).
+ *
+ * `pooled` is a warm-pool tenant (tenants/pool.ts): made in full (database,
+ * role, catalogue, session secret) under its `tenantId`, with no username, no
+ * e-mail and no DNS record, until a signup claims it (the entry then gets the
+ * username and e-mail and loses `status: pooled`).
  */
-const tenantStatusSchema = z.enum(["active", "suspended", "removed"], {
-  error: 'status must be "active", "suspended" or "removed"',
+const tenantStatusSchema = z.enum(["active", "suspended", "removed", "pooled"], {
+  error: 'status must be "active", "suspended", "removed" or "pooled"',
 });
 
 /**
@@ -147,9 +152,10 @@ const tenantStatusSchema = z.enum(["active", "suspended", "removed"], {
 export const RINGS = ["canary", "early", "all"] as const;
 export const ringSchema = z.enum(RINGS, { error: 'ring must be "canary", "early" or "all"' });
 
-export const tenantEntrySchema = z.strictObject(
+const tenantEntryFields = z.strictObject(
   {
-    username: usernameSchema,
+    /** Required, except on a pooled entry (which must have none). */
+    username: usernameSchema.optional(),
     email: z.email({ error: "email must be a valid e-mail address" }).max(254).optional(),
     tenantId: tenantIdSchema.optional(),
     server: serverNameSchema.optional(),
@@ -164,9 +170,41 @@ export const tenantEntrySchema = z.strictObject(
   { error: (issue) => (issue.code === "unrecognized_keys" ? undefined : "each tenant must be a mapping with a username") },
 );
 
+/** Fields a pooled entry may not have: it belongs to nobody yet, and follows the stack's stable seed release. */
+const NOT_ON_POOLED = ["username", "email", "plan", "ring", "hold"] as const;
+
+/**
+ * An entry's key everywhere the fleet keys tenants (stack outputs, the last
+ * update's record, placement, rollout): its username, or for a pooled entry
+ * its tenant ID, which is upper case and so can never be a username.
+ */
+export const tenantEntrySchema = tenantEntryFields
+  .superRefine((entry, ctx) => {
+    if (entry.status === "pooled") {
+      if (entry.tenantId === undefined)
+        ctx.addIssue({ code: "custom", path: ["tenantId"], message: "a pooled entry needs its tenantId (npm run tenants -- pool refill writes them)" });
+      for (const key of NOT_ON_POOLED) {
+        if (entry[key] !== undefined)
+          ctx.addIssue({
+            code: "custom",
+            path: [key],
+            message: `a pooled entry has no ${key}; a signup's claim writes the username and e-mail and removes "status: pooled"`,
+          });
+      }
+    } else if (entry.username === undefined) {
+      ctx.addIssue({ code: "custom", path: ["username"], message: 'username is required (only an entry with "status: pooled" has none)' });
+    }
+  })
+  .transform((entry) => ({ ...entry, username: entry.username ?? entry.tenantId ?? "" }));
+
 /** One tenant as written in the file, after defaults are applied. */
 export type TenantEntry = z.output<typeof tenantEntrySchema>;
 export type TenantStatus = z.output<typeof tenantStatusSchema>;
+
+/** Whether an entry is an unclaimed warm-pool tenant (its `username` is then its tenant ID: see tenantEntrySchema). */
+export function isPooled(entry: { readonly status: string }): boolean {
+  return entry.status === "pooled";
+}
 
 /** A validated entry together with its 1-based line in the file, for error messages. */
 export type LocatedTenant = TenantEntry & { readonly line: number };

@@ -4,7 +4,8 @@
  * so a signup or a pull request touches one shard, and its `pulumi up` costs
  * the same in a fleet of 10 or 10,000. `tenants/shards.yaml` lists them:
  *
- *   maxTenants: 100          # entries per shard before a new tenant goes to the next one
+ *   maxTenants: 100          # entries per shard (pooled ones included) before a new tenant goes to the next one
+ *   poolSize: 3              # unclaimed, fully made tenants each shard keeps for instant signups (tenants/pool.ts)
  *   shards:
  *     - name: s001           # the stack is "<environment>-<name>", e.g. local-s001, prod-s001
  *       file: tenants/tenants.yaml
@@ -22,7 +23,7 @@ import { z } from "zod";
 import { writeFileAtomic } from "./edit";
 import { loadTenantsFile, type TenantsFileResult, type TenantsProblem } from "./load";
 import { usernameToLabel } from "../infra/naming";
-import type { LocatedTenant } from "./schema";
+import { isPooled, type LocatedTenant } from "./schema";
 
 import { DEFAULT_TENANTS_FILE, SHARDS_MANIFEST } from "./paths";
 
@@ -38,11 +39,25 @@ const DEFAULT_MAX_TENANTS = 100;
 
 const shardNameSchema = z.string().regex(/^[a-z][a-z0-9-]{0,30}$/, { error: "a shard name is 1-31 characters of a-z, 0-9 and -, starting with a letter" });
 
+/**
+ * Why 3: unclaimed tenants per shard (tenants/pool.ts). A pool is refilled by
+ * the update that follows every claim, so it only has to cover the signups
+ * that arrive during one update (about 20 s with 100 tenants): 3 covers a
+ * signup every ~7 s, and costs 3 idle databases per shard.
+ */
+export const DEFAULT_POOL_SIZE = 3;
+
+const poolSizeSchema = z.number({ error: "poolSize must be a whole number from 0 to 100" }).int().min(0).max(100);
+
 export const shardsManifestSchema = z.strictObject({
   maxTenants: z.number().int().min(1).max(5000).default(DEFAULT_MAX_TENANTS),
+  /** Warm-pool size of every shard that does not set its own (0: no pool). */
+  poolSize: poolSizeSchema.default(DEFAULT_POOL_SIZE),
   shards: z
     .array(
       z.strictObject({
+        /** This shard's pool size, instead of the manifest's (e.g. 0 for a shard that takes no more signups). */
+        poolSize: poolSizeSchema.optional(),
         name: shardNameSchema,
         file: z
           .string()
@@ -58,12 +73,19 @@ export interface Shard {
   readonly name: string;
   /** As written in the manifest, relative to the project folder. */
   readonly file: string;
+  /** Its own warm-pool size, when the manifest gives one (poolSizeOf). */
+  readonly poolSize?: number;
+}
+
+/** How many unclaimed tenants a shard keeps: its own poolSize, else the manifest's. */
+export function poolSizeOf(manifest: { readonly poolSize?: number }, shard: Shard): number {
+  return shard.poolSize ?? manifest.poolSize ?? DEFAULT_POOL_SIZE;
 }
 
 /** The manifest, or the one-shard fleet of `tenants/tenants.yaml` when there is none. */
 export function readShards(projectDir: string): ShardsManifest {
   const path = join(projectDir, SHARDS_MANIFEST);
-  if (!existsSync(path)) return { maxTenants: DEFAULT_MAX_TENANTS, shards: [{ name: "s001", file: DEFAULT_TENANTS_FILE }] };
+  if (!existsSync(path)) return { maxTenants: DEFAULT_MAX_TENANTS, poolSize: DEFAULT_POOL_SIZE, shards: [{ name: "s001", file: DEFAULT_TENANTS_FILE }] };
   const parsed = shardsManifestSchema.safeParse(parse(readFileSync(path, "utf8")));
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => `  ${issue.path.join(".") || "(file)"}: ${issue.message}`);
@@ -102,7 +124,7 @@ export function addShard(projectDir: string, manifest: ShardsManifest): Shard {
   return shard;
 }
 
-/** Entries that occupy room in a shard: tombstones declare nothing. */
+/** Entries that occupy room in a shard: tombstones declare nothing; pooled entries are made in full, so they count. */
 export function liveCount(tenants: readonly LocatedTenant[]): number {
   return tenants.filter((tenant) => tenant.status !== "removed").length;
 }
@@ -162,13 +184,14 @@ export function crossShardProblems(projectDir: string, ownFile: string, tenants:
     const result = loadTenantsFile(path);
     if (!result.ok) continue;
     for (const tenant of result.tenants) {
-      elsewhere.set(usernameToLabel(tenant.username), `${shard.file} (shard ${shard.name})`);
+      // A pooled entry's key is its tenant ID, checked below; it has no username to collide with.
+      if (!isPooled(tenant)) elsewhere.set(usernameToLabel(tenant.username), `${shard.file} (shard ${shard.name})`);
       if (tenant.tenantId !== undefined) ids.set(tenant.tenantId, { username: tenant.username, where: `${shard.file}:${tenant.line} (shard ${shard.name})` });
     }
   }
   return tenants.flatMap((tenant) => {
     const problems: TenantsProblem[] = [];
-    const where = elsewhere.get(usernameToLabel(tenant.username));
+    const where = isPooled(tenant) ? undefined : elsewhere.get(usernameToLabel(tenant.username));
     if (where !== undefined) {
       problems.push({
         line: tenant.line,

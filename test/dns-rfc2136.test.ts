@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { deleteRecord, upsertRecord, type DnsRecordSpec } from "../infra/dns/rfc2136-operations";
 import { freePort } from "../local/embedded-postgres";
-import { startBind, type LocalBind } from "./support/bind";
+import { startBind, type LocalBind } from "../harness/bind";
 
 let bind: LocalBind;
 beforeAll(async () => {

@@ -9,7 +9,7 @@ import { beforeEach, describe, expect, it } from "vitest";
 import { adoptedName, adoptionCandidates, pendingAdoptionsFromEnv } from "../infra/adoption";
 import { parseFleetSettings, type FleetSettings } from "../infra/config";
 import { declareFleet } from "../infra/fleet";
-import { readLastUpdate, type DeployedTenant } from "../infra/last-update";
+import { readLastUpdate, withClaimsBound, type DeployedTenant } from "../infra/last-update";
 import { listReleases } from "../seed/releases";
 import type { LocatedTenant } from "../tenants/schema";
 import { installMocks, isSecret, settle, valueOf, type DeclaredResource } from "../harness/pulumi-mocks";
@@ -763,5 +763,66 @@ describe("adoption with the postgresql provider (infra/adoption.ts)", () => {
     expect(() => adoptedName("fresh", "drivergigspro_01010101", "drivergigspro_3c5a40ea")).toThrow(
       /tenant "fresh": asked to adopt "drivergigspro_01010101" but its tenant ID makes "drivergigspro_3c5a40ea"/,
     );
+  });
+});
+
+describe("the warm pool (issue 18): pooled tenants", () => {
+  const RFC2136 = "pulumi-nodejs:dynamic/drivergigspro-dns:Rfc2136Record";
+  const rfc2136 = {
+    provider: "rfc2136",
+    zone: "fleet.example",
+    server: "ns1.fleet.example",
+    keyName: "dgp-fleet",
+    keySecret: Buffer.alloc(32, 9).toString("base64"),
+    target: "ingress.fleet.example",
+  };
+  const pooled = (tenantId: string): LocatedTenant => ({ username: tenantId, tenantId, status: "pooled", line: 3 });
+
+  it("declares a pooled tenant in full (role that logs in, database, secrets, seed at the stable release) with no DNS record and no domain", async () => {
+    const fleet = await deploy(settings({ dns: rfc2136 }), [tenant("john_driver", { tenantId: "A1B2C3D4" }), pooled("0F0F0F0F")]);
+    expect(
+      ofType(T.tenant)
+        .map((resource) => resource.name)
+        .sort(),
+    ).toEqual(["0F0F0F0F", "A1B2C3D4"]);
+    expect(Object.fromEntries(ofType(T.role).map((role) => [role.name, role.inputs.login]))).toEqual({ "A1B2C3D4-role": true, "0F0F0F0F-role": true });
+    expect(
+      ofType(T.database)
+        .map((database) => database.inputs.name)
+        .sort(),
+    ).toEqual(["drivergigspro_0f0f0f0f", "drivergigspro_a1b2c3d4"]);
+    expect(ofType(T.password).map((password) => password.name)).toContain("0F0F0F0F-session-secret");
+    expect(
+      ofType(T.seed)
+        .map((seed) => seed.name)
+        .sort(),
+    ).toEqual(["0F0F0F0F-catalogue", "A1B2C3D4-catalogue"]);
+    expect(await valueOf(fleet.tenants["0F0F0F0F"]!.seedVersion!)).toBe(fleet.seedRollout.stable);
+    expect(ofType(RFC2136).map((record) => record.name)).toEqual(["A1B2C3D4-dns"]);
+    const summary = fleet.tenants["0F0F0F0F"]!;
+    expect([summary.username, summary.status, summary.domain, await valueOf(summary.tenantId)]).toEqual(["0F0F0F0F", "pooled", "", "0F0F0F0F"]);
+    const connections = await valueOf(fleet.connections);
+    expect(Object.keys(connections).sort()).toEqual(["0F0F0F0F", "john_driver"]);
+  });
+
+  it("a claimed entry keeps the pooled tenant's resources (same names, no RandomId) and gains only its DNS record", async () => {
+    const deployed = { "0F0F0F0F": { ...deployedOn("local", "0F0F0F0F"), status: "pooled", randomId: false } };
+    const claimed = tenant("maria_k", { tenantId: "0F0F0F0F" });
+    const bound = withClaimsBound([claimed], deployed);
+    expect(Object.keys(bound)).toEqual(["maria_k"]);
+    const fleet = declareFleet(settings({ dns: rfc2136 }), [claimed], bound);
+    await valueOf(fleet.connections);
+    await settle();
+    expect(ofType(T.tenant).map((resource) => resource.name)).toEqual(["0F0F0F0F"]);
+    expect(ofType(T.randomId)).toEqual([]);
+    expect(ofType(RFC2136).map((record) => [record.name, record.inputs.name])).toEqual([["0F0F0F0F-dns", "maria-k-drivergigspro.fleet.example"]]);
+    expect(fleet.tenants.maria_k!.status).toBe("active");
+  });
+
+  it("a pooled record is bound only to an entry with its tenant ID; a pooled tenant missing from the file fails the update", () => {
+    const deployed = { "0F0F0F0F": { ...deployedOn("local", "0F0F0F0F"), status: "pooled" } };
+    expect(Object.keys(withClaimsBound([tenant("maria_k", { tenantId: "0E0E0E0E" })], deployed))).toEqual(["0F0F0F0F"]);
+    expect(Object.keys(withClaimsBound([pooled("0F0F0F0F")], deployed))).toEqual(["0F0F0F0F"]);
+    expect(() => declareFleet(settings(), [tenant("maria_k", { tenantId: "0E0E0E0E" })], deployed)).toThrow(/tenant 0F0F0F0F .* has no entry in this file/);
   });
 });

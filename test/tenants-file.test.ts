@@ -84,7 +84,7 @@ describe("the tenants file", () => {
       '4 Bad_One username must be lower case; write "bad_one"',
       '6 ok_two email: email must be a valid e-mail address (got "not-an-email")',
       '8 ok_three tenantId: tenantId must be exactly 8 upper-case hex digits, e.g. A1B2C3D4 (got "a1b2c3d4")',
-      '10 ok_four status: status must be "active", "suspended" or "removed" (got "deleted")',
+      '10 ok_four status: status must be "active", "suspended", "removed" or "pooled" (got "deleted")',
       '11 ok_five unknown key "colour"; allowed: username, email, tenantId, server, status',
       '13 good-one collides with "good_one" on line 3: both become the DNS label "good-one"; rename one of them',
     ]);

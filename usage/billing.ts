@@ -4,7 +4,8 @@
  *
  * - days active: UTC days of the period with at least one sample in which the
  *   tenant's database existed and its status was "active" (suspended days are
- *   not billed);
+ *   not billed; a pooled tenant's samples are not billed at all: the last one
+ *   before its claim is only the baseline of the first claimed one);
  * - average storage: mean of the samples' database sizes in the period (the
  *   samples are taken at a fixed interval, so this is the time average);
  *   peak storage and peak connections: the largest sample;
@@ -66,9 +67,11 @@ export function transactionsBetween(earlier: UsageSample, later: UsageSample): n
 
 function lineFor(tenantId: string, samples: readonly UsageSample[], period: Period): BillingLine | undefined {
   const sorted = [...samples].sort((a, b) => a.sampledAt.getTime() - b.sampledAt.getTime());
-  const inside = sorted.filter((sample) => sample.sampledAt >= period.start && sample.sampledAt < period.end);
+  const during = sorted.filter((sample) => sample.sampledAt >= period.start && sample.sampledAt < period.end);
+  // A pooled tenant belongs to no one: its samples are never billed, only used as the baseline of the first claimed one.
+  const inside = during.filter((sample) => sample.status !== "pooled");
   if (inside.length === 0) return undefined;
-  const baseline = sorted.filter((sample) => sample.sampledAt < period.start).pop();
+  const baseline = sorted.filter((sample) => sample.sampledAt < inside[0]!.sampledAt).pop();
   const chain = baseline ? [baseline, ...inside] : inside;
   let transactions = 0;
   for (let i = 1; i < chain.length; i++) transactions += transactionsBetween(chain[i - 1]!, chain[i]!);

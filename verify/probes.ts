@@ -48,14 +48,18 @@ export interface ProbeResult {
 export const MIN_ACTIVE_COMPANIES = 400;
 const SESSION_SECRET_MIN_LENGTH = 43; // 32 random bytes, base64-encoded, is 43 characters.
 
-/** Active tenants only: a suspended tenant's role is meant to be unable to log in. */
+/**
+ * Active and pooled tenants: a suspended tenant's role is meant to be unable
+ * to log in. A pooled tenant (warm pool, no one's yet) is probed like any
+ * other, and its `users` table must always be empty.
+ */
 export function tenantsFromOutputs(outputs: StackOutputs, isNew: (username: string) => boolean): TenantUnderTest[] {
   return Object.values(outputs.tenants)
-    .filter((tenant) => tenant.status === "active")
+    .filter((tenant) => tenant.status === "active" || tenant.status === "pooled")
     .map((tenant) => {
       const connection = outputs.connections[tenant.username];
       if (connection === undefined) throw new Error(`tenant ${tenant.tenantId} (${tenant.username}) has no connection details in the outputs`);
-      return { ...tenant, ...connection, isNew: isNew(tenant.username) };
+      return { ...tenant, ...connection, isNew: tenant.status === "pooled" || isNew(tenant.username) };
     });
 }
 

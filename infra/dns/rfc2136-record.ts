@@ -34,8 +34,12 @@ export class Rfc2136Record extends pulumi.dynamic.Resource {
   }
 }
 
-/** The record of one active tenant, from the stack's validated dns settings and the tenant's name. */
-export function rfc2136RecordArgs(dns: Rfc2136Settings, domain: string, tenantId: pulumi.Input<string>): Rfc2136RecordArgs {
+/**
+ * The record of one active tenant as its provider writes it (rfc2136-operations.ts
+ * upsertRecord): a signup's claim of a pooled tenant writes exactly this
+ * (onboarding/), so the update that follows creates the same record over it.
+ */
+export function rfc2136RecordSpec(dns: Rfc2136Settings, domain: string, tenantId: string): DnsRecordSpec {
   return {
     tenantId,
     name: domain,
@@ -44,9 +48,14 @@ export function rfc2136RecordArgs(dns: Rfc2136Settings, domain: string, tenantId
     port: dns.port,
     keyName: dns.keyName,
     keyAlgorithm: dns.keyAlgorithm,
-    keySecret: pulumi.secret(dns.keySecret),
+    keySecret: dns.keySecret,
     type: dns.recordType,
     target: dns.target,
     ttl: dns.ttl,
   };
+}
+
+/** The record of one active tenant, from the stack's validated dns settings and the tenant's name. */
+export function rfc2136RecordArgs(dns: Rfc2136Settings, domain: string, tenantId: pulumi.Input<string>): Rfc2136RecordArgs {
+  return { ...rfc2136RecordSpec(dns, domain, ""), tenantId, keySecret: pulumi.secret(dns.keySecret) };
 }

@@ -8,7 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { setStackConfig } from "../../engine/pulumi";
-import { startBind, type LocalBind } from "../support/bind";
+import { startBind, type LocalBind } from "../../harness/bind";
 import { setUpEngineStack, type EngineStack } from "../../harness/engine-stack";
 
 // Every step is one or more real `pulumi up`s; a slow machine may need minutes.

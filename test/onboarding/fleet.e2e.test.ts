@@ -14,7 +14,7 @@ import { freePort } from "../../local/embedded-postgres";
 import { configureLocalStack } from "../../local/stack";
 import { pulumi } from "../../engine/pulumi";
 import { removeStack } from "../../harness/engine-stack";
-import { createTenantsRemote, git } from "../support/git-remote";
+import { createTenantsRemote, git } from "../../harness/git-remote";
 import { serviceProcessEnv, setUpEngineStack, spawnServiceProcess, type EngineStack } from "../../harness/service-engine-stack";
 import { signup, startMailSink, tenantStatus, waitFor, type MailSink } from "../../harness/onboarding";
 

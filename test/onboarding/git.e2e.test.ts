@@ -11,7 +11,7 @@ import { pulumi } from "../../engine/pulumi";
 import type { RunningService } from "../../onboarding/service";
 import { GitTenantsRepo } from "../../onboarding/tenants-repo";
 import { addTenants } from "../../tenants/edit";
-import { createTenantsRemote, git } from "../support/git-remote";
+import { createTenantsRemote, git } from "../../harness/git-remote";
 import { setUpEngineStack, startServiceWithRunners, stopServiceStack, TENANTS_HEADER, type EngineStack } from "../../harness/service-engine-stack";
 import { signup, startMailSink, tenantStatus, waitFor, type MailSink } from "../../harness/onboarding";
 

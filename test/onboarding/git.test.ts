@@ -17,7 +17,7 @@ import { InProcessLauncher } from "../../onboarding/scheduler";
 import { startService, type RunningService } from "../../onboarding/service";
 import { GitTenantsRepo, redactor } from "../../onboarding/tenants-repo";
 import { addTenants, setStatus } from "../../tenants/edit";
-import { createTenantsRemote, git } from "../support/git-remote";
+import { createTenantsRemote, git } from "../../harness/git-remote";
 import {
   createControlDatabase,
   FakeDeployer,

@@ -18,7 +18,7 @@ import { InProcessLauncher } from "../../onboarding/scheduler";
 import { startService, type RunningService, type ServiceOptions } from "../../onboarding/service";
 import { GitTenantsRepo, LocalTenantsFile, type TenantsStore } from "../../onboarding/tenants-repo";
 import { SHARDS_MANIFEST } from "../../tenants/shards";
-import { createTenantsRemote, git } from "../support/git-remote";
+import { createTenantsRemote, git } from "../../harness/git-remote";
 import {
   createControlDatabase,
   FakeDeployer,
@@ -31,8 +31,10 @@ import {
   type MailSink,
 } from "../../harness/onboarding";
 
+// poolSize 0: these tests are about spreading signups; the warm pool has its own test below.
 const MANIFEST = `# the test fleet: this comment must survive the service's edits
 maxTenants: 2
+poolSize: 0
 shards:
   - name: s001
     file: tenants/s001.yaml
@@ -201,6 +203,7 @@ describe("a fleet of shards (FLEET_ENV)", () => {
     expect(manifest.startsWith("# the test fleet: this comment must survive")).toBe(true);
     expect(parse(manifest)).toEqual({
       maxTenants: 2,
+      poolSize: 0,
       shards: [
         { name: "s001", file: "tenants/s001.yaml" },
         { name: "s002", file: "tenants/s002.yaml" },
@@ -323,6 +326,53 @@ describe("a fleet of shards (FLEET_ENV)", () => {
       { username: "stuck_one", stack: "test-s001", status: "queued" },
     ]);
   }, 60_000);
+
+  it("warm pool: each write of a shard's signups tops its pool up, in the same commit (git) or file (local), which is what is deployed", async () => {
+    const pooledManifest = "maxTenants: 10\npoolSize: 2\nshards:\n  - name: s001\n    file: tenants/s001.yaml\n";
+    const pooledOf = (text: string) => (parse(text).tenants as { status?: string; tenantId?: string }[]).filter((entry) => entry.status === "pooled");
+    // git
+    const poolRoot = join(root, "pool-git");
+    mkdirSync(poolRoot);
+    const { remote } = createTenantsRemote(poolRoot, { [SHARDS_MANIFEST]: pooledManifest, "tenants/s001.yaml": S001 }, "The pooled fleet");
+    const clone = join(poolRoot, "clone");
+    const repo = await GitTenantsRepo.open({
+      url: remote,
+      branch: "main",
+      dir: clone,
+      path: SHARDS_MANIFEST,
+      lockFile: join(clone, SHARDS_MANIFEST),
+      author: { name: "DriverGigsPro signup service", email: "signup-service@drivergigspro.test" },
+      pushAttempts: 5,
+      pushBackoffMs: 20,
+    });
+    const h = await harness(repo.dir, true, (name, file) => repo.forShard({ name, file }));
+    for (const username of ["pool_one", "pool_two"]) {
+      expect((await signup(h.url, { username, email: `${username}@example.com` })).status).toBe(202);
+      await waitFor(`${username} ready`, async () => (await tenantStatus(h.url, username)).body.status === "ready", 60_000);
+    }
+    const remoteText = git(remote, "show", "main:tenants/s001.yaml");
+    expect(usernames(remoteText).sort()).toEqual(["first_driver", "pool_one", "pool_two"]);
+    const pooled = pooledOf(remoteText);
+    expect(pooled).toHaveLength(2);
+    expect(new Set(pooled.map((entry) => entry.tenantId)).size).toBe(2);
+    const subjects = git(remote, "log", "--format=%s%n%b", "main");
+    expect(subjects).toMatch(/Add 1 tenant\(s\) from signups: pool_one\nWarm pool topped up with 2 pooled tenant\(s\): [0-9A-F]{8}, [0-9A-F]{8}\./);
+    // The second batch found the pool full: no more pooled entries.
+    expect(subjects.match(/Warm pool topped up/g)).toHaveLength(1);
+    expect(h.deployers.get("test-s001")!.tenantsFile).toBe(h.fleet.shardOf("test-s001").path);
+
+    // local
+    const dir = join(root, "pool-local");
+    mkdirSync(join(dir, "tenants"), { recursive: true });
+    writeFileSync(join(dir, SHARDS_MANIFEST), pooledManifest);
+    writeFileSync(join(dir, "tenants", "s001.yaml"), S001);
+    const local = await harness(dir, false, (name, _file, path) => new LocalTenantsFile(path, { fleetDir: dir, shard: name }));
+    expect((await signup(local.url, { username: "pool_three", email: "three@example.com" })).status).toBe(202);
+    await waitFor("pool_three ready", async () => (await tenantStatus(local.url, "pool_three")).body.status === "ready", 60_000);
+    const localText = readFileSync(join(dir, "tenants", "s001.yaml"), "utf8");
+    expect(usernames(localText).sort()).toEqual(["first_driver", "pool_three"]);
+    expect(pooledOf(localText)).toHaveLength(2);
+  }, 120_000);
 
   it("configuration: FLEET_ENV or PULUMI_STACK, one clear line per conflict", () => {
     const base = { DATABASE_URL: "postgresql://localhost/control" };

@@ -9,8 +9,8 @@ import { randomBytes } from "node:crypto";
 import { chmodSync, chownSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { userInfo, tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort } from "../../local/embedded-postgres";
-import { onPath } from "../../engine/pulumi";
+import { freePort } from "../local/embedded-postgres";
+import { onPath } from "../engine/pulumi";
 
 /** Debian puts named in /usr/sbin, which a non-root PATH may lack. */
 function namedBinary(): string {

@@ -1,0 +1,121 @@
+/**
+ * The warm pool: per shard, a few tenants made in full before anyone asks for
+ * them (database, role, catalogue at the stable seed release, session secret,
+ * tenant ID; no username, no DNS record), so a signup claims one instead of
+ * waiting for an engine run. They are ordinary entries of the shard's tenants
+ * file, so git stays the one source of truth:
+ *
+ *   - tenantId: 3F2A9C01
+ *     status: pooled
+ *
+ * `tenants/shards.yaml` gives the size (`poolSize`, per shard or for all);
+ * pooled entries count toward the shard's `maxTenants`, so a full shard keeps
+ * no pool. `refillPools` tops each shard's pool up to its size with IDs from
+ * the allocator (tenants/ids.ts), under the manifest's lock and each file's
+ * lock (the locks `npm run tenants -- add` takes), so two refills (or a
+ * refill and an add) never overfill a shard or hand out one ID twice. The
+ * next `pulumi up` of the shard makes what the refill wrote. It is run by
+ * `npm run tenants -- pool refill` and by the signup service after each
+ * deployment of a shard.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { addPooledTenants, withTenantsFileLock, writeFileAtomic } from "./edit";
+import { allocateTenantIds, declaredTenantIds, randomTenantId, type TenantIdGenerator } from "./ids";
+import { formatProblem, validateTenantsText, type TenantsProblem } from "./load";
+import { isPooled, type LocatedTenant } from "./schema";
+import { liveCount, poolSizeOf, readShards, SHARDS_MANIFEST, type Shard } from "./shards";
+
+const NEW_SHARD_FILE = "# A shard of the fleet (tenants/shards.yaml); see tenants/tenants.yaml for the format.\ntenants: []\n";
+
+/** How many pooled entries a shard lacks: up to its pool size, within the room `maxTenants` leaves. */
+export function poolShortfall(tenants: readonly LocatedTenant[], maxTenants: number, poolSize: number): number {
+  const pooled = tenants.filter(isPooled).length;
+  const room = maxTenants - liveCount(tenants);
+  return Math.max(0, Math.min(poolSize - pooled, room));
+}
+
+/** What a refill did to one shard. */
+export interface ShardRefill {
+  readonly shard: string;
+  readonly file: string;
+  /** The pool's size for this shard, and how many pooled entries it has now. */
+  readonly size: number;
+  readonly pooled: number;
+  /** Tenant IDs of the entries this refill appended. */
+  readonly added: string[];
+  /** Why the shard was left alone (its file is invalid); the refill fails. */
+  readonly problems: string[];
+}
+
+export interface RefillOptions {
+  /** Only these shards (names); default every shard of the manifest. */
+  readonly shards?: readonly string[];
+  /** IDs taken outside the shard files (e.g. the deployed outputs), never handed out. */
+  readonly takenIds?: Iterable<string>;
+  /** Tests force collisions with their own generator. */
+  readonly generate?: TenantIdGenerator;
+}
+
+/**
+ * Tops every shard's pool up (tenants/shards.yaml under `projectDir`): the
+ * manifest's lock, then each shard file's own lock around its
+ * read-validate-append-write. A shard whose file is invalid is left as it is,
+ * with its problems in the result (the other shards are still refilled).
+ */
+export async function refillPools(projectDir: string, options: RefillOptions = {}): Promise<ShardRefill[]> {
+  return withTenantsFileLock(join(projectDir, SHARDS_MANIFEST), async () => {
+    const manifest = readShards(projectDir);
+    const wanted = options.shards === undefined ? manifest.shards : manifest.shards.filter((shard) => options.shards!.includes(shard.name));
+    const taken = new Set([...declaredTenantIds(projectDir).keys(), ...(options.takenIds ?? [])]);
+    const results: ShardRefill[] = [];
+    for (const shard of wanted) {
+      const path = resolve(projectDir, shard.file);
+      results.push(await withTenantsFileLock(path, () => refillShard(path, shard, manifest.maxTenants, poolSizeOf(manifest, shard), taken, options.generate)));
+    }
+    return results;
+  });
+}
+
+function refillShard(path: string, shard: Shard, maxTenants: number, size: number, taken: Set<string>, generate?: TenantIdGenerator): ShardRefill {
+  const text = existsSync(path) ? readFileSync(path, "utf8") : NEW_SHARD_FILE;
+  const base = { shard: shard.name, file: shard.file, size };
+  const topUp = topUpPoolText(text, { maxTenants, size, taken, generate });
+  if (!topUp.ok) return { ...base, pooled: 0, added: [], problems: topUp.problems.map((problem) => formatProblem(shard.file, problem)) };
+  if (topUp.added.length > 0) writeFileAtomic(path, topUp.text);
+  return { ...base, pooled: topUp.pooled, added: topUp.added, problems: [] };
+}
+
+export type TopUp = { ok: true; text: string; added: string[]; pooled: number } | { ok: false; problems: TenantsProblem[] };
+
+/**
+ * One shard file's text with its pool topped up (pure but for the ID
+ * generator): the caller holds the file's lock and writes the text. `taken`
+ * gets the new IDs (and the file's own) added.
+ */
+export function topUpPoolText(text: string, pool: { maxTenants: number; size: number; taken: Set<string>; generate?: TenantIdGenerator }): TopUp {
+  const before = validateTenantsText(text);
+  if (!before.ok) return { ok: false, problems: before.problems };
+  for (const tenant of before.tenants) if (tenant.tenantId !== undefined) pool.taken.add(tenant.tenantId);
+  const pooled = before.tenants.filter(isPooled).length;
+  const count = poolShortfall(before.tenants, pool.maxTenants, pool.size);
+  if (count === 0) return { ok: true, text, added: [], pooled };
+  const ids = allocateTenantIds(count, pool.taken, pool.generate ?? randomTenantId);
+  const edit = addPooledTenants(text, ids);
+  if (!edit.ok) return { ok: false, problems: edit.problems };
+  return { ok: true, text: edit.text, added: ids, pooled: pooled + ids.length };
+}
+
+/**
+ * The signup service's top-up of one shard, in the same write (and commit) as
+ * a batch's signups (onboarding/tenants-repo.ts): `dir` holds the manifest
+ * (the project folder or the service's clone); every shard file there is
+ * read for taken IDs. A shard the manifest does not list (a new one in git
+ * mode) uses the manifest's pool size.
+ */
+export function topUpShardText(text: string, dir: string, shardName: string): TopUp {
+  const manifest = readShards(dir);
+  const shard = manifest.shards.find((candidate) => candidate.name === shardName) ?? { name: shardName, file: "" };
+  const taken = new Set(declaredTenantIds(dir).keys());
+  return topUpPoolText(text, { maxTenants: manifest.maxTenants, size: poolSizeOf(manifest, shard), taken });
+}
