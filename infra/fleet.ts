@@ -128,7 +128,7 @@ export function declareFleet(
         limits,
       },
       // Stacks deployed before allocation named the tenant by username: the same resources, renamed, never replaced.
-      name !== entry.username ? { aliases: [{ name: entry.username }] } : {},
+      name !== entry.username ? renamedFrom(entry.username, name) : {},
     );
     components[entry.username] = tenant;
     summaries[entry.username] = {
@@ -171,4 +171,26 @@ function planProblems(settings: FleetSettings, tenants: readonly LocatedTenant[]
 function tombstone(username: string, last: DeployedTenant): TenantSummary {
   const [tenantId, database] = [pulumi.output(last.tenantId), pulumi.output(last.database)];
   return { username, tenantId, database, role: database, domain: "", server: last.server, status: "removed" };
+}
+
+/**
+ * Options that carry a tenant's resources from the username-keyed names older
+ * programs gave them to its tenant-ID name: the component's alias, and the same
+ * alias written out on every child (`john_driver-role` for `A1B2C3D4-role`). The
+ * engine's own inheritance of a parent's alias is not enough: after an update
+ * killed mid-rename (the component already renamed in the state, its children
+ * not yet), the next update found no alias for the children, created them anew
+ * and deleted the old ones, and with allowPurge that delete dropped the tenant's
+ * database (test/e2e/engine-suite.ts kills updates with purging allowed).
+ */
+function renamedFrom(oldName: string, newName: string): pulumi.ComponentResourceOptions {
+  return {
+    aliases: [{ name: oldName }],
+    transformations: [
+      (child) =>
+        child.name.startsWith(`${newName}-`)
+          ? { props: child.props, opts: pulumi.mergeOptions(child.opts, { aliases: [{ name: `${oldName}${child.name.slice(newName.length)}` }] }) }
+          : undefined,
+    ],
+  };
 }
