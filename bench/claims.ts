@@ -40,7 +40,7 @@ import { copyTextRow } from "../seed/copy-text";
 import { applyMigrations } from "../seed/migrate";
 import { SHARDS_MANIFEST } from "../tenants/shards";
 import { createTenantDatabase } from "../harness/tenant-databases";
-import { startBind, type LocalBind } from "../harness/bind";
+import { rfc2136Settings, startBind, type LocalBind } from "../harness/bind";
 import { createTenantsRemote } from "../harness/git-remote";
 import { FakeDeployer, signup, startMailSink, testServiceOptions, waitFor, type MailSink } from "../harness/onboarding";
 import { runMain } from "../lib/run-main";
@@ -94,19 +94,7 @@ async function pooledService(server: LocalPostgres, bind: LocalBind, sink: MailS
   await admin.query(`CREATE DATABASE ${escapeIdentifier(database)}`);
   await admin.end();
   const deployer = new FakeDeployer(join(deployments.dir, "tenants", "s001.yaml"));
-  const dns = {
-    provider: "rfc2136",
-    zone: "test",
-    server: bind.host,
-    port: bind.port,
-    keyName: bind.keyName,
-    keyAlgorithm: "hmac-sha256",
-    keySecret: bind.keySecret,
-    recordType: "A",
-    target: "127.0.0.1",
-    ttl: 60,
-    recordTemplate: "{user}-{app}",
-  };
+  const dns = rfc2136Settings(bind, "127.0.0.1");
   let timings: ClaimTimings | undefined;
   const service = await startService({
     ...testServiceOptions(sink),

@@ -11,6 +11,7 @@ import { userInfo, tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort } from "../local/embedded-postgres";
 import { onPath } from "../engine/pulumi";
+import type { Rfc2136Settings } from "../infra/dns/rfc2136-record";
 
 /** Debian puts named in /usr/sbin, which a non-root PATH may lack. */
 function namedBinary(): string {
@@ -115,5 +116,36 @@ export async function startBind(zone = "fleet.test", keyName = "dgp-test-key"): 
       }
       rmSync(dir, { recursive: true, force: true });
     },
+  };
+}
+
+/** The stack's DNS settings for records on this server (A records to `target`, TTL 60, the default naming template). */
+export function rfc2136Settings(bind: LocalBind, target: string): Rfc2136Settings {
+  return {
+    provider: "rfc2136",
+    zone: bind.zone,
+    server: bind.host,
+    port: bind.port,
+    keyName: bind.keyName,
+    keyAlgorithm: "hmac-sha256",
+    keySecret: bind.keySecret,
+    recordType: "A",
+    target,
+    ttl: 60,
+    recordTemplate: "{user}-{app}",
+  };
+}
+
+/** The same as stack config (`dns.*`), all but the key's secret, which goes in as a secret (setStackConfig's `secret`). */
+export function rfc2136StackConfig(bind: LocalBind, target: string): Record<string, string> {
+  return {
+    "dns.provider": "rfc2136",
+    "dns.zone": bind.zone,
+    "dns.server": bind.host,
+    "dns.port": String(bind.port),
+    "dns.keyName": bind.keyName,
+    "dns.recordType": "A",
+    "dns.target": target,
+    "dns.ttl": "60",
   };
 }

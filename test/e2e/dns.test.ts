@@ -8,7 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { setStackConfig } from "../../engine/pulumi";
-import { startBind, type LocalBind } from "../../harness/bind";
+import { rfc2136StackConfig, startBind, type LocalBind } from "../../harness/bind";
 import { setUpEngineStack, type EngineStack } from "../../harness/engine-stack";
 
 // Every step is one or more real `pulumi up`s; a slow machine may need minutes.
@@ -38,16 +38,7 @@ beforeAll(
     engine = await setUpEngineStack({
       name: "e2e-dns",
       state: "file",
-      config: {
-        "dns.provider": "rfc2136",
-        "dns.zone": ZONE,
-        "dns.server": bind.host,
-        "dns.port": String(bind.port),
-        "dns.keyName": bind.keyName,
-        "dns.recordType": "A",
-        "dns.target": TARGET,
-        "dns.ttl": "60",
-      },
+      config: rfc2136StackConfig(bind, TARGET),
     });
   },
   60 * 60 * 1000,

@@ -14,10 +14,10 @@ import { Client } from "pg";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { setStackConfig } from "../../engine/pulumi";
 import { upsertRecord } from "../../infra/dns/rfc2136-operations";
-import { rfc2136RecordSpec, type Rfc2136Settings } from "../../infra/dns/rfc2136-record";
+import { rfc2136RecordSpec } from "../../infra/dns/rfc2136-record";
 import { claimPooledTenant } from "../../tenants/edit";
 import { tenantsFromOutputs, verifyIsolation } from "../../verify/probes";
-import { startBind, type LocalBind } from "../../harness/bind";
+import { rfc2136Settings, rfc2136StackConfig, startBind, type LocalBind } from "../../harness/bind";
 import { setUpEngineStack, type EngineStack } from "../../harness/engine-stack";
 
 vi.setConfig({ testTimeout: 5 * 60 * 1000 });
@@ -35,16 +35,7 @@ beforeAll(
     engine = await setUpEngineStack({
       name: "e2e-pool",
       state: "file",
-      config: {
-        "dns.provider": "rfc2136",
-        "dns.zone": ZONE,
-        "dns.server": bind.host,
-        "dns.port": String(bind.port),
-        "dns.keyName": bind.keyName,
-        "dns.recordType": "A",
-        "dns.target": TARGET,
-        "dns.ttl": "60",
-      },
+      config: rfc2136StackConfig(bind, TARGET),
     });
     setStackConfig(engine.context, engine.stack, { "dns.keySecret": bind.keySecret }, { secret: true });
   },
@@ -98,19 +89,7 @@ describe("a warm pool on the real engine", () => {
     if (!claimed.ok) throw new Error(JSON.stringify(claimed.problems));
     writeFileSync(engine.tenantsFile, claimed.text);
     const domain = `maria-k-drivergigspro.${ZONE}`;
-    const dns = {
-      provider: "rfc2136",
-      zone: ZONE,
-      server: bind.host,
-      port: bind.port,
-      keyName: bind.keyName,
-      keyAlgorithm: "hmac-sha256",
-      keySecret: bind.keySecret,
-      recordType: "A",
-      target: TARGET,
-      ttl: 60,
-      recordTemplate: "{user}-{app}",
-    } as Rfc2136Settings;
+    const dns = rfc2136Settings(bind, TARGET);
     await upsertRecord(rfc2136RecordSpec(dns, domain, POOLED));
     expect(bind.dig(domain)).toEqual([TARGET]);
     await asTenant(urlBefore, "INSERT INTO users (username, email) VALUES ('maria_k', 'maria@example.com')");

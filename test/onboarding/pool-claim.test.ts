@@ -18,7 +18,7 @@ import { validateTenantsText } from "../../tenants/load";
 import { SHARDS_MANIFEST } from "../../tenants/shards";
 import { createTenantsRemote, git } from "../../harness/git-remote";
 import { createControlDatabase, FakeDeployer, signup, startMailSink, tenantStatus, testServiceOptions, usernames, waitFor } from "../../harness/onboarding";
-import { startBind } from "../../harness/bind";
+import { rfc2136Settings, startBind } from "../../harness/bind";
 import { claimDnsFor } from "../../onboarding/claim";
 import { ShardedFleet } from "../../onboarding/fleet";
 import { InProcessLauncher } from "../../onboarding/scheduler";
@@ -178,19 +178,7 @@ describe("instant signups through the service (POST /v1/signups)", () => {
     const fleet = new ShardedFleet({ environment: "test", dir: deployments.dir, git: true });
     const deployer = new FakeDeployer(join(deployments.dir, "tenants", "s001.yaml"));
     const databaseUrl = await createControlDatabase(postgres, "pool_service");
-    const dns = {
-      provider: "rfc2136",
-      zone: "test",
-      server: bind.host,
-      port: bind.port,
-      keyName: bind.keyName,
-      keyAlgorithm: "hmac-sha256",
-      keySecret: bind.keySecret,
-      recordType: "A",
-      target: "127.0.0.1",
-      ttl: 60,
-      recordTemplate: "{user}-{app}",
-    } as const;
+    const dns = rfc2136Settings(bind, "127.0.0.1");
     const service = await startService({
       ...testServiceOptions(sink),
       databaseUrl,
