@@ -78,11 +78,17 @@ describe("npm start", () => {
     await asAdmin("postgres", "CREATE ROLE squatter NOLOGIN");
     await asAdmin("postgres", `CREATE DATABASE ${escapeIdentifier("drivergigspro_0badcafe")} OWNER squatter`);
     writeFileSync(tenantsFile(), `${original}  - username: late_driver\n    tenantId: 0BADCAFE\n`);
-    const run = npmStart();
-    expect(run.status).not.toBe(0);
-    expect(run.out).toMatch(/database "drivergigspro_0badcafe" already exists and belongs to "squatter"/);
-    expect(run.out).toMatch(/error: pulumi up of stack local-s001 \(shard s001\) failed/);
-    writeFileSync(tenantsFile(), original);
+    try {
+      const run = npmStart();
+      expect(run.status).not.toBe(0);
+      // Refused before anything is declared: the database carries no marker naming this tenant (infra/tenant-claims.ts).
+      expect(run.out).toMatch(
+        /database "drivergigspro_0badcafe" already exists and is not tenant 0BADCAFE's of stack local-s001: it carries no tenant marker, owned by "squatter"/,
+      );
+      expect(run.out).toMatch(/error: pulumi up of stack local-s001 \(shard s001\) failed/);
+    } finally {
+      writeFileSync(tenantsFile(), original);
+    }
   });
 
   it("exits 1 when verify finds a broken tenant, naming its tenant ID", async () => {
