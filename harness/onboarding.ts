@@ -1,12 +1,15 @@
 /** Real parts for the onboarding tests: an SMTP server that keeps what it receives, signed HTTP calls, polling. */
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { SMTPServer } from "smtp-server";
 import { validateTenantsText } from "../tenants/load";
-import { usernameToLabel } from "../infra/naming";
+import { databaseName, usernameToLabel } from "../infra/naming";
 import type { LocalPostgres } from "../local/embedded-postgres";
 import type { Deployer, DeployResult } from "../onboarding/deployer";
 import { createTransport } from "../onboarding/mailer";
 import type { ServiceOptions } from "../onboarding/service";
+import { GitTenantsRepo, type GitTenantsRepoOptions } from "../onboarding/tenants-repo";
+import { SHARDS_MANIFEST } from "../tenants/shards";
 import { signedHeaders } from "../onboarding/signature";
 
 export const SECRET = "test-webhook-secret-0123456789abcdef";
@@ -60,6 +63,28 @@ export async function startMailSink(): Promise<MailSink> {
     failNext: (count) => (failures = count),
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
+}
+
+/** The author of the test services' commits. */
+export const TEST_AUTHOR = { name: "DriverGigsPro signup service", email: "signup-service@drivergigspro.test" };
+
+/**
+ * The service's clone of a test tenants repository (`remote`, branch main) at
+ * `dir`, as a fleet's clone by default (the manifest is its path and its lock);
+ * 5 pushes with a 20 ms backoff. `extra` overrides any option.
+ */
+export function openTestTenantsRepo(remote: string, dir: string, extra: Partial<GitTenantsRepoOptions> = {}): Promise<GitTenantsRepo> {
+  return GitTenantsRepo.open({
+    url: remote,
+    branch: "main",
+    dir,
+    path: SHARDS_MANIFEST,
+    lockFile: join(dir, SHARDS_MANIFEST),
+    author: TEST_AUTHOR,
+    pushAttempts: 5,
+    pushBackoffMs: 20,
+    ...extra,
+  });
 }
 
 /** The usernames of a tenants file's text, in order; throws when the file is not valid. */
@@ -128,7 +153,11 @@ export class FakeDeployer implements Deployer {
   maxConcurrent = 0;
   private readonly ids = new Map<string, string>();
 
-  constructor(readonly tenantsFile: string) {}
+  /** `server`: the host and port it reports every tenant on (a real engine reads them from the stack's servers config). */
+  constructor(
+    readonly tenantsFile: string,
+    readonly server = { host: "127.0.0.1", port: 5432 },
+  ) {}
 
   async deploy(): Promise<DeployResult> {
     this.running += 1;
@@ -145,10 +174,13 @@ export class FakeDeployer implements Deployer {
       const tenants: DeployResult["tenants"] = {};
       for (const tenant of parsed.tenants) {
         if (!this.ids.has(tenant.username)) this.ids.set(tenant.username, (0xa0000000 + this.ids.size).toString(16).toUpperCase());
+        const tenantId = tenant.tenantId ?? this.ids.get(tenant.username)!;
+        const name = databaseName("drivergigspro", tenantId);
         tenants[tenant.username] = {
-          tenantId: tenant.tenantId ?? this.ids.get(tenant.username)!,
-          domain: `${usernameToLabel(tenant.username)}-drivergigspro.test`,
+          tenantId,
+          domain: tenant.status === "pooled" ? "" : `${usernameToLabel(tenant.username)}-drivergigspro.test`,
           status: tenant.status,
+          connection: { ...this.server, database: name, role: name },
         };
       }
       return { tenants, engineSeconds: this.delayMs / 1000 };

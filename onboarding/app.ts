@@ -8,6 +8,9 @@
  *
  * No route ever answers with a secret: signups and statuses come from the
  * control database, which holds no database URL, password or session secret.
+ * A ready tenant's answer carries its connection details (host, port,
+ * database, role); the app reads the password from the stack's secret
+ * `connections` output, never from this API.
  * The routes only orchestrate: the control database's SQL is in registry.ts.
  */
 import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
@@ -21,7 +24,7 @@ import { ping, type SignupRow } from "./db";
 import { PlacementConflict, type Fleet } from "./fleet";
 import { ServiceMetrics } from "./metrics";
 import { completeClaim, type ClaimDeps } from "./claim";
-import { claimPooled, controlFigures, registerSignup, REPLAYED, signatureSeen, signupByUsername, SignupRefused } from "./registry";
+import { claimPooled, type PoolClaim, controlFigures, registerSignup, REPLAYED, signatureSeen, signupByUsername, SignupRefused } from "./registry";
 import { verifySignature, tokenMatches, DEFAULT_TOLERANCE_SECONDS } from "./signature";
 
 export interface AppDeps {
@@ -43,6 +46,8 @@ export interface AppDeps {
   health?: () => Record<string, unknown>;
   /** Instant signups: claim a pooled tenant when one is free (claim.ts); without it every signup waits for an update. */
   claims?: ClaimDeps;
+  /** Called after a claim was answered (wakes the claims committer, claim-committer.ts). */
+  onClaim?: () => void;
 }
 
 export const MAX_BODY_BYTES = 16 * 1024;
@@ -69,6 +74,9 @@ export const signupBodySchema = z.strictObject(
 
 const statusSchema = z.enum(["queued", "provisioning", "ready", "failed", "suspended"]);
 
+/** Where a ready tenant's app connects; never the password (the stack's secret `connections` output has it). */
+const connectionSchema = z.object({ host: z.string(), port: z.number(), database: z.string(), role: z.string() });
+
 const tenantStatusSchema = z.object({
   username: z.string(),
   status: statusSchema,
@@ -76,6 +84,7 @@ const tenantStatusSchema = z.object({
   tenantId: z.string().nullable(),
   domain: z.string().nullable(),
   appUrl: z.string().nullable(),
+  connection: connectionSchema.nullable(),
   attempts: z.number(),
   createdAt: z.string(),
   updatedAt: z.string(),
@@ -88,6 +97,7 @@ const signupAnswerSchema = z.object({
   statusUrl: z.string(),
   tenantId: z.string().nullable(),
   domain: z.string().nullable(),
+  connection: connectionSchema.nullable(),
 });
 
 const errorSchema = z.object({ error: z.string(), problems: z.array(z.string()).optional() });
@@ -109,6 +119,13 @@ class HttpError extends Error {
   }
 }
 
+/** The connection details of a ready (or suspended) tenant, when the control database has them. */
+function connectionOf(row: SignupRow): z.output<typeof connectionSchema> | null {
+  if (row.status !== "ready" && row.status !== "suspended") return null;
+  if (row.db_host === null || row.db_port === null || row.db_name === null || row.db_role === null) return null;
+  return { host: row.db_host, port: row.db_port, database: row.db_name, role: row.db_role };
+}
+
 function statusOf(row: SignupRow): z.output<typeof tenantStatusSchema> {
   return {
     username: row.username,
@@ -117,6 +134,7 @@ function statusOf(row: SignupRow): z.output<typeof tenantStatusSchema> {
     tenantId: row.tenant_id,
     domain: row.domain,
     appUrl: row.domain ? `https://${row.domain}` : null,
+    connection: connectionOf(row),
     attempts: row.attempts,
     createdAt: row.created_at.toISOString(),
     updatedAt: row.updated_at.toISOString(),
@@ -211,7 +229,14 @@ function signupRoute(app: App, context: RouteContext): void {
       return reply
         .code(202)
         .header("location", url)
-        .send({ username, status: outcome.row.status, statusUrl: url, tenantId: outcome.row.tenant_id, domain: outcome.row.domain });
+        .send({
+          username,
+          status: outcome.row.status,
+          statusUrl: url,
+          tenantId: outcome.row.tenant_id,
+          domain: outcome.row.domain,
+          connection: connectionOf(outcome.row),
+        });
     },
   );
 }
@@ -235,7 +260,8 @@ async function verifySignedBody(request: FastifyRequest, context: RouteContext):
 /** Stores the signup on the shard the fleet chooses; a replay is a 401, a taken name a 409. */
 async function register(context: RouteContext, body: z.output<typeof signupBodySchema>, digest: string) {
   const { username, email } = body;
-  let claimed: { tenantId: string; stack: string } | undefined;
+  let claimed: PoolClaim | undefined;
+  const started = performance.now();
   try {
     // The digest is remembered until the signature could no longer pass the timestamp check anyway.
     const outcome = await registerSignup(context.pool, { ...body, digest, rememberSeconds: 2 * context.tolerance + 60 }, async (client) => {
@@ -249,7 +275,12 @@ async function register(context: RouteContext, body: z.output<typeof signupBodyS
       return context.fleet.place(client, { username, email });
     });
     if (!outcome.created || claimed === undefined || context.claims === undefined) return outcome;
-    return { ...outcome, row: await completeClaim(context.pool, context.claims, outcome.row, claimed) };
+    try {
+      return { ...outcome, row: await completeClaim(context.pool, context.claims, outcome.row, claimed, performance.now() - started) };
+    } finally {
+      // The claim is in the outbox whatever happened: its binding is committed off the answer's path.
+      context.onClaim?.();
+    }
   } catch (error) {
     if (error instanceof SignupRefused && error.kind === "replay") throw unauthorized(context, error.message, "replay");
     if (error instanceof SignupRefused || error instanceof PlacementConflict) {

@@ -17,6 +17,8 @@ export const LOCK_CLASS = 0x0d6b;
 export const SIGNUP_LOCK_CLASS = 0x0d6c;
 /** Key space of the fleet's routing lock: one registration at a time chooses a shard (see fleet.ts). */
 export const ROUTING_LOCK_CLASS = 0x0d6d;
+/** Key space of the claim committers' per-stack locks: one instance commits a shard's pending claims at a time (claim-committer.ts). */
+export const COMMIT_LOCK_CLASS = 0x0d6f;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS onboarding_signups (
@@ -88,6 +90,19 @@ CREATE TABLE IF NOT EXISTS onboarding_pool (
   recorded   boolean NOT NULL DEFAULT false   -- an update of the stack has deployed the binding
 );
 CREATE INDEX IF NOT EXISTS onboarding_pool_free ON onboarding_pool (stack) WHERE claimed_by IS NULL;
+-- The claims outbox: claimed, not yet committed to the tenants file (claim-committer.ts picks these up, also after a restart).
+CREATE INDEX IF NOT EXISTS onboarding_pool_pending ON onboarding_pool (stack) WHERE claimed_by IS NOT NULL AND NOT bound;
+
+-- Where a tenant's app connects (from the stack's tenants output and servers config; never the password,
+-- which is only in the stack's secret output): added to existing tables too.
+ALTER TABLE onboarding_signups ADD COLUMN IF NOT EXISTS db_host text;
+ALTER TABLE onboarding_signups ADD COLUMN IF NOT EXISTS db_port integer;
+ALTER TABLE onboarding_signups ADD COLUMN IF NOT EXISTS db_name text;
+ALTER TABLE onboarding_signups ADD COLUMN IF NOT EXISTS db_role text;
+ALTER TABLE onboarding_pool ADD COLUMN IF NOT EXISTS db_host text;
+ALTER TABLE onboarding_pool ADD COLUMN IF NOT EXISTS db_port integer;
+ALTER TABLE onboarding_pool ADD COLUMN IF NOT EXISTS db_name text;
+ALTER TABLE onboarding_pool ADD COLUMN IF NOT EXISTS db_role text;
 
 CREATE TABLE IF NOT EXISTS onboarding_schema (version integer NOT NULL);
 `;
@@ -172,4 +187,8 @@ export interface SignupRow {
   created_at: Date;
   updated_at: Date;
   ready_at: Date | null;
+  db_host: string | null;
+  db_port: number | null;
+  db_name: string | null;
+  db_role: string | null;
 }

@@ -23,6 +23,16 @@ export interface DeployedTenant {
   domain: string;
   /** "active" or "suspended", as declared in the tenants file. */
   status: string;
+  /** Where the tenant's app connects (never the password: that is only in the stack's secret `connections` output). */
+  connection?: TenantConnection;
+}
+
+/** A tenant's connection details without the secret: its server's host and port (stack config), database and role (tenants output). */
+export interface TenantConnection {
+  host: string;
+  port: number;
+  database: string;
+  role: string;
 }
 
 export interface DeployResult {
@@ -42,7 +52,10 @@ export interface Deployer {
 }
 
 /** The part of the stack outputs the service reads; never the `connections` secret. */
-const tenantsOutputSchema = z.record(z.string(), tenantSummarySchema.pick({ tenantId: true, domain: true, status: true }));
+const tenantsOutputSchema = z.record(
+  z.string(),
+  tenantSummarySchema.pick({ tenantId: true, domain: true, status: true, database: true, role: true, server: true }),
+);
 
 export interface AutomationDeployerOptions {
   stackName: string;
@@ -144,15 +157,31 @@ export class AutomationDeployer implements Deployer {
     });
     const engineSeconds = (Date.now() - started) / 1000;
     const tenants = tenantsOutputSchema.parse(result.outputs.tenants?.value ?? {});
+    const servers = await this.serverAddresses();
     const spans = [...seeds.values()].filter((span) => span.start !== undefined && span.end !== undefined);
     const seedSeconds = spans.length > 0 ? (Math.max(...spans.map((s) => s.end!)) - Math.min(...spans.map((s) => s.start!))) / 1000 : undefined;
     return {
       tenants: Object.fromEntries(
-        Object.entries(tenants).map(([username, tenant]) => [username, { tenantId: tenant.tenantId, domain: tenant.domain, status: tenant.status }]),
+        Object.entries(tenants).map(([username, tenant]) => {
+          const server = servers.get(tenant.server);
+          const connection = server ? { connection: { ...server, database: tenant.database, role: tenant.role } } : {};
+          return [username, { tenantId: tenant.tenantId, domain: tenant.domain, status: tenant.status, ...connection }];
+        }),
       ),
       engineSeconds,
       seedSeconds,
     };
+  }
+
+  /** Host and port of each server of the stack config (no credentials); empty when the config cannot be read (answers then carry no connection details). */
+  private async serverAddresses(): Promise<Map<string, { host: string; port: number }>> {
+    try {
+      const settings = await this.fleetSettings();
+      return new Map(settings.servers.map((server) => [server.name, { host: server.host, port: server.port }]));
+    } catch (error) {
+      this.onOutput?.(`cannot read the servers of ${this.stack.name} for the tenants' connection details: ${errorMessage(error)}\n`);
+      return new Map();
+    }
   }
 
   /**

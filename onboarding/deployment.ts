@@ -15,7 +15,17 @@ import type { Pool, PoolClient } from "pg";
 import { errorMessage } from "../lib/errors";
 import { DEFAULT_BACKOFF, type Backoff } from "./backoff";
 import { failureReason, type Deployer, type DeployResult } from "./deployer";
-import { claimBatch, recordEngineStarted, recordFailure, recordRejected, recordSuccess, tryStackLock, unlockStack, type ClaimedBatch } from "./registry";
+import {
+  claimBatch,
+  pendingClaimIds,
+  recordEngineStarted,
+  recordFailure,
+  recordRejected,
+  recordSuccess,
+  tryStackLock,
+  unlockStack,
+  type ClaimedBatch,
+} from "./registry";
 import { LocalTenantsFile, TenantsFileInvalidError, type TenantsStore } from "./tenants-repo";
 
 export type DeploymentOutcome =
@@ -81,7 +91,8 @@ async function deployBatch(run: BatchRun, signups: ClaimedBatch["signups"]): Pro
 async function writeTenants(run: BatchRun, signups: ClaimedBatch["signups"]): Promise<Ran | undefined> {
   let added;
   try {
-    added = await run.tenants.addSignups(signups);
+    // Pooled entries claimed but not committed yet are taken: the pool's top-up replaces them.
+    added = await run.tenants.addSignups(signups, { claimed: await pendingClaimIds(run.client, run.stack) });
   } catch (error) {
     const message = errorMessage(error);
     return fail(run, error instanceof TenantsFileInvalidError ? message : `the tenants file could not be updated, nothing was deployed: ${message}`);

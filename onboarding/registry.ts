@@ -16,8 +16,8 @@ import type { Pool, PoolClient } from "pg";
 import { withTransaction } from "../lib/transaction";
 import { usernameToLabel } from "../infra/naming";
 import { retryDelayMs, type Backoff } from "./backoff";
-import { LOCK_CLASS, ROUTING_LOCK_CLASS, SIGNUP_LOCK_CLASS, type SignupRow } from "./db";
-import type { DeployResult } from "./deployer";
+import { COMMIT_LOCK_CLASS, LOCK_CLASS, ROUTING_LOCK_CLASS, SIGNUP_LOCK_CLASS, type SignupRow } from "./db";
+import type { DeployedTenant, DeployResult } from "./deployer";
 import type { ControlFigures } from "./metrics";
 
 type Db = Pool | PoolClient;
@@ -284,16 +284,19 @@ export async function recordSuccess(
 ): Promise<void> {
   const { stack, deploymentId, result } = deployment;
   await withTransaction(client, async () => {
-    const deployed = Object.entries(result.tenants).map(([username, tenant]) => ({ username, ...tenant }));
+    const deployed = Object.entries(result.tenants).map(([username, { connection, ...tenant }]) => ({ username, ...tenant, ...connection }));
     await client.query(
       `UPDATE onboarding_signups s
        SET status = CASE WHEN d.status = 'suspended' THEN 'suspended' ELSE 'ready' END,
            tenant_id = d."tenantId", domain = d.domain, last_error = NULL, retry = true,
+           db_host = COALESCE(d.host, s.db_host), db_port = COALESCE(d.port, s.db_port),
+           db_name = COALESCE(d.database, s.db_name), db_role = COALESCE(d.role, s.db_role),
            ready_at = COALESCE(s.ready_at, now()), updated_at = now()
-       FROM json_to_recordset($2::json) AS d(username text, "tenantId" text, domain text, status text)
+       FROM json_to_recordset($2::json) AS d(username text, "tenantId" text, domain text, status text, host text, port integer, database text, role text)
        WHERE s.stack = $1 AND s.username = d.username
          AND (s.status IS DISTINCT FROM CASE WHEN d.status = 'suspended' THEN 'suspended' ELSE 'ready' END
-              OR s.tenant_id IS DISTINCT FROM d."tenantId" OR s.domain IS DISTINCT FROM d.domain)`,
+              OR s.tenant_id IS DISTINCT FROM d."tenantId" OR s.domain IS DISTINCT FROM d.domain
+              OR (d.database IS NOT NULL AND (s.db_name IS DISTINCT FROM d.database OR s.db_host IS DISTINCT FROM d.host OR s.db_port IS DISTINCT FROM d.port)))`,
       [stack, JSON.stringify(deployed)],
     );
     await client.query(
@@ -302,10 +305,12 @@ export async function recordSuccess(
        WHERE deployment_id = $1 AND status = 'provisioning'`,
       [deploymentId, deployment.maxAttempts],
     );
+    // Not for a claim whose binding is not committed yet: its mail goes with the commit (claim-committer.ts).
     await client.query(
       `INSERT INTO onboarding_outbox (idempotency_key, username, tenant_id, recipient, message_id)
        SELECT 'welcome:' || tenant_id, username, tenant_id, email, 'welcome-' || tenant_id
-       FROM onboarding_signups WHERE stack = $1 AND status = 'ready' AND tenant_id IS NOT NULL
+       FROM onboarding_signups s WHERE stack = $1 AND status = 'ready' AND tenant_id IS NOT NULL
+         AND NOT EXISTS (SELECT 1 FROM onboarding_pool p WHERE p.claimed_by = s.username AND NOT p.bound)
        ON CONFLICT (idempotency_key) DO NOTHING`,
       [stack],
     );
@@ -359,68 +364,193 @@ export async function recordMailSent(client: PoolClient, id: string): Promise<vo
 
 // ---- The warm pool (tenants/pool.ts) ------------------------------------
 
+/** Where a claimed tenant's app connects, as stored with the pooled row (no secret). */
+export type PooledConnection = NonNullable<DeployedTenant["connection"]>;
+
 /**
  * After a successful update: the stack's pooled tenants (status "pooled" in
- * its outputs, so made in full) become claimable; a pooled row the outputs no
- * longer list as pooled and nobody claimed (a person removed it) is dropped.
+ * its outputs, so made in full) become claimable, with their connection
+ * details; a pooled row the outputs no longer list as pooled and nobody
+ * claimed (a person removed it) is dropped.
  */
-export async function recordPooled(db: Db, stack: string, tenants: Readonly<Record<string, { tenantId: string; status: string }>>): Promise<void> {
+export async function recordPooled(
+  db: Db,
+  stack: string,
+  tenants: Readonly<Record<string, Pick<DeployedTenant, "tenantId" | "status" | "connection">>>,
+): Promise<void> {
   const pooled = Object.values(tenants)
     .filter((tenant) => tenant.status === "pooled")
-    .map((tenant) => tenant.tenantId);
-  await db.query("INSERT INTO onboarding_pool (tenant_id, stack) SELECT unnest($2::text[]), $1 ON CONFLICT (tenant_id) DO NOTHING", [stack, pooled]);
-  await db.query("DELETE FROM onboarding_pool WHERE stack = $1 AND claimed_by IS NULL AND NOT (tenant_id = ANY($2))", [stack, pooled]);
+    .map((tenant) => ({ tenantId: tenant.tenantId, ...tenant.connection }));
+  await db.query(
+    `INSERT INTO onboarding_pool (tenant_id, stack, db_host, db_port, db_name, db_role)
+     SELECT d."tenantId", $1, d.host, d.port, d.database, d.role FROM json_to_recordset($2::json) AS d("tenantId" text, host text, port integer, database text, role text)
+     ON CONFLICT (tenant_id) DO UPDATE SET db_host = COALESCE(EXCLUDED.db_host, onboarding_pool.db_host), db_port = COALESCE(EXCLUDED.db_port, onboarding_pool.db_port),
+       db_name = COALESCE(EXCLUDED.db_name, onboarding_pool.db_name), db_role = COALESCE(EXCLUDED.db_role, onboarding_pool.db_role)`,
+    [stack, JSON.stringify(pooled)],
+  );
+  await db.query("DELETE FROM onboarding_pool WHERE stack = $1 AND claimed_by IS NULL AND NOT (tenant_id = ANY($2))", [
+    stack,
+    pooled.map((tenant) => tenant.tenantId),
+  ]);
+}
+
+export interface PoolClaim {
+  tenantId: string;
+  stack: string;
+  /** Undefined for rows recorded before connection details were stored (the next update fills them in). */
+  connection?: PooledConnection;
 }
 
 /**
  * Claims one pooled tenant of the stacks matching the LIKE pattern for
- * `username`, durably (committed before it returns): the row is taken with
- * FOR UPDATE SKIP LOCKED, so concurrent claims (also from other service
- * instances) take different tenants, and the unique constraints refuse a
- * second claim of one tenant or a second tenant for one username. Undefined
- * when the pool is empty (the signup takes the path of an update).
+ * `username`, durably (committed with the caller's transaction): the row is
+ * taken with FOR UPDATE SKIP LOCKED, so concurrent claims (also from other
+ * service instances) take different tenants, and the unique constraints
+ * refuse a second claim of one tenant or a second tenant for one username.
+ * The row is also the claims outbox: `bound` false until the committer
+ * (claim-committer.ts) has the binding in the tenants file. Undefined when
+ * the pool is empty (the signup takes the path of an update).
  */
-export async function claimPooled(db: Db, stackPattern: string, username: string): Promise<{ tenantId: string; stack: string } | undefined> {
-  const { rows } = await db.query<{ tenant_id: string; stack: string }>(
-    `UPDATE onboarding_pool SET claimed_by = $2, claimed_at = now()
+export async function claimPooled(db: Db, stackPattern: string, username: string): Promise<PoolClaim | undefined> {
+  const { rows } = await db.query<{
+    tenant_id: string;
+    stack: string;
+    db_host: string | null;
+    db_port: number | null;
+    db_name: string | null;
+    db_role: string | null;
+  }>(
+    `UPDATE onboarding_pool SET claimed_by = $2, claimed_at = clock_timestamp()
      WHERE tenant_id = (SELECT tenant_id FROM onboarding_pool WHERE stack LIKE $1 AND claimed_by IS NULL
                         ORDER BY stack, tenant_id LIMIT 1 FOR UPDATE SKIP LOCKED)
        AND NOT EXISTS (SELECT 1 FROM onboarding_pool WHERE claimed_by = $2)
-     RETURNING tenant_id, stack`,
+     RETURNING tenant_id, stack, db_host, db_port, db_name, db_role`,
     [stackPattern, username],
   );
-  return rows[0] ? { tenantId: rows[0].tenant_id, stack: rows[0].stack } : undefined;
+  const row = rows[0];
+  if (!row) return undefined;
+  const connection =
+    row.db_host !== null && row.db_port !== null && row.db_name !== null && row.db_role !== null
+      ? { connection: { host: row.db_host, port: row.db_port, database: row.db_name, role: row.db_role } }
+      : {};
+  return { tenantId: row.tenant_id, stack: row.stack, ...connection };
 }
 
-/** A claim that could not be bound in the tenants file: the tenant is free again (or, `gone`, no longer pooled at all). */
+/** A claim the tenants file refused: the tenant is free again (or, `gone`, no longer pooled at all). */
 export async function releaseClaim(db: Db, tenantId: string, gone = false): Promise<void> {
   if (gone) await db.query("DELETE FROM onboarding_pool WHERE tenant_id = $1", [tenantId]);
   else await db.query("UPDATE onboarding_pool SET claimed_by = NULL, claimed_at = NULL WHERE tenant_id = $1", [tenantId]);
 }
 
 /**
- * The claim is bound in the tenants file and the tenant reachable: the signup
- * is ready with its tenant ID and domain, and its welcome mail is queued, in
- * one transaction. The next deployment of its stack records the binding.
+ * The claimed tenant is reachable (its DNS record made): the signup is ready
+ * with its tenant ID, domain and connection details, before its binding is
+ * in git. Its welcome mail waits for the binding (recordClaimsBound), so a
+ * claim the file refuses never mails a tenant ID it does not keep.
  */
-export async function recordClaimBound(pool: Pool, claim: { username: string; tenantId: string; domain: string }): Promise<SignupRow> {
-  return withTransaction(pool, async (client) => {
-    const { rows } = await client.query<SignupRow>(
-      `UPDATE onboarding_signups SET status = 'ready', tenant_id = $2, domain = $3, ready_at = now(), updated_at = now(), next_attempt_at = now()
-       WHERE username = $1 RETURNING *`,
-      [claim.username, claim.tenantId, claim.domain],
+export async function recordClaimReady(
+  db: Db,
+  claim: { username: string; tenantId: string; domain: string; connection?: PooledConnection },
+): Promise<SignupRow> {
+  const c = claim.connection;
+  const { rows } = await db.query<SignupRow>(
+    `UPDATE onboarding_signups SET status = 'ready', tenant_id = $2, domain = $3, db_host = $4, db_port = $5, db_name = $6, db_role = $7,
+            ready_at = now(), updated_at = now(), next_attempt_at = now()
+     WHERE username = $1 RETURNING *`,
+    [claim.username, claim.tenantId, claim.domain, c?.host ?? null, c?.port ?? null, c?.database ?? null, c?.role ?? null],
+  );
+  return rows[0]!;
+}
+
+/** The stack's claims-commit lock, on this session (claim-committer.ts); false when another instance commits that stack's claims now. */
+export async function tryCommitLock(client: PoolClient, stack: string): Promise<boolean> {
+  const { rows } = await client.query<{ locked: boolean }>("SELECT pg_try_advisory_lock($1, hashtext($2)) AS locked", [COMMIT_LOCK_CLASS, stack]);
+  return rows[0]!.locked;
+}
+
+export async function unlockCommit(client: PoolClient, stack: string): Promise<void> {
+  await client.query("SELECT pg_advisory_unlock($1, hashtext($2))", [COMMIT_LOCK_CLASS, stack]);
+}
+
+/** Stacks (matching the LIKE pattern) with claims not yet committed to their tenants file, the oldest claim first. */
+export async function stacksWithPendingClaims(db: Db, stackPattern: string): Promise<string[]> {
+  const { rows } = await db.query<{ stack: string }>(
+    "SELECT stack FROM onboarding_pool WHERE stack LIKE $1 AND claimed_by IS NOT NULL AND NOT bound GROUP BY stack ORDER BY min(claimed_at), stack",
+    [stackPattern],
+  );
+  return rows.map((row) => row.stack);
+}
+
+export interface PendingClaim {
+  tenantId: string;
+  username: string;
+  email: string;
+  claimedAt: Date;
+}
+
+/** A stack's claims not yet in its tenants file, oldest first. */
+export async function pendingClaims(db: Db, stack: string): Promise<PendingClaim[]> {
+  const { rows } = await db.query<{ tenant_id: string; username: string; email: string; claimed_at: Date }>(
+    `SELECT p.tenant_id, s.username, s.email, p.claimed_at FROM onboarding_pool p JOIN onboarding_signups s ON s.username = p.claimed_by
+     WHERE p.stack = $1 AND NOT p.bound ORDER BY p.claimed_at, p.tenant_id`,
+    [stack],
+  );
+  return rows.map((row) => ({ tenantId: row.tenant_id, username: row.username, email: row.email, claimedAt: row.claimed_at }));
+}
+
+/** Tenant IDs of a stack's pooled entries claimed but not yet committed: a refill counts them as taken, not pooled. */
+export async function pendingClaimIds(db: Db, stack: string): Promise<string[]> {
+  const { rows } = await db.query<{ tenant_id: string }>("SELECT tenant_id FROM onboarding_pool WHERE stack = $1 AND claimed_by IS NOT NULL AND NOT bound", [
+    stack,
+  ]);
+  return rows.map((row) => row.tenant_id);
+}
+
+/**
+ * These claims' bindings are in the tenants file (pushed in git mode), in one
+ * transaction: bound (so the stack's next update records them: registry DUE),
+ * and each ready signup's welcome mail queued.
+ */
+export async function recordClaimsBound(pool: Pool, tenantIds: readonly string[]): Promise<void> {
+  if (tenantIds.length === 0) return;
+  await withTransaction(pool, async (client) => {
+    const { rows } = await client.query<{ claimed_by: string }>(
+      "UPDATE onboarding_pool SET bound = true WHERE tenant_id = ANY($1) AND claimed_by IS NOT NULL RETURNING claimed_by",
+      [tenantIds],
     );
+    const usernames = rows.map((row) => row.claimed_by);
+    await client.query("UPDATE onboarding_signups SET next_attempt_at = now() WHERE username = ANY($1)", [usernames]);
     await client.query(
       `INSERT INTO onboarding_outbox (idempotency_key, username, tenant_id, recipient, message_id)
-       SELECT 'welcome:' || tenant_id, username, tenant_id, email, 'welcome-' || tenant_id FROM onboarding_signups WHERE username = $1
+       SELECT 'welcome:' || tenant_id, username, tenant_id, email, 'welcome-' || tenant_id FROM onboarding_signups
+       WHERE username = ANY($1) AND status = 'ready' AND tenant_id IS NOT NULL
        ON CONFLICT (idempotency_key) DO NOTHING`,
-      [claim.username],
+      [usernames],
     );
-    return rows[0]!;
   });
 }
 
-/** The claim is in the tenants file: the signup is due for the update that records it (registry DUE). */
-export async function markClaimBound(db: Db, tenantId: string): Promise<void> {
-  await db.query("UPDATE onboarding_pool SET bound = true WHERE tenant_id = $1", [tenantId]);
+/**
+ * The tenants file refused a claim (a person's commit removed or bound the
+ * pooled entry, or added the name by hand): the claim is released (the row
+ * dropped when the entry is `gone`) and the signup takes the path of an
+ * update, as with an empty pool: `queued`, without the claimed tenant's ID,
+ * domain or connection details (its DNS record, made already, has the same
+ * name, and the update adopts it).
+ */
+export async function recordClaimRefused(pool: Pool, refused: { tenantId: string; username: string; gone: boolean; reason: string }): Promise<void> {
+  await withTransaction(pool, async (client) => {
+    await releaseClaim(client, refused.tenantId, refused.gone);
+    await client.query(
+      `UPDATE onboarding_signups SET status = 'queued', tenant_id = NULL, domain = NULL, ready_at = NULL,
+              db_host = NULL, db_port = NULL, db_name = NULL, db_role = NULL,
+              last_error = $2, next_attempt_at = now(), updated_at = now()
+       WHERE username = $1 AND status IN ('ready', 'queued') AND (tenant_id = $3 OR tenant_id IS NULL)`,
+      [
+        refused.username,
+        `the claim of pooled tenant ${refused.tenantId} was refused by the tenants file (${refused.reason}); an update makes the tenant`,
+        refused.tenantId,
+      ],
+    );
+  });
 }

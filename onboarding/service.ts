@@ -7,6 +7,7 @@ import type { FastifyInstance } from "fastify";
 import type { Transporter } from "nodemailer";
 import type { Pool } from "pg";
 import { buildApp, type AppDeps } from "./app";
+import { ClaimCommitter } from "./claim-committer";
 import { createPool, migrate } from "./db";
 import { Mailer, type MailerOptions } from "./mailer";
 import { ServiceMetrics } from "./metrics";
@@ -44,6 +45,8 @@ export interface RunningService {
   mailer: Mailer;
   metrics: ServiceMetrics;
   usage?: UsageSampler;
+  /** With claims: commits the bindings of claimed pooled tenants, off the answer's path. */
+  committer?: ClaimCommitter;
   close(): Promise<void>;
 }
 
@@ -67,6 +70,9 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     pollMs: options.pollMs,
     log,
   });
+  const committer = options.claims
+    ? new ClaimCommitter(pool, options.claims, { stacks: fleet.stackPattern, pollMs: options.pollMs, onBound: () => scheduler.nudge(), log })
+    : undefined;
   const usageMetrics = options.usage ? new UsageMetrics({ maxTenants: options.usage.maxTenants }) : undefined;
   const usage = options.usage
     ? new UsageSampler({ source: options.usage.source, intervalMs: options.usage.intervalMs, pool, metrics: usageMetrics, log })
@@ -81,7 +87,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     metrics,
     extraRegistries: usageMetrics ? [usageMetrics.registry] : [],
     onSignup: () => scheduler.nudge(),
-    ...(options.claims ? { claims: options.claims } : {}),
+    ...(options.claims ? { claims: options.claims, onClaim: () => committer?.nudge() } : {}),
     health: () => ({
       stack: fleet.describe(),
       deploying: scheduler.busy,
@@ -92,6 +98,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   const address = await app.listen({ host: options.host ?? "127.0.0.1", port: options.port ?? 0 });
   // Work left by an earlier run (queued signups, unsent mail) starts right away.
   scheduler.start();
+  committer?.start();
   mailer.start();
   usage?.start();
   return {
@@ -102,9 +109,11 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     mailer,
     metrics,
     usage,
+    committer,
     async close() {
       await app.close();
       await usage?.stop();
+      await committer?.stop();
       await scheduler.stop();
       await mailer.stop();
       options.transport.close();

@@ -46,13 +46,35 @@ export interface AddOutcome {
 /** The tenants file as it stands is invalid: nothing can be added or deployed until a person fixes it. */
 export class TenantsFileInvalidError extends Error {}
 
+/** A signup's claim of a pooled entry, to be written into the file (claim-committer.ts). */
+export interface ClaimBinding extends Signup {
+  tenantId: string;
+}
+
+export interface BindOutcome {
+  /** Tenant IDs whose binding is in the file now (written by this call, or already there: a retry after a crash). */
+  bound: string[];
+  /** Claims the file refuses, each with the file's message: `gone` when the pooled entry is no longer there as pooled (a person removed or bound it), otherwise the signup itself (its name was added by hand meanwhile). */
+  refused: { tenantId: string; username: string; gone: boolean; reason: string }[];
+  /** Git mode: the pushed commit (undefined when nothing had to be written). */
+  commit?: string;
+}
+
+export interface AddOptions {
+  /** Pooled entries of this file claimed by signups whose binding is not committed yet: the pool's top-up counts them as taken. */
+  claimed?: readonly string[];
+}
+
 export interface TenantsStore {
   /** Absolute path of the file the engine deploys. */
   readonly file: string;
   /** Adds every signup that is not in the file yet; the file is then what the engine must deploy. */
-  addSignups(signups: readonly Signup[]): Promise<AddOutcome>;
-  /** Binds a signup to a pooled entry in the file (git: committed and pushed); ClaimRefusedError when the entry is not pooled any more. */
-  bindClaim(tenantId: string, signup: Signup): Promise<{ commit?: string }>;
+  addSignups(signups: readonly Signup[], options?: AddOptions): Promise<AddOutcome>;
+  /**
+   * Binds signups to their pooled entries in the file, all in one write (git: one commit and push, a
+   * racing commit re-applied on top). A claim the file refuses is returned in `refused`, the others still bound.
+   */
+  bindClaims(claims: readonly ClaimBinding[]): Promise<BindOutcome>;
 }
 
 const EMPTY_FILE = "tenants: []\n";
@@ -107,34 +129,47 @@ export function applySignups(
  * so the update that creates the batch's signups also makes the new pooled
  * tenants. `dir` holds the manifest. An invalid file was refused by applySignups already.
  */
-function withPoolTopUp(result: ReturnType<typeof applySignups>, pool: { dir: string; shard: string } | undefined): { text: string; pooled: string[] } {
+function withPoolTopUp(
+  result: ReturnType<typeof applySignups>,
+  pool: { dir: string; shard: string } | undefined,
+  options: AddOptions = {},
+): { text: string; pooled: string[] } {
   if (pool === undefined) return { text: result.text, pooled: [] };
-  const topUp = topUpShardText(result.text, pool.dir, pool.shard);
+  const topUp = topUpShardText(result.text, pool.dir, pool.shard, new Set(options.claimed ?? []));
   if (!topUp.ok) throw new TenantsFileInvalidError(`the tenants file is invalid, nothing was deployed: ${topUp.problems.map((p) => p.message).join("; ")}`);
   return { text: topUp.text, pooled: topUp.added };
 }
 
 /**
- * The tenants file refuses the claim: `gone` when it no longer has the pooled
- * entry (a person removed or bound it); otherwise the signup itself (its name
- * was added by hand meanwhile) and the entry stays in the pool.
+ * The file's text with each claim's pooled entry bound to its signup
+ * (tenants/edit.ts claimPooledTenant). An entry already bound to that same
+ * username (our own earlier commit, pushed before a crash) counts as bound
+ * and changes nothing; a claim the file refuses is returned, the rest applied.
  */
-export class ClaimRefusedError extends Error {
-  constructor(
-    message: string,
-    readonly gone: boolean,
-  ) {
-    super(message);
-  }
-}
-
-/** The file's text with the pooled entry `tenantId` bound to the signup (tenants/edit.ts claimPooledTenant). */
-function bindClaimText(text: string, file: string, tenantId: string, signup: Signup): string {
-  const edit = claimPooledTenant(text, tenantId, { username: signup.username, email: signup.email });
-  if (edit.ok) return edit.text;
+export function bindClaimsText(text: string, file: string, claims: readonly ClaimBinding[]): Omit<BindOutcome, "commit"> & { text: string; changed: boolean } {
+  const bound: string[] = [];
+  const refused: BindOutcome["refused"] = [];
+  let changed = false;
   const current = validateTenantsText(text);
-  const gone = current.ok && !current.tenants.some((tenant) => tenant.tenantId === tenantId && tenant.status === "pooled");
-  throw new ClaimRefusedError(edit.problems.map((problem) => formatProblem(file, problem)).join("; "), gone);
+  if (!current.ok) {
+    throw new TenantsFileInvalidError(`the tenants file is invalid, no claim was written:\n${current.problems.map((p) => formatProblem(file, p)).join("\n")}`);
+  }
+  for (const claim of claims) {
+    if (current.tenants.some((tenant) => tenant.tenantId === claim.tenantId && tenant.username === claim.username)) {
+      bound.push(claim.tenantId);
+      continue;
+    }
+    const edit = claimPooledTenant(text, claim.tenantId, { username: claim.username, email: claim.email });
+    if (edit.ok) {
+      text = edit.text;
+      changed = true;
+      bound.push(claim.tenantId);
+      continue;
+    }
+    const gone = !current.tenants.some((tenant) => tenant.tenantId === claim.tenantId && tenant.status === "pooled");
+    refused.push({ tenantId: claim.tenantId, username: claim.username, gone, reason: edit.problems.map((problem) => formatProblem(file, problem)).join("; ") });
+  }
+  return { text, changed, bound, refused };
 }
 
 const readOrEmpty = (file: string, empty = EMPTY_FILE) => (existsSync(file) ? readFileSync(file, "utf8") : empty);
@@ -156,7 +191,7 @@ export class LocalTenantsFile implements TenantsStore {
     this.file = resolve(file);
   }
 
-  addSignups(signups: readonly Signup[]): Promise<AddOutcome> {
+  addSignups(signups: readonly Signup[], options: AddOptions = {}): Promise<AddOutcome> {
     const fleetDir = this.options.fleetDir;
     const pool = fleetDir !== undefined && this.options.shard !== undefined ? { dir: fleetDir, shard: this.options.shard } : undefined;
     // In a fleet, the manifest's lock (the CLI's `add` takes it too): no two allocators of the environment at once.
@@ -166,17 +201,18 @@ export class LocalTenantsFile implements TenantsStore {
         ...(this.options.generate ? { generate: this.options.generate } : {}),
       };
       const result = applySignups(readOrEmpty(this.file), this.file, signups, ids);
-      const { text, pooled } = withPoolTopUp(result, pool);
+      const { text, pooled } = withPoolTopUp(result, pool, options);
       if (result.added.length > 0 || pooled.length > 0) writeFileAtomic(this.file, text);
       return { added: result.added, rejected: result.rejected, pooled };
     });
   }
 
-  bindClaim(tenantId: string, signup: Signup): Promise<{ commit?: string }> {
+  bindClaims(claims: readonly ClaimBinding[]): Promise<BindOutcome> {
     const lock = this.options.fleetDir !== undefined ? join(this.options.fleetDir, SHARDS_MANIFEST) : this.file;
     return withTenantsFileLock(lock, () => {
-      writeFileAtomic(this.file, bindClaimText(readOrEmpty(this.file), this.file, tenantId, signup));
-      return {};
+      const { text, changed, bound, refused } = bindClaimsText(readOrEmpty(this.file), this.file, claims);
+      if (changed) writeFileAtomic(this.file, text);
+      return { bound, refused };
     });
   }
 }
@@ -330,7 +366,7 @@ export class GitTenantsRepo implements TenantsStore {
     await this.run("clean the tenants file", ["clean", "--force", "-x", "--", ...this.paths]);
   }
 
-  async addSignups(signups: readonly Signup[]): Promise<AddOutcome> {
+  async addSignups(signups: readonly Signup[], options: AddOptions = {}): Promise<AddOutcome> {
     mkdirSync(dirname(this.file), { recursive: true });
     return withTenantsFileLock(this.options.lockFile ?? this.file, async () => {
       for (let attempt = 1; ; attempt += 1) {
@@ -343,7 +379,7 @@ export class GitTenantsRepo implements TenantsStore {
           // Every shard's IDs as the remote has them now (the clone was just reset to it).
           { taken: () => declaredTenantIds(this.dir).keys(), ...(this.options.generate ? { generate: this.options.generate } : {}) },
         );
-        const { text, pooled } = withPoolTopUp(result, this.options.shard ? { dir: this.dir, shard: this.options.shard.name } : undefined);
+        const { text, pooled } = withPoolTopUp(result, this.options.shard ? { dir: this.dir, shard: this.options.shard.name } : undefined, options);
         if (result.added.length === 0 && pooled.length === 0) {
           return { added: [], rejected: result.rejected, commit: (await this.run("read HEAD", ["rev-parse", "HEAD"])).trim(), pooled };
         }
@@ -384,18 +420,28 @@ export class GitTenantsRepo implements TenantsStore {
   }
 
   /**
-   * A signup's claim of a pooled tenant (tenants/pool.ts), committed and
-   * pushed: the entry with `tenantId` gets the username and e-mail. A person's
-   * commit racing it is kept (fetch, reset, the same edit again, as for
-   * batches). Throws ClaimRefusedError when the file no longer has that
-   * pooled entry (nothing is pushed), GitTenantsError when git fails.
+   * Signups' claims of pooled tenants (tenants/pool.ts), all in ONE commit and
+   * push (the committer's group commit): each entry gets its username and
+   * e-mail. A person's commit racing it is kept (fetch, reset, the same edits
+   * again, as for batches, with the same backoff). A claim the newest file
+   * refuses is returned in `refused` (nothing of it is written); when nothing
+   * is left to write, no commit is made. Throws GitTenantsError when git fails.
    */
-  async bindClaim(tenantId: string, signup: Signup): Promise<{ commit: string }> {
+  async bindClaims(claims: readonly ClaimBinding[]): Promise<BindOutcome> {
     return withTenantsFileLock(this.options.lockFile ?? this.file, async () => {
       for (let attempt = 1; ; attempt += 1) {
         await this.sync();
-        writeFileAtomic(this.file, bindClaimText(readOrEmpty(this.file), this.options.path, tenantId, signup));
-        const message = `Claim pooled tenant ${tenantId} for signup ${signup.username}\n\nWritten by the DriverGigsPro signup service: the signup is ready; the next deployment of this shard records it.\n`;
+        const { text, changed, bound, refused } = bindClaimsText(readOrEmpty(this.file), this.options.path, claims);
+        if (!changed) return { bound, refused };
+        writeFileAtomic(this.file, text);
+        const written = claims.filter((claim) => bound.includes(claim.tenantId));
+        const named = written.map((claim) => `${claim.username} (${claim.tenantId})`);
+        const subject =
+          written.length === 1
+            ? `Claim pooled tenant ${written[0]!.tenantId} for signup ${written[0]!.username}`
+            : `Claim ${written.length} pooled tenants for signups`;
+        const list = written.length > 1 ? `${named.join(", ")}\n\n` : "";
+        const message = `${subject}\n\n${list}Written by the DriverGigsPro signup service: the signups are ready; the next deployment of this shard records them.\n`;
         await this.run("stage the tenants file", ["add", "--", this.options.path]);
         await this.run("commit", [
           "commit",
@@ -408,9 +454,9 @@ export class GitTenantsRepo implements TenantsStore {
           this.options.path,
         ]);
         const commit = (await this.run("read HEAD", ["rev-parse", "HEAD"])).trim();
-        if (await this.pushOrWait(attempt, "the claim")) {
-          this.log(`tenants repository: pushed ${commit.slice(0, 12)} (claim of ${tenantId} by ${signup.username})`);
-          return { commit };
+        if (await this.pushOrWait(attempt, "the claims")) {
+          this.log(`tenants repository: pushed ${commit.slice(0, 12)} (claims: ${named.join(", ")})`);
+          return { bound, refused, commit };
         }
       }
     });

@@ -93,12 +93,18 @@ export type TopUp = { ok: true; text: string; added: string[]; pooled: number } 
  * generator): the caller holds the file's lock and writes the text. `taken`
  * gets the new IDs (and the file's own) added.
  */
-export function topUpPoolText(text: string, pool: { maxTenants: number; size: number; taken: Set<string>; generate?: TenantIdGenerator }): TopUp {
+export function topUpPoolText(
+  text: string,
+  pool: { maxTenants: number; size: number; taken: Set<string>; generate?: TenantIdGenerator; claimed?: ReadonlySet<string> },
+): TopUp {
   const before = validateTenantsText(text);
   if (!before.ok) return { ok: false, problems: before.problems };
   for (const tenant of before.tenants) if (tenant.tenantId !== undefined) pool.taken.add(tenant.tenantId);
-  const pooled = before.tenants.filter(isPooled).length;
-  const count = poolShortfall(before.tenants, pool.maxTenants, pool.size);
+  // A pooled entry a signup claimed whose binding is not committed yet counts as taken (it is about to be active).
+  const claimed = pool.claimed ?? new Set<string>();
+  const tenants = before.tenants.map((tenant) => (isPooled(tenant) && claimed.has(tenant.tenantId ?? "") ? { ...tenant, status: "active" as const } : tenant));
+  const pooled = tenants.filter(isPooled).length;
+  const count = poolShortfall(tenants, pool.maxTenants, pool.size);
   if (count === 0) return { ok: true, text, added: [], pooled };
   const ids = allocateTenantIds(count, pool.taken, pool.generate ?? randomTenantId);
   const edit = addPooledTenants(text, ids);
@@ -113,9 +119,9 @@ export function topUpPoolText(text: string, pool: { maxTenants: number; size: nu
  * read for taken IDs. A shard the manifest does not list (a new one in git
  * mode) uses the manifest's pool size.
  */
-export function topUpShardText(text: string, dir: string, shardName: string): TopUp {
+export function topUpShardText(text: string, dir: string, shardName: string, claimed?: ReadonlySet<string>): TopUp {
   const manifest = readShards(dir);
   const shard = manifest.shards.find((candidate) => candidate.name === shardName) ?? { name: shardName, file: "" };
   const taken = new Set(declaredTenantIds(dir).keys());
-  return topUpPoolText(text, { maxTenants: manifest.maxTenants, size: poolSizeOf(manifest, shard), taken });
+  return topUpPoolText(text, { maxTenants: manifest.maxTenants, size: poolSizeOf(manifest, shard), taken, ...(claimed ? { claimed } : {}) });
 }

@@ -15,23 +15,25 @@ import { PROJECT_DIR } from "../../engine/paths";
 import { readRunnerConfig } from "../../onboarding/config";
 import { InProcessLauncher } from "../../onboarding/scheduler";
 import { startService, type RunningService } from "../../onboarding/service";
-import { GitTenantsRepo, redactor } from "../../onboarding/tenants-repo";
+import { redactor, type GitTenantsRepo } from "../../onboarding/tenants-repo";
 import { addTenants, setStatus } from "../../tenants/edit";
 import { createTenantsRemote, git } from "../../harness/git-remote";
 import {
   createControlDatabase,
   FakeDeployer,
+  openTestTenantsRepo,
   signup,
   startMailSink,
   tenantStatus,
   testServiceOptions,
+  TEST_AUTHOR,
   usernames,
   waitFor,
   type MailSink,
 } from "../../harness/onboarding";
 
 const FILE = "tenants/tenants.yaml";
-const SERVICE = "DriverGigsPro signup service";
+const SERVICE = TEST_AUTHOR.name;
 const ORIGINAL = ["john_driver", "maria_k", "sam-courier"];
 
 let postgres: LocalPostgres;
@@ -90,14 +92,9 @@ interface Harness {
 async function harness(name: string, beforePush?: (attempt: number) => Promise<void>): Promise<Harness> {
   const databaseUrl = await createControlDatabase(postgres, `git_control_${++databases}`);
   const pushes: number[] = [];
-  const repo = await GitTenantsRepo.open({
-    url: remote,
-    branch: "main",
-    dir: join(root, `clone-${name}`),
+  const repo = await openTestTenantsRepo(remote, join(root, `clone-${name}`), {
     path: FILE,
-    author: { name: SERVICE, email: "signup-service@drivergigspro.test" },
-    pushAttempts: 5,
-    pushBackoffMs: 20,
+    lockFile: undefined,
     beforePush: async (attempt) => {
       pushes.push(attempt);
       await beforePush?.(attempt);

@@ -16,12 +16,13 @@ import { readRunnerConfig } from "../../onboarding/config";
 import { ShardedFleet } from "../../onboarding/fleet";
 import { InProcessLauncher } from "../../onboarding/scheduler";
 import { startService, type RunningService, type ServiceOptions } from "../../onboarding/service";
-import { GitTenantsRepo, LocalTenantsFile, type TenantsStore } from "../../onboarding/tenants-repo";
+import { LocalTenantsFile, type TenantsStore } from "../../onboarding/tenants-repo";
 import { SHARDS_MANIFEST } from "../../tenants/shards";
 import { createTenantsRemote, git } from "../../harness/git-remote";
 import {
   createControlDatabase,
   FakeDeployer,
+  openTestTenantsRepo,
   signup,
   startMailSink,
   tenantStatus,
@@ -230,16 +231,7 @@ describe("a fleet of shards (FLEET_ENV)", () => {
     const { remote } = createTenantsRemote(root, { [SHARDS_MANIFEST]: MANIFEST, "tenants/s001.yaml": S001 }, "The fleet");
 
     const clone = join(root, "clone");
-    const repo = await GitTenantsRepo.open({
-      url: remote,
-      branch: "main",
-      dir: clone,
-      path: SHARDS_MANIFEST,
-      lockFile: join(clone, SHARDS_MANIFEST),
-      author: { name: "DriverGigsPro signup service", email: "signup-service@drivergigspro.test" },
-      pushAttempts: 5,
-      pushBackoffMs: 20,
-    });
+    const repo = await openTestTenantsRepo(remote, clone);
     const h = await harness(repo.dir, true, (name, file) => repo.forShard({ name, file }), ["test-s002"]);
     await signUpAll(h);
 
@@ -335,16 +327,7 @@ describe("a fleet of shards (FLEET_ENV)", () => {
     mkdirSync(poolRoot);
     const { remote } = createTenantsRemote(poolRoot, { [SHARDS_MANIFEST]: pooledManifest, "tenants/s001.yaml": S001 }, "The pooled fleet");
     const clone = join(poolRoot, "clone");
-    const repo = await GitTenantsRepo.open({
-      url: remote,
-      branch: "main",
-      dir: clone,
-      path: SHARDS_MANIFEST,
-      lockFile: join(clone, SHARDS_MANIFEST),
-      author: { name: "DriverGigsPro signup service", email: "signup-service@drivergigspro.test" },
-      pushAttempts: 5,
-      pushBackoffMs: 20,
-    });
+    const repo = await openTestTenantsRepo(remote, clone);
     const h = await harness(repo.dir, true, (name, file) => repo.forShard({ name, file }));
     for (const username of ["pool_one", "pool_two"]) {
       expect((await signup(h.url, { username, email: `${username}@example.com` })).status).toBe(202);
