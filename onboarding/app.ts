@@ -52,6 +52,9 @@ export interface AppDeps {
 
 export const MAX_BODY_BYTES = 16 * 1024;
 
+/** Placements in progress at once per process (they run one at a time behind the routing lock anyway); the pool has 10 connections. */
+const PLACEMENTS_AT_ONCE = 4;
+
 export const signupBodySchema = z.strictObject(
   {
     username: z
@@ -143,13 +146,13 @@ function statusOf(row: SignupRow): z.output<typeof tenantStatusSchema> {
 }
 
 /** What every route uses: the dependencies, with the defaults filled in. */
-type RouteContext = AppDeps & { metrics: ServiceMetrics; tolerance: number };
+type RouteContext = AppDeps & { metrics: ServiceMetrics; tolerance: number; placements: ReturnType<typeof limited> };
 
 type App = ReturnType<typeof createServer>;
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const metrics = deps.metrics ?? new ServiceMetrics();
-  const context: RouteContext = { ...deps, metrics, tolerance: deps.toleranceSeconds ?? DEFAULT_TOLERANCE_SECONDS };
+  const context: RouteContext = { ...deps, metrics, tolerance: deps.toleranceSeconds ?? DEFAULT_TOLERANCE_SECONDS, placements: limited(PLACEMENTS_AT_ONCE) };
   const app = createServer(context);
   signupRoute(app, context);
   statusRoute(app, context);
@@ -257,23 +260,60 @@ async function verifySignedBody(request: FastifyRequest, context: RouteContext):
   }
 }
 
-/** Stores the signup on the shard the fleet chooses; a replay is a 401, a taken name a 409. */
+/** The pool was empty: the signup is registered again, through placement. */
+class NoPooledTenant extends Error {}
+
+/**
+ * Runs at most `limit` of the given functions at once, the others waiting in
+ * order (a few lines; not worth a dependency): pool-empty signups' placements
+ * wait here rather than on control-database connections (each placement holds
+ * one while it waits for the fleet's routing lock and the tenants file's lock),
+ * so a burst of them leaves connections for the claims.
+ */
+function limited(limit: number): <T>(run: () => Promise<T>) => Promise<T> {
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  return async (run) => {
+    if (running >= limit) await new Promise<void>((resume) => waiting.push(resume));
+    running += 1;
+    try {
+      return await run();
+    } finally {
+      running -= 1;
+      waiting.shift()?.();
+    }
+  };
+}
+
+/**
+ * Stores the signup: with claims, first a short transaction that claims a
+ * free pooled tenant (it never waits for a tenants file); when the pool is
+ * empty, the transaction that places it on a shard (fleet.ts), a few at a
+ * time in this process. A replay is a 401, a taken name a 409.
+ */
 async function register(context: RouteContext, body: z.output<typeof signupBodySchema>, digest: string) {
   const { username, email } = body;
+  // The digest is remembered until the signature could no longer pass the timestamp check anyway.
+  const request = { ...body, digest, rememberSeconds: 2 * context.tolerance + 60 };
   let claimed: PoolClaim | undefined;
   const started = performance.now();
   try {
-    // The digest is remembered until the signature could no longer pass the timestamp check anyway.
-    const outcome = await registerSignup(context.pool, { ...body, digest, rememberSeconds: 2 * context.tolerance + 60 }, async (client) => {
-      if (context.claims) {
-        // A free pooled tenant, claimed in this transaction (claim.ts): the signup lives on its stack.
-        context.fleet.checkName({ username });
-        claimed = await claimPooled(client, context.fleet.stackPattern, username);
-        if (claimed) return { stack: claimed.stack };
+    let outcome: Awaited<ReturnType<typeof registerSignup>> | undefined;
+    if (context.claims) {
+      try {
+        outcome = await registerSignup(context.pool, request, async (client) => {
+          // A free pooled tenant, claimed in this transaction (claim.ts): the signup lives on its stack.
+          context.fleet.checkName({ username });
+          claimed = await claimPooled(client, context.fleet.stackPattern, username);
+          if (!claimed) throw new NoPooledTenant();
+          return { stack: claimed.stack };
+        });
+      } catch (error) {
+        if (!(error instanceof NoPooledTenant)) throw error;
       }
-      // The shard, chosen once (fleet.ts); a person may have added the name to a tenants file by hand.
-      return context.fleet.place(client, { username, email });
-    });
+    }
+    // The shard, chosen once (fleet.ts); a person may have added the name to a tenants file by hand.
+    outcome ??= await context.placements(() => registerSignup(context.pool, request, (client) => context.fleet.place(client, { username, email })));
     if (!outcome.created || claimed === undefined || context.claims === undefined) return outcome;
     try {
       return { ...outcome, row: await completeClaim(context.pool, context.claims, outcome.row, claimed, performance.now() - started) };

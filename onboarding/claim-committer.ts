@@ -39,6 +39,8 @@ export interface CommitterOptions {
   retryCapMs?: number;
   /** Claims were bound: their shard's update is due. */
   onBound?: () => void;
+  /** Called on every tick, off the answer's path (the fleet's warmNameCheck). */
+  warm?: () => void;
   log?: (line: string) => void;
 }
 
@@ -83,7 +85,13 @@ export class ClaimCommitter {
   private async commitPending(signal: AbortSignal): Promise<void> {
     do {
       this.dirty = false;
-      for (const stack of await stacksWithPendingClaims(this.pool, this.options.stacks)) {
+      const stacks = await stacksWithPendingClaims(this.pool, this.options.stacks);
+      try {
+        this.options.warm?.();
+      } catch (error) {
+        this.log(`claims committer: cannot read the tenants files ahead of claims: ${errorMessage(error)}`);
+      }
+      for (const stack of stacks) {
         if (signal.aborted) return;
         if ((this.failures.get(stack)?.until ?? 0) > Date.now()) continue;
         try {

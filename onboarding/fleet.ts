@@ -58,6 +58,13 @@ export interface Fleet {
    * meanwhile makes the binding fail, and the signup then takes the update's path.
    */
   checkName(signup: { username: string }): void;
+  /**
+   * Reads and validates every shard file that changed since it was last read
+   * (an update or a batch rewrote it), so the next `checkName` finds it parsed:
+   * called off the answer's path (the claims committer's tick), it keeps the
+   * validation of a 1,000-entry file out of a claim's answer.
+   */
+  warmNameCheck(): void;
   /** The shard a stack of this fleet deploys. */
   shardOf(stack: string): FleetShard;
   /** The stack whose config a new shard's stack copies (the first shard's); none for one stack. */
@@ -87,6 +94,9 @@ export class SingleStackFleet implements Fleet {
   }
   checkName(signup: { username: string }): void {
     refuseTaken(new Map([[this.shard, readShardFile(this.shard.path)]]), signup.username);
+  }
+  warmNameCheck(): void {
+    readShardFile(this.shard.path);
   }
   shardOf(stack: string): FleetShard {
     if (stack !== this.shard.stack) throw new Error(`this service deploys stack "${this.shard.stack}", not "${stack}"`);
@@ -171,6 +181,10 @@ export class ShardedFleet implements Fleet {
   checkName(signup: { username: string }): void {
     const shards = readShards(this.options.dir).shards.map((shard) => this.fleetShard(shard));
     refuseTaken(new Map(shards.map((shard) => [shard, readShardFile(shard.path)])), signup.username);
+  }
+
+  warmNameCheck(): void {
+    for (const shard of readShards(this.options.dir).shards) readShardFile(this.fleetShard(shard).path);
   }
 
   shardOf(stack: string): FleetShard {

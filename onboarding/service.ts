@@ -71,7 +71,13 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     log,
   });
   const committer = options.claims
-    ? new ClaimCommitter(pool, options.claims, { stacks: fleet.stackPattern, pollMs: options.pollMs, onBound: () => scheduler.nudge(), log })
+    ? new ClaimCommitter(pool, options.claims, {
+        stacks: fleet.stackPattern,
+        pollMs: options.pollMs,
+        onBound: () => scheduler.nudge(),
+        warm: () => fleet.warmNameCheck(),
+        log,
+      })
     : undefined;
   const usageMetrics = options.usage ? new UsageMetrics({ maxTenants: options.usage.maxTenants }) : undefined;
   const usage = options.usage

@@ -17,7 +17,7 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { dirname, join, normalize, resolve } from "node:path";
 import { simpleGit, type SimpleGit } from "simple-git";
-import { addTenants, claimPooledTenant, withTenantsFileLock, writeFileAtomic } from "../tenants/edit";
+import { addTenants, claimPooledTenants, withTenantsFileLock, writeFileAtomic } from "../tenants/edit";
 import { formatProblem, validateTenantsText } from "../tenants/load";
 import { allocateTenantIds, declaredTenantIds, randomTenantId, type TenantIdGenerator } from "../tenants/ids";
 import { topUpShardText } from "../tenants/pool";
@@ -141,35 +141,44 @@ function withPoolTopUp(
 }
 
 /**
- * The file's text with each claim's pooled entry bound to its signup
- * (tenants/edit.ts claimPooledTenant). An entry already bound to that same
- * username (our own earlier commit, pushed before a crash) counts as bound
- * and changes nothing; a claim the file refuses is returned, the rest applied.
+ * The file's text with each claim's pooled entry bound to its signup, in one
+ * edit (tenants/edit.ts claimPooledTenants: one parse and one validation for
+ * all of them). An entry already bound to that same username (our own earlier
+ * commit, pushed before a crash) counts as bound and changes nothing; a claim
+ * whose entry is gone or taken is refused (`gone`). When the claims together
+ * do not validate (a name a person added by hand meanwhile), they are applied
+ * one at a time so only the clashing one is refused (not `gone`: its entry
+ * stays in the pool).
  */
 export function bindClaimsText(text: string, file: string, claims: readonly ClaimBinding[]): Omit<BindOutcome, "commit"> & { text: string; changed: boolean } {
-  const bound: string[] = [];
-  const refused: BindOutcome["refused"] = [];
-  let changed = false;
-  const current = validateTenantsText(text);
-  if (!current.ok) {
-    throw new TenantsFileInvalidError(`the tenants file is invalid, no claim was written:\n${current.problems.map((p) => formatProblem(file, p)).join("\n")}`);
+  const all = claimPooledTenants(text, claims);
+  if (all.ok) {
+    const refused = all.refused.map((r) => ({
+      tenantId: r.tenantId,
+      username: claims.find((c) => c.tenantId === r.tenantId)!.username,
+      gone: true,
+      reason: r.message,
+    }));
+    return { text: all.text, changed: all.text !== text, bound: all.bound, refused };
   }
+  if (claims.length <= 1) {
+    if (!validateTenantsText(text).ok) {
+      throw new TenantsFileInvalidError(`the tenants file is invalid, no claim was written:\n${all.problems.map((p) => formatProblem(file, p)).join("\n")}`);
+    }
+    const [claim] = claims;
+    if (!claim) return { text, changed: false, bound: [], refused: [] };
+    const reason = all.problems.map((problem) => formatProblem(file, problem)).join("; ");
+    return { text, changed: false, bound: [], refused: [{ tenantId: claim.tenantId, username: claim.username, gone: false, reason }] };
+  }
+  const outcome = { text, changed: false, bound: [] as string[], refused: [] as BindOutcome["refused"] };
   for (const claim of claims) {
-    if (current.tenants.some((tenant) => tenant.tenantId === claim.tenantId && tenant.username === claim.username)) {
-      bound.push(claim.tenantId);
-      continue;
-    }
-    const edit = claimPooledTenant(text, claim.tenantId, { username: claim.username, email: claim.email });
-    if (edit.ok) {
-      text = edit.text;
-      changed = true;
-      bound.push(claim.tenantId);
-      continue;
-    }
-    const gone = !current.tenants.some((tenant) => tenant.tenantId === claim.tenantId && tenant.status === "pooled");
-    refused.push({ tenantId: claim.tenantId, username: claim.username, gone, reason: edit.problems.map((problem) => formatProblem(file, problem)).join("; ") });
+    const one = bindClaimsText(outcome.text, file, [claim]);
+    outcome.text = one.text;
+    outcome.changed ||= one.changed;
+    outcome.bound.push(...one.bound);
+    outcome.refused.push(...one.refused);
   }
-  return { text, changed, bound, refused };
+  return outcome;
 }
 
 const readOrEmpty = (file: string, empty = EMPTY_FILE) => (existsSync(file) ? readFileSync(file, "utf8") : empty);

@@ -83,27 +83,63 @@ export function addPooledTenants(text: string, tenantIds: readonly string[]): Ed
  * when no entry has the ID or it is not pooled any more (claimed by someone else).
  */
 export function claimPooledTenant(text: string, tenantId: string, claim: { username: string; email?: string }): EditResult {
+  const batch = claimPooledTenants(text, [{ tenantId, ...claim }]);
+  if (!batch.ok) return batch;
+  const [refused] = batch.refused;
+  if (refused) return { ok: false, problems: [{ line: 0, username: claim.username, message: refused.message }] };
+  return { ok: true, text: batch.text, tenants: batch.tenants };
+}
+
+export type ClaimsEditResult =
+  | {
+      readonly ok: true;
+      readonly text: string;
+      readonly tenants: LocatedTenant[];
+      /** Tenant IDs whose entry is bound to the claim's username now (by this edit, or already before it). */
+      readonly bound: string[];
+      /** Claims whose entry is missing or not pooled any more: nothing of them was written. */
+      readonly refused: { tenantId: string; message: string }[];
+    }
+  | { readonly ok: false; readonly problems: TenantsProblem[] };
+
+/**
+ * Several claims of pooled entries in one edit: one parse and one validation
+ * of the result, whatever their number (a 1,000-entry file is not read once
+ * per claim). An entry already bound to the claim's username counts as bound;
+ * one missing or not pooled is refused; the rest are bound. When the result
+ * does not validate (a claim's name clashes with another entry), the problems
+ * are returned and nothing is written: the caller tries the claims one at a time.
+ */
+export function claimPooledTenants(text: string, claims: readonly { tenantId: string; username: string; email?: string }[]): ClaimsEditResult {
   const problems = currentProblems(text);
   if (problems) return { ok: false, problems };
   const { doc, seq } = tenantsList(text);
-  const entry = seq.items.find((item): item is YAMLMap => isMap(item) && item.get("tenantId") === tenantId);
-  if (entry === undefined || entry.get("status") !== "pooled") {
-    const what = entry === undefined ? "no entry has it" : `its entry is not pooled any more (username "${String(entry.get("username"))}")`;
-    return {
-      ok: false,
-      problems: [{ line: 0, username: claim.username, message: `cannot claim pooled tenant ${tenantId}: ${what}; take another pooled entry` }],
-    };
+  const bound: string[] = [];
+  const refused: { tenantId: string; message: string }[] = [];
+  for (const claim of claims) {
+    const index = seq.items.findIndex((item) => isMap(item) && item.get("tenantId") === claim.tenantId);
+    const entry = index < 0 ? undefined : (seq.items[index] as YAMLMap);
+    if (entry !== undefined && entry.get("username") === claim.username) {
+      bound.push(claim.tenantId);
+      continue;
+    }
+    if (entry === undefined || entry.get("status") !== "pooled") {
+      const what = entry === undefined ? "no entry has it" : `its entry is not pooled any more (username "${String(entry.get("username"))}")`;
+      refused.push({ tenantId: claim.tenantId, message: `cannot claim pooled tenant ${claim.tenantId}: ${what}; take another pooled entry` });
+      continue;
+    }
+    // Keys in the order a person writes them: username first.
+    const claimed = doc.createNode(
+      Object.fromEntries(
+        Object.entries({ username: claim.username, email: claim.email, ...entry.toJSON() }).filter(([key, value]) => key !== "status" && value !== undefined),
+      ),
+    );
+    claimed.commentBefore = entry.commentBefore;
+    seq.items[index] = claimed;
+    bound.push(claim.tenantId);
   }
-  // Keys in the order a person writes them: username first.
-  const index = seq.items.indexOf(entry);
-  const claimed = doc.createNode(
-    Object.fromEntries(
-      Object.entries({ username: claim.username, email: claim.email, ...entry.toJSON() }).filter(([key, value]) => key !== "status" && value !== undefined),
-    ),
-  );
-  claimed.commentBefore = entry.commentBefore;
-  seq.items[index] = claimed;
-  return finish(doc);
+  const result = finish(doc);
+  return result.ok ? { ...result, bound, refused } : result;
 }
 
 function withEntry(text: string, username: string, change: (entry: YAMLMap, seq: YAMLSeq) => void): EditResult {
