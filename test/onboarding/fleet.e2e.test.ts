@@ -106,11 +106,23 @@ describe("a fleet with the real engine", { timeout: 30 * 60 * 1000 }, () => {
     const [first, created] = [config(FIRST), config(NEW)];
     expect(created["drivergigspro:tenantsFile"]?.value).toBe(join(clone, "tenants", "s002.yaml"));
     for (const key of ["drivergigspro:servers", "drivergigspro:dns", "drivergigspro:databaseProvider"]) expect(created[key]?.value).toBe(first[key]?.value);
-    const outputs = JSON.parse(pulumi(engine.context, ["stack", "output", "--json", "--stack", NEW])) as {
-      tenants: Record<string, { tenantId: string; database: string }>;
+    const outputs = JSON.parse(pulumi(engine.context, ["stack", "output", "--json", "--show-secrets", "--stack", NEW])) as {
+      tenants: Record<string, { tenantId: string; database: string; role: string }>;
+      connections: Record<string, { databaseUrl: string }>;
     };
     expect(Object.keys(outputs.tenants)).toEqual(["fleet_e2e_one"]);
     expect(outputs.tenants.fleet_e2e_one!.tenantId).toBe(ready.tenantId);
+    // The status carries where the app connects (the stack's servers config, its tenants output), never the
+    // password; the app takes that from the secret `connections` output, whose URL names the same place.
+    const url = new URL(outputs.connections.fleet_e2e_one!.databaseUrl);
+    expect(ready.connection).toEqual({
+      host: url.hostname,
+      port: Number(url.port || 5432),
+      database: url.pathname.slice(1),
+      role: decodeURIComponent(url.username),
+    });
+    expect(ready.connection).toMatchObject({ database: outputs.tenants.fleet_e2e_one!.database, role: outputs.tenants.fleet_e2e_one!.role });
+    expect(JSON.stringify(ready)).not.toContain(decodeURIComponent(url.password));
     const admin = await engine.server.connect();
     try {
       expect((await admin.query("SELECT 1 FROM pg_database WHERE datname = $1", [outputs.tenants.fleet_e2e_one!.database])).rows).toHaveLength(1);
