@@ -18,6 +18,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, writ
 import { dirname, join } from "node:path";
 import { onPath } from "../engine/pulumi";
 import { localDataDir, PROJECT_DIR } from "../engine/paths";
+import { describePortHolders, portIsFree } from "./port-holder";
 
 export const DEFAULT_LOCAL_DNS_PORT = 55353;
 export const LOCAL_DNS_PORT_ENV = "DGP_LOCAL_DNS_PORT";
@@ -110,9 +111,10 @@ export function prepareNamed(settings: NamedSettings, options: { background: boo
   return [...(options.background ? [] : ["-g"]), "-n", "1", "-c", join(dir, "named.conf"), ...(asRoot ? ["-u", "bind"] : [])];
 }
 
-/** Waits until named answers for its zone; `gone` says why it never will (it exited), and stops the wait. */
+/** Waits (up to 30 s) until named answers for its zone; `gone` says why it never will (it exited), and stops the wait. */
 export async function waitForNamed(port: number, zone: string, gone: () => string | undefined): Promise<void> {
-  for (let attempt = 0; ; attempt++) {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
     const reason = gone();
     if (reason !== undefined) throw new Error(reason);
     try {
@@ -120,7 +122,7 @@ export async function waitForNamed(port: number, zone: string, gone: () => strin
     } catch {
       // not listening yet; every attempt is bounded by dig's own timeout
     }
-    if (attempt > 120) throw new Error(`named did not answer for ${zone} on 127.0.0.1:${port}`);
+    if (Date.now() > deadline) throw new Error(`named did not answer for ${zone} on 127.0.0.1:${port} within 30 s`);
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
 }
@@ -199,6 +201,9 @@ export async function startLocalBind(projectDir: string = PROJECT_DIR): Promise<
     await waitForNamed(settings.port, settings.zone, () => undefined);
     return { ...settings, started: false };
   }
+  if (!(await portIsFree(settings.port))) {
+    throw new Error(`cannot start named: ${describePortHolders(settings.port)}; stop it or pick another port (${LOCAL_DNS_PORT_ENV}=${settings.port + 1})`);
+  }
   const args = prepareNamed(settings, { background: true });
   // named forks; its first process exits once the server is set up (non-zero when it could not start).
   await new Promise<void>((resolve, reject) => {
@@ -216,9 +221,14 @@ export async function startLocalBind(projectDir: string = PROJECT_DIR): Promise<
           ),
     );
   });
-  await waitForNamed(settings.port, settings.zone, () =>
-    runningLocalBind(projectDir) === undefined ? `named stopped right after starting:\n${logTail(dir)}` : undefined,
-  );
+  try {
+    await waitForNamed(settings.port, settings.zone, () =>
+      runningLocalBind(projectDir) === undefined ? `named stopped right after starting:\n${logTail(dir)}` : undefined,
+    );
+  } catch (error) {
+    await stopLocalBind(projectDir); // never left running when it does not serve
+    throw new Error(`${(error as Error).message}\n${logTail(dir)}`);
+  }
   return { ...settings, started: true };
 }
 

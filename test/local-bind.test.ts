@@ -9,6 +9,7 @@
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -66,6 +67,25 @@ describe("npm run dns:local's BIND (local/bind.ts)", () => {
     expect(again).toMatchObject({ started: true, keySecret: first.keySecret });
     expect(digAt(again.port, name, "A")).toEqual(["127.0.0.1"]);
     expect(readFileSync(join(localBindDir(project), "named.conf"), "utf8")).toContain(first.keySecret);
+  });
+
+  it("a port another process holds: start fails naming the holder and leaves no named running", async () => {
+    const other = mkdtempSync(join(tmpdir(), "dgp-dns-held-"));
+    chmodSync(other, 0o755);
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(0, "127.0.0.1", resolve));
+    const saved = process.env.DGP_LOCAL_DNS_PORT;
+    process.env.DGP_LOCAL_DNS_PORT = String((holder.address() as AddressInfo).port);
+    try {
+      await expect(startLocalBind(other)).rejects.toThrow(
+        new RegExp(`cannot start named: port ${process.env.DGP_LOCAL_DNS_PORT} is held by pid ${process.pid} .*DGP_LOCAL_DNS_PORT=`),
+      );
+      expect(runningLocalBind(other)).toBeUndefined();
+    } finally {
+      process.env.DGP_LOCAL_DNS_PORT = saved;
+      holder.close();
+      rmSync(other, { recursive: true, force: true });
+    }
   });
 
   it("refuses a DGP_LOCAL_DNS_PORT that is not a port, naming it", () => {
