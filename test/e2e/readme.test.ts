@@ -109,15 +109,9 @@ function walkThrough(heading: string, steps: readonly Step[]): void {
     const run = sh(step.line);
     expect(run.status, `${step.line}\n${run.out.slice(-3000)}`).toBe(0);
     step.check(run);
-    // What each line printed, for the record of a run (vitest shows it with --reporter=verbose).
-    console.log(
-      `$ ${step.line}\n${run.out
-        .trim()
-        .split("\n")
-        .filter((l) => !/^\s*$|^> /.test(l))
-        .slice(-8)
-        .join("\n")}`,
-    );
+    // What each line printed, for the record of a run: its rollout and DNS lines, then its last lines (npm's and the toolchain's left out).
+    const lines = run.out.split("\n").filter((l) => !/^\s*$|^> |^\[toolchain\]/.test(l));
+    console.log([`$ ${step.line}`, ...lines.filter((l) => /seed rollout:|-catalogue +update|dns\.provider/.test(l)), ...lines.slice(-6)].join("\n"));
   }
 }
 
