@@ -44,9 +44,10 @@ function main(argv: string[]): number {
     const manifest = publishRelease(positionals[0]!);
     console.log(
       `published seed release ${manifest.version} in ${RELEASES_DIRECTORY}/${manifest.version}: ${manifest.companies} companies, ` +
-        `${Object.keys(manifest.migrations).length} migrations. Commit it, then roll it out:\n` +
-        `  pulumi config set --path drivergigspro:rollout.target ${manifest.version}\n` +
-        `  pulumi config set --path drivergigspro:rollout.promoted canary`,
+        `${Object.keys(manifest.migrations).length} migrations. Commit it, then roll it out on every shard's stack ` +
+        `(README, "Rolling out a new catalogue"); locally, for each of local-s001, ...:\n` +
+        `  npm run pulumi -- config set --stack local-s001 --path drivergigspro:rollout.target ${manifest.version}\n` +
+        `  npm run pulumi -- config set --stack local-s001 --path drivergigspro:rollout.promoted canary`,
     );
     return 0;
   } catch (error) {

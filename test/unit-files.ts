@@ -10,6 +10,7 @@ export const UNIT_TEST_FILES: readonly string[] = [
   "test/tenants-file.test.ts",
   "test/tenants-cli.test.ts",
   "test/lib.test.ts",
+  "test/env-table.test.ts",
   "test/tenants-lock.test.ts",
   "test/usage/report.test.ts",
   "test/deploy/preview-summary.test.ts",

@@ -41,7 +41,7 @@ export type PayCurrency = z.infer<typeof PayCurrency>;
 const text = z.string().refine((value) => !value.includes("\u0000"), "must not contain a NUL character");
 const nonEmptyText = text.refine((value) => value.trim().length > 0, "must not be empty");
 
-/** One entry of `shared/data/driver-opportunities.json`, exactly as exported. */
+/** One entry of `seed/catalogue/source/driver-opportunities.json`, exactly as exported. */
 export const RawCompany = z.strictObject({
   name: nonEmptyText,
   website: text.nullable(),
