@@ -15,7 +15,17 @@ import type { Pool, PoolClient } from "pg";
 import { errorMessage } from "../lib/errors";
 import { DEFAULT_BACKOFF, type Backoff } from "./backoff";
 import { failureReason, type Deployer, type DeployResult } from "./deployer";
-import { claimBatch, recordEngineStarted, recordFailure, recordRejected, recordSuccess, tryStackLock, unlockStack, type ClaimedBatch } from "./registry";
+import {
+  claimBatch,
+  recordEngineStarted,
+  recordFailure,
+  recordRejected,
+  recordSuccess,
+  signupsBoundFor,
+  tryStackLock,
+  unlockStack,
+  type ClaimedBatch,
+} from "./registry";
 import { LocalTenantsFile, TenantsFileInvalidError, type TenantsStore } from "./tenants-repo";
 
 export type DeploymentOutcome =
@@ -81,7 +91,9 @@ async function deployBatch(run: BatchRun, signups: ClaimedBatch["signups"]): Pro
 async function writeTenants(run: BatchRun, signups: ClaimedBatch["signups"]): Promise<Ran | undefined> {
   let added;
   try {
-    added = await run.tenants.addSignups(signups);
+    // Signups placed on this stack besides the batch's (e.g. failed ones waiting out their backoff) keep their room in the shard:
+    // the write's pool top-up never fills it (tenants/pool.ts). Read under the store's lock, which placement takes too.
+    added = await run.tenants.addSignups(signups, async () => (await signupsBoundFor(run.client, [run.stack])).map((row) => row.username));
   } catch (error) {
     const message = errorMessage(error);
     return fail(run, error instanceof TenantsFileInvalidError ? message : `the tenants file could not be updated, nothing was deployed: ${message}`);

@@ -49,13 +49,21 @@ export class TenantsFileInvalidError extends Error {}
 export interface TenantsStore {
   /** Absolute path of the file the engine deploys. */
   readonly file: string;
-  /** Adds every signup that is not in the file yet; the file is then what the engine must deploy. */
-  addSignups(signups: readonly Signup[]): Promise<AddOutcome>;
+  /**
+   * Adds every signup that is not in the file yet; the file is then what the engine must deploy.
+   * `placed`: every username placed on this stack (the control database), read with the store's lock held; those not in
+   * the file keep their room from the pool's top-up (tenants/pool.ts).
+   */
+  addSignups(signups: readonly Signup[], placed?: PlacedSignups): Promise<AddOutcome>;
   /** Binds a signup to a pooled entry in the file (git: committed and pushed); ClaimRefusedError when the entry is not pooled any more. */
   bindClaim(tenantId: string, signup: Signup): Promise<{ commit?: string }>;
 }
 
 const EMPTY_FILE = "tenants: []\n";
+
+/** The usernames the service has placed on a stack, read when the store holds its lock. */
+export type PlacedSignups = () => Promise<readonly string[]>;
+const nonePlaced: PlacedSignups = () => Promise.resolve([]);
 
 /**
  * How a store allocates tenant IDs (tenants/ids.ts): the IDs taken besides
@@ -107,9 +115,13 @@ export function applySignups(
  * so the update that creates the batch's signups also makes the new pooled
  * tenants. `dir` holds the manifest. An invalid file was refused by applySignups already.
  */
-function withPoolTopUp(result: ReturnType<typeof applySignups>, pool: { dir: string; shard: string } | undefined): { text: string; pooled: string[] } {
+function withPoolTopUp(
+  result: ReturnType<typeof applySignups>,
+  pool: { dir: string; shard: string } | undefined,
+  placed: readonly string[] = [],
+): { text: string; pooled: string[] } {
   if (pool === undefined) return { text: result.text, pooled: [] };
-  const topUp = topUpShardText(result.text, pool.dir, pool.shard);
+  const topUp = topUpShardText(result.text, pool.dir, pool.shard, placed);
   if (!topUp.ok) throw new TenantsFileInvalidError(`the tenants file is invalid, nothing was deployed: ${topUp.problems.map((p) => p.message).join("; ")}`);
   return { text: topUp.text, pooled: topUp.added };
 }
@@ -156,17 +168,17 @@ export class LocalTenantsFile implements TenantsStore {
     this.file = resolve(file);
   }
 
-  addSignups(signups: readonly Signup[]): Promise<AddOutcome> {
+  addSignups(signups: readonly Signup[], placed: PlacedSignups = nonePlaced): Promise<AddOutcome> {
     const fleetDir = this.options.fleetDir;
     const pool = fleetDir !== undefined && this.options.shard !== undefined ? { dir: fleetDir, shard: this.options.shard } : undefined;
     // In a fleet, the manifest's lock (the CLI's `add` takes it too): no two allocators of the environment at once.
-    return withTenantsFileLock(fleetDir !== undefined ? join(fleetDir, SHARDS_MANIFEST) : this.file, () => {
+    return withTenantsFileLock(fleetDir !== undefined ? join(fleetDir, SHARDS_MANIFEST) : this.file, async () => {
       const ids: IdAllocation = {
         taken: () => (fleetDir !== undefined ? declaredTenantIds(fleetDir).keys() : []),
         ...(this.options.generate ? { generate: this.options.generate } : {}),
       };
       const result = applySignups(readOrEmpty(this.file), this.file, signups, ids);
-      const { text, pooled } = withPoolTopUp(result, pool);
+      const { text, pooled } = withPoolTopUp(result, pool, pool ? await placed() : []);
       if (result.added.length > 0 || pooled.length > 0) writeFileAtomic(this.file, text);
       return { added: result.added, rejected: result.rejected, pooled };
     });
@@ -330,7 +342,7 @@ export class GitTenantsRepo implements TenantsStore {
     await this.run("clean the tenants file", ["clean", "--force", "-x", "--", ...this.paths]);
   }
 
-  async addSignups(signups: readonly Signup[]): Promise<AddOutcome> {
+  async addSignups(signups: readonly Signup[], placed: PlacedSignups = nonePlaced): Promise<AddOutcome> {
     mkdirSync(dirname(this.file), { recursive: true });
     return withTenantsFileLock(this.options.lockFile ?? this.file, async () => {
       for (let attempt = 1; ; attempt += 1) {
@@ -343,7 +355,8 @@ export class GitTenantsRepo implements TenantsStore {
           // Every shard's IDs as the remote has them now (the clone was just reset to it).
           { taken: () => declaredTenantIds(this.dir).keys(), ...(this.options.generate ? { generate: this.options.generate } : {}) },
         );
-        const { text, pooled } = withPoolTopUp(result, this.options.shard ? { dir: this.dir, shard: this.options.shard.name } : undefined);
+        const shard = this.options.shard ? { dir: this.dir, shard: this.options.shard.name } : undefined;
+        const { text, pooled } = withPoolTopUp(result, shard, shard ? await placed() : []);
         if (result.added.length === 0 && pooled.length === 0) {
           return { added: [], rejected: result.rejected, commit: (await this.run("read HEAD", ["rev-parse", "HEAD"])).trim(), pooled };
         }

@@ -5,17 +5,22 @@
  * it, and a claim (the entry's username written, the DNS record made the way
  * the provider makes it) is recorded by the next update with nothing but the
  * record created over it: no replace, password and rows kept, and the
- * preview after it is empty.
+ * preview after it is empty. A pooled tenant removed by its tenant ID keeps
+ * its data (the preview marks the deletes [retain]), the refill makes a new
+ * one, and resume puts the removed one back into the pool on its kept data.
  *
  * The steps share one stack and run in order.
  */
-import { readFileSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { Client } from "pg";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { setStackConfig } from "../../engine/pulumi";
 import { upsertRecord } from "../../infra/dns/rfc2136-operations";
 import { rfc2136RecordSpec } from "../../infra/dns/rfc2136-record";
 import { claimPooledTenant } from "../../tenants/edit";
+import { refillPools } from "../../tenants/pool";
 import { tenantsFromOutputs, verifyIsolation } from "../../verify/probes";
 import { rfc2136Settings, rfc2136StackConfig, startBind, type LocalBind } from "../../harness/bind";
 import { setUpEngineStack, type EngineStack } from "../../harness/engine-stack";
@@ -103,6 +108,58 @@ describe("a warm pool on the real engine", () => {
     expect(bind.dig(domain)).toEqual([TARGET]);
     const kept = await asTenant<{ username: string }>(urlBefore, "SELECT username FROM users");
     expect(kept).toEqual([{ username: "maria_k" }]);
+    engine.run("preview", "--expect-no-changes");
+  });
+
+  it("a pooled tenant removed by its tenant ID (npm run tenants -- remove) keeps its data, the preview says so; the refill makes a new one; resume puts it back", async () => {
+    // The work folder as a one-shard fleet with a pool of one (tenants/shards.yaml), so the refill is the one the CLI runs.
+    mkdirSync(join(engine.workDir, "tenants"), { recursive: true });
+    writeFileSync(join(engine.workDir, "tenants", "shards.yaml"), "poolSize: 1\nshards:\n  - name: s001\n    file: tenants.yaml\n");
+    const [first] = await refillPools(engine.workDir);
+    expect(first!.added).toHaveLength(1);
+    const pooled = first!.added[0]!;
+    engine.up();
+    const made = engine.outputs().tenants[pooled]!;
+    expect(made).toMatchObject({ status: "pooled", tenantId: pooled });
+    await engine.sql("INSERT INTO sessions (sid, sess, expire) VALUES ('kept', '{}', now())", [], made.database);
+
+    const outputsFile = join(engine.workDir, "outputs.json");
+    writeFileSync(outputsFile, engine.run("stack", "output", "--json"));
+    const cli = (...args: string[]) =>
+      spawnSync(join(__dirname, "..", "..", "node_modules", ".bin", "tsx"), [join(__dirname, "..", "..", "cli", "tenants.ts"), ...args], {
+        encoding: "utf8",
+      });
+    const removed = cli("remove", pooled.toLowerCase(), "--file", engine.tenantsFile, "--outputs", outputsFile);
+    expect(removed.stderr).toBe("");
+    expect(removed.status).toBe(0);
+    expect(removed.stdout).toContain(`database ${made.database} and role are KEPT with all data`);
+    expect(readFileSync(engine.tenantsFile, "utf8")).toContain(`  - tenantId: ${pooled}\n    status: removed\n`);
+    // The preview names it by its tenant ID and marks its database and role as kept.
+    const preview = engine.preview().changes;
+    expect(preview).toEqual(expect.arrayContaining([`delete ${pooled}`, `delete ${pooled}-database [retain]`, `delete ${pooled}-role [retain]`]));
+    expect(preview.filter((change) => !change.startsWith("delete "))).toEqual([]);
+    engine.up();
+    expect(await engine.sql("SELECT sid FROM sessions", [], made.database)).toEqual([{ sid: "kept" }]);
+    expect(await engine.sql("SELECT 1 FROM pg_roles WHERE rolname = $1", [made.role])).toHaveLength(1);
+    const after = engine.outputs();
+    expect(after.tenants[pooled]).toMatchObject({ status: "removed", tenantId: pooled, database: made.database });
+    expect(Object.keys(after.connections)).not.toContain(pooled);
+
+    // The tombstone holds no room in the pool: the refill makes a new pooled tenant, under a new ID.
+    const [second] = await refillPools(engine.workDir);
+    expect(second!.added).toHaveLength(1);
+    const replacement = second!.added[0]!;
+    expect(replacement).not.toBe(pooled);
+    engine.up();
+    expect(engine.outputs().tenants[replacement]).toMatchObject({ status: "pooled", database: `drivergigspro_${replacement.toLowerCase()}` });
+    engine.run("preview", "--expect-no-changes");
+
+    // resume puts the removed one back into the pool on its kept database, rows and all.
+    expect(cli("resume", pooled, "--file", engine.tenantsFile).status).toBe(0);
+    engine.up();
+    const back = engine.outputs();
+    expect(back.tenants[pooled]).toMatchObject({ status: "pooled", tenantId: pooled, database: made.database, role: made.role });
+    expect(await asTenant<{ sid: string }>(back.connections[pooled]!.databaseUrl, "SELECT sid FROM sessions")).toEqual([{ sid: "kept" }]);
     engine.run("preview", "--expect-no-changes");
   });
 });
