@@ -14,7 +14,7 @@ import { BUILD_COMMAND, EngineNotFoundError, findEngine } from "../engine/pulumi
 import { readFleetOutputs, resolveFleet, type Fleet } from "../engine/fleet-access";
 import { redactSecrets } from "../lib/redact";
 import { Pool } from "pg";
-import { addShard, crossShardProblems, idTakenMessage, readShards, shardStack, shardWithRoom, SHARDS_MANIFEST, type Shard } from "../tenants/shards";
+import { addShard, crossShardProblems, idTakenMessage, liveCount, readShards, shardStack, shardWithRoom, SHARDS_MANIFEST, type Shard } from "../tenants/shards";
 import { withTransaction } from "../lib/transaction";
 import { lockPlacement, signupsBoundFor } from "../onboarding/registry";
 import { likeLiteral } from "../onboarding/fleet";
@@ -348,11 +348,24 @@ function unnamedStatus(file: string, entry: LocatedTenant, status: "active" | "s
   return "pooled";
 }
 
+/** A pooled entry's tombstone goes back into the pool only where its shard has room (pooled entries count toward maxTenants). */
+function refuseOverFull(file: string, tenants: readonly LocatedTenant[], entry: LocatedTenant): void {
+  const manifest = readShards(PROJECT_DIR);
+  if (!manifest.shards.some((shard) => resolve(PROJECT_DIR, shard.file) === resolve(file))) return;
+  if (liveCount(tenants) + 1 <= manifest.maxTenants) return;
+  throw new ProblemsError([
+    `${file}:${entry.line}: tenant ${entry.tenantId}: the shard is full (${liveCount(tenants)} of maxTenants ${manifest.maxTenants}, pooled entries included), ` +
+      `so it cannot go back into the pool; nothing was changed. Its data is kept; remove a pooled entry first (npm run tenants -- remove <tenant ID>), or leave it removed`,
+  ]);
+}
+
 async function changeStatus(file: string, username: string, options: Options, status: "active" | "suspended"): Promise<void> {
   const { text, tenants } = loadValid(file);
   const entry = tenants.find((tenant) => tenant.username === username);
   if (entry !== undefined && isUnnamed(entry)) {
-    apply(file, text, setStatus(text, username, unnamedStatus(file, entry, status)));
+    const next = unnamedStatus(file, entry, status);
+    refuseOverFull(file, tenants, entry);
+    apply(file, text, setStatus(text, username, next));
     console.log(
       `returned ${username} to the warm pool (status: pooled): on the next "pulumi up" its role can log in again and it is claimable; its data was kept`,
     );

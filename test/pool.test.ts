@@ -238,6 +238,28 @@ describe("npm run tenants -- pool refill, as a person runs it (in a copy of the 
   });
 });
 
+describe("npm run tenants -- resume of a pooled entry's tombstone, in a full shard", () => {
+  it("is refused, naming the file, line and tenant ID (pooled entries count toward maxTenants); the file is unchanged", () => {
+    const checkout = cloneCheckout("pool-resume");
+    try {
+      const text = "tenants:\n  - username: aaa_driver\n  - tenantId: 0A1B2C3D\n    status: pooled\n  - tenantId: 0B1B2C3D\n    status: removed\n";
+      writeFileSync(join(checkout, "tenants", "shards.yaml"), "maxTenants: 2\nshards:\n  - name: s001\n    file: tenants/tenants.yaml\n");
+      writeFileSync(join(checkout, "tenants", "tenants.yaml"), text);
+      const env = { ...process.env, PATH: "/usr/bin:/bin", DGP_TOOLCHAIN_CACHE: join(tmpdir(), "dgp-no-toolchain"), PULUMI_BACKEND_URL: undefined };
+      const resume = spawnSync(join(checkout, "node_modules", ".bin", "tsx"), [join(checkout, "cli", "tenants.ts"), "resume", "0b1b2c3d"], {
+        cwd: checkout,
+        encoding: "utf8",
+        env,
+      });
+      expect(resume.status).toBe(1);
+      expect(resume.stderr).toMatch(/tenants\/tenants\.yaml:5: tenant 0B1B2C3D: the shard is full \(2 of maxTenants 2, pooled entries included\)/);
+      expect(readFileSync(join(checkout, "tenants", "tenants.yaml"), "utf8")).toBe(text);
+    } finally {
+      rmSync(dirname(checkout), { recursive: true, force: true });
+    }
+  }, 60_000);
+});
+
 describe("npm run tenants -- pool refill beside a signup service (DATABASE_URL: its control database, a real PostgreSQL)", () => {
   let postgres: LocalPostgres;
   beforeAll(async () => {
