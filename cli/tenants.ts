@@ -13,12 +13,16 @@ import { LOCAL_ENVIRONMENT, PROJECT_DIR } from "../engine/paths";
 import { BUILD_COMMAND, EngineNotFoundError, findEngine } from "../engine/pulumi";
 import { readFleetOutputs, resolveFleet, type Fleet } from "../engine/fleet-access";
 import { redactSecrets } from "../lib/redact";
-import { addShard, crossShardProblems, idTakenMessage, readShards, shardWithRoom, SHARDS_MANIFEST } from "../tenants/shards";
-import { refillPools } from "../tenants/pool";
+import { Pool } from "pg";
+import { addShard, crossShardProblems, idTakenMessage, liveCount, readShards, shardStack, shardWithRoom, SHARDS_MANIFEST } from "../tenants/shards";
+import { withTransaction } from "../lib/transaction";
+import { lockPlacement, pendingClaimIds, signupsBoundFor } from "../onboarding/registry";
+import { likeLiteral } from "../onboarding/fleet";
+import { refillPools, type RefillOptions } from "../tenants/pool";
 import { addTenants, pinTenantIds, removeTenant, setStatus, withTenantsFileLock, writeFileAtomic, type EditResult, type NewTenant } from "../tenants/edit";
 import { allocateTenantIds, declaredTenantIds, type IdOwner } from "../tenants/ids";
 import { formatProblem, loadTenantsFile, type TenantsProblem } from "../tenants/load";
-import { tenantIdSchema, usernameProblems, type LocatedTenant } from "../tenants/schema";
+import { isUnnamed, tenantIdSchema, usernameProblems, type LocatedTenant } from "../tenants/schema";
 import { printTable } from "../lib/table";
 import { errorMessage } from "../lib/errors";
 import { runMain } from "../lib/run-main";
@@ -32,9 +36,10 @@ commands:
   validate                                                    every shard's file, and tenant IDs unique across shards and stacks
   list [--json]                                               every tenant, as a table
   show <username | tenant ID> [--json]                        what support needs to find a tenant
-  suspend <username>                                          role cannot log in, DNS removed, data kept
-  resume <username>                                           undo suspend
-  remove <username>                                           offboard: the entry becomes a tombstone (status: removed); data kept by default
+  suspend <username>                                          role cannot log in, DNS removed, data kept (a pooled entry: refused)
+  resume <username | tenant ID>                               undo suspend; a pooled entry's tombstone goes back into the pool
+  remove <username | tenant ID>                               offboard: the entry becomes a tombstone (status: removed); data kept by default;
+                                                              a pooled entry (by its tenant ID) leaves the warm pool
   pool refill [--json]                                        top each shard's warm pool up to its poolSize (tenants/shards.yaml) with
                                                               pooled entries (status: pooled, a new tenantId); "pulumi up" makes them
 
@@ -177,14 +182,22 @@ function filesToRead(options: Options): { file: string; shard?: string }[] {
   return readShards(PROJECT_DIR).shards.map((shard) => ({ file: shard.file, shard: shard.name }));
 }
 
-/** The file holding `username`: --file, or the shard whose file has it. */
-function fileHolding(options: Options, username: string): string {
-  if (options.file !== undefined) return options.file;
-  for (const { file } of filesToRead(options)) {
-    const result = existsSync(file) ? loadTenantsFile(file) : undefined;
-    if (result?.ok && result.tenants.some((tenant) => tenant.username === username)) return file;
+/**
+ * The file holding the entry people typed, and its key in the file: a
+ * username, or the tenant ID of an entry without one (pooled, or its
+ * tombstone), in any case. --file, or the shard whose file has it.
+ */
+function locate(options: Options, typed: string): { file: string; key: string } {
+  const keys = [typed, ...(tenantIdSchema.safeParse(typed.toUpperCase()).success && typed !== typed.toUpperCase() ? [typed.toUpperCase()] : [])];
+  for (const key of keys) {
+    for (const { file } of filesToRead(options)) {
+      const result = existsSync(file) ? loadTenantsFile(file) : undefined;
+      if (result?.ok && result.tenants.some((tenant) => tenant.username === key && (key === typed || isUnnamed(tenant)))) return { file, key };
+    }
   }
-  throw new ProblemsError([`no tenant "${username}" in any shard (${SHARDS_MANIFEST}); see "npm run tenants -- list"`]);
+  // --file: its own messages (file missing or invalid, no such tenant) come from the edit.
+  if (options.file !== undefined) return { file: options.file, key: typed };
+  throw new ProblemsError([`no tenant "${typed}" in any shard (${SHARDS_MANIFEST}); see "npm run tenants -- list"`]);
 }
 
 /** Where `count` new tenants go: --file, else the first shard with room, else a new shard (written to the manifest). */
@@ -306,15 +319,59 @@ function addTo(file: string, positionals: string[], options: Options, deployed: 
 }
 
 async function commandStatus(positionals: string[], options: Options, status: "active" | "suspended"): Promise<void> {
-  const username = onePositional(positionals, "username");
-  const file = fileHolding(options, username);
+  const { file, key: username } = locate(options, onePositional(positionals, "username (or, for a pooled entry, tenant ID)"));
   await withTenantsFileLock(file, () => changeStatus(file, username, options, status));
+}
+
+/**
+ * suspend/resume of an entry without a username (tenants/schema.ts isUnnamed):
+ * a pooled entry cannot be suspended or resumed (nobody uses it; it has no DNS
+ * record); the tombstone of one is resumed back into the pool (`status:
+ * pooled`). Returns the status to write, or throws naming the entry and what to do.
+ */
+function unnamedStatus(file: string, entry: LocatedTenant, status: "active" | "suspended"): "pooled" {
+  const where = `${file}:${entry.line}: tenant ${entry.tenantId}`;
+  if (entry.status === "pooled") {
+    throw new ProblemsError([
+      status === "suspended"
+        ? `${where} is a pooled (unclaimed) entry: nobody can use it and it has no DNS record, so there is nothing to suspend; nothing was changed. ` +
+          `To take it out of the warm pool: npm run tenants -- remove ${entry.tenantId} (its data is kept; "pool refill" makes a new one)`
+        : `${where} is a pooled (unclaimed) entry, not suspended; nothing to resume`,
+    ]);
+  }
+  if (status === "suspended") {
+    throw new ProblemsError([
+      `${where} is the tombstone of a pooled entry (no username), so it cannot be suspended; nothing was changed. ` +
+        `npm run tenants -- resume ${entry.tenantId} puts it back into the warm pool`,
+    ]);
+  }
+  return "pooled";
+}
+
+/** A pooled entry's tombstone goes back into the pool only where its shard has room (pooled entries count toward maxTenants). */
+function refuseOverFull(file: string, tenants: readonly LocatedTenant[], entry: LocatedTenant): void {
+  const manifest = readShards(PROJECT_DIR);
+  if (!manifest.shards.some((shard) => resolve(PROJECT_DIR, shard.file) === resolve(file))) return;
+  if (liveCount(tenants) + 1 <= manifest.maxTenants) return;
+  throw new ProblemsError([
+    `${file}:${entry.line}: tenant ${entry.tenantId}: the shard is full (${liveCount(tenants)} of maxTenants ${manifest.maxTenants}, pooled entries included), ` +
+      `so it cannot go back into the pool; nothing was changed. Its data is kept; remove a pooled entry first (npm run tenants -- remove <tenant ID>), or leave it removed`,
+  ]);
 }
 
 async function changeStatus(file: string, username: string, options: Options, status: "active" | "suspended"): Promise<void> {
   const { text, tenants } = loadValid(file);
-  // A tombstone brought back needs its deployed tenant ID pinned, or it would get a new, empty database.
   const entry = tenants.find((tenant) => tenant.username === username);
+  if (entry !== undefined && isUnnamed(entry)) {
+    const next = unnamedStatus(file, entry, status);
+    refuseOverFull(file, tenants, entry);
+    apply(file, text, setStatus(text, username, next));
+    console.log(
+      `returned ${username} to the warm pool (status: pooled): on the next "pulumi up" its role can log in again and it is claimable; its data was kept`,
+    );
+    return;
+  }
+  // A tombstone brought back needs its deployed tenant ID pinned, or it would get a new, empty database.
   const pin =
     status === "active" && entry?.status === "removed" && entry.tenantId === undefined ? (await readDeployed(options, "pin"))[username]?.tenantId : undefined;
   apply(file, text, setStatus(text, username, status, pin));
@@ -326,15 +383,16 @@ async function changeStatus(file: string, username: string, options: Options, st
 }
 
 async function commandRemove(positionals: string[], options: Options): Promise<void> {
-  const username = onePositional(positionals, "username");
-  const file = fileHolding(options, username);
+  const { file, key: username } = locate(options, onePositional(positionals, "username (or, for a pooled entry, tenant ID)"));
   // Read before taking the lock: asking the deployed stacks can take seconds.
   const deployed = (await readDeployed(options, "pin"))[username];
   await withTenantsFileLock(file, () => tombstone(file, username, deployed));
 }
 
 function tombstone(file: string, username: string, deployed: TenantSummaryOutput | undefined): void {
-  const { text } = loadValid(file);
+  const { text, tenants } = loadValid(file);
+  const entry = tenants.find((tenant) => tenant.username === username);
+  if (entry !== undefined && isUnnamed(entry)) return tombstonePooled(file, text, entry, deployed);
   const id = deployed?.tenantId;
   apply(file, text, removeTenant(text, username, id));
   console.log(`removed ${username}: its entry in ${file} is now a tombstone (status: removed); keep the line.`);
@@ -345,6 +403,27 @@ function tombstone(file: string, username: string, deployed: TenantSummaryOutput
       ` unless the stack config sets allowPurge: true (then they are dropped);`,
   );
   console.log(`To bring it back with its data: npm run tenants -- resume ${username}`);
+}
+
+/**
+ * A pooled entry taken out of the warm pool: its entry becomes a tombstone
+ * keyed by its tenant ID (`tenantId` + `status: removed`), so the next update
+ * drops it like any offboarded tenant (data kept unless allowPurge) and a
+ * signup's claim of it is refused (the signup takes the next pooled tenant,
+ * or an update); `pool refill` then makes a new one.
+ */
+function tombstonePooled(file: string, text: string, entry: LocatedTenant, deployed: TenantSummaryOutput | undefined): void {
+  const id = entry.tenantId!;
+  if (entry.status !== "removed") apply(file, text, removeTenant(text, id));
+  console.log(`removed pooled tenant ${id}: its entry in ${file} is now a tombstone (tenantId + status: removed); keep the line.`);
+  console.log(`On the next "pulumi up":`);
+  console.log(`  - it leaves the warm pool: no signup can claim it any more; its secrets and seed leave the stack;`);
+  console.log(
+    `  - its database ${deployed?.database ?? databaseName(DEFAULT_APP_NAME, id)} and role are KEPT with all data,` +
+      ` unless the stack config sets allowPurge: true (then they are dropped);`,
+  );
+  console.log(`  - "npm run tenants -- pool refill" writes a new pooled entry in its place.`);
+  console.log(`To put it back into the pool with its data: npm run tenants -- resume ${id}`);
 }
 
 /**
@@ -484,14 +563,56 @@ async function commandShow(positionals: string[], options: Options): Promise<voi
 }
 
 /**
+ * With the signup service's control database (DATABASE_URL, as the service
+ * reads it): its placement lock for the environment's stacks, held while the
+ * refill runs (the lock every signup's placement takes before the manifest's,
+ * so in-flight placements commit first and new ones wait), the signups it
+ * has placed on each shard, whose room the refill leaves free, and the pooled
+ * entries its signups claimed whose binding is not committed yet (taken, not
+ * pooled). Without DATABASE_URL there is no service to race: `run` gets none.
+ */
+async function withPlacedSignups<T>(environment: string, run: (service?: Pick<RefillOptions, "placed" | "claimed">) => Promise<T>): Promise<T> {
+  const url = process.env.DATABASE_URL;
+  if (url === undefined || url === "") return run();
+  const db = new Pool({ connectionString: url, max: 1 });
+  const unreadable = (error: unknown) =>
+    new ProblemsError([
+      redactSecrets(
+        `cannot read the signups placed by the service from DATABASE_URL (${errorMessage(error)}); nothing was refilled. Fix DATABASE_URL, or unset it where no service runs`,
+      ),
+    ]);
+  try {
+    return await withTransaction(db, async (client) => {
+      const stacks = readShards(PROJECT_DIR).shards.map((shard) => shardStack(environment, shard));
+      const read = async () => {
+        await lockPlacement(client, `${likeLiteral(`${environment}-`)}%`);
+        const claims = await Promise.all(stacks.map(async (stack) => [stack, new Set(await pendingClaimIds(client, stack))] as const));
+        return { placed: await signupsBoundFor(client, stacks), claimed: new Map(claims) };
+      };
+      const { placed, claimed } = await read().catch((error: unknown) => Promise.reject(unreadable(error)));
+      return run({
+        placed: (shard) => placed.filter((row) => row.stack === shardStack(environment, shard)).map((row) => row.username),
+        claimed: (shard) => claimed.get(shardStack(environment, shard)) ?? new Set(),
+      });
+    });
+  } catch (error) {
+    // The pool's connection itself (connect, BEGIN) failing is the same unreadable control database.
+    if (error instanceof ProblemsError || !(error instanceof Error && "code" in error)) throw error;
+    throw unreadable(error);
+  } finally {
+    await db.end();
+  }
+}
+
+/**
  * `pool refill`: tops every shard's warm pool up (tenants/pool.ts), with IDs
  * checked against every shard's entries and, where readable, the deployed outputs.
  */
 async function commandPool(positionals: string[], options: Options): Promise<void> {
   if (positionals.length !== 1 || positionals[0] !== "refill") throw new UsageError('expected "pool refill"; see "npm run tenants -- --help"');
   if (options.file !== undefined) throw new UsageError("pool refill works on the shards of tenants/shards.yaml; --file is not used");
-  const deployed = Object.values(readDeployed(options)).map((tenant) => tenant.tenantId);
-  const refills = await refillPools(PROJECT_DIR, { takenIds: deployed });
+  const deployed = Object.values(await readDeployed(options, "ids")).map((tenant) => tenant.tenantId);
+  const refills = await withPlacedSignups(options.env, (service) => refillPools(PROJECT_DIR, { takenIds: deployed, ...service }));
   if (options.json) console.log(JSON.stringify(refills, null, 2));
   else {
     printTable(

@@ -22,6 +22,7 @@ import {
   recordFailure,
   recordRejected,
   recordSuccess,
+  signupsBoundFor,
   tryStackLock,
   unlockStack,
   type ClaimedBatch,
@@ -91,8 +92,13 @@ async function deployBatch(run: BatchRun, signups: ClaimedBatch["signups"]): Pro
 async function writeTenants(run: BatchRun, signups: ClaimedBatch["signups"]): Promise<Ran | undefined> {
   let added;
   try {
-    // Pooled entries claimed but not committed yet are taken: the pool's top-up replaces them.
-    added = await run.tenants.addSignups(signups, { claimed: await pendingClaimIds(run.client, run.stack) });
+    // Pooled entries claimed but not committed yet are taken: the pool's top-up replaces them. Signups placed on this
+    // stack besides the batch's (e.g. failed ones waiting out their backoff) keep their room in the shard: the write's
+    // pool top-up never fills it (tenants/pool.ts). Read under the store's lock, which placement takes too.
+    added = await run.tenants.addSignups(signups, {
+      claimed: await pendingClaimIds(run.client, run.stack),
+      placed: async () => (await signupsBoundFor(run.client, [run.stack])).map((row) => row.username),
+    });
   } catch (error) {
     const message = errorMessage(error);
     return fail(run, error instanceof TenantsFileInvalidError ? message : `the tenants file could not be updated, nothing was deployed: ${message}`);

@@ -63,6 +63,11 @@ export interface BindOutcome {
 export interface AddOptions {
   /** Pooled entries of this file claimed by signups whose binding is not committed yet: the pool's top-up counts them as taken. */
   claimed?: readonly string[];
+  /**
+   * Every username placed on this stack (the control database), read with the store's lock held; those not in
+   * the file keep their room from the pool's top-up (tenants/pool.ts).
+   */
+  placed?: PlacedSignups;
 }
 
 export interface TenantsStore {
@@ -78,6 +83,10 @@ export interface TenantsStore {
 }
 
 const EMPTY_FILE = "tenants: []\n";
+
+/** The usernames the service has placed on a stack, read when the store holds its lock. */
+export type PlacedSignups = () => Promise<readonly string[]>;
+const nonePlaced: PlacedSignups = () => Promise.resolve([]);
 
 /**
  * How a store allocates tenant IDs (tenants/ids.ts): the IDs taken besides
@@ -133,9 +142,10 @@ function withPoolTopUp(
   result: ReturnType<typeof applySignups>,
   pool: { dir: string; shard: string } | undefined,
   options: AddOptions = {},
+  placed: readonly string[] = [],
 ): { text: string; pooled: string[] } {
   if (pool === undefined) return { text: result.text, pooled: [] };
-  const topUp = topUpShardText(result.text, pool.dir, pool.shard, new Set(options.claimed ?? []));
+  const topUp = topUpShardText(result.text, pool.dir, pool.shard, { claimed: new Set(options.claimed ?? []), placed });
   if (!topUp.ok) throw new TenantsFileInvalidError(`the tenants file is invalid, nothing was deployed: ${topUp.problems.map((p) => p.message).join("; ")}`);
   return { text: topUp.text, pooled: topUp.added };
 }
@@ -204,13 +214,13 @@ export class LocalTenantsFile implements TenantsStore {
     const fleetDir = this.options.fleetDir;
     const pool = fleetDir !== undefined && this.options.shard !== undefined ? { dir: fleetDir, shard: this.options.shard } : undefined;
     // In a fleet, the manifest's lock (the CLI's `add` takes it too): no two allocators of the environment at once.
-    return withTenantsFileLock(fleetDir !== undefined ? join(fleetDir, SHARDS_MANIFEST) : this.file, () => {
+    return withTenantsFileLock(fleetDir !== undefined ? join(fleetDir, SHARDS_MANIFEST) : this.file, async () => {
       const ids: IdAllocation = {
         taken: () => (fleetDir !== undefined ? declaredTenantIds(fleetDir).keys() : []),
         ...(this.options.generate ? { generate: this.options.generate } : {}),
       };
       const result = applySignups(readOrEmpty(this.file), this.file, signups, ids);
-      const { text, pooled } = withPoolTopUp(result, pool, options);
+      const { text, pooled } = withPoolTopUp(result, pool, options, pool ? await (options.placed ?? nonePlaced)() : []);
       if (result.added.length > 0 || pooled.length > 0) writeFileAtomic(this.file, text);
       return { added: result.added, rejected: result.rejected, pooled };
     });
@@ -388,7 +398,8 @@ export class GitTenantsRepo implements TenantsStore {
           // Every shard's IDs as the remote has them now (the clone was just reset to it).
           { taken: () => declaredTenantIds(this.dir).keys(), ...(this.options.generate ? { generate: this.options.generate } : {}) },
         );
-        const { text, pooled } = withPoolTopUp(result, this.options.shard ? { dir: this.dir, shard: this.options.shard.name } : undefined, options);
+        const shard = this.options.shard ? { dir: this.dir, shard: this.options.shard.name } : undefined;
+        const { text, pooled } = withPoolTopUp(result, shard, options, shard ? await (options.placed ?? nonePlaced)() : []);
         if (result.added.length === 0 && pooled.length === 0) {
           return { added: [], rejected: result.rejected, commit: (await this.run("read HEAD", ["rev-parse", "HEAD"])).trim(), pooled };
         }

@@ -37,8 +37,9 @@ function tenantsList(text: string) {
   return { ...parsed, seq };
 }
 
-function entryIndex(seq: YAMLSeq, username: string): number {
-  return seq.items.findIndex((item) => isMap(item) && item.get("username") === username);
+/** The entry keyed `key`: its username, or for an entry without one (pooled, or a pooled entry's tombstone) its tenant ID. */
+function entryIndex(seq: YAMLSeq, key: string): number {
+  return seq.items.findIndex((item) => isMap(item) && (item.get("username") === key || (!item.has("username") && item.get("tenantId") === key)));
 }
 
 /** Re-validates the edited document; an edit never produces an invalid file. */

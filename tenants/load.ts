@@ -6,7 +6,7 @@
 import { readFileSync, statSync } from "node:fs";
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from "yaml";
 import { usernameToLabel } from "../infra/naming";
-import { clipForMessage, isPooled, tenantEntrySchema, type LocatedTenant } from "./schema";
+import { clipForMessage, isUnnamed, tenantEntrySchema, type LocatedTenant } from "./schema";
 
 export interface TenantsProblem {
   /** 1-based line in the tenants file (0 when the file itself is the problem). */
@@ -167,8 +167,8 @@ function crossEntryProblems(tenants: readonly LocatedTenant[]): TenantsProblem[]
   const byLabel = new Map<string, LocatedTenant>();
   const byId = new Map<string, LocatedTenant>();
   for (const tenant of tenants) {
-    // A pooled entry has no username (its key is its tenant ID, checked below).
-    const label = isPooled(tenant) ? undefined : usernameToLabel(tenant.username);
+    // A pooled entry, or its tombstone, has no username (its key is its tenant ID, checked below).
+    const label = isUnnamed(tenant) ? undefined : usernameToLabel(tenant.username);
     const first = label === undefined ? undefined : byLabel.get(label);
     if (first !== undefined) {
       const what =

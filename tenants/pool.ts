@@ -28,11 +28,22 @@ import { liveCount, poolSizeOf, readShards, SHARDS_MANIFEST, type Shard } from "
 
 const NEW_SHARD_FILE = "# A shard of the fleet (tenants/shards.yaml); see tenants/tenants.yaml for the format.\ntenants: []\n";
 
-/** How many pooled entries a shard lacks: up to its pool size, within the room `maxTenants` leaves. */
-export function poolShortfall(tenants: readonly LocatedTenant[], maxTenants: number, poolSize: number): number {
+/**
+ * How many pooled entries a shard lacks: up to its pool size, within the room
+ * `maxTenants` leaves once the file's live entries and the `reserved` ones
+ * (signups the service has placed on the shard and not written to its file
+ * yet: they were promised that room) are counted.
+ */
+export function poolShortfall(tenants: readonly LocatedTenant[], maxTenants: number, poolSize: number, reserved = 0): number {
   const pooled = tenants.filter(isPooled).length;
-  const room = maxTenants - liveCount(tenants);
+  const room = maxTenants - liveCount(tenants) - reserved;
   return Math.max(0, Math.min(poolSize - pooled, room));
+}
+
+/** Of the usernames placed on a shard, how many its file does not list yet (each holds a place in the shard). */
+function unwritten(tenants: readonly LocatedTenant[], placed: readonly string[] = []): number {
+  const written = new Set(tenants.map((tenant) => tenant.username));
+  return new Set(placed.filter((username) => !written.has(username))).size;
 }
 
 /** What a refill did to one shard. */
@@ -55,6 +66,15 @@ export interface RefillOptions {
   readonly takenIds?: Iterable<string>;
   /** Tests force collisions with their own generator. */
   readonly generate?: TenantIdGenerator;
+  /**
+   * Usernames the signup service has placed on a shard (its control
+   * database), read with the manifest's lock held: those not in the file yet
+   * keep their room, so the refill never fills it (cli/tenants.ts reads them
+   * under the service's placement lock when DATABASE_URL is set).
+   */
+  readonly placed?: (shard: Shard) => readonly string[];
+  /** Pooled entries of a shard claimed by signups whose binding is not committed yet (the same control database): taken, not pooled. */
+  readonly claimed?: (shard: Shard) => ReadonlySet<string>;
 }
 
 /**
@@ -71,16 +91,21 @@ export async function refillPools(projectDir: string, options: RefillOptions = {
     const results: ShardRefill[] = [];
     for (const shard of wanted) {
       const path = resolve(projectDir, shard.file);
-      results.push(await withTenantsFileLock(path, () => refillShard(path, shard, manifest.maxTenants, poolSizeOf(manifest, shard), taken, options.generate)));
+      const service = { placed: options.placed?.(shard) ?? [], ...(options.claimed ? { claimed: options.claimed(shard) } : {}) };
+      results.push(
+        await withTenantsFileLock(path, () =>
+          refillShard(path, shard, { maxTenants: manifest.maxTenants, size: poolSizeOf(manifest, shard), taken, ...service }, options.generate),
+        ),
+      );
     }
     return results;
   });
 }
 
-function refillShard(path: string, shard: Shard, maxTenants: number, size: number, taken: Set<string>, generate?: TenantIdGenerator): ShardRefill {
+function refillShard(path: string, shard: Shard, pool: Omit<PoolLimits, "generate">, generate?: TenantIdGenerator): ShardRefill {
   const text = existsSync(path) ? readFileSync(path, "utf8") : NEW_SHARD_FILE;
-  const base = { shard: shard.name, file: shard.file, size };
-  const topUp = topUpPoolText(text, { maxTenants, size, taken, generate });
+  const base = { shard: shard.name, file: shard.file, size: pool.size };
+  const topUp = topUpPoolText(text, { ...pool, ...(generate ? { generate } : {}) });
   if (!topUp.ok) return { ...base, pooled: 0, added: [], problems: topUp.problems.map((problem) => formatProblem(shard.file, problem)) };
   if (topUp.added.length > 0) writeFileAtomic(path, topUp.text);
   return { ...base, pooled: topUp.pooled, added: topUp.added, problems: [] };
@@ -88,15 +113,24 @@ function refillShard(path: string, shard: Shard, maxTenants: number, size: numbe
 
 export type TopUp = { ok: true; text: string; added: string[]; pooled: number } | { ok: false; problems: TenantsProblem[] };
 
+/** What a top-up of one shard file works within. */
+export interface PoolLimits {
+  maxTenants: number;
+  size: number;
+  taken: Set<string>;
+  /** Usernames placed on the shard by the signup service; those not in the file keep their room (poolShortfall). */
+  placed?: readonly string[];
+  /** Pooled entries claimed by signups whose binding is not committed yet: taken, not part of the pool. */
+  claimed?: ReadonlySet<string>;
+  generate?: TenantIdGenerator;
+}
+
 /**
  * One shard file's text with its pool topped up (pure but for the ID
  * generator): the caller holds the file's lock and writes the text. `taken`
  * gets the new IDs (and the file's own) added.
  */
-export function topUpPoolText(
-  text: string,
-  pool: { maxTenants: number; size: number; taken: Set<string>; generate?: TenantIdGenerator; claimed?: ReadonlySet<string> },
-): TopUp {
+export function topUpPoolText(text: string, pool: PoolLimits): TopUp {
   const before = validateTenantsText(text);
   if (!before.ok) return { ok: false, problems: before.problems };
   for (const tenant of before.tenants) if (tenant.tenantId !== undefined) pool.taken.add(tenant.tenantId);
@@ -104,7 +138,7 @@ export function topUpPoolText(
   const claimed = pool.claimed ?? new Set<string>();
   const tenants = before.tenants.map((tenant) => (isPooled(tenant) && claimed.has(tenant.tenantId ?? "") ? { ...tenant, status: "active" as const } : tenant));
   const pooled = tenants.filter(isPooled).length;
-  const count = poolShortfall(tenants, pool.maxTenants, pool.size);
+  const count = poolShortfall(tenants, pool.maxTenants, pool.size, unwritten(tenants, pool.placed));
   if (count === 0) return { ok: true, text, added: [], pooled };
   const ids = allocateTenantIds(count, pool.taken, pool.generate ?? randomTenantId);
   const edit = addPooledTenants(text, ids);
@@ -116,12 +150,18 @@ export function topUpPoolText(
  * The signup service's top-up of one shard, in the same write (and commit) as
  * a batch's signups (onboarding/tenants-repo.ts): `dir` holds the manifest
  * (the project folder or the service's clone); every shard file there is
- * read for taken IDs. A shard the manifest does not list (a new one in git
+ * read for taken IDs. `placed`: the usernames the service has placed on the
+ * shard (its control database), so signups not in this write keep their room. A shard the manifest does not list (a new one in git
  * mode) uses the manifest's pool size.
  */
-export function topUpShardText(text: string, dir: string, shardName: string, claimed?: ReadonlySet<string>): TopUp {
+export function topUpShardText(
+  text: string,
+  dir: string,
+  shardName: string,
+  service: { claimed?: ReadonlySet<string>; placed?: readonly string[] } = {},
+): TopUp {
   const manifest = readShards(dir);
   const shard = manifest.shards.find((candidate) => candidate.name === shardName) ?? { name: shardName, file: "" };
   const taken = new Set(declaredTenantIds(dir).keys());
-  return topUpPoolText(text, { maxTenants: manifest.maxTenants, size: poolSizeOf(manifest, shard), taken, ...(claimed ? { claimed } : {}) });
+  return topUpPoolText(text, { maxTenants: manifest.maxTenants, size: poolSizeOf(manifest, shard), taken, ...service });
 }

@@ -140,6 +140,9 @@ export const planNameSchema = z
  * role, catalogue, session secret) under its `tenantId`, with no username, no
  * e-mail and no DNS record, until a signup claims it (the entry then gets the
  * username and e-mail and loses `status: pooled`).
+ * A pooled entry is taken out of the pool by `status: removed` (a tombstone
+ * with no username, keyed by its tenant ID, data kept like any tombstone); it
+ * cannot be suspended (nobody uses it). See the README's "Warm pool" section.
  */
 const tenantStatusSchema = z.enum(["active", "suspended", "removed", "pooled"], {
   error: 'status must be "active", "suspended", "removed" or "pooled"',
@@ -192,7 +195,13 @@ export const tenantEntrySchema = tenantEntryFields
           });
       }
     } else if (entry.username === undefined) {
-      ctx.addIssue({ code: "custom", path: ["username"], message: 'username is required (only an entry with "status: pooled" has none)' });
+      // The tombstone of a pooled entry (npm run tenants -- remove <tenant ID>): keyed by its tenant ID, like the pooled entry it was.
+      if (entry.status === "removed" && entry.tenantId !== undefined) return;
+      const message =
+        entry.status === "suspended" && entry.tenantId !== undefined
+          ? 'an entry without a username is an unclaimed pooled tenant, which cannot be suspended (nobody can use it and it has no DNS record); write "status: pooled" back, or take it out of the pool with "status: removed" (npm run tenants -- remove <tenant ID>)'
+          : 'username is required (only an entry with "status: pooled" has none); the tombstone of a pooled entry keeps its tenantId and "status: removed"';
+      ctx.addIssue({ code: "custom", path: ["username"], message });
     }
   })
   .transform((entry) => ({ ...entry, username: entry.username ?? entry.tenantId ?? "" }));
@@ -204,6 +213,16 @@ export type TenantStatus = z.output<typeof tenantStatusSchema>;
 /** Whether an entry is an unclaimed warm-pool tenant (its `username` is then its tenant ID: see tenantEntrySchema). */
 export function isPooled(entry: { readonly status: string }): boolean {
   return entry.status === "pooled";
+}
+
+/**
+ * Whether an entry has no username of its own: a pooled entry, or the
+ * tombstone of one (`tenantId` + `status: removed`). Its key (`username`) is
+ * then its tenant ID, which no username can equal (usernames are lower case
+ * and start with a letter; tenant IDs are upper-case hex).
+ */
+export function isUnnamed(entry: { readonly username: string; readonly tenantId?: string | undefined; readonly status: string }): boolean {
+  return isPooled(entry) || (entry.tenantId !== undefined && entry.username === entry.tenantId);
 }
 
 /** A validated entry together with its 1-based line in the file, for error messages. */

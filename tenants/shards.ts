@@ -23,7 +23,7 @@ import { z } from "zod";
 import { writeFileAtomic } from "./edit";
 import { loadTenantsFile, type TenantsFileResult, type TenantsProblem } from "./load";
 import { usernameToLabel } from "../infra/naming";
-import { isPooled, type LocatedTenant } from "./schema";
+import { isUnnamed, type LocatedTenant } from "./schema";
 
 import { DEFAULT_TENANTS_FILE, SHARDS_MANIFEST } from "./paths";
 
@@ -184,14 +184,14 @@ export function crossShardProblems(projectDir: string, ownFile: string, tenants:
     const result = loadTenantsFile(path);
     if (!result.ok) continue;
     for (const tenant of result.tenants) {
-      // A pooled entry's key is its tenant ID, checked below; it has no username to collide with.
-      if (!isPooled(tenant)) elsewhere.set(usernameToLabel(tenant.username), `${shard.file} (shard ${shard.name})`);
+      // A pooled entry's key (or its tombstone's) is its tenant ID, checked below; it has no username to collide with.
+      if (!isUnnamed(tenant)) elsewhere.set(usernameToLabel(tenant.username), `${shard.file} (shard ${shard.name})`);
       if (tenant.tenantId !== undefined) ids.set(tenant.tenantId, { username: tenant.username, where: `${shard.file}:${tenant.line} (shard ${shard.name})` });
     }
   }
   return tenants.flatMap((tenant) => {
     const problems: TenantsProblem[] = [];
-    const where = isPooled(tenant) ? undefined : elsewhere.get(usernameToLabel(tenant.username));
+    const where = isUnnamed(tenant) ? undefined : elsewhere.get(usernameToLabel(tenant.username));
     if (where !== undefined) {
       problems.push({
         line: tenant.line,

@@ -7,13 +7,17 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { billPeriod, parsePeriod } from "../usage/billing";
 import { claimPooledTenant } from "../tenants/edit";
 import { validateTenantsText } from "../tenants/load";
 import { poolShortfall, refillPools } from "../tenants/pool";
 import { crossShardProblems, readShards, shardWithRoom } from "../tenants/shards";
 import { cloneCheckout } from "../harness/checkout";
+import { LocalTenantsFile } from "../onboarding/tenants-repo";
+import { createPool, migrate } from "../onboarding/db";
+import { startLocalPostgres, type LocalPostgres } from "../local/embedded-postgres";
+import { createControlDatabase } from "../harness/onboarding";
 
 let dir: string;
 const write = (path: string, text: string) => writeFileSync(join(dir, path), text);
@@ -102,6 +106,9 @@ describe("the pool size in tenants/shards.yaml", () => {
     expect(poolShortfall(tenants, 3, 3)).toBe(1);
     expect(poolShortfall(tenants, 2, 3)).toBe(0);
     expect(poolShortfall(tenants, 100, 0)).toBe(0);
+    // Signups placed on the shard and not in its file yet keep their room.
+    expect(poolShortfall(tenants, 4, 3, 1)).toBe(1);
+    expect(poolShortfall(tenants, 4, 3, 2)).toBe(0);
   });
 });
 
@@ -146,6 +153,28 @@ describe("refillPools", () => {
     expect(refill[0]).toMatchObject({ shard: "s001", added: [], problems: [expect.stringMatching(/^tenants\/s001.yaml:2: .*lower case/)] });
     expect(read("tenants/s001.yaml")).toBe("tenants:\n  - username: Bad\n");
     expect(refill[1]!.added).toHaveLength(1);
+  });
+
+  it("the service's write and CLI refills, racing, leave the room of signups placed and not written yet: the shard never goes over maxTenants", async () => {
+    write("tenants/shards.yaml", "maxTenants: 5\npoolSize: 3\nshards:\n  - name: s001\n    file: tenants/s001.yaml\n");
+    write("tenants/s001.yaml", "tenants:\n  - username: aaa_driver\n");
+    // bob_driver is in this batch; carl_driver was placed too but waits out a failed batch's backoff.
+    const placedNames = ["bob_driver", "carl_driver"];
+    const store = new LocalTenantsFile(join(dir, "tenants/s001.yaml"), { fleetDir: dir, shard: "s001" });
+    const placed = () => Promise.resolve(placedNames);
+    await Promise.all([
+      store.addSignups([{ username: "bob_driver", email: "bob@example.com" }], { placed }),
+      refillPools(dir, { placed: () => placedNames }),
+      refillPools(dir, { placed: () => placedNames }),
+    ]);
+    // The placed signup's room is still free: 1 + bob + 2 pooled, not the 3 the pool size asks for.
+    expect(tenantsOf("tenants/s001.yaml").filter((tenant) => tenant.status === "pooled")).toHaveLength(2);
+    await store.addSignups([{ username: "carl_driver", email: "carl@example.com" }], { placed });
+    const after = tenantsOf("tenants/s001.yaml");
+    expect(after.map((tenant) => (tenant.status === "pooled" ? "pooled" : tenant.username)).sort()).toEqual(
+      ["aaa_driver", "bob_driver", "carl_driver", "pooled", "pooled"].sort(),
+    );
+    expect((await refillPools(dir, { placed: () => placedNames }))[0]!.added).toEqual([]);
   });
 
   it("concurrent refills (locks) never overfill a pool or repeat an ID", async () => {
@@ -207,6 +236,109 @@ describe("npm run tenants -- pool refill, as a person runs it (in a copy of the 
       rmSync(dirname(checkout), { recursive: true, force: true });
     }
   });
+});
+
+describe("npm run tenants -- resume of a pooled entry's tombstone, in a full shard", () => {
+  it("is refused, naming the file, line and tenant ID (pooled entries count toward maxTenants); the file is unchanged", () => {
+    const checkout = cloneCheckout("pool-resume");
+    try {
+      const text = "tenants:\n  - username: aaa_driver\n  - tenantId: 0A1B2C3D\n    status: pooled\n  - tenantId: 0B1B2C3D\n    status: removed\n";
+      writeFileSync(join(checkout, "tenants", "shards.yaml"), "maxTenants: 2\nshards:\n  - name: s001\n    file: tenants/tenants.yaml\n");
+      writeFileSync(join(checkout, "tenants", "tenants.yaml"), text);
+      const env = { ...process.env, PATH: "/usr/bin:/bin", DGP_TOOLCHAIN_CACHE: join(tmpdir(), "dgp-no-toolchain"), PULUMI_BACKEND_URL: undefined };
+      const resume = spawnSync(join(checkout, "node_modules", ".bin", "tsx"), [join(checkout, "cli", "tenants.ts"), "resume", "0b1b2c3d"], {
+        cwd: checkout,
+        encoding: "utf8",
+        env,
+      });
+      expect(resume.status).toBe(1);
+      expect(resume.stderr).toMatch(/tenants\/tenants\.yaml:5: tenant 0B1B2C3D: the shard is full \(2 of maxTenants 2, pooled entries included\)/);
+      expect(readFileSync(join(checkout, "tenants", "tenants.yaml"), "utf8")).toBe(text);
+    } finally {
+      rmSync(dirname(checkout), { recursive: true, force: true });
+    }
+  }, 60_000);
+});
+
+describe("npm run tenants -- pool refill beside a signup service (DATABASE_URL: its control database, a real PostgreSQL)", () => {
+  let postgres: LocalPostgres;
+  beforeAll(async () => {
+    postgres = await startLocalPostgres();
+  }, 120_000);
+  afterAll(async () => {
+    await postgres?.stop();
+  });
+
+  it("leaves the room of signups the service placed on the shard and has not written yet; an unreadable DATABASE_URL refills nothing", async () => {
+    const url = await createControlDatabase(postgres, "pool_refill_control");
+    const control = createPool(url, 1);
+    await migrate(control);
+    // bob_driver is placed on local-s001 and not in its file yet; dora_driver is another environment's.
+    await control.query(
+      "INSERT INTO onboarding_signups (username, label, email, stack) VALUES ('bob_driver', 'bob-driver', 'b@example.com', 'local-s001'), ('dora_driver', 'dora-driver', 'd@example.com', 'prod-s001')",
+    );
+    await control.end();
+    const checkout = cloneCheckout("pool-placed");
+    try {
+      writeFileSync(join(checkout, "tenants", "shards.yaml"), "maxTenants: 4\npoolSize: 3\nshards:\n  - name: s001\n    file: tenants/tenants.yaml\n");
+      writeFileSync(join(checkout, "tenants", "tenants.yaml"), "tenants:\n  - username: aaa_driver\n");
+      const env = { ...process.env, PATH: "/usr/bin:/bin", DGP_TOOLCHAIN_CACHE: join(tmpdir(), "dgp-no-toolchain"), PULUMI_BACKEND_URL: undefined };
+      const refill = (databaseUrl: string) =>
+        spawnSync(join(checkout, "node_modules", ".bin", "tsx"), [join(checkout, "cli", "tenants.ts"), "pool", "refill", "--json"], {
+          cwd: checkout,
+          encoding: "utf8",
+          env: { ...env, DATABASE_URL: databaseUrl },
+        });
+      const unreadable = refill(url.replace(/\/[^/?]+(\?|$)/, "/no_such_database$1"));
+      expect(unreadable.status).toBe(1);
+      expect(unreadable.stderr).toMatch(/cannot read the signups placed by the service from DATABASE_URL .*nothing was refilled/);
+      expect(readFileSync(join(checkout, "tenants", "tenants.yaml"), "utf8")).toBe("tenants:\n  - username: aaa_driver\n");
+      const result = refill(url);
+      expect(result.stderr).toBe("");
+      expect(result.status).toBe(0);
+      // 4 places: aaa_driver, bob_driver's (placed), and 2 pooled (not the 3 the pool size asks for).
+      expect((JSON.parse(result.stdout) as { added: string[] }[])[0]!.added).toHaveLength(2);
+      const text = readFileSync(join(checkout, "tenants", "tenants.yaml"), "utf8");
+      expect(text.match(/status: pooled/g)).toHaveLength(2);
+    } finally {
+      rmSync(dirname(checkout), { recursive: true, force: true });
+    }
+  }, 120_000);
+
+  it("replaces a pooled entry a signup claimed whose binding is not committed yet (the claims outbox)", async () => {
+    const url = await createControlDatabase(postgres, "pool_refill_claims");
+    const control = createPool(url, 1);
+    await migrate(control);
+    // cara_driver claimed the pooled 0A0A0A0A and was answered ready; the claims committer has not written the binding yet.
+    await control.query(
+      "INSERT INTO onboarding_signups (username, label, email, stack, status, tenant_id) VALUES ('cara_driver', 'cara-driver', 'c@example.com', 'local-s001', 'ready', '0A0A0A0A')",
+    );
+    await control.query("INSERT INTO onboarding_pool (tenant_id, stack, claimed_by, claimed_at) VALUES ('0A0A0A0A', 'local-s001', 'cara_driver', now())");
+    await control.end();
+    const checkout = cloneCheckout("pool-claimed");
+    try {
+      writeFileSync(join(checkout, "tenants", "shards.yaml"), "maxTenants: 10\npoolSize: 3\nshards:\n  - name: s001\n    file: tenants/tenants.yaml\n");
+      writeFileSync(join(checkout, "tenants", "tenants.yaml"), "tenants:\n  - username: aaa_driver\n  - tenantId: 0A0A0A0A\n    status: pooled\n");
+      const result = spawnSync(join(checkout, "node_modules", ".bin", "tsx"), [join(checkout, "cli", "tenants.ts"), "pool", "refill", "--json"], {
+        cwd: checkout,
+        encoding: "utf8",
+        env: {
+          ...process.env,
+          PATH: "/usr/bin:/bin",
+          DGP_TOOLCHAIN_CACHE: join(tmpdir(), "dgp-no-toolchain"),
+          PULUMI_BACKEND_URL: undefined,
+          DATABASE_URL: url,
+        },
+      });
+      expect(result.stderr).toBe("");
+      expect(result.status).toBe(0);
+      // The claimed entry is about to be cara_driver's: 3 new pooled entries, not the 2 it would take were it counted as pooled.
+      expect((JSON.parse(result.stdout) as { added: string[] }[])[0]!.added).toHaveLength(3);
+      expect(readFileSync(join(checkout, "tenants", "tenants.yaml"), "utf8").match(/status: pooled/g)).toHaveLength(4);
+    } finally {
+      rmSync(dirname(checkout), { recursive: true, force: true });
+    }
+  }, 120_000);
 });
 
 describe("usage never bills a pooled tenant (usage/billing.ts)", () => {

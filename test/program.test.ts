@@ -819,6 +819,61 @@ describe("the warm pool (issue 18): pooled tenants", () => {
     expect(fleet.tenants.maria_k!.status).toBe("active");
   });
 
+  it("with @pulumi/postgresql (useBuiltinProvider false) a pooled entry declares what an active tenant declares (role, database, grants, schema, marker), with the same inputs, and no DNS record", async () => {
+    const cloudflare = { provider: "cloudflare", zone: "drivergigspro.app", zoneId: "z1", target: "ingress.drivergigspro.app" };
+    const config = settings({ databaseProvider: "postgresql", dns: cloudflare });
+    expect(config.databaseProvider).toBe("postgresql");
+    await deploy(config, [tenant("john_driver", { tenantId: "A1B2C3D4" }), pooled("0F0F0F0F")]);
+    const of = (id: string) =>
+      declared
+        .filter((resource) => resource.name.startsWith(`${id}-`))
+        .map((resource) => `${resource.type} ${resource.name.slice(id.length)}`)
+        .sort();
+    // The active tenant's list less its DNS record is exactly the pooled one's.
+    expect(of("A1B2C3D4")).toContain(`${T.dns} -dns`);
+    expect(of("0F0F0F0F")).toEqual(of("A1B2C3D4").filter((resource) => resource !== `${T.dns} -dns`));
+    expect(of("0F0F0F0F")).toEqual(
+      expect.arrayContaining([
+        `${T.role} -role`,
+        `${T.database} -database`,
+        `${T.grant} -connect`,
+        `${T.grant} -revoke-public`,
+        `${T.schema} -schema-public`,
+        `${MARKER} -marker`,
+      ]),
+    );
+    expect(ofType(T.dns).map((record) => record.name)).toEqual(["A1B2C3D4-dns"]);
+    // Same inputs but for the names the tenant ID gives (role, database, marker text).
+    const inputsOf = (id: string, suffix: string) =>
+      JSON.parse(
+        JSON.stringify(declared.find((resource) => resource.name === `${id}${suffix}`)!.inputs)
+          .replaceAll(id.toLowerCase(), "<id>")
+          .replaceAll(id, "<ID>"),
+      ) as unknown;
+    for (const suffix of ["-role", "-database", "-connect", "-revoke-public", "-schema-public", "-marker", "-temp-file-limit"]) {
+      const { password: _pooledPassword, ...pooledInputs } = inputsOf("0F0F0F0F", suffix) as Record<string, unknown>;
+      const { password: _activePassword, ...activeInputs } = inputsOf("A1B2C3D4", suffix) as Record<string, unknown>;
+      expect([suffix, pooledInputs]).toEqual([suffix, activeInputs]);
+    }
+    // The marker names the tenant and the stack, so a claim or a later adoption finds its own objects.
+    expect(ofType(MARKER).find((marker) => marker.name === "0F0F0F0F-marker")!.inputs).toMatchObject({
+      tenantId: "0F0F0F0F",
+      stack: "test",
+      role: "drivergigspro_0f0f0f0f",
+      database: "drivergigspro_0f0f0f0f",
+    });
+  });
+
+  it("the tombstone of a pooled entry (tenantId + status: removed) declares nothing and keeps its outputs by tenant ID", async () => {
+    const deployed = { "0F0F0F0F": { ...deployedOn("local", "0F0F0F0F"), status: "pooled", randomId: false } };
+    const fleet = declareFleet(settings(), [tenant("john_driver", { tenantId: "A1B2C3D4" }), { ...pooled("0F0F0F0F"), status: "removed" }], deployed);
+    await valueOf(fleet.connections);
+    await settle();
+    expect(declared.filter((resource) => resource.name.startsWith("0F0F0F0F"))).toEqual([]);
+    expect(fleet.tenants["0F0F0F0F"]).toMatchObject({ status: "removed", domain: "" });
+    expect(await valueOf(fleet.tenants["0F0F0F0F"]!.database)).toBe("drivergigspro_0f0f0f0f");
+  });
+
   it("a pooled record is bound only to an entry with its tenant ID; a pooled tenant missing from the file fails the update", () => {
     const deployed = { "0F0F0F0F": { ...deployedOn("local", "0F0F0F0F"), status: "pooled" } };
     expect(Object.keys(withClaimsBound([tenant("maria_k", { tenantId: "0E0E0E0E" })], deployed))).toEqual(["0F0F0F0F"]);

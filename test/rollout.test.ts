@@ -90,6 +90,27 @@ describe("which release each tenant gets", () => {
     expect(versions(result)).toEqual({ sus: "1", legacy: "2" });
   });
 
+  it("pooled tenants (warm pool) follow the stable release through a rollout, new or deployed; promoting all moves them; a claimed one is in the last wave", () => {
+    const pooled = (tenantId: string): LocatedTenant => ({ username: tenantId, tenantId, status: "pooled", line: 6 });
+    const tenants = [...fleet, pooled("0F0F0F0F"), pooled("0E0E0E0E"), pooled("0D0D0D0D")];
+    // 0F0F0F0F was made on 2, 0D0D0D0D on 1 (before 2 became stable); 0E0E0E0E is new. Release 3 is on the canaries and the early wave.
+    const deployed = { ...onTwo, "0F0F0F0F": "2", "0D0D0D0D": "1" };
+    const midway = plan({ tenants, deployed, rollout: rollout({ target: "3", promoted: "early" }), previous: { stable: "2" } });
+    // An unclaimed tenant is new to whoever claims it: it moves to the stable release, never to a canary's, and is never left behind.
+    expect(versions(midway)).toMatchObject({ cat: "3", ear: "3", def: "2", "0F0F0F0F": "2", "0E0E0E0E": "2", "0D0D0D0D": "2" });
+    expect(midway.record.stable).toBe("2");
+    const done = plan({ tenants, deployed: { ...deployed, cat: "3", ear: "3" }, rollout: rollout({ target: "3", promoted: "all" }) });
+    expect(versions(done)).toMatchObject({ "0F0F0F0F": "3", "0E0E0E0E": "3", "0D0D0D0D": "3" });
+    // Claimed during the rollout: an active tenant of the last wave, kept on the release it was made on until that wave is promoted.
+    const claimed = plan({
+      tenants: [tenant("maria_k", { tenantId: "0F0F0F0F" })],
+      deployed: { maria_k: "2" },
+      rollout: rollout({ target: "3", promoted: "early" }),
+      previous: { stable: "2" },
+    });
+    expect(versions(claimed)).toEqual({ maria_k: "2" });
+  });
+
   it("custom waves: a tenant without a ring is in the last wave", () => {
     const result = plan({
       tenants: [tenant("cat", { ring: "canary" }), tenant("def")],

@@ -125,6 +125,52 @@ describe("suspend, resume, remove", () => {
   });
 });
 
+describe("suspend, resume, remove of a pooled entry (addressed by its tenant ID)", () => {
+  const POOLED = "  # warm pool\n  - tenantId: 0A1B2C3D\n    status: pooled\n";
+  beforeEach(() => writeFileSync(file, `${readFileSync(file, "utf8")}${POOLED}`));
+  const pooledLine = () => readFileSync(file, "utf8").split("\n").indexOf("  - tenantId: 0A1B2C3D") + 1;
+
+  it("refuses to suspend or resume it, naming the file, line and tenant ID and what to do; the file is unchanged", () => {
+    const line = pooledLine();
+    const suspend = expectRejectedUnchanged(["suspend", "0a1b2c3d"], 1, /is a pooled \(unclaimed\) entry: nobody can use it/);
+    expect(suspend.stderr).toContain(`:${line}: tenant 0A1B2C3D`);
+    expect(suspend.stderr).toContain("npm run tenants -- remove 0A1B2C3D");
+    expectRejectedUnchanged(["resume", "0A1B2C3D"], 1, new RegExp(`:${line}: tenant 0A1B2C3D is a pooled \\(unclaimed\\) entry, not suspended`));
+  });
+
+  it("remove writes its tombstone (tenantId + status: removed, comment kept) and says the data is kept; resume puts it back into the pool", () => {
+    const original = readFileSync(file, "utf8");
+    const removed = run("remove", "0a1b2c3d");
+    expect(removed.status).toBe(0);
+    expect(removed.stdout).toMatch(/removed pooled tenant 0A1B2C3D/);
+    expect(removed.stdout).toMatch(/database drivergigspro_0a1b2c3d and role are KEPT with all data/);
+    expect(removed.stdout).toMatch(/pool refill/);
+    expect(readFileSync(file, "utf8")).toBe(original.replace(POOLED, "  # warm pool\n  - tenantId: 0A1B2C3D\n    status: removed\n"));
+    const result = validateTenantsText(readFileSync(file, "utf8"));
+    expect(result.ok && result.tenants.at(-1)).toMatchObject({ username: "0A1B2C3D", tenantId: "0A1B2C3D", status: "removed" });
+    // A tombstone of a pooled entry has no username: it cannot be suspended either.
+    expectRejectedUnchanged(["suspend", "0A1B2C3D"], 1, /tenant 0A1B2C3D is the tombstone of a pooled entry \(no username\), so it cannot be suspended/);
+    const resumed = run("resume", "0A1B2C3D");
+    expect(resumed.status).toBe(0);
+    expect(resumed.stdout).toMatch(/returned 0A1B2C3D to the warm pool/);
+    expect(readFileSync(file, "utf8")).toBe(original);
+  });
+
+  it("a tombstone without a username is valid only for a pooled entry's tenant ID; status: suspended by hand is refused with what to do", () => {
+    writeFileSync(file, readFileSync(file, "utf8").replace("    status: pooled\n", "    status: suspended\n"));
+    const line = pooledLine();
+    const result = run("list");
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain(`:${line}:`);
+    expect(result.stderr).toMatch(/an entry without a username is an unclaimed pooled tenant, which cannot be suspended/);
+    writeFileSync(
+      file,
+      readFileSync(file, "utf8").replace("  - tenantId: 0A1B2C3D\n    status: suspended\n", "  - email: x@example.com\n    status: removed\n"),
+    );
+    expect(run("list").stderr).toMatch(/username is required \(only an entry with "status: pooled" has none\)/);
+  });
+});
+
 describe("the deployed stack, read through the pulumi on PATH", () => {
   /** What toolchain/build.sh wants beside a pulumi on PATH before it takes that one (stubs: the CLI runs only `pulumi`). */
   const PLUGINS = ["pulumi-language-nodejs", "pulumi-resource-pulumi-nodejs", "pulumi-resource-random"];

@@ -13,7 +13,9 @@
  *     A new stack's config file that CI's workspace lost is made again (a
  *     stack never deployed) or restored from its last deployment;
  *  3. the other way round: the signup service's deployment (the onboarding
- *     AutomationDeployer, Automation API) waits for CI's update of that shard.
+ *     AutomationDeployer, Automation API) waits for CI's update of that shard;
+ *  4. a warm-pool refill's commit deployed by both at once: the service's
+ *     deployment waits for CI's update, both succeed, each pooled tenant is made once.
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -27,6 +29,7 @@ import { ensureStateDatabase } from "../../local/state-backend";
 import { AutomationDeployer, engineEnvVars } from "../../onboarding/deployer";
 import { cloneCheckout } from "../../harness/checkout";
 import { plantLock } from "../support/state-lock";
+import { refillPools } from "../../tenants/pool";
 
 let server: LocalPostgres;
 let context: PulumiContext;
@@ -214,6 +217,36 @@ describe("npm run deploy with the real engine", () => {
     const result = await deploying;
     expect(result.tenants.zoe_k).toMatchObject({ status: "active" });
     expect(log).toMatch(/stack ci-s002: removing the lock left by an interrupted pulumi up \(pid \d+/);
+  }, 600_000);
+
+  it("a pool refill's commit: CI's deploy of it and the service's deployment race on the shard; the service waits, both succeed, the pool is made once", async () => {
+    const [refill] = await refillPools(checkout, { shards: ["s002"] });
+    expect(refill!.added).toHaveLength(3);
+    git("add", "-A");
+    git("commit", "-qm", "refill the warm pool of s002");
+    let log = "";
+    const deployer = await AutomationDeployer.open({
+      stackName: "ci-s002",
+      workDir: checkout,
+      envVars: engineEnvVars(context.env),
+      onOutput: (text) => (log += text),
+    });
+    // CI's update of the refill commit holds the stack (it has created its first resource); the service deploys the same shard now.
+    const creating = sighting(/^\[s002\] .* created/m);
+    const ci = deploy(["up", "--env", "ci", "--shard", "s002"], creating.sees);
+    await Promise.race([creating.waiting, ci.done.then(({ output }) => Promise.reject(new Error(`CI's deploy ended before the service started:\n${output}`)))]);
+    const made = await deployer.deploy();
+    const { code, output } = await ci.done;
+    expect(code, output).toBe(0);
+    expect(log).toMatch(/stack ci-s002 is locked by another deployment/);
+    const pooled = Object.values(made.tenants).filter((tenant) => tenant.status === "pooled");
+    expect(pooled.map((tenant) => tenant.tenantId).sort()).toEqual([...refill!.added].sort());
+    // Made once: one database per pooled tenant, and nothing left for either to do.
+    const names = pooled.map((tenant) => `drivergigspro_${tenant.tenantId.toLowerCase()}`);
+    const client = await server.connect();
+    const databases = await client.query<{ datname: string }>("SELECT datname FROM pg_database WHERE datname = ANY($1)", [names]).finally(() => client.end());
+    expect(databases.rows).toHaveLength(3);
+    pulumiIn(["preview", "--expect-no-changes", "--stack", "ci-s002", "--non-interactive"]);
   }, 600_000);
 
   it("makes a never-deployed stack whose config file is lost again from the template", async () => {

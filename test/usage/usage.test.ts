@@ -187,4 +187,43 @@ describe("billing a period from stored samples", () => {
     const october = billPeriod(await readSamples(pool, parsePeriod("2026-10").start, parsePeriod("2026-10").end), parsePeriod("2026-10"));
     expect(october).toEqual([expect.objectContaining({ tenantId: "AAAA0001", transactions: 0, samples: 1 })]);
   });
+
+  it("a pooled tenant (warm pool) stored as status pooled is never billed; once claimed it is billed from its claim, the seed's transactions excluded", async () => {
+    await pool.query("TRUNCATE usage_samples");
+    const row = (at: string, status: string, username: string, size: number, commits: number) => ({
+      tenant_id: "0F0F0F0F",
+      username,
+      server: "local",
+      database: "drivergigspro_0f0f0f0f",
+      status,
+      plan: null,
+      sampled_at: at,
+      db_exists: true,
+      size_bytes: size,
+      connections: 0,
+      xact_commit: commits,
+      xact_rollback: 0,
+      deadlocks: 0,
+      temp_bytes: 0,
+      stats_reset: "2026-10-01T00:00:00Z",
+      users: 0,
+      sessions: 0,
+      slow_statements: null,
+      own_transactions: 0,
+    });
+    await insertSamples(pool, [
+      // Made and seeded in November, unclaimed all month: its key is its tenant ID.
+      row("2026-11-02T00:00:00Z", "pooled", "0F0F0F0F", 9_000_000, 800),
+      row("2026-11-20T00:00:00Z", "pooled", "0F0F0F0F", 9_000_000, 900),
+      // Claimed by maria_k in December.
+      row("2026-12-03T00:00:00Z", "active", "maria_k", 9_000_100, 950),
+      row("2026-12-04T00:00:00Z", "active", "maria_k", 9_000_300, 1_000),
+    ]);
+    const november = parsePeriod("2026-11");
+    expect(billPeriod(await readSamples(pool, november.start, november.end), november)).toEqual([]);
+    const december = parsePeriod("2026-12");
+    expect(billPeriod(await readSamples(pool, december.start, december.end), december)).toEqual([
+      expect.objectContaining({ tenantId: "0F0F0F0F", username: "maria_k", daysActive: 2, samples: 2, transactions: 100 }),
+    ]);
+  });
 });
