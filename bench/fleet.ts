@@ -42,7 +42,9 @@ function deploy(clone: string, context: PulumiContext, args: string[]): DeployRe
       env: context.env,
       encoding: "utf8",
       maxBuffer: 256 * 1024 * 1024,
-      stdio: ["ignore", "pipe", "ignore"],
+      // Each shard's progress and its "ok in N s" line go to the bench's stderr as they come, so a run
+      // stopped part-way still shows the shards that finished.
+      stdio: ["ignore", "pipe", "inherit"],
     });
   } catch (error) {
     const report = (error as { stdout?: string }).stdout;
@@ -96,9 +98,14 @@ async function main() {
     log(`deploying ${tenants} tenants in ${shards.length} shards of ${size} (not timed)`);
     deploy(clone, context, ["up", "--parallel", String(parallel)]);
     const emit = (bench: string, mode: string, report: DeployReport) => {
-      for (const shard of report.shards)
-        console.log(JSON.stringify({ bench, mode, tenants, shardSize: size, shard: shard.shard, result: shard.result, seconds: shard.seconds }));
-      console.log(JSON.stringify({ bench, mode, tenants, shardSize: size, shard: "total", result: "ok", seconds: report.seconds }));
+      const rows = [
+        ...report.shards.map((shard) => ({ bench, mode, tenants, shardSize: size, shard: shard.shard, result: shard.result, seconds: shard.seconds })),
+        { bench, mode, tenants, shardSize: size, shard: "total", result: "ok", seconds: report.seconds },
+      ];
+      for (const row of rows) {
+        console.log(JSON.stringify(row));
+        log(`row ${JSON.stringify(row)}`); // also in the progress, should the run be stopped before its table
+      }
     };
     const modes: [string, string][] = [
       ["sequential", "1"],
