@@ -10,7 +10,10 @@
  *
  *   tsx bench/fleet.ts [--tenants 1000] [--shard-size 100] [--parallel 2]
  *
- * Deploying the fleet first is not timed (about 4 minutes per 100 tenants here).
+ * Every entry carries its allocated tenantId (as `tenants add` and the signup
+ * service write them), so every update skips the intermediate checkpoints
+ * (engine/fleet-access.ts; `npm run bench -- checkpoints` measures the factor).
+ * Deploying the fleet first is not timed.
  * Prints one JSON line per shard and per run on stdout (the deploy command's
  * own --json); progress on stderr.
  */
@@ -25,6 +28,7 @@ import { localStateDir, PROJECT_DIR } from "../engine/paths";
 import { ensureStateDatabase } from "../local/state-backend";
 import { cloneCheckout, copyStackConfig } from "../harness/checkout";
 import type { DeployReport } from "../deploy/report";
+import { allocateTenantIds } from "../tenants/ids";
 import { runMain } from "../lib/run-main";
 
 const log = (line: string) => console.error(`[bench] ${line}`);
@@ -42,7 +46,9 @@ function deploy(clone: string, context: PulumiContext, args: string[]): DeployRe
       env: context.env,
       encoding: "utf8",
       maxBuffer: 256 * 1024 * 1024,
-      stdio: ["ignore", "pipe", "ignore"],
+      // Each shard's progress and its "ok in N s" line go to the bench's stderr as they come, so a run
+      // stopped part-way still shows the shards that finished.
+      stdio: ["ignore", "pipe", "inherit"],
     });
   } catch (error) {
     const report = (error as { stdout?: string }).stdout;
@@ -82,9 +88,15 @@ async function main() {
       `maxTenants: ${size}\nshards:\n${shards.map((s) => `  - name: ${s}\n    file: tenants/${s}.yaml\n`).join("")}`,
     );
     let made = 0;
+    const taken = new Set<string>();
     for (const [index, shard] of shards.entries()) {
       const count = Math.min(size, tenants - index * size);
-      const entries = Array.from({ length: count }, () => `fleet_driver_${made++}`).map((name) => `  - username: ${name}\n    email: ${name}@example.com\n`);
+      // Every entry with its allocated tenantId, as `tenants add` and the signup service write them: so the
+      // deployment paths skip the intermediate checkpoints (engine/fleet-access.ts checkpointDecision).
+      const entries = allocateTenantIds(count, taken).map((id) => {
+        const name = `fleet_driver_${made++}`;
+        return `  - username: ${name}\n    email: ${name}@example.com\n    tenantId: ${id}\n`;
+      });
       writeFileSync(join(clone, "tenants", `${shard}.yaml`), `tenants:\n${entries.join("")}`);
       const plan = Object.fromEntries(
         Object.entries({ ...STARTER, statementTimeoutMs: 30_000 }).map(([key, value]) => [`plans.starter.${key}`, String(value)]),
@@ -96,9 +108,14 @@ async function main() {
     log(`deploying ${tenants} tenants in ${shards.length} shards of ${size} (not timed)`);
     deploy(clone, context, ["up", "--parallel", String(parallel)]);
     const emit = (bench: string, mode: string, report: DeployReport) => {
-      for (const shard of report.shards)
-        console.log(JSON.stringify({ bench, mode, tenants, shardSize: size, shard: shard.shard, result: shard.result, seconds: shard.seconds }));
-      console.log(JSON.stringify({ bench, mode, tenants, shardSize: size, shard: "total", result: "ok", seconds: report.seconds }));
+      const rows = [
+        ...report.shards.map((shard) => ({ bench, mode, tenants, shardSize: size, shard: shard.shard, result: shard.result, seconds: shard.seconds })),
+        { bench, mode, tenants, shardSize: size, shard: "total", result: "ok", seconds: report.seconds },
+      ];
+      for (const row of rows) {
+        console.log(JSON.stringify(row));
+        log(`row ${JSON.stringify(row)}`); // also in the progress, should the run be stopped before its table
+      }
     };
     const modes: [string, string][] = [
       ["sequential", "1"],

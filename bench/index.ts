@@ -151,6 +151,20 @@ function fleetRuns(options: string[]): void {
   );
 }
 
+/** `checkpoints`' options: --tenants, --rounds (see bench/checkpoints.ts). */
+function checkpointRuns(options: string[]): void {
+  const rows = measureAll("checkpoints.ts", options);
+  console.log(
+    `\nOne update of a shard of ${rows[0]!.tenants} tenants (every role's statement timeout changed), pulumi up with and without intermediate checkpoints, interleaved\n`,
+  );
+  const seconds = (mode: string) => rows.filter((row) => row.mode === mode).map((row) => row.seconds as number);
+  const [withCheckpoints, without] = [median(seconds("with checkpoints")), median(seconds("without"))];
+  printTable(
+    ["rounds", "with checkpoints s (median)", "without s (median)", "with / without"],
+    [[String(seconds("without").length), withCheckpoints.toFixed(1), without.toFixed(1), `${(withCheckpoints / without).toFixed(2)}x`]],
+  );
+}
+
 function neighbours(): void {
   console.log(
     "\nNoisy neighbours: tenant B (pgbench, 50 tx/s, 9 reads : 1 update) alone, then under tenant A at its whole connection limit\n" +
@@ -266,11 +280,15 @@ const benches: Record<string, (options: string[]) => void | Promise<void>> = {
   "signups-engine": signupsAtFleetSize,
   usage,
   fleet: fleetRuns,
+  checkpoints: checkpointRuns,
   neighbours,
 };
 
-/** Not in a bare `npm run bench`: `fleet` deploys a whole fleet first (about 40 minutes at its default 1,000 tenants); `claims` is `signups`. */
-const ON_REQUEST = new Set(["fleet", "claims"]);
+/**
+ * Not in a bare `npm run bench`: they deploy first (fleet: about 40 minutes at its default 1,000 tenants; checkpoints: a
+ * 100-tenant shard); `claims` is `signups`.
+ */
+const ON_REQUEST = new Set(["fleet", "checkpoints", "claims"]);
 
 async function main() {
   const args = process.argv.slice(2);

@@ -14,7 +14,17 @@ import { BUILD_COMMAND, EngineNotFoundError, findEngine } from "../engine/pulumi
 import { readFleetOutputs, resolveFleet, type Fleet } from "../engine/fleet-access";
 import { redactSecrets } from "../lib/redact";
 import { Pool } from "pg";
-import { addShard, crossShardProblems, idTakenMessage, liveCount, readShards, shardStack, shardWithRoom, SHARDS_MANIFEST } from "../tenants/shards";
+import {
+  addShard,
+  crossShardProblems,
+  DEFAULT_TENANTS_FILE,
+  idTakenMessage,
+  liveCount,
+  readShards,
+  shardStack,
+  shardWithRoom,
+  SHARDS_MANIFEST,
+} from "../tenants/shards";
 import { withTransaction } from "../lib/transaction";
 import { lockPlacement, pendingClaimIds, signupsBoundFor } from "../onboarding/registry";
 import { likeLiteral } from "../onboarding/fleet";
@@ -257,7 +267,7 @@ function generateUsernames(count: number, taken: Set<string>): string[] {
 async function commandAdd(positionals: string[], options: Options): Promise<void> {
   const count = options.count !== undefined && /^[1-9][0-9]{0,4}$/.test(options.count) ? Number(options.count) : 1;
   // Read before taking the locks: asking the deployed stacks can take seconds (and their tenants are in the files anyway).
-  const deployed = deployedIdOwners(options, await readDeployed(options, "ids"));
+  const deployed = deployedIdsNeeded(options) ? deployedIdOwners(options, await readDeployed(options, "ids")) : new Map<string, IdOwner>();
   // Tenant IDs of a fleet's shard are allocated under the manifest's lock (the signup service takes it too), so no two
   // allocators of the environment overlap; a --file outside the manifest is a fleet of its own: its own lock is enough.
   const inFleet = options.file === undefined || readShards(PROJECT_DIR).shards.some((shard) => resolve(PROJECT_DIR, shard.file) === resolve(options.file!));
@@ -266,6 +276,30 @@ async function commandAdd(positionals: string[], options: Options): Promise<void
     await withTenantsFileLock(file, () => addTo(file, positionals, options, deployed));
   };
   await (inFleet ? withTenantsFileLock(join(PROJECT_DIR, SHARDS_MANIFEST), add) : add());
+}
+
+/**
+ * Whether `add` must read the deployed stacks to know every ID in use. A
+ * deployed tenant always has its entry (a deployed tenant missing from its
+ * file fails the update, infra/continuity.ts), so when every entry of every
+ * shard's file (and of --file) carries its tenantId, the files hold every
+ * deployed ID and reading the state adds nothing; it would only cost an engine
+ * start per stack, and with the local backend a start of the embedded
+ * PostgreSQL. Entries without an ID (files written before allocation, until
+ * `assign-ids`) have their deployed IDs only in the state: then it is read,
+ * as it is when --outputs names a saved copy. A file that cannot be read is
+ * treated as having such entries. The program checks again, server included.
+ */
+function deployedIdsNeeded(options: Options): boolean {
+  if (options.outputs !== undefined) return true;
+  // The files whose tenants the stacks that would be read deploy: --stack's (--file, else the default file), else every shard's.
+  const shardFiles = options.stack !== undefined ? [] : readShards(PROJECT_DIR).shards.map((shard) => resolve(PROJECT_DIR, shard.file));
+  const files = [...shardFiles, resolve(options.file ?? (options.stack !== undefined ? join(PROJECT_DIR, DEFAULT_TENANTS_FILE) : shardFiles[0]!))];
+  return [...new Set(files)].some((file) => {
+    if (!existsSync(file)) return false;
+    const result = loadTenantsFile(file);
+    return !result.ok || result.tenants.some((tenant) => tenant.tenantId === undefined);
+  });
 }
 
 /**

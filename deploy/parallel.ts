@@ -14,11 +14,12 @@ import { renderMarkdownTable, renderTable } from "../lib/table";
 
 /**
  * One shard at a time unless `--parallel N` says otherwise. Measured with
- * `npm run bench -- fleet` on this project's 2-core machine (shared, README
- * "Verification and benchmarks"): two at once made each shard's run about twice
- * as long and the whole pass 1.16x (preview) to 1.22x (update) longer, so one
- * engine run already keeps the cores busy there. Where cores are free, N of
- * them pay; CI gets its parallelism from runners instead (one shard per job).
+ * `npm run bench -- fleet` (1,000 tenants, 10 shards of 100) on this project's
+ * 2-core machine, shared (README "Verification and benchmarks"): two at once
+ * made each shard's run 1.0-2.4x as long and the whole pass 0.78x (preview) and
+ * 0.72x (update) of the sequential time, far from 2x, so one engine run already
+ * keeps such cores mostly busy. Where cores are free, N of them pay; CI gets
+ * its parallelism from runners instead (one shard per job).
  */
 export const DEFAULT_PARALLEL = 1;
 

@@ -13,15 +13,18 @@
  *
  * A stack on the builtin provider needs neither: its provider adopts in its
  * own create. That is read from the stack's config file, so it costs nothing.
+ *
+ * Every update it runs skips the engine's intermediate checkpoints when
+ * engine/fleet-access.ts checkpointDecision says the shard allows it (every
+ * entry carries its tenantId, builtin provider; PULUMI_SKIP_CHECKPOINTS in the
+ * environment wins), and the log says which and why.
  */
-import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
-import { parse } from "yaml";
 import { PENDING_ADOPTIONS_VARIABLE } from "../infra/adoption";
 import { adoptedTenants } from "../infra/outputs";
 import { projectName } from "./paths";
 import { pulumi, type PulumiContext } from "./pulumi";
 import { clearPendingCreates, pendingAdoptions } from "./pending-creates";
+import { checkpointDecision, stackConfigFile } from "./fleet-access";
 
 export interface ConvergeOptions {
   /** The checkout the engine runs in (its Pulumi.<stack>.yaml says the provider). */
@@ -38,30 +41,31 @@ export interface ConvergeOptions {
 
 export async function convergeUp(context: PulumiContext, stack: string, options: ConvergeOptions): Promise<void> {
   const log = options.log ?? (() => undefined);
+  // Whether this shard's updates skip the intermediate checkpoints: decided in one place (engine/fleet-access.ts).
+  const checkpoints = checkpointDecision(options.projectDir, stack, context.env);
+  log(checkpoints.reason);
+  const up = (env: Readonly<Record<string, string>>) => options.up({ ...checkpoints.env, ...env });
   const upstream = usesUpstreamProvider(options.projectDir, stack);
   if (!upstream) {
-    await options.up({});
+    await up({});
     return;
   }
   const pending = await pendingAdoptions(context, stack);
   const handed = Object.keys(pending.adoptions);
   if (handed.length > 0)
     log(`an interrupted update created ${Object.values(pending.adoptions).join(", ")} without recording it: adopting it (${handed.join(", ")})`);
-  const outputs = await options.up(handed.length > 0 ? { [PENDING_ADOPTIONS_VARIABLE]: JSON.stringify(pending.adoptions) } : {});
+  const outputs = await up(handed.length > 0 ? { [PENDING_ADOPTIONS_VARIABLE]: JSON.stringify(pending.adoptions) } : {});
   const adopted = adoptedTenants(outputs ?? JSON.parse(pulumi(context, ["stack", "output", "--json", "--stack", stack], { cwd: options.projectDir })));
   if (adopted.length > 0) {
     log(`adopted the existing role or database of ${adopted.join(", ")}; a second update sets their password and limits and seeds them`);
-    await options.up({});
+    await up({});
   }
   if (pending.urns.length > 0) clearPendingCreates(context, stack, pending.urns);
 }
 
 /** Whether the stack uses the `@pulumi/postgresql` provider: the default unless its config says `builtin`. */
 export function usesUpstreamProvider(projectDir: string, stack: string): boolean {
-  const file = join(projectDir, `Pulumi.${stack}.yaml`);
-  if (!existsSync(file)) return true;
-  const config = (parse(readFileSync(file, "utf8")) as { config?: Record<string, unknown> } | null)?.config ?? {};
-  return config[`${projectName()}:databaseProvider`] !== "builtin";
+  return stackConfigFile(projectDir, stack)[`${projectName()}:databaseProvider`] !== "builtin";
 }
 
 /** The CLI context of an Automation API workspace (its environment variables), for convergeUp's own CLI calls. */

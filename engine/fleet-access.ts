@@ -13,13 +13,19 @@
  *   narrowed by `--shard NAME` (one or more) or replaced by `--stack NAME`.
  *
  * It also holds the one way a new shard's stack is created (createShardStack),
- * used by `npm run deploy` and the signup service alike.
+ * used by `npm run deploy` and the signup service alike, and the one decision,
+ * per shard, whether an update skips the engine's intermediate checkpoints
+ * (checkpointDecision, applied by engine/converge.ts on every deployment path).
  */
 import { execFile } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { isAbsolute, join, resolve } from "node:path";
 import { promisify } from "node:util";
+import { parse } from "yaml";
 import { LOCAL_ENVIRONMENT, LOCAL_STATE_DIR, PROJECT_DIR, projectName } from "./paths";
 import { ENGINE_DEFAULTS, findEngine, onPath, pulumiContext, withEngine, type PulumiContext } from "./pulumi";
-import { readShards, shardStack, type Shard } from "../tenants/shards";
+import { DEFAULT_TENANTS_FILE, readShards, shardStack, type Shard } from "../tenants/shards";
+import { loadTenantsFile } from "../tenants/load";
 import { redactSecrets } from "../lib/redact";
 
 /** The local state backend, reached by a development entry point: its URL, and how to let go of what was started for it. */
@@ -281,4 +287,69 @@ export async function readFleetOutputs(
     }
   }
   return { readings, missing };
+}
+
+/** The engine's switch for intermediate checkpoints (its state written after every step); "true" writes the state once, at the end. */
+export const SKIP_CHECKPOINTS_VARIABLE = "PULUMI_SKIP_CHECKPOINTS";
+
+/** A stack's `Pulumi.<stack>.yaml` config (project-prefixed keys), {} when the file is not there. */
+export function stackConfigFile(projectDir: string, stack: string): Record<string, unknown> {
+  const file = join(projectDir, `Pulumi.${stack}.yaml`);
+  if (!existsSync(file)) return {};
+  return (parse(readFileSync(file, "utf8")) as { config?: Record<string, unknown> } | null)?.config ?? {};
+}
+
+export interface CheckpointDecision {
+  /** What goes into the update's environment: `PULUMI_SKIP_CHECKPOINTS=true`, or nothing (the engine's default: checkpoints). */
+  readonly env: Readonly<Record<string, string>>;
+  /** One line for the deployment's output: what was chosen and why. */
+  readonly reason: string;
+}
+
+/**
+ * Whether an update of `stack` skips the engine's intermediate checkpoints,
+ * decided here for every deployment path (npm run deploy, the signup service,
+ * npm start, through engine/converge.ts). Skipping them makes an update of a
+ * 100-tenant shard faster (README "Engine settings": the measured factor), and
+ * a killed update then leaves the state as the last finished update wrote it:
+ * what the killed run made is made again by the next one, which adopts the
+ * roles and databases by their tenant markers, upserts the DNS records and
+ * re-runs the idempotent seed (test/e2e/kill-skip-checkpoints.test.ts). That
+ * is safe only when every name is known before the engine runs:
+ *
+ * - every live entry of the stack's tenants file carries its allocated
+ *   `tenantId:`. An entry without one draws its ID from a RandomId inside the
+ *   update, and a killed update that never recorded it would draw a new ID
+ *   (a second database). `npm run tenants -- assign-ids` writes the IDs.
+ * - the stack is on the builtin provider. With `@pulumi/postgresql` a role
+ *   created but not yet marked when the update was killed is adopted only
+ *   because a checkpoint recorded its pending create (engine/pending-creates.ts).
+ *
+ * PULUMI_SKIP_CHECKPOINTS in the caller's environment always wins.
+ */
+export function checkpointDecision(projectDir: string, stack: string, env: NodeJS.ProcessEnv = process.env): CheckpointDecision {
+  const given = env[SKIP_CHECKPOINTS_VARIABLE];
+  if (given !== undefined && given !== "") return { env: {}, reason: `${SKIP_CHECKPOINTS_VARIABLE}=${given} from the environment` };
+  const kept = (why: string) => ({ env: {}, reason: `intermediate checkpoints kept for stack ${stack}: ${why}` });
+  const config = stackConfigFile(projectDir, stack);
+  if (config[`${projectName()}:databaseProvider`] !== "builtin") {
+    return kept("the postgresql provider adopts a role a killed update created but never marked only through the pending create a checkpoint records");
+  }
+  const configured = config[`${projectName()}:tenantsFile`];
+  const file = typeof configured === "string" ? configured : DEFAULT_TENANTS_FILE;
+  const loaded = loadTenantsFile(isAbsolute(file) ? file : resolve(projectDir, file));
+  if (!loaded.ok) return kept(`${file} has problems (the update reports them)`);
+  const unallocated = loaded.tenants.filter((tenant) => tenant.status !== "removed" && tenant.tenantId === undefined);
+  if (unallocated.length > 0) {
+    const named = unallocated.slice(0, 3).map((tenant) => `line ${tenant.line} "${tenant.username}"`);
+    return kept(
+      `${unallocated.length} entr${unallocated.length === 1 ? "y" : "ies"} of ${file} ha${unallocated.length === 1 ? "s" : "ve"} no tenantId ` +
+        `(${named.join(", ")}${unallocated.length > 3 ? ", ..." : ""}), and a killed update without checkpoints would draw their IDs again; ` +
+        "npm run tenants -- assign-ids writes them, and the updates after that skip the checkpoints",
+    );
+  }
+  return {
+    env: { [SKIP_CHECKPOINTS_VARIABLE]: "true" },
+    reason: `every entry of ${file} carries its tenantId: intermediate checkpoints skipped (${SKIP_CHECKPOINTS_VARIABLE}=true; README "Engine settings")`,
+  };
 }

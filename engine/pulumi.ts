@@ -22,6 +22,17 @@ import { removableStaleLocks } from "./stale-lock";
  */
 export const ENGINE_DEFAULTS: Record<string, string> = {
   PULUMI_NODEJS_TRANSPILE_ONLY: process.env.PULUMI_NODEJS_TRANSPILE_ONLY ?? "true",
+  /*
+   * The postgres:// state backend (pulumi v3.259.0, pkg/backend/diy/postgres)
+   * lists keys holding one pooled connection while it asks for each key's size
+   * on another, and its pool has 2 x GOMAXPROCS connections (4 on 2 cores);
+   * `pulumi stack ls` reads the stacks with 10 workers by default. With 4 or more
+   * stacks every connection ended up held by a listing waiting for a second one:
+   * `pulumi stack ls` hung for good (seen with the fleet bench's 5th shard, and
+   * so `npm run deploy` on more than 3 shards). One worker needs at most 2 of
+   * the pool's (at least 2) connections, so it cannot deadlock.
+   */
+  PULUMI_DIY_BACKEND_PARALLEL: process.env.PULUMI_DIY_BACKEND_PARALLEL ?? "1",
 };
 
 /** What to run when no engine is found and the caller may not build one. */

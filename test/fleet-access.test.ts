@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { fleetTargets } from "../engine/fleet-access";
+import { checkpointDecision, fleetTargets } from "../engine/fleet-access";
 
 let projectDir: string;
 
@@ -42,5 +42,50 @@ describe("fleetTargets", () => {
   it("refuses an unknown shard, naming the ones there are, and --stack with --shard", () => {
     expect(() => fleetTargets({ projectDir, shards: ["s009"] })).toThrow('no shard "s009" in tenants/shards.yaml (shards: s001, s002)');
     expect(() => fleetTargets({ projectDir, stack: "x", shards: ["s001"] })).toThrow("give --stack or --shard, not both");
+  });
+});
+
+describe("checkpointDecision", () => {
+  const stack = "local-ckpt";
+  const configFile = () => join(projectDir, `Pulumi.${stack}.yaml`);
+  const configure = (provider: string, tenantsFile = "tenants/ckpt.yaml") =>
+    writeFileSync(configFile(), `config:\n  drivergigspro:databaseProvider: ${provider}\n  drivergigspro:tenantsFile: ${tenantsFile}\n`);
+  const tenants = (...entries: string[]) => writeFileSync(join(projectDir, "tenants", "ckpt.yaml"), `tenants:\n${entries.map((e) => `  - ${e}\n`).join("")}`);
+
+  it("skips the checkpoints when every live entry carries its tenantId (tombstones and pooled entries included)", () => {
+    configure("builtin");
+    tenants("username: john_driver\n    tenantId: A1B2C3D4", "tenantId: 0C0FFEE0\n    status: pooled", "username: gone_driver\n    status: removed");
+    const decision = checkpointDecision(projectDir, stack, {});
+    expect(decision.env).toEqual({ PULUMI_SKIP_CHECKPOINTS: "true" });
+    expect(decision.reason).toMatch(/every entry of tenants\/ckpt\.yaml carries its tenantId: intermediate checkpoints skipped/);
+  });
+
+  it("keeps them for a shard with an entry lacking an ID, naming it and assign-ids", () => {
+    configure("builtin");
+    tenants("username: john_driver\n    tenantId: A1B2C3D4", "username: maria_k");
+    const decision = checkpointDecision(projectDir, stack, {});
+    expect(decision.env).toEqual({});
+    expect(decision.reason).toMatch(
+      /kept for stack local-ckpt: 1 entry of tenants\/ckpt\.yaml has no tenantId \(line 4 "maria_k"\).*npm run tenants -- assign-ids/,
+    );
+  });
+
+  it("keeps them on the postgresql provider, and for a file with problems", () => {
+    tenants("username: john_driver\n    tenantId: A1B2C3D4");
+    configure("postgresql");
+    expect(checkpointDecision(projectDir, stack, {})).toMatchObject({ env: {}, reason: expect.stringMatching(/postgresql provider/) });
+    configure("builtin", "tenants/missing.yaml");
+    expect(checkpointDecision(projectDir, stack, {})).toMatchObject({ env: {}, reason: expect.stringMatching(/tenants\/missing\.yaml has problems/) });
+  });
+
+  it("leaves PULUMI_SKIP_CHECKPOINTS from the environment as it is, either way", () => {
+    configure("builtin");
+    tenants("username: maria_k");
+    expect(checkpointDecision(projectDir, stack, { PULUMI_SKIP_CHECKPOINTS: "true" })).toEqual({
+      env: {},
+      reason: "PULUMI_SKIP_CHECKPOINTS=true from the environment",
+    });
+    tenants("username: john_driver\n    tenantId: A1B2C3D4");
+    expect(checkpointDecision(projectDir, stack, { PULUMI_SKIP_CHECKPOINTS: "false" }).env).toEqual({});
   });
 });

@@ -236,6 +236,20 @@ describe("the deployed stack, read through the pulumi on PATH", () => {
     expect(readFileSync(file, "utf8")).not.toContain("tenantId: 0A1B2C3D");
   });
 
+  it("add reads the deployed stack only while an entry lacks its tenantId: once every entry has one, the file holds every deployed ID", () => {
+    const calls = join(mkdtempSync(join(tmpdir(), "dgp-pulumi-calls-")), "calls");
+    const logged = `echo "$*" >> ${calls}; echo '${DEPLOYED}'`;
+    // The example file's entries have no IDs yet: the deployed ones are only in the state, so it is read.
+    expect(runWithPulumi(logged, "add", "first_new").status).toBe(0);
+    expect(readFileSync(calls, "utf8")).toMatch(/stack output --json --stack prod-s001/);
+    writeFileSync(calls, "");
+    writeFileSync(file, "tenants:\n  - username: john_driver\n    tenantId: A1B2C3D4\n  - username: gone_k\n    tenantId: 0C0FFEE0\n    status: removed\n");
+    const result = runWithPulumi(logged, "add", "second_new");
+    expect(result.status).toBe(0);
+    expect(readFileSync(calls, "utf8")).toBe("");
+    expect(readFileSync(file, "utf8")).toMatch(/username: second_new\n(\s+\w+: .*\n)*\s+tenantId: [0-9A-F]{8}\n/);
+  });
+
   it("list goes on with a note when the deployed stack cannot be read", () => {
     const result = runWithPulumi(`echo "error: could not connect to the backend" >&2; exit 255`, "list");
     expect(result.status).toBe(0);
