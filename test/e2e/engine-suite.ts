@@ -21,7 +21,8 @@ import { STATE_DATABASE } from "../../engine/state-backend";
 import { canLogInWithUrl } from "../support/can-log-in";
 import { cloneCheckout, copyStackConfig } from "../../harness/checkout";
 import { setUpEngineStack, type EngineStack, type PulumiArg } from "../../harness/engine-stack";
-import { killTree, stillRunning } from "../support/process-tree";
+import { killTree } from "../support/process-tree";
+import { killUpAt } from "../support/kill-up";
 import { tenantsFromOutputs, verifyIsolation } from "../../verify/probes";
 import { serverMajor, startTestPostgres, type PostgresKind } from "../support/test-postgres";
 
@@ -405,31 +406,15 @@ export function defineEngineSuite(kind: PostgresKind): void {
             // One new tenant gives about 8 "created" lines; the late moments need a second one to reach them.
             names.push(`kill${moment}_a`, ...(moment >= 7 ? [`kill${moment}_b`] : []));
             writeTenants(...names.map((name) => `username: ${name}`));
-            const child = spawnPulumi(context, ["up", "--yes", "--skip-preview", "--stack", stack, "--non-interactive"], {
-              stdio: ["ignore", "pipe", "ignore"],
-            });
-            const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on("exit", (_code, signal) => resolve(signal)));
-            let output = "";
-            const reached = new Promise<void>((resolve) => {
-              child.stdout!.on("data", (chunk: Buffer) => {
-                output += chunk.toString();
-                if ((output.match(/ created/g) ?? []).length >= moment && /Updating|\+ /.test(output)) resolve();
-              });
-              child.on("exit", () => resolve());
-            });
-            await reached;
-            // The CLI, the language host, the program and the providers at once, as a lost CI runner would.
-            const killed = killTree(child.pid!);
-            const signal = await exited;
-            // SIGKILL is final, but a big process (the CLI, the language host) may take a moment
-            // to tear down on a loaded machine: its state is not "gone" until then.
-            await waitFor(async () => stillRunning(killed).length === 0, 30_000).catch(() => undefined);
-            expect(stillRunning(killed)).toEqual([]);
+            // The CLI, the language host, the program and the providers at once, as a lost CI runner would; returns once
+            // they are gone (a big process may take a moment to tear down on a loaded machine).
+            const kill = await killUpAt(context, stack, moment);
+            expect(kill.left).toEqual([]);
 
             // The stack still loads; the killed run's lock is removed because its process is gone.
             expect(() => run("stack", "export")).not.toThrow();
             // Every moment is reached while the update still runs: the kill is real, and so is its lock.
-            expect(signal).toBe("SIGKILL");
+            expect(kill.signal).toBe("SIGKILL");
             const released = await releaseStaleLock(context, stack);
             expect(released).toMatch(/removed the lock left by an interrupted pulumi up \(pid \d+/);
             expect(await releaseStaleLock(context, stack)).toBeUndefined();
@@ -439,9 +424,7 @@ export function defineEngineSuite(kind: PostgresKind): void {
             const databases = await tenantDatabases();
             for (const tenant of Object.values(out.tenants)) expect(databases).toContain(tenant.database);
             expect(await sql("SELECT sid FROM sessions", [], keeper.database)).toEqual([{ sid: "before-kills" }]);
-            figures.push(
-              `moment ${moment}: ${signal ?? "exited"} after ${(output.match(/ created/g) ?? []).length} created, ${killed.length} processes killed, converged`,
-            );
+            figures.push(`moment ${moment}: ${kill.signal ?? "exited"} after ${kill.created} created, ${kill.killed.length} processes killed, converged`);
           }
           expect(previewChanges()).toEqual([]);
           const results = await verifyIsolation(tenantsFromOutputs(outputs(), () => true));

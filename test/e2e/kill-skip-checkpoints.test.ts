@@ -16,13 +16,13 @@
  * in it, as in production) and a real BIND.
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { releaseStaleLock, setStackConfig, spawnPulumi } from "../../engine/pulumi";
+import { releaseStaleLock, setStackConfig } from "../../engine/pulumi";
 import { rfc2136StackConfig, startBind, type LocalBind } from "../../harness/bind";
 import { setUpEngineStack, type EngineStack } from "../../harness/engine-stack";
 import { randomTenantId } from "../../tenants/ids";
 import { tenantsFromOutputs, verifyIsolation } from "../../verify/probes";
 import { canLogInWithUrl } from "../support/can-log-in";
-import { killTree, stillRunning } from "../support/process-tree";
+import { killUpAt } from "../support/kill-up";
 
 vi.setConfig({ testTimeout: 5 * 60 * 1000 });
 
@@ -108,23 +108,9 @@ describe("a pulumi up without intermediate checkpoints (PULUMI_SKIP_CHECKPOINTS=
         const recordedUrls = Object.fromEntries(Object.entries(engine.outputs().connections).map(([username, c]) => [username, c.databaseUrl]));
         const recorded = resourceUrns();
         addTenants(`kill${moment}_a`, `kill${moment}_b`);
-        const child = spawnPulumi(engine.context, ["up", "--yes", "--skip-preview", "--stack", engine.stack, "--non-interactive"], {
-          env: { ...engine.context.env, PULUMI_SKIP_CHECKPOINTS: "true" },
-          stdio: ["ignore", "pipe", "ignore"],
-        });
-        const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on("exit", (_code, signal) => resolve(signal)));
-        let output = "";
-        await new Promise<void>((resolve) => {
-          child.stdout!.on("data", (chunk: Buffer) => {
-            output += chunk.toString();
-            if ((output.match(/ created/g) ?? []).length >= moment && /Updating|\+ /.test(output)) resolve();
-          });
-          child.on("exit", () => resolve());
-        });
-        const killed = killTree(child.pid!);
-        expect(await exited).toBe("SIGKILL");
-        await waitFor(() => stillRunning(killed).length === 0, 30_000).catch(() => undefined);
-        expect(stillRunning(killed)).toEqual([]);
+        const kill = await killUpAt(engine.context, engine.stack, moment, { ...engine.context.env, PULUMI_SKIP_CHECKPOINTS: "true" });
+        expect(kill.signal).toBe("SIGKILL");
+        expect(kill.left).toEqual([]);
         const made = (await onServer("pg_database")).length - Object.keys(recordedUrls).length;
 
         // Without checkpoints the killed run recorded nothing: the state is the last finished update's.
@@ -134,9 +120,7 @@ describe("a pulumi up without intermediate checkpoints (PULUMI_SKIP_CHECKPOINTS=
         await engine.converge();
         await expectConverged(recordedUrls);
         expect(await engine.sql("SELECT sid FROM sessions", [], keeper.database)).toEqual([{ sid: "before-kills" }]);
-        figures.push(
-          `moment ${moment}: killed after ${(output.match(/ created/g) ?? []).length} created (${made} new database(s) on the server, none in the state), converged`,
-        );
+        figures.push(`moment ${moment}: killed after ${kill.created} created (${made} new database(s) on the server, none in the state), converged`);
       }
       expect(engine.preview().changes).toEqual([]);
       const failed = (await verifyIsolation(tenantsFromOutputs(engine.outputs(), () => false))).filter((result) => !result.ok);
@@ -146,11 +130,3 @@ describe("a pulumi up without intermediate checkpoints (PULUMI_SKIP_CHECKPOINTS=
     15 * 60 * 1000,
   );
 });
-
-async function waitFor(condition: () => boolean, timeoutMs: number): Promise<void> {
-  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline;) {
-    if (condition()) return;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  throw new Error(`gave up after ${timeoutMs} ms`);
-}

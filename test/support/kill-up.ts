@@ -1,5 +1,5 @@
 /**
- * The kill test's one move, as test/e2e/engine-suite.ts makes it inline (test/e2e/pool.test.ts):
+ * The kill test's one move (test/e2e/engine-suite.ts, pool.test.ts, kill-skip-checkpoints.test.ts):
  * start `pulumi up` on a stack and, once it has reported `moment` created
  * resources (0: as soon as it updates), SIGKILL the CLI, the language host,
  * the program and the providers at once, as a lost CI runner would. Returns
@@ -20,8 +20,9 @@ export interface KilledUp {
   left: number[];
 }
 
-export async function killUpAt(context: PulumiContext, stack: string, moment: number): Promise<KilledUp> {
+export async function killUpAt(context: PulumiContext, stack: string, moment: number, env?: NodeJS.ProcessEnv): Promise<KilledUp> {
   const child = spawnPulumi(context, ["up", "--yes", "--skip-preview", "--stack", stack, "--non-interactive"], {
+    ...(env ? { env } : {}),
     stdio: ["ignore", "pipe", "ignore"],
   });
   const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on("exit", (_code, signal) => resolve(signal)));
