@@ -6,7 +6,9 @@
  * real BIND, and the claim-and-wait steps both use: sign up, wait until the
  * pool is full again.
  */
+import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
+import { PROJECT_DIR } from "../engine/paths";
 import { claimDnsFor, type ClaimDeps } from "../onboarding/claim";
 import { ShardedFleet } from "../onboarding/fleet";
 import { InProcessLauncher } from "../onboarding/scheduler";
@@ -103,6 +105,53 @@ export async function startPooledService(options: PooledServiceOptions): Promise
     },
     close: () => service.close(),
   };
+}
+
+/** What the service in a process of its own (harness/pool-service-process.ts) is started with, as JSON. */
+export interface PoolServiceProcessConfig {
+  root: string;
+  databaseUrl: string;
+  remote: string;
+  instance: string;
+  smtpPort: number;
+  bind: Pick<LocalBind, "host" | "port" | "zone" | "keyName" | "keyAlgorithm" | "keySecret">;
+}
+
+/** The line the service process prints, followed by its URL, once it serves. */
+export const POOL_SERVICE_URL_LINE = "POOL_SERVICE_URL ";
+
+/** The pooled service in a child process (so a test can SIGKILL it); its stdout and stderr go to `onOutput`; resolves with its URL once it serves. */
+export async function spawnPooledServiceProcess(
+  config: PoolServiceProcessConfig,
+  onOutput: (text: string) => void,
+): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, ["--import", "tsx", join(PROJECT_DIR, "harness", "pool-service-process.ts"), JSON.stringify(config)], {
+    cwd: PROJECT_DIR,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  const collect = (chunk: Buffer) => {
+    output += chunk.toString();
+    onOutput(chunk.toString());
+  };
+  child.stdout!.on("data", collect);
+  child.stderr!.on("data", collect);
+  const url = await waitFor(
+    "the pooled service process to serve",
+    async () => {
+      if (child.exitCode !== null) throw new Error(`the pooled service process exited with ${child.exitCode}:\n${output.slice(-2000)}`);
+      return output
+        .split("\n")
+        .find((line) => line.startsWith(POOL_SERVICE_URL_LINE))
+        ?.slice(POOL_SERVICE_URL_LINE.length);
+    },
+    120_000,
+    50,
+  ).catch((error: unknown) => {
+    child.kill("SIGKILL");
+    throw error;
+  });
+  return { child, url };
 }
 
 /** A fleet manifest of one shard (s001) with this pool size and room for `maxTenants`. */
