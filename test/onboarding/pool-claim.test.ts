@@ -264,7 +264,10 @@ describe("instant signups through the service (POST /v1/signups)", () => {
       expect(svc.deployer.calls.at(-1)).toContain("fast_one");
       expect((await tenantStatus(svc.url, "fast_one")).body).toMatchObject({ status: "ready", tenantId: fast.body.tenantId, connection: fast.body.connection });
       // Still the same signup after the binding was pushed.
-      expect((await signup(svc.url, { username: "fast_one", email: "fast@example.com" })).body).toMatchObject({ tenantId: fast.body.tenantId });
+      // A sender's retry is signed anew (`source` keeps it from being byte-identical to the first within the same second: a replay, 401).
+      expect((await signup(svc.url, { username: "fast_one", email: "fast@example.com", source: "retry" })).body).toMatchObject({
+        tenantId: fast.body.tenantId,
+      });
 
       // Pool empty, binding pushed by the batch, the update still running: a retried webhook answers the same signup, not 409.
       await svc.poolFull(2);
@@ -275,7 +278,7 @@ describe("instant signups through the service (POST /v1/signups)", () => {
       const slow = await svc.signUp("slow_one", "slow@example.com");
       expect(slow.status).toBe("queued");
       await waitFor("slow_one pushed by its batch", async () => usernames(git(svc.remote, "show", "main:tenants/s001.yaml")).includes("slow_one"), 30_000, 20);
-      const retried = await signup(svc.url, { username: "slow_one", email: "slow@example.com" });
+      const retried = await signup(svc.url, { username: "slow_one", email: "slow@example.com", source: "retry" });
       expect(retried.status).toBe(202);
       expect(["queued", "provisioning"]).toContain(retried.body.status);
       expect((await signup(svc.url, { username: "slow_one", email: "other@example.com" })).status).toBe(409);
