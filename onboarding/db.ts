@@ -111,6 +111,10 @@ export function createPool(databaseUrl: string, max = 10): Pool {
   const pool = new Pool({ connectionString: databaseUrl, max, application_name: "drivergigspro-onboarding" });
   // An idle client losing its server must not crash the process; the next query reconnects.
   pool.on("error", () => undefined);
+  // Nor a client held between queries (the stack lock through an engine run, the committer's lock through a push):
+  // pg emits a lost connection on the client itself, and without a listener that is an uncaught exception. The
+  // lock's holder sees it as its next query's rejection, and the pool drops the client when it is released.
+  pool.on("connect", (client) => client.on("error", () => undefined));
   return pool;
 }
 

@@ -80,3 +80,27 @@ describe("the control database", () => {
     expect(result.stderr).toMatch(/control database "open_control" can be opened by every role/);
   });
 });
+
+describe("a control-database client held between queries (the stack lock through an engine run)", () => {
+  it("losing its server connection is its next query's rejection, not an uncaught exception that ends the service", async () => {
+    const pool = createPool(server.url("open_control"), 2);
+    const held = await pool.connect();
+    const uncaught: unknown[] = [];
+    const onUncaught = (error: unknown) => uncaught.push(error);
+    process.on("uncaughtException", onUncaught);
+    try {
+      const pid = (await held.query<{ pid: number }>("SELECT pg_backend_pid() AS pid")).rows[0]!.pid;
+      const admin = await server.connect();
+      await admin.query("SELECT pg_terminate_backend($1)", [pid]);
+      await admin.end();
+      await expect(held.query("SELECT 1")).rejects.toThrow();
+      expect(uncaught).toEqual([]);
+      held.release(true);
+      // The pool still serves: the lost client was dropped.
+      expect((await pool.query<{ one: number }>("SELECT 1 AS one")).rows[0]!.one).toBe(1);
+    } finally {
+      process.off("uncaughtException", onUncaught);
+      await pool.end();
+    }
+  });
+});
