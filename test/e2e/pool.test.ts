@@ -14,7 +14,7 @@
 import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { Client, escapeIdentifier } from "pg";
+import { escapeIdentifier } from "pg";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { releaseStaleLock, setStackConfig } from "../../engine/pulumi";
 import { upsertRecord } from "../../infra/dns/rfc2136-operations";
@@ -25,6 +25,7 @@ import { validateTenantsText } from "../../tenants/load";
 import { killUpAt } from "../support/kill-up";
 import { tenantsFromOutputs, verifyIsolation } from "../../verify/probes";
 import { rfc2136Settings, rfc2136StackConfig, startBind, type LocalBind } from "../../harness/bind";
+import { urlQuery } from "../../harness/admin-query";
 import { setUpEngineStack, type EngineStack } from "../../harness/engine-stack";
 
 vi.setConfig({ testTimeout: 5 * 60 * 1000 });
@@ -54,16 +55,6 @@ afterAll(async () => {
   await bind?.stop();
 });
 
-async function asTenant<T>(databaseUrl: string, query: string): Promise<T[]> {
-  const client = new Client({ connectionString: databaseUrl });
-  await client.connect();
-  try {
-    return (await client.query(query)).rows as T[];
-  } finally {
-    await client.end();
-  }
-}
-
 describe("a warm pool on the real engine", () => {
   let urlBefore = "";
 
@@ -73,7 +64,7 @@ describe("a warm pool on the real engine", () => {
     const outputs = engine.outputs();
     expect(outputs.tenants[POOLED]).toMatchObject({ username: POOLED, tenantId: POOLED, status: "pooled", domain: "", database: "drivergigspro_0f0f0f0f" });
     urlBefore = outputs.connections[POOLED]!.databaseUrl;
-    const [seeded] = await asTenant<{ active: string; owner: string; users: string }>(
+    const [seeded] = await urlQuery<{ active: string; owner: string; users: string }>(
       urlBefore,
       `SELECT (SELECT count(*) FROM companies WHERE is_active) AS active,
               (SELECT tableowner FROM pg_tables WHERE tablename = 'companies') AS owner,
@@ -99,7 +90,7 @@ describe("a warm pool on the real engine", () => {
     const dns = rfc2136Settings(bind, TARGET);
     await upsertRecord(rfc2136RecordSpec(dns, domain, POOLED));
     expect(bind.dig(domain)).toEqual([TARGET]);
-    await asTenant(urlBefore, "INSERT INTO users (username, email) VALUES ('maria_k', 'maria@example.com')");
+    await urlQuery(urlBefore, "INSERT INTO users (username, email) VALUES ('maria_k', 'maria@example.com')");
 
     expect(engine.preview().changes).toEqual([`create ${POOLED}-dns`]);
     engine.up();
@@ -108,7 +99,7 @@ describe("a warm pool on the real engine", () => {
     expect(outputs.tenants.maria_k).toMatchObject({ tenantId: POOLED, status: "active", domain, database: "drivergigspro_0f0f0f0f" });
     expect(outputs.connections.maria_k!.databaseUrl).toBe(urlBefore);
     expect(bind.dig(domain)).toEqual([TARGET]);
-    const kept = await asTenant<{ username: string }>(urlBefore, "SELECT username FROM users");
+    const kept = await urlQuery<{ username: string }>(urlBefore, "SELECT username FROM users");
     expect(kept).toEqual([{ username: "maria_k" }]);
     engine.run("preview", "--expect-no-changes");
   });
@@ -161,7 +152,7 @@ describe("a warm pool on the real engine", () => {
     engine.up();
     const back = engine.outputs();
     expect(back.tenants[pooled]).toMatchObject({ status: "pooled", tenantId: pooled, database: made.database, role: made.role });
-    expect(await asTenant<{ sid: string }>(back.connections[pooled]!.databaseUrl, "SELECT sid FROM sessions")).toEqual([{ sid: "kept" }]);
+    expect(await urlQuery<{ sid: string }>(back.connections[pooled]!.databaseUrl, "SELECT sid FROM sessions")).toEqual([{ sid: "kept" }]);
     engine.run("preview", "--expect-no-changes");
   });
 
@@ -186,9 +177,9 @@ describe("a warm pool on the real engine", () => {
     // verify probes every pooled tenant as a new one: its users table must be empty.
     const probe = async () => (await verifyIsolation(tenantsFromOutputs(engine.outputs(), () => false))).filter((result) => !result.ok);
     expect(await probe()).toEqual([]);
-    await asTenant(url, "INSERT INTO users (username, email) VALUES ('intruder', 'x@example.com')");
+    await urlQuery(url, "INSERT INTO users (username, email) VALUES ('intruder', 'x@example.com')");
     expect((await probe()).map((result) => [result.tenantId, result.probe])).toEqual([[id, "new tenant has no users"]]);
-    await asTenant(url, "DELETE FROM users");
+    await urlQuery(url, "DELETE FROM users");
   });
 
   it(
@@ -208,7 +199,7 @@ describe("a warm pool on the real engine", () => {
         if (!bound.ok) throw new Error(JSON.stringify(bound.problems));
         writeFileSync(engine.tenantsFile, bound.text);
         await upsertRecord(rfc2136RecordSpec(dns, `kill${moment}-user-drivergigspro.${ZONE}`, id));
-        await asTenant(before.connections[id]!.databaseUrl, `INSERT INTO users (username, email) VALUES ('${username}', 'x@example.com')`);
+        await urlQuery(before.connections[id]!.databaseUrl, `INSERT INTO users (username, email) VALUES ('${username}', 'x@example.com')`);
         claimed.set(username, { tenantId: id, database: before.tenants[id]!.database });
         const [refill] = await refillPools(engine.workDir);
         expect(refill!.added.length).toBeGreaterThan(0);
@@ -231,7 +222,7 @@ describe("a warm pool on the real engine", () => {
         // Every claimed tenant keeps its username, ID, database and rows; one database per tenant, none doubled.
         for (const [name, was] of claimed) {
           expect(out.tenants[name]).toMatchObject({ tenantId: was.tenantId, database: was.database, status: "active" });
-          expect(await asTenant(out.connections[name]!.databaseUrl, "SELECT username FROM users")).toEqual([{ username: name }]);
+          expect(await urlQuery(out.connections[name]!.databaseUrl, "SELECT username FROM users")).toEqual([{ username: name }]);
         }
         const databases = (await engine.sql<{ datname: string }>("SELECT datname FROM pg_database WHERE datname LIKE 'drivergigspro\\_%' ORDER BY 1")).map(
           (row) => row.datname,

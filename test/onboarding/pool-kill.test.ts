@@ -14,10 +14,10 @@ import type { ChildProcess } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Client } from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startLocalPostgres, type LocalPostgres } from "../../local/embedded-postgres";
 import { startBind, type LocalBind } from "../../harness/bind";
+import { urlQuery } from "../../harness/admin-query";
 import { createTenantsRemote, git } from "../../harness/git-remote";
 import { createControlDatabase, signup, startMailSink, tenantStatus, waitFor, type MailSink } from "../../harness/onboarding";
 import { poolManifest, POOL_SHARD, SHARDS_MANIFEST, spawnPooledServiceProcess, type PoolServiceProcessConfig } from "../../harness/pool-service";
@@ -47,16 +47,6 @@ afterAll(async () => {
   await postgres?.stop();
   rmSync(root, { recursive: true, force: true });
 });
-
-async function control<T = Record<string, any>>(databaseUrl: string, query: string): Promise<T[]> {
-  const client = new Client({ connectionString: databaseUrl });
-  await client.connect();
-  try {
-    return (await client.query(query)).rows as T[];
-  } finally {
-    await client.end();
-  }
-}
 
 /** The remote's tenants file as `username:tenantId:status` lines. */
 function entries(remote: string): string[] {
@@ -97,13 +87,13 @@ describe("SIGKILL of the pooled signup service while claims are pending", () => 
     let service = await spawnPooledServiceProcess(config, onOutput);
     child = service.child;
     const statusOf = async (username: string) => (await tenantStatus(service.url, username)).body;
-    const free = async () => Number((await control(databaseUrl, "SELECT count(*) AS n FROM onboarding_pool WHERE claimed_by IS NULL"))[0]!.n);
+    const free = async () => Number((await urlQuery(databaseUrl, "SELECT count(*) AS n FROM onboarding_pool WHERE claimed_by IS NULL"))[0]!.n);
 
     // The pool is filled by the first update (the pool-empty path).
     expect((await signup(service.url, { username: "warm_up", email: "warm_up@example.com" })).status).toBe(202);
     await waitFor("warm_up ready", async () => (await statusOf("warm_up")).status === "ready", 60_000);
     await waitFor(`a pool of ${POOL}`, async () => (await free()) === POOL, 60_000);
-    const pooled = (await control<{ tenant_id: string }>(databaseUrl, "SELECT tenant_id FROM onboarding_pool")).map((row) => row.tenant_id).sort();
+    const pooled = (await urlQuery<{ tenant_id: string }>(databaseUrl, "SELECT tenant_id FROM onboarding_pool")).map((row) => row.tenant_id).sort();
 
     // Pushes held: 3 signups claim the pool and are answered ready, 2 more find it empty (queued).
     const held = holdPushes(remote, dir);
@@ -126,7 +116,7 @@ describe("SIGKILL of the pooled signup service while claims are pending", () => 
     await waitFor("a claims commit and the refilling update held in their pushes", async () => holding(), 60_000, 20).catch((error: unknown) => {
       throw new Error(`${errorMessage(error)}; held: ${JSON.stringify(held.held())}; the service's output:\n${output.slice(-4000)}`);
     });
-    const pending = await control<{ tenant_id: string; claimed_by: string }>(databaseUrl, "SELECT tenant_id, claimed_by FROM onboarding_pool WHERE NOT bound");
+    const pending = await urlQuery<{ tenant_id: string; claimed_by: string }>(databaseUrl, "SELECT tenant_id, claimed_by FROM onboarding_pool WHERE NOT bound");
     expect(pending.map((row) => `${row.claimed_by}:${row.tenant_id}`).sort()).toEqual(claimers.map((u) => `${u}:${claimed.get(u)}`).sort());
     const killed = killTree(service.child.pid!);
     console.log(`killed ${killed.length} processes while these pushes were held: ${JSON.stringify(held.held())}`);
@@ -148,7 +138,7 @@ describe("SIGKILL of the pooled signup service while claims are pending", () => 
       "every signup ready and every claim bound",
       async () =>
         (await Promise.all(everyone.map(statusOf))).every((status) => status.status === "ready") &&
-        (await control(databaseUrl, "SELECT 1 FROM onboarding_pool WHERE claimed_by IS NOT NULL AND NOT bound")).length === 0,
+        (await urlQuery(databaseUrl, "SELECT 1 FROM onboarding_pool WHERE claimed_by IS NOT NULL AND NOT bound")).length === 0,
       120_000,
       100,
     ).catch((error: unknown) => {
@@ -156,7 +146,7 @@ describe("SIGKILL of the pooled signup service while claims are pending", () => 
     });
     await waitFor(`the pool full again (${POOL})`, async () => (await free()) === POOL, 120_000);
     await waitFor("every welcome mail sent", async () => {
-      const outbox = await control<{ sent: boolean }>(databaseUrl, "SELECT sent_at IS NOT NULL AS sent FROM onboarding_outbox");
+      const outbox = await urlQuery<{ sent: boolean }>(databaseUrl, "SELECT sent_at IS NOT NULL AS sent FROM onboarding_outbox");
       return outbox.length === everyone.length && outbox.every((row) => row.sent);
     });
 
@@ -170,10 +160,10 @@ describe("SIGKILL of the pooled signup service while claims are pending", () => 
     const ids = file.map((entry) => entry.split(":")[1]);
     expect(new Set(ids).size).toBe(ids.length);
     expect(file.filter((entry) => entry.endsWith(":pooled"))).toHaveLength(POOL);
-    const rows = await control<{ tenant_id: string; claimed_by: string | null }>(databaseUrl, "SELECT tenant_id, claimed_by FROM onboarding_pool");
+    const rows = await urlQuery<{ tenant_id: string; claimed_by: string | null }>(databaseUrl, "SELECT tenant_id, claimed_by FROM onboarding_pool");
     const claimedBy = rows.filter((row) => row.claimed_by !== null);
     expect(claimedBy.map((row) => `${row.claimed_by}:${row.tenant_id}`).sort()).toEqual(claimers.map((u) => `${u}:${claimed.get(u)}`).sort());
-    const signups = await control<{ username: string }>(databaseUrl, "SELECT username FROM onboarding_signups ORDER BY username");
+    const signups = await urlQuery<{ username: string }>(databaseUrl, "SELECT username FROM onboarding_signups ORDER BY username");
     expect(signups.map((row) => row.username)).toEqual([...everyone].sort());
     // One mail per signup, to its own address.
     expect(sink.mails.map((mail) => mail.to.join(",")).sort()).toEqual(everyone.map((u) => `${u}@example.com`).sort());
